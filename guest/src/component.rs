@@ -1,0 +1,1 @@
+//! The WIT glue: exports `imapd:session/engine` on top of [`crate::session`].

@@ -1,0 +1,36 @@
+//! What the guest may ask of the host (the `host` interface in
+//! `wit/session.wit`), as a trait so native tests can stand in for it.
+
+/// Why an authentication did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Wrong user name or password.
+    BadCredentials,
+    /// Credentials were fine but the login is refused; the text says why.
+    Refused(String),
+    /// The password backend could not answer.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The host's services, as seen from inside the sandbox.
+pub trait HostApi {
+    /// Verify a password; on success the canonical user name.
+    fn authenticate(
+        &self,
+        mech: &str,
+        authzid: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<String, AuthError>;
+
+    /// One line for the server log.
+    fn log(&self, level: Level, message: &str);
+}
