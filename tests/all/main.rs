@@ -1,1 +1,13 @@
+//! End-to-end tests: the real `imapd` binary with the real guest, over
+//! real sockets. One test binary, one module per area.
 
+mod harness;
+
+mod cli;
+mod concurrency;
+mod config_errors;
+mod greeting;
+mod limits;
+mod login;
+mod sandbox;
+mod tls;

@@ -1,0 +1,53 @@
+# imapd: `make run` starts a demo server, `make test` runs every test.
+CARGO      ?= cargo
+GUEST_WASM := target/wasm32-wasip2/guest-release/guest.wasm
+HOSTILE_WASM := target/wasm32-wasip2/guest-hostile/guest.wasm
+IMAPD      := target/debug/imapd
+
+.PHONY: all build guest hostile-guest toolchain run test lint fmt clippy bench release clean-data
+
+all: build
+
+# rustup's auto-install is off on these machines; this is a no-op when the
+# target is already there.
+toolchain:
+	@rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+
+guest: toolchain
+	$(CARGO) build -p guest --target wasm32-wasip2 --profile guest-release
+
+# The same guest with test-only commands that misbehave on purpose
+# (panic, spin, allocate, probe the filesystem): the sandbox tests load it
+# with guest_module.
+hostile-guest: toolchain
+	$(CARGO) build -p guest --target wasm32-wasip2 --profile guest-hostile --features hostile
+
+build: guest
+	$(CARGO) build -p imapd
+
+release: guest
+	$(CARGO) build --release -p imapd
+
+run: build
+	@sh scripts/demo.sh $(IMAPD)
+
+test: build hostile-guest
+	$(CARGO) test -p guest
+	$(CARGO) test -p imapd
+	$(CARGO) test -p imapd-tests
+
+lint: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy: guest
+	$(CARGO) clippy -p imapd -p imapd-tests --all-targets -- -D warnings
+	$(CARGO) clippy -p guest --all-targets -- -D warnings
+	$(CARGO) clippy -p guest --target wasm32-wasip2 -- -D warnings
+
+bench: build
+	@echo "make bench: not built yet (see the benchmark issue)"; exit 1
+
+clean-data:
+	rm -rf data

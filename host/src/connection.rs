@@ -1,0 +1,372 @@
+//! One client connection, from the first byte to the close: TLS, the
+//! guest session, promotion into the user's tree, timeouts, msg/shutdown
+//! and telemetry. The host never parses IMAP; it moves bytes and acts on
+//! the guest's requests.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::auth::Verdict;
+use crate::engine::{Action, AuthError, GuestSession, Level, SessionHost, Step};
+use crate::server::Server;
+
+/// A byte stream to a client: TCP, TLS over TCP, or stdin/stdout.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How long a client may take over the TLS handshake (Cyrus: 180 s).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Output is pulled from the guest in chunks of at most this size, so a
+/// large FETCH never sits whole in host memory.
+const PULL_CHUNK: u32 = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The host services one session's guest reaches through its imports.
+pub struct ConnHost {
+    server: Arc<Server>,
+    peer: String,
+    /// The user the host itself verified; promotion only ever opens this
+    /// user's tree, whatever a guest might claim.
+    pub user: Option<String>,
+    telemetry: Option<std::fs::File>,
+}
+
+impl SessionHost for ConnHost {
+    async fn authenticate(
+        &mut self,
+        mech: String,
+        authzid: String,
+        user: String,
+        password: String,
+    ) -> Result<String, AuthError> {
+        if self.user.is_some() {
+            return Err(AuthError::Refused("Already logged in".into()));
+        }
+        let server = self.server.clone();
+        match server.auth.check(&mech, &authzid, &user, &password).await {
+            Verdict::Ok(name) => {
+                eprintln!(
+                    "imapd[{}]: login: {} {} {}",
+                    std::process::id(),
+                    self.peer,
+                    name,
+                    mech
+                );
+                self.telemetry = open_telemetry(&server, &name);
+                self.user = Some(name.clone());
+                Ok(name)
+            }
+            Verdict::BadCredentials => {
+                eprintln!(
+                    "imapd[{}]: badlogin: {} {} {}",
+                    std::process::id(),
+                    self.peer,
+                    mech,
+                    user.escape_debug()
+                );
+                Err(AuthError::BadCredentials)
+            }
+            Verdict::Unavailable(why) => {
+                eprintln!(
+                    "imapd[{}]: password check failed: {why}",
+                    std::process::id()
+                );
+                Err(AuthError::Unavailable(
+                    "Password check is unavailable, try again later".into(),
+                ))
+            }
+        }
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => "error",
+            Level::Warn => "warning",
+            Level::Info => "info",
+            Level::Debug => return,
+        };
+        eprintln!(
+            "imapd[{}]: {} {level}: {message}",
+            std::process::id(),
+            self.peer
+        );
+    }
+}
+
+/// `log/<user>/<service>-<pid>`, appended, only when `log/<user>/` exists
+/// (cyrus-compat 2.5).
+fn open_telemetry(server: &Server, user: &str) -> Option<std::fs::File> {
+    let dir = format!("log/{user}");
+    if !server.config_dir.is_dir(&dir) {
+        return None;
+    }
+    let name = format!("{dir}/{}-{}", server.service, std::process::id());
+    let mut opts = cap_std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    let f = server.config_dir.open_with(&name, &opts).ok()?;
+    let mut f = f.into_std();
+    // Ten dashes, the user, ctime's text (which ends in a newline), and a
+    // blank line.
+    let _ = write!(f, "---------- {user} {}\n", ctime_now());
+    Some(f)
+}
+
+fn ctime_now() -> String {
+    let t = unsafe { libc::time(std::ptr::null_mut()) };
+    let mut buf = [0u8; 64];
+    // SAFETY: ctime_r writes at most 26 bytes into a buffer of 64.
+    let p = unsafe { libc::ctime_r(&t, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return "\n".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn epoch_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ConnHost {
+    fn record(&mut self, dir: char, data: &[u8]) {
+        if let Some(f) = &mut self.telemetry {
+            if data.is_empty() {
+                return;
+            }
+            let mut line = format!("{dir}{}{dir}", epoch_secs()).into_bytes();
+            line.extend_from_slice(data);
+            let _ = f.write_all(&line);
+        }
+    }
+}
+
+/// Serve one connection to its end. Errors are logged, never propagated:
+/// whatever happens to one session, the process and its other sessions
+/// carry on.
+pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_tls: bool) {
+    if let Err(e) = serve_inner(&server, io, &peer, implicit_tls).await {
+        eprintln!(
+            "imapd[{}]: {peer}: session ended: {e:#}",
+            std::process::id()
+        );
+    }
+}
+
+struct Conn {
+    io: Box<dyn Io>,
+    tls_active: bool,
+}
+
+impl Conn {
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        if !data.is_empty() {
+            self.io
+                .write_all(data)
+                .await
+                .context("writing to the client")?;
+        }
+        Ok(())
+    }
+
+    async fn start_tls(mut self, server: &Server) -> Result<Conn> {
+        let acceptor = server
+            .tls
+            .clone()
+            .ok_or_else(|| anyhow!("TLS requested but not configured"))?;
+        self.io.flush().await.ok();
+        let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(self.io))
+            .await
+            .map_err(|_| anyhow!("TLS handshake timed out"))?
+            .context("TLS negotiation failed")?;
+        Ok(Conn {
+            io: Box::new(tls),
+            tls_active: true,
+        })
+    }
+}
+
+async fn serve_inner(
+    server: &Arc<Server>,
+    io: Box<dyn Io>,
+    peer: &str,
+    implicit_tls: bool,
+) -> Result<()> {
+    let mut conn = Conn {
+        io,
+        tls_active: false,
+    };
+    if implicit_tls {
+        conn = conn.start_tls(server).await?;
+    }
+    let session_id = server.new_session_id();
+    let host = ConnHost {
+        server: server.clone(),
+        peer: peer.to_string(),
+        user: None,
+        telemetry: None,
+    };
+    let settings = server.settings(&session_id, conn.tls_active);
+    let (mut session, greeting) = match server.engine.start(host, &settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = conn
+                .write(b"* BYE Server busy or unavailable, try again later\r\n")
+                .await;
+            let _ = conn.io.shutdown().await;
+            return Err(e.context("starting a session"));
+        }
+    };
+    let mut step = greeting;
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        // Write everything the guest has, then act on what it asked for.
+        let action = match drain(&mut session, &mut conn, step).await {
+            Ok(a) => a,
+            Err(e) => return guest_failed(&mut conn, e).await,
+        };
+        match action {
+            Action::None => {}
+            Action::Close => {
+                let _ = conn.io.flush().await;
+                let _ = conn.io.shutdown().await;
+                return Ok(());
+            }
+            Action::StartTls => {
+                // Anything the client sent after STARTTLS was dropped by the
+                // guest; bytes still in the socket are read by rustls as
+                // (bogus) TLS records and fail the handshake (rfc2595 3.1).
+                conn = conn.start_tls(server).await?;
+                let settings = server.settings(&session_id, true);
+                session = server
+                    .engine
+                    .reinstantiate(session, None, None, &settings)
+                    .await?;
+                step = empty_step();
+                continue;
+            }
+            Action::Promote => {
+                session = promote(server, session, &session_id, conn.tls_active).await?;
+                let user = session.host().user.clone().unwrap_or_default();
+                if !server.is_admin(&user) {
+                    if let Some(msg) = server.shutdown_message() {
+                        return shutdown(&mut conn, &mut session, &msg).await;
+                    }
+                }
+                // The post-auth guest continues with input the client
+                // pipelined after its LOGIN.
+                step = match session.feed(&[]).await {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, e).await,
+                };
+                continue;
+            }
+        }
+        let _ = conn.io.flush().await;
+        let n = match tokio::time::timeout(server.options.timeout, conn.io.read(&mut buf)).await {
+            Err(_) => {
+                let _ = conn.write(b"* BYE idle for too long\r\n").await;
+                let _ = conn.io.shutdown().await;
+                return Ok(());
+            }
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(anyhow!(e).context("reading from the client")),
+        };
+        session.host().record('<', &buf[..n]);
+        // msg/shutdown is checked before each command once a non-admin
+        // user is logged in (cyrus-compat 2.4).
+        if let Some(user) = session.host().user.clone() {
+            if !server.is_admin(&user) {
+                if let Some(msg) = server.shutdown_message() {
+                    return shutdown(&mut conn, &mut session, &msg).await;
+                }
+            }
+        }
+        step = match session.feed(&buf[..n]).await {
+            Ok(s) => s,
+            Err(e) => return guest_failed(&mut conn, e).await,
+        };
+    }
+}
+
+fn empty_step() -> Step {
+    Step {
+        output: Vec::new(),
+        more: false,
+        action: Action::None,
+    }
+}
+
+/// Write a step's output and everything the guest still has queued; the
+/// action comes with the last piece.
+async fn drain(
+    session: &mut GuestSession<ConnHost>,
+    conn: &mut Conn,
+    mut step: Step,
+) -> Result<Action> {
+    loop {
+        session.host().record('>', &step.output);
+        conn.write(&step.output).await?;
+        if !step.more {
+            return Ok(step.action);
+        }
+        step = session.pull(PULL_CHUNK).await?;
+    }
+}
+
+async fn guest_failed(conn: &mut Conn, e: anyhow::Error) -> Result<()> {
+    let _ = conn
+        .write(b"* BYE Internal error: this session was stopped\r\n")
+        .await;
+    let _ = conn.io.shutdown().await;
+    Err(e)
+}
+
+async fn shutdown(conn: &mut Conn, session: &mut GuestSession<ConnHost>, msg: &str) -> Result<()> {
+    let line = format!("* BYE [ALERT] {msg}\r\n");
+    session.host().record('>', line.as_bytes());
+    conn.write(line.as_bytes()).await?;
+    let _ = conn.io.shutdown().await;
+    Ok(())
+}
+
+/// After a successful login: open (creating on first login) the user's
+/// tree under the partition and move the session into a post-auth guest
+/// whose only filesystem is that tree.
+async fn promote(
+    server: &Server,
+    session: GuestSession<ConnHost>,
+    session_id: &str,
+    tls_active: bool,
+) -> Result<GuestSession<ConnHost>> {
+    let mut session = session;
+    let user = session
+        .host()
+        .user
+        .clone()
+        .ok_or_else(|| anyhow!("guest asked for promotion without an authenticated user"))?;
+    if !crate::auth::valid_user_name(&user) {
+        return Err(anyhow!("user name {user:?} cannot name a mail tree"));
+    }
+    server
+        .partition
+        .create_dir_all(&user)
+        .with_context(|| format!("creating the mail tree of {user}"))?;
+    let dir = server
+        .partition
+        .open_dir(&user)
+        .with_context(|| format!("opening the mail tree of {user}"))?;
+    let settings = server.settings(session_id, tls_active);
+    server
+        .engine
+        .reinstantiate(session, None, Some(&dir), &settings)
+        .await
+        .context("promoting the session")
+}

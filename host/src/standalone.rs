@@ -1,0 +1,172 @@
+//! Standalone mode: imapd binds its own listeners (`--listen`,
+//! `--listen-tls`, or sockets handed over by systemd) and serves many
+//! sessions at once on tokio, each in its own guest instance. Also the
+//! single-session `-X` mode on stdin/stdout.
+
+use std::os::fd::{FromRawFd, RawFd};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use tokio::net::TcpListener;
+
+use crate::cli::CliOptions;
+use crate::connection::{Io, serve};
+use crate::exit;
+use crate::server::Server;
+
+/// sd_listen_fds(3): the first passed descriptor.
+const SD_LISTEN_FDS_START: RawFd = 3;
+
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+}
+
+pub fn run(server: Arc<Server>, opts: &CliOptions) -> ExitCode {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let rt = match runtime(threads) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("imapd: starting the runtime: {e}");
+            return ExitCode::from(exit::SOFTWARE);
+        }
+    };
+    match rt.block_on(serve_listeners(server, opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imapd: {e:#}");
+            ExitCode::from(exit::CONFIG)
+        }
+    }
+}
+
+/// Sockets from systemd socket activation (`LISTEN_FDS`, `LISTEN_PID`,
+/// `LISTEN_FDNAMES`): a socket whose name ends in `s` or contains `tls`
+/// (e.g. `imaps`) gets implicit TLS.
+fn systemd_listeners() -> Result<Vec<(std::net::TcpListener, bool)>> {
+    let Some(n) = std::env::var("LISTEN_FDS").ok() else {
+        return Ok(Vec::new());
+    };
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !pid_ok {
+        return Ok(Vec::new());
+    }
+    let n: i32 = n
+        .parse()
+        .map_err(|_| anyhow!("LISTEN_FDS='{n}' is not a number"))?;
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .unwrap_or_default()
+        .split(':')
+        .map(String::from)
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let fd = SD_LISTEN_FDS_START + i;
+        // SAFETY: systemd passed these descriptors to us and nothing else
+        // in the process owns them.
+        let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        l.local_addr()
+            .with_context(|| format!("LISTEN_FDS descriptor {fd} is not a listening socket"))?;
+        let name = names.get(i as usize).map(String::as_str).unwrap_or("");
+        let tls = name.contains("tls") || name == "imaps" || name.ends_with("imaps");
+        out.push((l, tls));
+    }
+    // SAFETY: removing our own environment variables before any thread
+    // reads them; child processes must not inherit them.
+    unsafe {
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    Ok(out)
+}
+
+async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
+    let mut listeners: Vec<(TcpListener, bool)> = Vec::new();
+    for (l, tls) in systemd_listeners()? {
+        l.set_nonblocking(true)?;
+        listeners.push((TcpListener::from_std(l)?, tls));
+    }
+    for (addrs, tls) in [(&opts.listen, false), (&opts.listen_tls, true)] {
+        for a in addrs {
+            let l = TcpListener::bind(a)
+                .await
+                .with_context(|| format!("listening on {a}"))?;
+            listeners.push((l, tls));
+        }
+    }
+    if listeners.iter().any(|(_, tls)| *tls) && server.tls.is_none() {
+        return Err(anyhow!(
+            "--listen-tls needs tls_server_cert and tls_server_key in imapd.conf"
+        ));
+    }
+    let mut tasks = Vec::new();
+    for (l, tls) in listeners {
+        let addr = l.local_addr()?;
+        let tls = tls || server.flags.implicit_tls;
+        eprintln!(
+            "imapd[{}]: listening on {addr} ({})",
+            std::process::id(),
+            if tls { "tls" } else { "plain" }
+        );
+        let server = server.clone();
+        tasks.push(tokio::spawn(accept_loop(server, l, tls)));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {
+    loop {
+        let (sock, peer) = match l.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("imapd: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        crate::net::enable_keepalive(&sock);
+        let server = server.clone();
+        tokio::spawn(async move {
+            serve(server, Box::new(sock), peer.to_string(), tls).await;
+        });
+    }
+}
+
+/// `-X`: one session on the inherited stdin/stdout, then exit.
+pub fn run_stdio(server: Arc<Server>) -> ExitCode {
+    let rt = match runtime(1) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("imapd: starting the runtime: {e}");
+            return ExitCode::from(exit::SOFTWARE);
+        }
+    };
+    let peer = crate::net::peer_name(0).unwrap_or_else(|| "stdin".into());
+    rt.block_on(async {
+        let io: Box<dyn Io> = Box::new(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
+        serve(server.clone(), io, peer, server.flags.implicit_tls).await;
+    });
+    // stdin's reader thread may still be blocked in read(); don't wait for it.
+    rt.shutdown_background();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,465 @@
+//! Starting the real `imapd` binary on 127.0.0.1 and talking IMAP to it.
+#![allow(dead_code)] // shared helpers; not every test area uses every one
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The imapd binary next to this test binary (target/debug/imapd).
+pub fn imapd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("IMAPD_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("imapd");
+    assert!(
+        bin.is_file(),
+        "{} not built: run `make build` first",
+        bin.display()
+    );
+    bin
+}
+
+/// The guest with test-only hostile commands (`make hostile-guest`).
+pub fn hostile_guest() -> PathBuf {
+    let bin = imapd_bin();
+    let target = bin.parent().and_then(Path::parent).expect("target dir");
+    let p = target.join("wasm32-wasip2/guest-hostile/guest.wasm");
+    assert!(
+        p.is_file(),
+        "{} not built: run `make hostile-guest`",
+        p.display()
+    );
+    p
+}
+
+/// One self-signed certificate for every test server of this run.
+pub fn test_cert() -> &'static (PathBuf, PathBuf) {
+    static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("imapd-test-cert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let st = Command::new(imapd_bin())
+            .args(["selfsigned"])
+            .arg(&c)
+            .arg(&k)
+            .status()
+            .unwrap();
+        assert!(st.success(), "imapd selfsigned failed");
+        (c, k)
+    })
+}
+
+/// Password-file lines for the users every test server has: one per
+/// scheme we accept. Hashes other than ARGON2ID were made with libxcrypt
+/// (python3 crypt), independently of our code.
+pub const USERS: &[(&str, &str, &str)] = &[
+    ("plain", "secret", "{PLAIN}secret"),
+    (
+        "sha512",
+        "secret",
+        "{SHA512-CRYPT}$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+    ),
+    (
+        "sha256",
+        "secret",
+        "{SHA256-CRYPT}$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+    ),
+    (
+        "blf",
+        "secret",
+        "{BLF-CRYPT}$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a",
+    ),
+];
+
+pub struct ServerBuilder {
+    conf: Vec<String>,
+    args: Vec<String>,
+    tls: bool,
+    env: Vec<(String, String)>,
+}
+
+pub fn server() -> ServerBuilder {
+    ServerBuilder {
+        conf: Vec::new(),
+        args: Vec::new(),
+        tls: true,
+        env: Vec::new(),
+    }
+}
+
+impl ServerBuilder {
+    /// One `key: value` line for imapd.conf.
+    pub fn conf(mut self, line: &str) -> Self {
+        self.conf.push(line.to_string());
+        self
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+    pub fn no_tls(mut self) -> Self {
+        self.tls = false;
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Write the data directory without starting anything.
+    pub fn prepare(&self) -> TestDir {
+        let dir = tempfile::Builder::new()
+            .prefix("imapd-test")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("config/msg")).unwrap();
+        std::fs::create_dir_all(root.join("spool")).unwrap();
+        let mut conf = format!(
+            "configdirectory: {}\npartition-default: {}\nservername: test.example\nfailedloginpause: 0\n",
+            root.join("config").display(),
+            root.join("spool").display()
+        );
+        if self.tls {
+            let (c, k) = test_cert();
+            conf += &format!(
+                "tls_server_cert: {}\ntls_server_key: {}\n",
+                c.display(),
+                k.display()
+            );
+        }
+        for l in &self.conf {
+            conf += l;
+            conf.push('\n');
+        }
+        std::fs::write(root.join("imapd.conf"), conf).unwrap();
+        let mut passwd = String::new();
+        for (u, _, h) in USERS {
+            passwd += &format!("{u}:{h}\n");
+        }
+        std::fs::write(root.join("config/passwd"), passwd).unwrap();
+        TestDir { dir, root }
+    }
+
+    pub fn start(self) -> TestServer {
+        let data = self.prepare();
+        let mut cmd = Command::new(imapd_bin());
+        cmd.arg("-C")
+            .arg(data.root.join("imapd.conf"))
+            .args(["--listen", "127.0.0.1:0"]);
+        if self.tls {
+            cmd.args(["--listen-tls", "127.0.0.1:0"]);
+        }
+        cmd.args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        TestServer::spawn(cmd, data, self.tls)
+    }
+}
+
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl TestDir {
+    pub fn conf(&self) -> PathBuf {
+        self.root.join("imapd.conf")
+    }
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.join("config")
+    }
+    pub fn spool(&self) -> PathBuf {
+        self.root.join("spool")
+    }
+    pub fn add_user_line(&self, line: &str) {
+        let p = self.config_dir().join("passwd");
+        let mut s = std::fs::read_to_string(&p).unwrap_or_default();
+        s += line;
+        s.push('\n');
+        std::fs::write(p, s).unwrap();
+    }
+}
+
+/// A running imapd; killed (by PID) when dropped.
+pub struct TestServer {
+    pub child: Child,
+    pub data: TestDir,
+    pub plain: SocketAddr,
+    pub tls: Option<SocketAddr>,
+    /// Everything the server wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    fn spawn(mut cmd: Command, data: TestDir, tls: bool) -> TestServer {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning imapd");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(stderr);
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    log.lock().unwrap().push_str(&line);
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let mut it = rest.split_whitespace();
+                        let addr: SocketAddr = it.next().unwrap().parse().unwrap();
+                        let kind = it.next().unwrap_or("").to_string();
+                        let _ = tx.send((addr, kind.contains("tls")));
+                    }
+                    line.clear();
+                }
+            });
+        }
+        let (mut plain, mut tls_addr) = (None, None);
+        let want = if tls { 2 } else { 1 };
+        for _ in 0..want {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok((a, true)) => tls_addr = Some(a),
+                Ok((a, false)) => plain = Some(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("imapd did not start; its log:\n{}", log.lock().unwrap());
+                }
+            }
+        }
+        TestServer {
+            child,
+            data,
+            plain: plain.expect("plain listener"),
+            tls: tls_addr,
+            log,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.plain)
+    }
+
+    pub fn connect_tls(&self) -> Client {
+        Client::connect_tls(self.tls.expect("tls listener"))
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// A line-oriented IMAP client over a blocking socket.
+pub struct Client {
+    pub stream: Box<dyn Stream>,
+    pub raw: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            raw: Some(s.try_clone().unwrap()),
+            stream: Box::new(s),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn connect_tls(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let raw = s.try_clone().unwrap();
+        Client {
+            stream: Box::new(tls_wrap(s)),
+            raw: Some(raw),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Switch this connection to TLS (after the server's OK to STARTTLS).
+    pub fn start_tls(&mut self) {
+        assert!(
+            self.buf.is_empty(),
+            "unread plaintext before TLS: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        let s = self.raw.as_ref().unwrap().try_clone().unwrap();
+        self.stream = Box::new(tls_wrap(s));
+    }
+
+    pub fn send(&mut self, data: &str) {
+        self.send_bytes(data.as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, data: &[u8]) {
+        self.stream.write_all(data).expect("write");
+        self.stream.flush().unwrap();
+    }
+
+    /// One line, without its CRLF. Panics on timeout or EOF.
+    pub fn line(&mut self) -> String {
+        self.try_line().unwrap_or_else(|| {
+            panic!(
+                "connection closed; partial: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            )
+        })
+    }
+
+    /// One line, or None at EOF.
+    pub fn try_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let mut s = String::from_utf8_lossy(&line).into_owned();
+                while s.ends_with('\n') || s.ends_with('\r') {
+                    s.pop();
+                }
+                return Some(s);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!(
+                    "read: {e}; partial: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+    }
+
+    /// Exactly `n` bytes (a literal's content).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 65536];
+            let k = self.stream.read(&mut chunk).expect("read");
+            assert!(k > 0, "EOF inside a literal");
+            self.buf.extend_from_slice(&chunk[..k]);
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Send `tag command` and collect every line up to the tagged reply;
+    /// returns (untagged lines, tagged line).
+    pub fn cmd(&mut self, tag: &str, command: &str) -> (Vec<String>, String) {
+        self.send(&format!("{tag} {command}\r\n"));
+        self.until_tagged(tag)
+    }
+
+    pub fn until_tagged(&mut self, tag: &str) -> (Vec<String>, String) {
+        let mut lines = Vec::new();
+        loop {
+            let l = self.line();
+            if l.starts_with(&format!("{tag} ")) {
+                return (lines, l);
+            }
+            lines.push(l);
+        }
+    }
+
+    /// True if the server closes the connection within the timeout,
+    /// reading (and discarding) anything it still sends.
+    pub fn closed(&mut self) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            match self.try_line() {
+                None => return true,
+                Some(_) => continue,
+            }
+        }
+        false
+    }
+
+    pub fn login(&mut self, user: &str, pass: &str) {
+        let (_, ok) = self.cmd("L1", &format!("LOGIN {user} {pass}"));
+        assert!(ok.starts_with("L1 OK"), "login failed: {ok}");
+    }
+}
+
+fn tls_wrap(s: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let (cert, _) = test_cert();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls_pki_types::pem::PemObject;
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    rustls::StreamOwned::new(conn, s)
+}
+
+/// Run imapd with `args` and stdin, returning (exit code, stdout, stderr).
+pub fn run_imapd(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, String, String) {
+    let mut cmd = Command::new(imapd_bin());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("CYRUS_SERVICE")
+        .env_remove("CYRUS_ID");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,134 @@
+//! Literals, LITERAL+, maxword/maxquoted/maxliteral (cyrus-compat 2.7),
+//! the autologout timeout, chunked input and garbage on the socket.
+
+use std::time::Duration;
+
+use crate::harness::server;
+
+#[test]
+fn synchronizing_literal_gets_go_ahead() {
+    let s = server().start();
+    let mut c = s.connect_tls();
+    c.line();
+    c.send("a LOGIN {5}\r\n");
+    assert_eq!(c.line(), "+ go ahead");
+    c.send("plain {6}\r\n");
+    assert_eq!(c.line(), "+ go ahead");
+    c.send("secret\r\n");
+    assert!(c.until_tagged("a").1.starts_with("a OK"));
+}
+
+#[test]
+fn non_synchronizing_literal_needs_no_continuation() {
+    let s = server().start();
+    let mut c = s.connect_tls();
+    c.line();
+    c.send("a LOGIN {5+}\r\nplain {6+}\r\nsecret\r\n");
+    assert!(c.until_tagged("a").1.starts_with("a OK"));
+}
+
+#[test]
+fn literal_over_maxliteral() {
+    let s = server().conf("maxliteral: 100").start();
+    let mut c = s.connect_tls();
+    c.line();
+    c.send("a LOGIN {200}\r\n");
+    let l = c.line();
+    assert!(
+        l.starts_with("a NO [TOOBIG] Literal size exceeds fixed limit in "),
+        "{l}"
+    );
+    // The session goes on.
+    assert_eq!(c.cmd("b", "NOOP").1, "b OK Completed");
+    c.send("c LOGIN {200+}\r\n");
+    assert_eq!(c.line(), "* BYE [TOOBIG] Literal size exceeds fixed limit");
+    assert!(c.closed());
+}
+
+#[test]
+fn word_and_quoted_over_their_limits() {
+    let s = server().conf("maxword: 100").conf("maxquoted: 100").start();
+    let mut c = s.connect();
+    c.line();
+    c.send(&format!("a LOGIN {} x\r\n", "u".repeat(300)));
+    assert_eq!(c.line(), "* BYE [TOOBIG] Word too long");
+    assert!(c.closed());
+    let mut c = s.connect();
+    c.line();
+    c.send(&format!("a LOGIN \"{}\" x\r\n", "u".repeat(300)));
+    assert_eq!(c.line(), "* BYE [TOOBIG] Quoted value too long");
+    assert!(c.closed());
+}
+
+#[test]
+fn idle_client_is_logged_out() {
+    let s = server()
+        .conf("timeout: 2s")
+        .conf("autologout_minimum: 0")
+        .start();
+    let mut c = s.connect();
+    c.line();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.cmd("a", "NOOP").1, "a OK Completed");
+    assert_eq!(c.line(), "* BYE idle for too long");
+    assert!(c.closed());
+}
+
+#[test]
+fn any_chunking_gives_the_same_answers() {
+    let s = server().start();
+    let script = "a NOOP\r\nb LOGIN {5}\r\nplain {6+}\r\nsecret\r\nc CAPABILITY\r\nd LOGOUT\r\n";
+    let mut whole = s.connect_tls();
+    whole.line();
+    whole.send(script);
+    let mut expect = Vec::new();
+    while let Some(l) = whole.try_line() {
+        expect.push(l);
+    }
+    for size in [1, 2, 3, 7] {
+        let mut c = s.connect_tls();
+        c.line();
+        for chunk in script.as_bytes().chunks(size) {
+            c.send_bytes(chunk);
+        }
+        let mut got = Vec::new();
+        while let Some(l) = c.try_line() {
+            got.push(l);
+        }
+        // SESSIONIDs differ per connection; compare the rest.
+        let strip = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|l| l.split(" SESSIONID=").next().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(strip(&got), strip(&expect), "chunk size {size}");
+    }
+}
+
+#[test]
+fn garbage_and_binary_bytes_get_bad_not_a_crash() {
+    let s = server().start();
+    let mut c = s.connect();
+    c.line();
+    c.send_bytes(b"\x00\x01\x02\xff\xfe garbage\r\n");
+    let l = c.line();
+    assert!(l.contains("BAD"), "{l}");
+    c.send_bytes(b"a NOOP \x00\x80\r\n");
+    assert!(c.line().contains("BAD"));
+    c.send_bytes(b"\r\n\r\n");
+    let l = c.line();
+    assert!(l.contains("BAD"), "{l}");
+    // Random bytes in bulk.
+    let mut x: u32 = 12345;
+    let junk: Vec<u8> = (0..20000)
+        .map(|_| {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    c.send_bytes(&junk);
+    drop(c);
+    let mut c = s.connect();
+    assert!(c.line().starts_with("* OK"));
+    assert_eq!(c.cmd("z", "NOOP").1, "z OK Completed");
+}

@@ -1,0 +1,228 @@
+//! LOGIN and AUTHENTICATE with every password scheme, the layer rule,
+//! -N, -p, failedloginpause and promotion into the user's tree
+//! (cyrus-compat 2.1, 2.9).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::harness::{USERS, run_imapd, server};
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn login_with_every_hash_scheme_over_tls() {
+    let s = server().start();
+    for (user, pass, _) in USERS {
+        let mut c = s.connect_tls();
+        c.line();
+        let (u, t) = c.cmd("a", &format!("LOGIN {user} {pass}"));
+        assert!(u.is_empty(), "{u:?}");
+        assert!(t.starts_with("a OK [CAPABILITY IMAP4rev1 "), "{user}: {t}");
+        assert!(
+            t.contains("] User logged in SESSIONID=<test.example-"),
+            "{t}"
+        );
+        // The user's tree exists once they have logged in.
+        assert!(s.data.spool().join(user).is_dir(), "no tree for {user}");
+        let (u, t) = c.cmd("b", "CAPABILITY");
+        assert!(
+            u[0].contains("LOGINDISABLED") || !u[0].contains("AUTH="),
+            "{}",
+            u[0]
+        );
+        assert_eq!(t, "b OK Completed");
+        assert_eq!(c.cmd("c", "LOGOUT").1, "c OK Completed");
+    }
+}
+
+#[test]
+fn argon2id_user_from_the_admin_command() {
+    let s = server().start();
+    let conf = s.data.conf();
+    let (code, _, err) = run_imapd(
+        &["passwd", "-C", conf.to_str().unwrap(), "carol"],
+        &[],
+        b"c0rrect horse\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let passwd = std::fs::read_to_string(s.data.config_dir().join("passwd")).unwrap();
+    assert!(passwd.contains("carol:{ARGON2ID}$argon2id$"), "{passwd}");
+    let mut c = s.connect_tls();
+    c.line();
+    let (_, t) = c.cmd("a", "LOGIN carol \"c0rrect horse\"");
+    assert!(t.starts_with("a OK"), "{t}");
+    // Changing the password takes effect without a restart.
+    let (code, _, err) = run_imapd(
+        &["passwd", "-C", conf.to_str().unwrap(), "carol"],
+        &[],
+        b"new\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut c = s.connect_tls();
+    c.line();
+    assert!(
+        c.cmd("a", "LOGIN carol \"c0rrect horse\"")
+            .1
+            .starts_with("a NO")
+    );
+    assert!(c.cmd("b", "LOGIN carol new").1.starts_with("b OK"));
+}
+
+#[test]
+fn wrong_password_and_unknown_user_look_the_same() {
+    let s = server().start();
+    let mut c = s.connect_tls();
+    c.line();
+    for (i, user) in ["plain", "sha512", "blf", "nobody"].iter().enumerate() {
+        let (_, t) = c.cmd(&format!("a{i}"), &format!("LOGIN {user} wrong"));
+        assert_eq!(t, format!("a{i} NO Login failed: authentication failure"));
+    }
+    // Still not logged in.
+    assert_eq!(c.cmd("b", "SELECT INBOX").1, "b BAD Please login first");
+}
+
+#[test]
+fn plaintext_login_needs_a_layer() {
+    let s = server().start();
+    let mut c = s.connect();
+    c.line();
+    assert_eq!(
+        c.cmd("a", "LOGIN plain secret").1,
+        "a NO Login only available under a layer"
+    );
+    let (_, t) = c.cmd(
+        "b",
+        &format!("AUTHENTICATE PLAIN {}", b64("\0plain\0secret")),
+    );
+    assert!(t.starts_with("b NO"), "{t}");
+}
+
+#[test]
+fn allowplaintext_permits_login_without_tls() {
+    let s = server().no_tls().conf("allowplaintext: yes").start();
+    let mut c = s.connect();
+    c.line();
+    assert!(c.cmd("a", "LOGIN plain secret").1.starts_with("a OK"));
+}
+
+#[test]
+fn authenticate_plain_with_and_without_initial_response() {
+    let s = server().start();
+    let mut c = s.connect_tls();
+    c.line();
+    let (_, t) = c.cmd(
+        "a",
+        &format!("AUTHENTICATE PLAIN {}", b64("\0sha256\0secret")),
+    );
+    assert!(t.starts_with("a OK [CAPABILITY "), "{t}");
+    assert!(t.contains("Success (tls protection) SESSIONID="), "{t}");
+
+    let mut c = s.connect_tls();
+    c.line();
+    c.send("b AUTHENTICATE PLAIN\r\n");
+    let cont = c.line();
+    assert!(cont.starts_with('+'), "{cont}");
+    c.send(&format!("{}\r\n", b64("plain\0plain\0secret")));
+    let (_, t) = c.until_tagged("b");
+    assert!(t.starts_with("b OK"), "{t}");
+
+    // A wrong password, then a cancelled exchange.
+    let mut c = s.connect_tls();
+    c.line();
+    let (_, t) = c.cmd("c", &format!("AUTHENTICATE PLAIN {}", b64("\0plain\0nope")));
+    assert!(t.starts_with("c NO"), "{t}");
+    c.send("d AUTHENTICATE PLAIN\r\n");
+    assert!(c.line().starts_with('+'));
+    c.send("*\r\n");
+    let (_, t) = c.until_tagged("d");
+    assert!(t.starts_with("d BAD"), "{t}");
+    // Garbage base64.
+    let (_, t) = c.cmd("e", "AUTHENTICATE PLAIN !!!notbase64");
+    assert!(t.starts_with("e BAD") || t.starts_with("e NO"), "{t}");
+    // The session still works.
+    assert_eq!(c.cmd("f", "NOOP").1, "f OK Completed");
+}
+
+#[test]
+fn dash_n_skips_the_password_for_login_only() {
+    let s = server().arg("-N").start();
+    let mut c = s.connect_tls();
+    c.line();
+    assert!(c.cmd("a", "LOGIN plain anything").1.starts_with("a OK"));
+    let mut c = s.connect_tls();
+    c.line();
+    let (_, t) = c.cmd(
+        "b",
+        &format!("AUTHENTICATE PLAIN {}", b64("\0plain\0anything")),
+    );
+    assert!(t.starts_with("b NO"), "{t}");
+    // The layer rule still holds.
+    let mut c = s.connect();
+    c.line();
+    assert_eq!(
+        c.cmd("c", "LOGIN plain x").1,
+        "c NO Login only available under a layer"
+    );
+}
+
+#[test]
+fn external_ssf_of_two_counts_as_a_layer_and_one_does_not() {
+    let s = server().arg("-p").arg("2").start();
+    let mut c = s.connect();
+    let g = c.line();
+    assert!(
+        !g.contains("LOGINDISABLED") && g.contains("AUTH=PLAIN"),
+        "{g}"
+    );
+    assert!(c.cmd("a", "LOGIN plain secret").1.starts_with("a OK"));
+    let s = server().arg("-p").arg("1").start();
+    let mut c = s.connect();
+    let g = c.line();
+    assert!(g.contains("LOGINDISABLED"), "{g}");
+}
+
+#[test]
+fn failed_login_pause_delays_only_that_session() {
+    let s = server().conf("failedloginpause: 3s").start();
+    let mut slow = s.connect_tls();
+    slow.line();
+    slow.send("a LOGIN plain wrong\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let mut other = s.connect_tls();
+    other.line();
+    assert!(other.cmd("b", "LOGIN plain secret").1.starts_with("b OK"));
+    let quick = t0.elapsed();
+    let (_, t) = slow.until_tagged("a");
+    let paused = t0.elapsed();
+    assert!(t.starts_with("a NO"), "{t}");
+    assert!(
+        quick < Duration::from_secs(2),
+        "other session blocked for {quick:?}"
+    );
+    assert!(
+        paused >= Duration::from_millis(2500),
+        "no pause: {paused:?}"
+    );
+}
+
+#[test]
+fn pipelined_commands_after_login_run_in_the_post_auth_guest() {
+    let s = server().start();
+    let mut c = s.connect_tls();
+    c.line();
+    c.send("a LOGIN plain secret\r\nb NOOP\r\nc CAPABILITY\r\n");
+    let (_, t) = c.until_tagged("a");
+    assert!(t.starts_with("a OK"), "{t}");
+    assert_eq!(c.until_tagged("b").1, "b OK Completed");
+    let (u, t) = c.until_tagged("c");
+    assert_eq!(t, "c OK Completed");
+    assert!(u[0].starts_with("* CAPABILITY "), "{u:?}");
+    assert_eq!(
+        c.cmd("d", "LOGIN plain secret").1.split(' ').nth(1),
+        Some("BAD")
+    );
+}
