@@ -8,5 +8,8 @@
 pub mod host;
 pub mod settings;
 
+#[cfg(feature = "hostile")]
+pub mod hostile;
+
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -1,0 +1,48 @@
+//! Test-only commands that misbehave on purpose, compiled in only with the
+//! `hostile` feature (`make hostile-guest`). The sandbox tests use them to
+//! show that a guest which panics, spins, allocates without end, faults,
+//! or tries to reach files outside its tree loses only its own session and
+//! reaches nothing it should not. Never part of a production build.
+
+/// Run hostile command `name` (upper case) with its argument; the
+/// untagged line to send, or None if `name` is not one of ours.
+pub fn command(name: &str, arg: &str) -> Option<String> {
+    match name {
+        "XPANIC" => panic!("hostile guest: XPANIC"),
+        "XLOOP" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "XALLOC" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "XOOB" => {
+            // Far beyond any linear memory the pool allows.
+            let p = 0xffff_fff0usize as *const u8;
+            // SAFETY: it is not safe, and that is the point: the sandbox
+            // must turn this into a trap of this session alone.
+            let v = unsafe { std::ptr::read_volatile(p) };
+            Some(format!("* XPROBE read {v}"))
+        }
+        "XOPEN" => Some(probe(
+            std::fs::read_dir(arg)
+                .map(|_| ())
+                .or_else(|_| std::fs::File::open(arg).map(|_| ())),
+        )),
+        "XWRITE" => Some(probe(std::fs::write(arg, b"written by a hostile guest\n"))),
+        _ => None,
+    }
+}
+
+fn probe(r: std::io::Result<()>) -> String {
+    match r {
+        Ok(()) => "* XPROBE ok".into(),
+        Err(e) => format!("* XPROBE denied ({e})"),
+    }
+}
