@@ -122,7 +122,7 @@ pub fn service_name() -> String {
         .unwrap_or_else(|| "imap".into())
 }
 
-fn load_server(
+pub fn load_server(
     opts: &CliOptions,
     service: &str,
     max_sessions: Option<u32>,
@@ -150,10 +150,18 @@ pub fn run(opts: CliOptions) -> ExitCode {
         return crate::standalone::run(server, &opts);
     }
     // Under master(8) and with -X, Cyrus requires both variables (exit 70).
-    let (Ok(service), Ok(_id)) = (std::env::var("CYRUS_SERVICE"), std::env::var("CYRUS_ID")) else {
+    let (Ok(service), Ok(id)) = (std::env::var("CYRUS_SERVICE"), std::env::var("CYRUS_ID")) else {
         eprintln!("imapd: CYRUS_SERVICE and CYRUS_ID must be set (or use --listen)");
         return ExitCode::from(exit::SOFTWARE);
     };
+    if opts.debug {
+        // -D: run debug_command before serving; nothing when it is unset.
+        if let Ok(cfg) = Config::load(&opts.config, &service) {
+            if let Some(cmd) = cfg.debug_command() {
+                crate::master::run_debug_command(cmd, &service);
+            }
+        }
+    }
     if opts.stdio {
         let server = match load_server(&opts, &service, Some(2)) {
             Ok(s) => s,
@@ -161,8 +169,7 @@ pub fn run(opts: CliOptions) -> ExitCode {
         };
         return crate::standalone::run_stdio(server);
     }
-    eprintln!("imapd: master(8) mode is not available in this build; use -X or --listen");
-    ExitCode::from(exit::SOFTWARE)
+    crate::master::run(&opts, &service, &id)
 }
 
 /// `imapd precompile [-C config]`: compile the guest into the cache now,

@@ -54,6 +54,9 @@ impl Config {
             values,
         })
     }
+    pub fn debug_command(&self) -> Option<&str> {
+        self.values.get("debug_command").map(String::as_str)
+    }
     pub fn origin(&self) -> &str {
         &self.origin
     }

@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod connection;
 mod engine;
+mod master;
 mod net;
 mod passwd;
 mod saslauthd;
