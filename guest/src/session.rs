@@ -399,3 +399,7 @@ fn check_version(json: &str) -> Result<(), String> {
         None => Err("snapshot has no version".into()),
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

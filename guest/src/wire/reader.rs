@@ -117,12 +117,49 @@ enum Scan {
     /// Between tokens.
     #[default]
     Between,
-    /// Inside a word that started at `start` (relative to the command).
-    Word { start: usize, len: u64 },
+    /// Inside a word that started at `start` (relative to the command);
+    /// `shape` tracks whether it still looks like a literal announcement,
+    /// which is not a word and so not subject to `maxword`.
+    Word {
+        start: usize,
+        len: u64,
+        shape: Shape,
+    },
     /// Inside a quoted string.
     Quoted { len: u64, escaped: bool },
     /// Inside a literal with this many bytes still to come.
     Literal { remaining: u64 },
+}
+
+/// How much of `["~"] "{" 1*DIGIT ["+"] "}"` a word has matched so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Shape {
+    Tilde,
+    Brace,
+    Digits,
+    Plus,
+    Closed,
+    NotLiteral,
+}
+
+impl Shape {
+    fn start(b: u8) -> Shape {
+        match b {
+            b'~' => Shape::Tilde,
+            b'{' => Shape::Brace,
+            _ => Shape::NotLiteral,
+        }
+    }
+
+    fn next(self, b: u8) -> Shape {
+        match (self, b) {
+            (Shape::Tilde, b'{') => Shape::Brace,
+            (Shape::Brace | Shape::Digits, b'0'..=b'9') => Shape::Digits,
+            (Shape::Digits, b'+') => Shape::Plus,
+            (Shape::Digits | Shape::Plus, b'}') => Shape::Closed,
+            _ => Shape::NotLiteral,
+        }
+    }
 }
 
 /// The reader; serializable so a session can be snapshotted mid-command.
@@ -146,6 +183,8 @@ pub struct Reader {
     text_len: usize,
     /// Text plus literals that count toward `max_command`.
     counted_len: usize,
+    /// A fatal error was reported: input is ignored from then on.
+    dead: bool,
 }
 
 impl Reader {
@@ -155,6 +194,9 @@ impl Reader {
 
     /// Add bytes from the client.
     pub fn push(&mut self, data: &[u8]) {
+        if self.dead {
+            return;
+        }
         if self.start > 0 && (self.start >= 64 << 10 || self.start * 2 >= self.buf.len()) {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -171,6 +213,13 @@ impl Reader {
     /// rfc2595 3.1: plaintext pipelined behind it must not be executed).
     pub fn discard(&mut self) {
         *self = Reader::default();
+    }
+
+    /// The connection ends: nothing buffered will ever be read.
+    fn fatal(&mut self, fatal: Fatal) -> Event {
+        self.discard();
+        self.dead = true;
+        Event::Fatal(fatal)
     }
 
     fn reset_command(&mut self, consumed: usize) {
@@ -209,7 +258,11 @@ impl Reader {
             }
             None => {
                 self.scanned = pending.len();
-                (pending.len() > limits.max_line).then_some(Event::Fatal(Fatal::CommandTooLong))
+                if pending.len() > limits.max_line {
+                    Some(self.fatal(Fatal::CommandTooLong))
+                } else {
+                    None
+                }
             }
         }
     }
@@ -240,7 +293,7 @@ impl Reader {
             self.text_len += 1;
             self.counted_len += 1;
             if self.text_len > limits.max_line || self.counted_len > limits.max_command {
-                return Some(Event::Fatal(Fatal::CommandTooLong));
+                return Some(self.fatal(Fatal::CommandTooLong));
             }
             match self.scan {
                 Scan::Quoted { len, escaped } => match b {
@@ -258,7 +311,7 @@ impl Reader {
                     _ => {
                         let len = len + 1;
                         if limits.max_quoted != 0 && len > limits.max_quoted {
-                            return Some(Event::Fatal(Fatal::QuotedTooLong));
+                            return Some(self.fatal(Fatal::QuotedTooLong));
                         }
                         self.scan = Scan::Quoted {
                             len,
@@ -287,17 +340,20 @@ impl Reader {
                             }
                         }
                         _ => {
-                            let (start, len) = match self.scan {
-                                Scan::Word { start, len } => (start, len + 1),
+                            let (start, len, shape) = match self.scan {
+                                Scan::Word { start, len, shape } => (start, len + 1, shape.next(b)),
                                 _ => {
                                     self.words += 1;
-                                    (pos, 1)
+                                    (pos, 1, Shape::start(b))
                                 }
                             };
-                            if limits.max_word != 0 && len > limits.max_word {
-                                return Some(Event::Fatal(Fatal::WordTooLong));
+                            if shape == Shape::NotLiteral
+                                && limits.max_word != 0
+                                && len > limits.max_word
+                            {
+                                return Some(self.fatal(Fatal::WordTooLong));
                             }
-                            self.scan = Scan::Word { start, len };
+                            self.scan = Scan::Word { start, len, shape };
                         }
                     }
                 }
@@ -340,7 +396,7 @@ impl Reader {
         };
         if over {
             if lit.non_sync {
-                return Some(Event::Fatal(Fatal::LiteralTooBig));
+                return Some(self.fatal(Fatal::LiteralTooBig));
             }
             let tag = String::from_utf8_lossy(tag).into_owned();
             let command = crate::commands::display_name(name);
@@ -406,4 +462,165 @@ fn tag_and_name(cmd: &[u8]) -> (&[u8], &[u8]) {
     let tag = &cmd[..tag_end];
     let rest = cmd.get(tag_end + 1..).unwrap_or(&[]);
     (tag, &rest[..word(rest)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits::from_settings(&Settings {
+            max_word: 10,
+            max_quoted: 10,
+            max_literal: 10,
+            max_message_size: 20,
+            ..Settings::default()
+        })
+    }
+
+    fn events(input: &[u8]) -> Vec<Event> {
+        let mut r = Reader::new();
+        r.push(input);
+        std::iter::from_fn(|| r.next_command(&limits())).collect()
+    }
+
+    fn cmd(s: &[u8]) -> Event {
+        Event::Command(s.to_vec())
+    }
+
+    #[test]
+    fn lines_and_pipelining() {
+        assert_eq!(
+            events(b"a NOOP\r\nb NOOP\nc NO"),
+            vec![cmd(b"a NOOP\r\n"), cmd(b"b NOOP\n")]
+        );
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            events(b"a LOGIN {3}\r\nabc {2+}\r\nxy\r\n"),
+            vec![Event::GoAhead, cmd(b"a LOGIN {3}\r\nabc {2+}\r\nxy\r\n")]
+        );
+        // Literal bytes are not scanned: a line end inside does not end it.
+        assert_eq!(
+            events(b"a X ~{4}\n\r\n\0\"\r\n"),
+            vec![Event::GoAhead, cmd(b"a X ~{4}\n\r\n\0\"\r\n")]
+        );
+        // Not an announcement: tag or name position, or not a whole word.
+        assert_eq!(events(b"{5}\r\n"), vec![cmd(b"{5}\r\n")]);
+        assert_eq!(events(b"a {5}\r\n"), vec![cmd(b"a {5}\r\n")]);
+        assert_eq!(events(b"a X x{5}\r\n"), vec![cmd(b"a X x{5}\r\n")]);
+        assert_eq!(events(b"a X \"{5}\"\r\n"), vec![cmd(b"a X \"{5}\"\r\n")]);
+        assert_eq!(events(b"a X {}\r\n"), vec![cmd(b"a X {}\r\n")]);
+    }
+
+    #[test]
+    fn literal_limits() {
+        assert_eq!(
+            events(b"a login {11}\r\nb NOOP\r\n"),
+            vec![
+                Event::LiteralRefused {
+                    tag: "a".into(),
+                    command: "Login".into()
+                },
+                cmd(b"b NOOP\r\n")
+            ]
+        );
+        assert_eq!(
+            events(b"a LOGIN {11+}\r\n"),
+            vec![Event::Fatal(Fatal::LiteralTooBig)]
+        );
+        assert_eq!(
+            events(b"a LOGIN {99999999999999999999999}\r\n"),
+            vec![Event::LiteralRefused {
+                tag: "a".into(),
+                command: "Login".into()
+            }]
+        );
+        // APPEND: the mailbox is an ordinary literal, the message is not.
+        assert_eq!(
+            events(b"a APPEND {11}\r\n"),
+            vec![Event::LiteralRefused {
+                tag: "a".into(),
+                command: "Append".into()
+            }]
+        );
+        assert_eq!(events(b"a APPEND INBOX {20}\r\n"), vec![Event::GoAhead]);
+        assert_eq!(
+            events(b"a APPEND INBOX (\\Seen) {21}\r\n"),
+            vec![Event::LiteralRefused {
+                tag: "a".into(),
+                command: "Append".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn word_and_quoted_limits() {
+        assert_eq!(events(b"a NOOP 0123456789\r\n").len(), 1);
+        assert_eq!(
+            events(b"a NOOP 01234567890"),
+            vec![Event::Fatal(Fatal::WordTooLong)]
+        );
+        assert_eq!(
+            events(b"01234567890 NOOP\r\n"),
+            vec![Event::Fatal(Fatal::WordTooLong)]
+        );
+        assert_eq!(events(b"a X \"01234\\\"6789\"\r\n").len(), 1);
+        assert_eq!(
+            events(b"a X \"01234567890"),
+            vec![Event::Fatal(Fatal::QuotedTooLong)]
+        );
+    }
+
+    #[test]
+    fn line_cap() {
+        let limits = limits();
+        let mut r = Reader::new();
+        r.push(&b"a ".repeat(limits.max_line));
+        assert_eq!(
+            r.next_command(&limits),
+            Some(Event::Fatal(Fatal::CommandTooLong))
+        );
+    }
+
+    #[test]
+    fn raw_lines() {
+        let mut r = Reader::new();
+        r.push(b"abc\r\nde");
+        assert_eq!(r.next_line(&limits()), Some(Event::Line(b"abc".to_vec())));
+        assert_eq!(r.next_line(&limits()), None);
+        r.push(b"f\n");
+        assert_eq!(r.next_line(&limits()), Some(Event::Line(b"def".to_vec())));
+    }
+
+    #[test]
+    fn discard() {
+        let mut r = Reader::new();
+        r.push(b"a NOOP\r\nb NO");
+        r.discard();
+        assert_eq!(r.buffered(), 0);
+        assert_eq!(r.next_command(&limits()), None);
+    }
+
+    proptest::proptest! {
+        /// Any chunking gives the same events.
+        #[test]
+        fn chunking_is_invisible(data: Vec<u8>, cuts: Vec<usize>) {
+            let whole = events(&data);
+            let mut r = Reader::new();
+            let mut got = Vec::new();
+            let mut rest = &data[..];
+            for cut in cuts {
+                let (chunk, tail) = rest.split_at(cut % (rest.len() + 1));
+                r.push(chunk);
+                rest = tail;
+                got.extend(std::iter::from_fn(|| r.next_command(&limits())));
+            }
+            r.push(rest);
+            got.extend(std::iter::from_fn(|| r.next_command(&limits())));
+            proptest::prop_assert_eq!(got, whole);
+        }
+    }
 }
