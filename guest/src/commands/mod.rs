@@ -195,9 +195,12 @@ pub(crate) mod testing {
 
     /// Accepts `alice` / `secret` (canonical name `alice`), refuses `bob`
     /// with a reason, and reports `carol`'s backend as down. Records calls.
+    /// One `authenticate` call: mech, authzid, user, password.
+    pub type AuthCall = (String, String, String, String);
+
     #[derive(Clone, Default)]
     pub struct FakeHost {
-        pub calls: Rc<RefCell<Vec<(String, String, String, String)>>>,
+        pub calls: Rc<RefCell<Vec<AuthCall>>>,
     }
 
     impl HostApi for FakeHost {

@@ -61,7 +61,7 @@ mod tests {
             "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE AUTH=PLAIN AUTH=LOGIN SASL-IR\r\n\
              c OK Completed\r\nt2 NO TLS already active\r\n"
         );
-        assert_eq!(s.snapshot().contains("\"tls_started\":true"), true);
+        assert!(s.snapshot().contains("\"tls_started\":true"));
     }
 
     #[test]
