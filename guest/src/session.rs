@@ -12,6 +12,7 @@ use crate::commands;
 use crate::host::HostApi;
 use crate::settings::{ServerInfo, Settings};
 use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
+use crate::wire::types::Tag;
 
 /// Stop executing pipelined commands once this much output is queued
 /// (the host drains it with `pull`; a client that never reads cannot make
@@ -341,8 +342,18 @@ impl Session {
                     Action::Close
                 }
                 Event::LiteralRefused { tag, command } => {
-                    let text = format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
-                    self.tagged(&tag, &text);
+                    if Tag::new(tag.as_bytes()).is_some() {
+                        // The name is client bytes: keep control characters out.
+                        let command: String = command
+                            .chars()
+                            .map(|c| if c.is_control() { '?' } else { c })
+                            .collect();
+                        let text =
+                            format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
+                        self.tagged(&tag, &text);
+                    } else {
+                        self.write(b"* BAD Invalid tag\r\n");
+                    }
                     Action::None
                 }
                 Event::Line(line) => commands::authenticate::resume(self, &line),

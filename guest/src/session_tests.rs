@@ -66,6 +66,10 @@ fn limit_replies() {
         )
     );
     assert_eq!(
+        run(&mut s, "* LOGIN {17}\r\na NO\x01P {17}\r\n").0,
+        "* BAD Invalid tag\r\na NO [TOOBIG] Literal size exceeds fixed limit in No?p\r\n"
+    );
+    assert_eq!(
         run(&mut s, "a LOGIN {17+}\r\n"),
         (
             "* BYE [TOOBIG] Literal size exceeds fixed limit\r\n".into(),
