@@ -1,1 +1,138 @@
-//! The WIT glue: exports `imapd:session/engine` on top of [`crate::session`].
+//! The WIT glue: exports `imapd:session/engine` on top of [`crate::session`]
+//! and implements [`HostApi`] with the `host` imports.
+
+use std::cell::RefCell;
+
+use crate::host::{AuthError, HostApi, Level};
+use crate::session::{self, Env, Session, State};
+use crate::settings::{ServerInfo, Settings};
+
+wit_bindgen::generate!({ world: "session", path: "../wit" });
+
+use exports::imapd::session::engine;
+use imapd::session::host as wit_host;
+
+/// Where a post-auth instance sees the user's mail tree (the host's only
+/// preopen, `wit/session.wit`).
+const MAIL_ROOT: &str = "/mail";
+
+/// [`HostApi`] over the component's imports.
+struct WitHost;
+
+impl HostApi for WitHost {
+    fn authenticate(
+        &self,
+        mech: &str,
+        authzid: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<String, AuthError> {
+        wit_host::authenticate(mech, authzid, user, password).map_err(|e| match e {
+            wit_host::AuthError::BadCredentials => AuthError::BadCredentials,
+            wit_host::AuthError::Refused(text) => AuthError::Refused(text),
+            wit_host::AuthError::Unavailable(text) => AuthError::Unavailable(text),
+        })
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => wit_host::Level::Error,
+            Level::Warn => wit_host::Level::Warn,
+            Level::Info => wit_host::Level::Info,
+            Level::Debug => wit_host::Level::Debug,
+        };
+        wit_host::log(level, message);
+    }
+}
+
+fn settings(s: engine::Settings) -> Settings {
+    Settings {
+        servername: s.servername,
+        server_info: match s.server_info {
+            engine::ServerInfo::On => ServerInfo::On,
+            engine::ServerInfo::Min => ServerInfo::Min,
+            engine::ServerInfo::Off => ServerInfo::Off,
+        },
+        product: s.product,
+        version: s.version,
+        session_id: s.session_id,
+        allow_plaintext: s.allow_plaintext,
+        tls_required: s.tls_required,
+        starttls_available: s.starttls_available,
+        tls_active: s.tls_active,
+        external_ssf: s.external_ssf,
+        mechanisms: s.mechanisms,
+        max_word: s.max_word,
+        max_quoted: s.max_quoted,
+        max_literal: s.max_literal,
+        max_message_size: s.max_message_size,
+        suppress_capabilities: s.suppress_capabilities,
+        motd: s.motd,
+        autocreate_folders: s.autocreate_folders,
+        idle_enabled: s.idle_enabled,
+    }
+}
+
+fn step(step: session::Step) -> engine::Step {
+    engine::Step {
+        output: step.output,
+        more: step.more,
+        action: match step.action {
+            session::Action::None => engine::Action::None,
+            session::Action::Close => engine::Action::Close,
+            session::Action::StartTls => engine::Action::StartTls,
+            session::Action::Promote => engine::Action::Promote,
+        },
+    }
+}
+
+/// The exported `session` resource. Methods take `&self`; calls never
+/// re-enter, so the RefCell is never borrowed twice.
+struct SessionResource(RefCell<Session>);
+
+impl engine::GuestSession for SessionResource {
+    fn new(s: engine::Settings) -> Self {
+        let env = Env {
+            host: Box::new(WitHost),
+            mail_root: None,
+        };
+        SessionResource(RefCell::new(Session::new(settings(s), env)))
+    }
+
+    fn greet(&self) -> engine::Step {
+        step(self.0.borrow_mut().greet())
+    }
+
+    fn feed(&self, data: Vec<u8>) -> engine::Step {
+        step(self.0.borrow_mut().feed(&data))
+    }
+
+    fn pull(&self, max: u32) -> engine::Step {
+        step(self.0.borrow_mut().pull(max as usize))
+    }
+
+    fn snapshot(&self) -> String {
+        self.0.borrow().snapshot()
+    }
+}
+
+struct Component;
+
+impl engine::Guest for Component {
+    type Session = SessionResource;
+
+    fn restore(snapshot: String, s: engine::Settings) -> Result<engine::Session, String> {
+        let mail_root = match Session::snapshot_state(&snapshot)? {
+            State::NotAuthenticated => None,
+            State::Authenticated => Some(MAIL_ROOT.into()),
+        };
+        let env = Env {
+            host: Box::new(WitHost),
+            mail_root,
+        };
+        let session = Session::restore(&snapshot, settings(s), env)?;
+        Ok(engine::Session::new(SessionResource(RefCell::new(session))))
+    }
+}
+
+export!(Component);

@@ -4,9 +4,19 @@
 //!
 //! The crate is a plain Rust library first: all of it but `component.rs`
 //! (the WIT glue) builds and is tested natively with `cargo test -p guest`.
+//!
+//! - [`wire`]: the incremental command reader, the parser, protocol types;
+//! - [`session`]: the state machine the host drives (`greet`/`feed`/`pull`,
+//!   `snapshot`/`restore`);
+//! - [`commands`]: one module per command, dispatched through one table;
+//! - [`capability`]: the capability list.
 
+pub mod capability;
+pub mod commands;
 pub mod host;
+pub mod session;
 pub mod settings;
+pub mod wire;
 
 #[cfg(feature = "hostile")]
 pub mod hostile;

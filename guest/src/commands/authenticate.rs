@@ -1,0 +1,359 @@
+//! AUTHENTICATE (rfc9051 6.2.2) with SASL-IR (rfc4959), mechanisms PLAIN
+//! (rfc4616) and LOGIN. Cyrus's order and replies (`cmdloop()` and
+//! `cmd_authenticate()`):
+//! - mechanism missing: `BAD Missing required argument to Authenticate`;
+//!   not an atom: `BAD Invalid authenticate mechanism`;
+//! - after login: `BAD Already authenticated`;
+//! - `tls_required` before TLS: `NO Authenticate only available under a layer`;
+//! - a mechanism not offered now (unknown, or plaintext without a layer):
+//!   SASL's `NO no mechanism available`;
+//! - `*` from the client: `BAD Client canceled authentication`;
+//! - invalid base64: BAD (rfc9051 6.2.2 says the server MUST reject it so);
+//! - a malformed PLAIN message: SASL's `NO bad protocol / cancel`;
+//! - wrong password: SASL's `NO authentication failure`.
+//!
+//! Success: `OK [CAPABILITY ...] Success (tls protection) SESSIONID=<id>`
+//! (`no protection` outside TLS: PLAIN and LOGIN add no layer of their own).
+
+use super::Request;
+use super::login::{failure_text, logged_in};
+use crate::capability;
+use crate::session::{Action, Mechanism, SaslExchange, Session, State};
+use crate::wire::base64;
+use crate::wire::parser::SyntaxError;
+use crate::wire::types::Atom;
+
+/// LOGIN's prompts, base64 of "Username:" and "Password:".
+const USERNAME_PROMPT: &[u8] = b"+ VXNlcm5hbWU6\r\n";
+const PASSWORD_PROMPT: &[u8] = b"+ UGFzc3dvcmQ6\r\n";
+/// PLAIN has nothing to say first: an empty challenge.
+const EMPTY_CHALLENGE: &[u8] = b"+ \r\n";
+
+const BAD_BASE64: &str = "BAD Invalid base64 data";
+
+pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
+    req.args.sp()?;
+    let Some(mech) = Atom::new(req.args.word()) else {
+        req.reply(session, "BAD Invalid authenticate mechanism");
+        return Ok(Action::None);
+    };
+    // rfc4959 3: SASL-IR, base64 or "=" for an empty response.
+    let initial = if req.args.eat(b' ') {
+        Some(req.args.word())
+    } else {
+        None
+    };
+    req.args.finish()?;
+    let tag = req.tag.as_str().to_owned();
+    if session.state() != State::NotAuthenticated {
+        session.tagged(&tag, "BAD Already authenticated");
+        return Ok(Action::None);
+    }
+    if capability::tls_required(session.settings(), session.security()) {
+        session.tagged(&tag, "NO Authenticate only available under a layer");
+        return Ok(Action::None);
+    }
+    let name = mech.as_str().to_ascii_uppercase();
+    let offered = capability::mechanisms(session.settings(), session.security());
+    let mechanism = match name.as_str() {
+        "PLAIN" if offered.contains(&"PLAIN") => Mechanism::Plain,
+        "LOGIN" if offered.contains(&"LOGIN") => Mechanism::Login,
+        _ => {
+            session.tagged(&tag, "NO no mechanism available");
+            return Ok(Action::None);
+        }
+    };
+    let initial = match initial {
+        None => None,
+        Some(b"=") => Some(Vec::new()),
+        Some(text) => match base64::decode(text) {
+            Some(data) => Some(data),
+            None => {
+                session.tagged(&tag, BAD_BASE64);
+                return Ok(Action::None);
+            }
+        },
+    };
+    let exchange = SaslExchange {
+        tag,
+        mechanism,
+        username: None,
+    };
+    Ok(match initial {
+        Some(data) => step(session, exchange, data),
+        None => {
+            session.write(match mechanism {
+                Mechanism::Plain => EMPTY_CHALLENGE,
+                Mechanism::Login => USERNAME_PROMPT,
+            });
+            session.facts.sasl = Some(exchange);
+            Action::None
+        }
+    })
+}
+
+/// The client's response line during an exchange (rfc9051 6.2.2).
+pub fn resume(session: &mut Session, line: &[u8]) -> Action {
+    let Some(exchange) = session.facts.sasl.take() else {
+        return Action::None;
+    };
+    if line == b"*" {
+        session.tagged(&exchange.tag, "BAD Client canceled authentication");
+        return Action::None;
+    }
+    match base64::decode(line) {
+        Some(data) => step(session, exchange, data),
+        None => {
+            session.tagged(&exchange.tag, BAD_BASE64);
+            Action::None
+        }
+    }
+}
+
+/// One client message of the mechanism.
+fn step(session: &mut Session, mut exchange: SaslExchange, data: Vec<u8>) -> Action {
+    match exchange.mechanism {
+        Mechanism::Plain => match split_plain(&data) {
+            Some((authzid, user, password)) => {
+                verify(session, &exchange.tag, "PLAIN", authzid, user, password)
+            }
+            None => {
+                session.tagged(&exchange.tag, "NO bad protocol / cancel");
+                Action::None
+            }
+        },
+        Mechanism::Login => match exchange.username.take() {
+            None => {
+                exchange.username = Some(String::from_utf8_lossy(&data).into_owned());
+                session.write(PASSWORD_PROMPT);
+                session.facts.sasl = Some(exchange);
+                Action::None
+            }
+            Some(user) => verify(session, &exchange.tag, "LOGIN", b"", user.as_bytes(), &data),
+        },
+    }
+}
+
+/// rfc4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd, with
+/// authcid and passwd non-empty.
+fn split_plain(data: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut parts = data.split(|&b| b == 0);
+    let authzid = parts.next()?;
+    let user = parts.next()?;
+    let password = parts.next()?;
+    if parts.next().is_some() || user.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some((authzid, user, password))
+}
+
+fn verify(
+    session: &mut Session,
+    tag: &str,
+    mech: &str,
+    authzid: &[u8],
+    user: &[u8],
+    password: &[u8],
+) -> Action {
+    let texts = (
+        std::str::from_utf8(authzid),
+        std::str::from_utf8(user),
+        std::str::from_utf8(password),
+    );
+    let (Ok(authzid), Ok(user), Ok(password)) = texts else {
+        session.tagged(tag, "NO authentication failure");
+        return Action::None;
+    };
+    match session.env.host.authenticate(mech, authzid, user, password) {
+        Ok(canonical) => {
+            let protection = if session.security().tls {
+                "Success (tls protection)"
+            } else {
+                "Success (no protection)"
+            };
+            logged_in(session, tag, canonical, protection)
+        }
+        Err(error) => {
+            let text = failure_text(&error, "authentication failure");
+            session.tagged(tag, &text);
+            Action::None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::*;
+    use crate::session::{Action, State};
+    use crate::wire::base64::encode;
+
+    const OK: &str = "a OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE LOGINDISABLED] Success \
+                      (no protection) SESSIONID=<test.example-1-2-3-4>\r\n";
+
+    fn plain(authzid: &str, user: &str, pass: &str) -> String {
+        encode(format!("{authzid}\0{user}\0{pass}").as_bytes())
+    }
+
+    #[test]
+    fn plain_with_initial_response() {
+        let (mut s, host) = session_with(settings());
+        let input = format!("a AUTHENTICATE PLAIN {}\r\n", plain("", "alice", "secret"));
+        assert_eq!(run(&mut s, &input), (OK.into(), Action::Promote));
+        assert_eq!(host.calls.borrow()[0].0, "PLAIN");
+        assert_eq!(s.state(), State::Authenticated);
+    }
+
+    #[test]
+    fn plain_with_continuation_and_authzid() {
+        let (mut s, host) = session_with(settings());
+        assert_eq!(
+            run(&mut s, "a authenticate plain\r\n"),
+            ("+ \r\n".into(), Action::None)
+        );
+        let line = format!("{}\r\n", plain("alice", "alice", "secret"));
+        assert_eq!(run(&mut s, &line), (OK.into(), Action::Promote));
+        assert_eq!(host.calls.borrow()[0].1, "alice");
+    }
+
+    #[test]
+    fn login_mechanism() {
+        let mut s = session();
+        assert_eq!(
+            run(&mut s, "a AUTHENTICATE LOGIN\r\n").0,
+            "+ VXNlcm5hbWU6\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"alice"))).0,
+            "+ UGFzc3dvcmQ6\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &format!("{}\n", encode(b"secret"))),
+            (OK.into(), Action::Promote)
+        );
+        // SASL-IR carries the user name.
+        let mut s = session();
+        let input = format!("a AUTHENTICATE LOGIN {}\r\n", encode(b"alice"));
+        assert_eq!(run(&mut s, &input).0, "+ UGFzc3dvcmQ6\r\n");
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"secret"))).1,
+            Action::Promote
+        );
+    }
+
+    #[test]
+    fn cancel_and_errors() {
+        let mut s = session();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                "a AUTHENTICATE PLAIN\r\n*\r\n".into(),
+                "+ \r\na BAD Client canceled authentication\r\n",
+            ),
+            (
+                "a AUTHENTICATE PLAIN\r\n!!\r\n".into(),
+                "+ \r\na BAD Invalid base64 data\r\n",
+            ),
+            (
+                "a AUTHENTICATE PLAIN Zg\r\n".into(),
+                "a BAD Invalid base64 data\r\n",
+            ),
+            (
+                "a AUTHENTICATE PLAIN =\r\n".into(),
+                "a NO bad protocol / cancel\r\n",
+            ),
+            (
+                format!("a AUTHENTICATE PLAIN {}\r\n", encode(b"alice\0secret")),
+                "a NO bad protocol / cancel\r\n",
+            ),
+            (
+                format!("a AUTHENTICATE PLAIN {}\r\n", plain("", "alice", "nope")),
+                "a NO authentication failure\r\n",
+            ),
+            (
+                format!("a AUTHENTICATE PLAIN {}\r\n", plain("", "carol", "x")),
+                "a NO [UNAVAILABLE] saslauthd is down\r\n",
+            ),
+            (
+                "a AUTHENTICATE CRAM-MD5\r\n".into(),
+                "a NO no mechanism available\r\n",
+            ),
+            (
+                "a AUTHENTICATE\r\n".into(),
+                "a BAD Missing required argument to Authenticate\r\n",
+            ),
+            (
+                "a AUTHENTICATE (x)\r\n".into(),
+                "a BAD Invalid authenticate mechanism\r\n",
+            ),
+            (
+                "a AUTHENTICATE PLAIN = x\r\n".into(),
+                "a BAD Unexpected extra arguments to Authenticate\r\n",
+            ),
+            // The exchange ended: this is a command line again.
+            ("*\r\n".into(), "* BAD Invalid tag\r\n"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                run(&mut s, &input),
+                (want.into(), Action::None),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn layers() {
+        let mut st = settings();
+        st.allow_plaintext = false;
+        let (mut s, _) = session_with(st.clone());
+        assert_eq!(
+            run(&mut s, "a AUTHENTICATE PLAIN =\r\n").0,
+            "a NO no mechanism available\r\n"
+        );
+        st.tls_required = true;
+        let (mut s, _) = session_with(st.clone());
+        assert_eq!(
+            run(&mut s, "a AUTHENTICATE PLAIN\r\n").0,
+            "a NO Authenticate only available under a layer\r\n"
+        );
+        st.tls_active = true;
+        let (mut s, _) = session_with(st);
+        let input = format!("a AUTHENTICATE PLAIN {}\r\n", plain("", "alice", "secret"));
+        assert!(
+            run(&mut s, &input)
+                .0
+                .ends_with("Success (tls protection) SESSIONID=<test.example-1-2-3-4>\r\n")
+        );
+    }
+
+    #[test]
+    fn after_login() {
+        let mut s = logged_in();
+        assert_eq!(
+            run(&mut s, "a AUTHENTICATE PLAIN\r\n").0,
+            "a BAD Already authenticated\r\n"
+        );
+    }
+
+    #[test]
+    fn exchange_survives_a_snapshot() {
+        let mut s = session();
+        assert_eq!(
+            run(&mut s, "a AUTHENTICATE LOGIN\r\n").0,
+            "+ VXNlcm5hbWU6\r\n"
+        );
+        let snap = s.snapshot();
+        let env = crate::session::Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: None,
+        };
+        let mut s = crate::session::Session::restore(&snap, settings(), env).unwrap();
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"alice"))).0,
+            "+ UGFzc3dvcmQ6\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"secret"))).1,
+            Action::Promote
+        );
+    }
+}

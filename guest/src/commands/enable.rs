@@ -1,0 +1,69 @@
+//! ENABLE (rfc5161). Authenticated state only (rfc5161 3.1; Cyrus
+//! answers `BAD Please login first` before login).
+//!
+//! `ENABLE 1*(SP capability)`: extensions we do not implement are ignored
+//! (rfc5161 3.1); `* ENABLED` lists only those newly enabled, and none
+//! exist yet, so it stays empty. [`ENABLEABLE`] is where CONDSTORE,
+//! QRESYNC, UTF8=ACCEPT... go when they land.
+
+use super::Request;
+use crate::session::{Action, Session};
+use crate::wire::parser::SyntaxError;
+
+/// Extensions this server can enable, upper case.
+pub const ENABLEABLE: &[&str] = &[];
+
+pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
+    let mut newly = Vec::new();
+    loop {
+        req.args.sp()?;
+        let atom = req.args.atom()?;
+        let name = atom.as_str().to_ascii_uppercase();
+        if ENABLEABLE.contains(&name.as_str())
+            && !session.facts.enabled.contains(&name)
+            && !newly.contains(&name)
+        {
+            newly.push(name);
+        }
+        if req.args.at_eol() {
+            break;
+        }
+    }
+    req.no_arguments()?;
+    let mut line = String::from("* ENABLED");
+    for name in &newly {
+        line.push(' ');
+        line.push_str(name);
+    }
+    line.push_str("\r\n");
+    session.facts.enabled.extend(newly);
+    session.write(line.as_bytes());
+    req.reply(session, "OK Completed");
+    Ok(Action::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::*;
+
+    #[test]
+    fn known_answers() {
+        let mut s = logged_in();
+        assert_eq!(
+            run(&mut s, "e ENABLE CONDSTORE X-FOO\r\n").0,
+            "* ENABLED\r\ne OK Completed\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "e ENABLE\r\n").0,
+            "e BAD Missing required argument to Enable\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "e ENABLE a \r\n").0,
+            "e BAD Missing required argument to Enable\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "e ENABLE (a)\r\n").0,
+            "e BAD Invalid atom in Enable\r\n"
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! The commands, one module per command, dispatched through one table
+//! ([`COMMANDS`]) of name, handler and the states it is allowed in (the
+//! Dovecot layout: find LOGIN in `login.rs`).
+
+pub mod authenticate;
+pub mod capability;
+pub mod enable;
+pub mod id;
+pub mod login;
+pub mod logout;
+pub mod noop;
+pub mod not_yet;
+pub mod starttls;
+
+use crate::session::{Action, Session, State};
+use crate::wire::parser::{Parser, SyntaxError};
+use crate::wire::types::Tag;
+
+/// One parsed command on its way to a handler.
+pub struct Request<'a> {
+    pub tag: Tag,
+    /// The name as Cyrus prints it in replies: `Noop`, `Login`.
+    pub name: String,
+    /// The arguments: the cursor stands right after the command name.
+    pub args: Parser<'a>,
+}
+
+impl Request<'_> {
+    /// `<tag> <text>` CRLF.
+    pub fn reply(&self, session: &mut Session, text: &str) {
+        session.tagged(self.tag.as_str(), text);
+    }
+
+    /// rfc9051 6.1: a command without arguments; anything after the name
+    /// is `BAD Unexpected extra arguments to <Command>`.
+    pub fn no_arguments(&mut self) -> Result<(), SyntaxError> {
+        self.args.finish()
+    }
+}
+
+/// A handler parses its own arguments (so the order of its checks can
+/// follow Cyrus), writes its responses and says what the host must do.
+/// A syntax error it returns becomes the matching BAD reply.
+pub type Handler = fn(&mut Session, &mut Request) -> Result<Action, SyntaxError>;
+
+/// States a command is allowed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct States(u8);
+
+impl States {
+    pub const NOT_AUTHENTICATED: States = States(1);
+    pub const AUTHENTICATED: States = States(2);
+    pub const ANY: States = States(1 | 2);
+
+    pub fn allows(self, state: State) -> bool {
+        let bit = match state {
+            State::NotAuthenticated => 1,
+            State::Authenticated => 2,
+        };
+        self.0 & bit != 0
+    }
+}
+
+pub struct Command {
+    /// Upper case; matched case-insensitively (rfc9051 9 note 3).
+    pub name: &'static str,
+    pub handler: Handler,
+    pub states: States,
+}
+
+const fn cmd(name: &'static str, handler: Handler, states: States) -> Command {
+    Command {
+        name,
+        handler,
+        states,
+    }
+}
+
+/// Every command the session knows. A command that is not here, or not
+/// allowed in the current state, gets Cyrus's reply: `BAD Please login
+/// first` before login, `BAD Unrecognized command` after.
+pub static COMMANDS: &[Command] = &[
+    // Any state (rfc9051 6.1).
+    cmd("CAPABILITY", capability::handle, States::ANY),
+    cmd("NOOP", noop::handle, States::ANY),
+    cmd("LOGOUT", logout::handle, States::ANY),
+    cmd("ID", id::handle, States::ANY),
+    // Not authenticated (rfc9051 6.2); after login they answer with
+    // Cyrus's "already" replies themselves.
+    cmd("STARTTLS", starttls::handle, States::ANY),
+    cmd("LOGIN", login::handle, States::ANY),
+    cmd("AUTHENTICATE", authenticate::handle, States::ANY),
+    // Authenticated (rfc5161 3.1: ENABLE is not valid before login; Cyrus
+    // answers "Please login first" too).
+    cmd("ENABLE", enable::handle, States::AUTHENTICATED),
+    // ===== The mail store =====
+    // Each entry is replaced by the real handler as it lands.
+    cmd("SELECT", not_yet::handle, States::AUTHENTICATED),
+    cmd("EXAMINE", not_yet::handle, States::AUTHENTICATED),
+    cmd("CREATE", not_yet::handle, States::AUTHENTICATED),
+    cmd("DELETE", not_yet::handle, States::AUTHENTICATED),
+    cmd("RENAME", not_yet::handle, States::AUTHENTICATED),
+    cmd("SUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
+    cmd("UNSUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
+    cmd("LIST", not_yet::handle, States::AUTHENTICATED),
+    cmd("LSUB", not_yet::handle, States::AUTHENTICATED),
+    cmd("NAMESPACE", not_yet::handle, States::AUTHENTICATED),
+    cmd("STATUS", not_yet::handle, States::AUTHENTICATED),
+    cmd("APPEND", not_yet::handle, States::AUTHENTICATED),
+    cmd("CHECK", not_yet::handle, States::AUTHENTICATED),
+    cmd("CLOSE", not_yet::handle, States::AUTHENTICATED),
+    cmd("UNSELECT", not_yet::handle, States::AUTHENTICATED),
+    cmd("EXPUNGE", not_yet::handle, States::AUTHENTICATED),
+    cmd("SEARCH", not_yet::handle, States::AUTHENTICATED),
+    cmd("FETCH", not_yet::handle, States::AUTHENTICATED),
+    cmd("STORE", not_yet::handle, States::AUTHENTICATED),
+    cmd("COPY", not_yet::handle, States::AUTHENTICATED),
+    cmd("MOVE", not_yet::handle, States::AUTHENTICATED),
+    cmd("UID", not_yet::handle, States::AUTHENTICATED),
+    cmd("IDLE", not_yet::handle, States::AUTHENTICATED),
+];
+
+/// The table entry for a command name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A command name as Cyrus prints it: first letter upper case, the rest
+/// lower case (`LOGIN` and `login` both become `Login`).
+pub fn display_name(word: &[u8]) -> String {
+    let mut name = String::from_utf8_lossy(word).to_ascii_lowercase();
+    if let Some(first) = name.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    name
+}
+
+/// Parse one complete command and run it.
+pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
+    let mut args = Parser::new(bytes);
+    let Some(tag) = args.tag() else {
+        session.write(b"* BAD Invalid tag\r\n");
+        return Action::None;
+    };
+    let word = args.word();
+    if word.is_empty() {
+        session.tagged(tag.as_str(), "BAD Null command");
+        return Action::None;
+    }
+    let entry = lookup(word).filter(|c| c.states.allows(session.state()));
+    let mut request = Request {
+        tag,
+        name: display_name(word),
+        args,
+    };
+    let Some(entry) = entry else {
+        let text = if session.state() == State::NotAuthenticated {
+            "BAD Please login first"
+        } else {
+            "BAD Unrecognized command"
+        };
+        request.reply(session, text);
+        return Action::None;
+    };
+    match (entry.handler)(session, &mut request) {
+        Ok(action) => action,
+        Err(error) => {
+            let text = match error {
+                SyntaxError::Missing => {
+                    format!("BAD Missing required argument to {}", request.name)
+                }
+                SyntaxError::Extra => {
+                    format!("BAD Unexpected extra arguments to {}", request.name)
+                }
+                SyntaxError::Invalid(what) => format!("BAD {what} in {}", request.name),
+            };
+            request.reply(session, &text);
+            Action::None
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A scripted host and helpers shared by the command tests.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use crate::host::{AuthError, HostApi, Level};
+    use crate::session::{Env, Session, Step};
+    use crate::settings::Settings;
+
+    /// Accepts `alice` / `secret` (canonical name `alice`), refuses `bob`
+    /// with a reason, and reports `carol`'s backend as down. Records calls.
+    /// One `authenticate` call: mech, authzid, user, password.
+    pub type AuthCall = (String, String, String, String);
+
+    #[derive(Clone, Default)]
+    pub struct FakeHost {
+        pub calls: Rc<RefCell<Vec<AuthCall>>>,
+    }
+
+    impl HostApi for FakeHost {
+        fn authenticate(
+            &self,
+            mech: &str,
+            authzid: &str,
+            user: &str,
+            password: &str,
+        ) -> Result<String, AuthError> {
+            self.calls.borrow_mut().push((
+                mech.into(),
+                authzid.into(),
+                user.into(),
+                password.into(),
+            ));
+            match (user, password) {
+                ("alice", "secret") if authzid.is_empty() || authzid == "alice" => {
+                    Ok("alice".into())
+                }
+                ("bob", _) => Err(AuthError::Refused(
+                    "Too many open connections (2 of 2 for user)".into(),
+                )),
+                ("carol", _) => Err(AuthError::Unavailable("saslauthd is down".into())),
+                _ => Err(AuthError::BadCredentials),
+            }
+        }
+
+        fn log(&self, _level: Level, _message: &str) {}
+    }
+
+    pub fn settings() -> Settings {
+        Settings {
+            servername: "test.example".into(),
+            product: "imapd".into(),
+            version: "0.1.0".into(),
+            session_id: "test.example-1-2-3-4".into(),
+            mechanisms: vec!["PLAIN".into(), "LOGIN".into()],
+            allow_plaintext: true,
+            ..Settings::default()
+        }
+    }
+
+    pub fn session_with(settings: Settings) -> (Session, FakeHost) {
+        let host = FakeHost::default();
+        let env = Env {
+            host: Box::new(host.clone()),
+            mail_root: None,
+        };
+        let mut session = Session::new(settings, env);
+        session.greet();
+        (session, host)
+    }
+
+    pub fn session() -> Session {
+        session_with(settings()).0
+    }
+
+    /// Feed `input` and drain all output.
+    pub fn run(session: &mut Session, input: &str) -> (String, crate::session::Action) {
+        let step = session.feed(input.as_bytes());
+        drain(session, step)
+    }
+
+    pub fn drain(session: &mut Session, mut step: Step) -> (String, crate::session::Action) {
+        let mut out = std::mem::take(&mut step.output);
+        while step.more {
+            step = session.pull(1 << 20);
+            out.extend_from_slice(&step.output);
+        }
+        (String::from_utf8_lossy(&out).into_owned(), step.action)
+    }
+
+    /// A logged-in session.
+    pub fn logged_in() -> Session {
+        let mut s = session();
+        let (_, action) = run(&mut s, "l LOGIN alice secret\r\n");
+        assert_eq!(action, crate::session::Action::Promote);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use crate::session::Action;
+
+    #[test]
+    fn bad_tags_and_names() {
+        let mut s = session();
+        assert_eq!(run(&mut s, "\r\n").0, "* BAD Invalid tag\r\n");
+        assert_eq!(run(&mut s, "*  NOOP\r\n").0, "* BAD Invalid tag\r\n");
+        assert_eq!(run(&mut s, "a\r\n").0, "* BAD Invalid tag\r\n");
+        assert_eq!(run(&mut s, "a+b NOOP\r\n").0, "* BAD Invalid tag\r\n");
+        assert_eq!(run(&mut s, "a\0 NOOP\r\n").0, "* BAD Invalid tag\r\n");
+        assert_eq!(run(&mut s, "a \r\n").0, "a BAD Null command\r\n");
+    }
+
+    #[test]
+    fn unknown_before_and_after_login() {
+        let mut s = session();
+        assert_eq!(run(&mut s, "a FOO\r\n").0, "a BAD Please login first\r\n");
+        assert_eq!(
+            run(&mut s, "a SELECT INBOX\r\n").0,
+            "a BAD Please login first\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "a ENABLE X\r\n").0,
+            "a BAD Please login first\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "a NO\0OP\r\n").0,
+            "a BAD Please login first\r\n"
+        );
+        let mut s = logged_in();
+        assert_eq!(run(&mut s, "a FOO\r\n").0, "a BAD Unrecognized command\r\n");
+        assert_eq!(
+            run(&mut s, "a FO\0O\r\n").0,
+            "a BAD Unrecognized command\r\n"
+        );
+    }
+
+    #[test]
+    fn case_insensitive() {
+        let mut s = session();
+        assert_eq!(run(&mut s, "a nOoP\r\n").0, "a OK Completed\r\n");
+        assert_eq!(
+            run(&mut s, "a noop x\r\n").0,
+            "a BAD Unexpected extra arguments to Noop\r\n"
+        );
+    }
+
+    #[test]
+    fn store_commands_not_yet() {
+        let mut s = logged_in();
+        assert_eq!(
+            run(&mut s, "a select INBOX\r\n"),
+            (
+                "a NO [CANNOT] Select is not available yet\r\n".into(),
+                Action::None
+            )
+        );
+        assert_eq!(
+            run(&mut s, "a UID FETCH 1:* FLAGS\r\n").0,
+            "a NO [CANNOT] Uid is not available yet\r\n"
+        );
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(display_name(b"LOGIN"), "Login");
+        assert_eq!(display_name(b"uid"), "Uid");
+        assert_eq!(display_name(b""), "");
+        assert_eq!(display_name(b"\xff\xfeA"), "\u{fffd}\u{fffd}a");
+    }
+
+    use super::display_name;
+}

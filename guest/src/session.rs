@@ -1,0 +1,416 @@
+//! One IMAP session: the state machine between the host's byte stream and
+//! the command handlers. The host calls [`Session::greet`] once, then
+//! [`Session::feed`] with whatever the client sent and [`Session::pull`]
+//! while a step says `more`; it acts on each step's [`Action`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::capability::{self, Listing, Security};
+use crate::commands;
+use crate::host::HostApi;
+use crate::settings::{ServerInfo, Settings};
+use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
+use crate::wire::types::Tag;
+
+/// Stop executing pipelined commands once this much output is queued
+/// (the host drains it with `pull`; a client that never reads cannot make
+/// the guest buffer its whole pipeline's output).
+pub const OUTBOX_HIGH_WATER: usize = 256 << 10;
+
+/// The snapshot format this guest writes and reads.
+pub const SNAPSHOT_VERSION: u64 = 1;
+
+/// What the host does once the step's output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    #[default]
+    None,
+    Close,
+    StartTls,
+    Promote,
+}
+
+/// The result of greet/feed/pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub output: Vec<u8>,
+    /// More output is ready: call `pull` before reading from the client.
+    pub more: bool,
+    /// Only ever set on a step with `more == false`.
+    pub action: Action,
+}
+
+/// What the guest can reach outside itself.
+pub struct Env {
+    pub host: Box<dyn HostApi>,
+    /// The user's mail tree (post-auth instances only).
+    pub mail_root: Option<PathBuf>,
+}
+
+/// rfc9051 3: the connection states. `Selected` comes with the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    #[default]
+    NotAuthenticated,
+    Authenticated,
+}
+
+/// Which SASL mechanism an AUTHENTICATE exchange runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mechanism {
+    /// rfc4616
+    Plain,
+    /// draft-murchison-sasl-login: "Username:", then "Password:".
+    Login,
+}
+
+/// An AUTHENTICATE waiting for the client's next response line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaslExchange {
+    pub tag: String,
+    pub mechanism: Mechanism,
+    /// LOGIN: the user name once it has been sent.
+    pub username: Option<String>,
+}
+
+/// The session's protocol state: everything but the byte buffers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Facts {
+    pub state: State,
+    /// The canonical user name the host returned.
+    pub user: Option<String>,
+    /// rfc5161 extensions the client enabled.
+    pub enabled: Vec<String>,
+    /// The client's last ID list (rfc2971), NIL values as `None`.
+    pub client_id: Option<Vec<(String, Option<String>)>>,
+    /// STARTTLS succeeded on this connection (the settings still say what
+    /// they said at connect time).
+    pub tls_started: bool,
+    /// An AUTHENTICATE in progress.
+    pub sasl: Option<SaslExchange>,
+}
+
+/// Output not yet handed to the host.
+#[derive(Debug, Default)]
+struct Outbox {
+    buf: Vec<u8>,
+    sent: usize,
+}
+
+impl Outbox {
+    fn len(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.sent > 0 && self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn take(&mut self, max: usize) -> Vec<u8> {
+        let n = self.len().min(max);
+        let out = self.buf[self.sent..self.sent + n].to_vec();
+        self.sent += n;
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        } else if self.sent >= OUTBOX_HIGH_WATER {
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
+        out
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.sent..]
+    }
+}
+
+/// The snapshot, version 1. Unknown fields are ignored and missing ones
+/// take their defaults, so later guests can add fields freely.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct SnapshotV1 {
+    v: u64,
+    #[serde(flatten)]
+    facts: Facts,
+    reader: Reader,
+    #[serde(with = "crate::wire::base64::serde_bytes")]
+    outbox: Vec<u8>,
+    throttled: bool,
+    closed: bool,
+    pending: Action,
+}
+
+pub struct Session {
+    pub(crate) settings: Settings,
+    pub(crate) env: Env,
+    pub(crate) facts: Facts,
+    limits: Limits,
+    reader: Reader,
+    outbox: Outbox,
+    /// Execution paused because the outbox is over the high-water mark.
+    throttled: bool,
+    /// Closed: nothing is executed any more.
+    closed: bool,
+    /// The action to report once the outbox is drained; nothing more is
+    /// executed until then.
+    pending: Action,
+}
+
+impl Session {
+    pub fn new(settings: Settings, env: Env) -> Session {
+        Session {
+            limits: Limits::from_settings(&settings),
+            settings,
+            env,
+            facts: Facts::default(),
+            reader: Reader::new(),
+            outbox: Outbox::default(),
+            throttled: false,
+            closed: false,
+            pending: Action::None,
+        }
+    }
+
+    /// The greeting (cyrus-compat 2.2), then the motd line (2.3).
+    pub fn greet(&mut self) -> Step {
+        let caps =
+            capability::capability_string(&self.settings, self.security(), Listing::Greeting);
+        let mut line = format!("* OK [CAPABILITY {caps}]");
+        match self.settings.server_info {
+            ServerInfo::On => {
+                line += &format!(
+                    " {} {} {}",
+                    self.settings.servername, self.settings.product, self.settings.version
+                )
+            }
+            ServerInfo::Min => line += &format!(" {}", self.settings.servername),
+            ServerInfo::Off => {}
+        }
+        line += " server ready\r\n";
+        self.write(line.as_bytes());
+        if let Some(motd) = &self.settings.motd {
+            // One line only: a CR or LF in it would inject a response.
+            let motd: String = motd
+                .chars()
+                .take_while(|&c| c != '\r' && c != '\n')
+                .collect();
+            self.write(format!("* OK [ALERT] {motd}\r\n").as_bytes());
+        }
+        self.step(usize::MAX)
+    }
+
+    /// Bytes from the client, in any chunking: executes every complete
+    /// command it can.
+    pub fn feed(&mut self, data: &[u8]) -> Step {
+        // Input that arrives while a STARTTLS is still unreported was read
+        // before the handshake: rfc2595 3.1 says drop it.
+        if !self.closed && self.pending != Action::StartTls {
+            self.reader.push(data);
+        }
+        self.run();
+        self.step(OUTBOX_HIGH_WATER)
+    }
+
+    /// Continue a step that had `more`, with at most `max` bytes of output.
+    pub fn pull(&mut self, max: usize) -> Step {
+        if self.throttled && self.outbox.len() < OUTBOX_HIGH_WATER {
+            self.throttled = false;
+            self.run();
+        }
+        self.step(max)
+    }
+
+    /// The whole session as versioned JSON (`{"v":1,"state":...}`).
+    pub fn snapshot(&self) -> String {
+        let snap = SnapshotV1 {
+            v: SNAPSHOT_VERSION,
+            facts: self.facts.clone(),
+            reader: self.reader.clone(),
+            outbox: self.outbox.pending().to_vec(),
+            throttled: self.throttled,
+            closed: self.closed,
+            pending: self.pending,
+        };
+        // Plain data: serialization cannot fail.
+        serde_json::to_string(&snap).unwrap_or_default()
+    }
+
+    /// Rebuild a session from [`Session::snapshot`] under (possibly new)
+    /// settings.
+    pub fn restore(json: &str, settings: Settings, env: Env) -> Result<Session, String> {
+        check_version(json)?;
+        let snap: SnapshotV1 =
+            serde_json::from_str(json).map_err(|e| format!("unreadable snapshot: {e}"))?;
+        let mut outbox = Outbox::default();
+        outbox.push(&snap.outbox);
+        Ok(Session {
+            limits: Limits::from_settings(&settings),
+            settings,
+            env,
+            facts: snap.facts,
+            reader: snap.reader,
+            outbox,
+            throttled: snap.throttled,
+            closed: snap.closed,
+            pending: snap.pending,
+        })
+    }
+
+    /// The connection state a snapshot records (for the host, to decide
+    /// which instance restores it).
+    pub fn snapshot_state(json: &str) -> Result<State, String> {
+        check_version(json)?;
+        #[derive(Deserialize)]
+        struct Peek {
+            #[serde(default)]
+            state: State,
+        }
+        serde_json::from_str::<Peek>(json)
+            .map(|p| p.state)
+            .map_err(|e| format!("unreadable snapshot: {e}"))
+    }
+
+    pub fn state(&self) -> State {
+        self.facts.state
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.facts.user.as_deref()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub(crate) fn security(&self) -> Security {
+        Security {
+            tls: self.settings.tls_active || self.facts.tls_started,
+            authenticated: self.facts.state != State::NotAuthenticated,
+        }
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        self.outbox.push(bytes);
+    }
+
+    /// `<tag> <text>` CRLF.
+    pub(crate) fn tagged(&mut self, tag: &str, text: &str) {
+        self.write(format!("{tag} {text}\r\n").as_bytes());
+    }
+
+    /// Record a successful login (LOGIN or AUTHENTICATE).
+    pub(crate) fn become_authenticated(&mut self, user: String) {
+        self.facts.state = State::Authenticated;
+        self.facts.user = Some(user);
+    }
+
+    /// Execute complete commands until input runs out, an action must be
+    /// reported, or the outbox is full.
+    fn run(&mut self) {
+        while !self.closed && self.pending == Action::None {
+            if self.outbox.len() > OUTBOX_HIGH_WATER {
+                self.throttled = true;
+                return;
+            }
+            let event = if self.facts.sasl.is_some() {
+                self.reader.next_line(&self.limits)
+            } else {
+                self.reader.next_command(&self.limits)
+            };
+            let Some(event) = event else { return };
+            let action = match event {
+                Event::GoAhead => {
+                    self.write(GO_AHEAD);
+                    Action::None
+                }
+                Event::Fatal(fatal) => {
+                    self.write(format!("* BYE {}\r\n", fatal.text()).as_bytes());
+                    Action::Close
+                }
+                Event::LiteralRefused { tag, command } => {
+                    if Tag::new(tag.as_bytes()).is_some() {
+                        // The name is client bytes: keep control characters out.
+                        let command: String = command
+                            .chars()
+                            .map(|c| if c.is_control() { '?' } else { c })
+                            .collect();
+                        let text =
+                            format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
+                        self.tagged(&tag, &text);
+                    } else {
+                        self.write(b"* BAD Invalid tag\r\n");
+                    }
+                    Action::None
+                }
+                Event::Line(line) => commands::authenticate::resume(self, &line),
+                Event::Command(bytes) => commands::execute(self, &bytes),
+            };
+            match action {
+                Action::None => {}
+                Action::Close => {
+                    self.closed = true;
+                    self.reader.discard();
+                    self.pending = Action::Close;
+                }
+                Action::StartTls => {
+                    // rfc2595 3.1: nothing pipelined after STARTTLS counts.
+                    self.reader.discard();
+                    self.facts.tls_started = true;
+                    self.pending = Action::StartTls;
+                }
+                // The rest of the input stays buffered and travels in the
+                // snapshot to the post-auth instance.
+                Action::Promote => self.pending = Action::Promote,
+            }
+        }
+    }
+
+    fn step(&mut self, max: usize) -> Step {
+        let output = self.outbox.take(max);
+        let more = self.outbox.len() > 0 || self.throttled;
+        let action = if more {
+            Action::None
+        } else if self.closed {
+            Action::Close
+        } else {
+            std::mem::take(&mut self.pending)
+        };
+        Step {
+            output,
+            more,
+            action,
+        }
+    }
+}
+
+fn check_version(json: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: Option<serde_json::Value>,
+    }
+    let version: Version =
+        serde_json::from_str(json).map_err(|e| format!("unreadable snapshot: {e}"))?;
+    match version.v {
+        Some(v) if v.as_u64() == Some(SNAPSHOT_VERSION) => Ok(()),
+        Some(v) => Err(format!("unsupported snapshot version {v}")),
+        None => Err("snapshot has no version".into()),
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
