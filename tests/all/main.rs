@@ -9,5 +9,7 @@ mod config_errors;
 mod greeting;
 mod limits;
 mod login;
+mod master;
+mod msg_files;
 mod sandbox;
 mod tls;

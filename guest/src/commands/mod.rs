@@ -149,6 +149,20 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
         session.tagged(tag.as_str(), "BAD Null command");
         return Action::None;
     }
+    #[cfg(feature = "hostile")]
+    {
+        let name = String::from_utf8_lossy(word).to_ascii_uppercase();
+        let mut probe = args.clone();
+        let arg = match probe.sp().and_then(|_| probe.astring()) {
+            Ok(a) => String::from_utf8_lossy(&a).into_owned(),
+            Err(_) => String::new(),
+        };
+        if let Some(line) = crate::hostile::command(&name, &arg) {
+            session.write(format!("{line}\r\n").as_bytes());
+            session.tagged(tag.as_str(), "OK Completed");
+            return Action::None;
+        }
+    }
     let entry = lookup(word).filter(|c| c.states.allows(session.state()));
     let mut request = Request {
         tag,
