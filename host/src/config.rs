@@ -330,8 +330,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: Kind::String,
         default: None,
         description: "(imapd) The guest component (`.wasm`) that runs sessions. Unset: the \
-                      module built into the binary. A changed file is picked up by new \
-                      sessions (hot swap).",
+                      module built into the binary.",
     },
     OptionSpec {
         name: "guest_cache_dir",
@@ -355,9 +354,10 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: SECONDS,
         default: Some(DEFAULT_SESSION_CPU_LIMIT),
         description: "(imapd) Longest a guest may run in one step (one command's chunk of \
-                      work) before the session is ended with `* BYE`. A backstop against a \
-                      looping guest: normal steps take microseconds to milliseconds, and 30s \
-                      leaves room for a body SEARCH over a large mailbox.",
+                      work; wall-clock time, enforced by epoch interruption) before the session \
+                      is ended with `* BYE`. A backstop against a looping guest: normal steps \
+                      take microseconds to milliseconds, and 30s leaves room for a body SEARCH \
+                      over a large mailbox.",
     },
     OptionSpec {
         name: "max_sessions",
@@ -366,8 +366,8 @@ pub static OPTIONS: &[OptionSpec] = &[
             max: i32::MAX as i64,
         },
         default: Some("1000"),
-        description: "(imapd) Concurrent sessions per process: the size of the guest instance \
-                      pool. Connections beyond it wait in the listen backlog.",
+        description: "(imapd) Concurrent sessions per process: the size of the guest \
+                      instance pool (wasmtime's pooling allocator).",
     },
 ];
 
@@ -1336,7 +1336,7 @@ pub fn options_markdown_table() -> String {
                 "duration (bare number: {})",
                 if unit == 'm' { "minutes" } else { "seconds" }
             ),
-            k => k.name().to_string(),
+            k => k.name().replace('|', "\\|"),
         };
         let default = match (spec.name, spec.default) {
             ("configdirectory", _) => "**required**".to_string(),
@@ -2015,6 +2015,11 @@ mod tests {
         }
         assert!(t.contains("| `timeout` | duration (bare number: minutes) | `32m` |"));
         assert!(t.contains("`Sent \\| Drafts \\| Trash`"));
+        assert!(t.contains("| string (`\\|`-separated) |"));
+        // Every row has exactly four cells: no unescaped `|` inside one.
+        for row in t.lines() {
+            assert_eq!(row.replace("\\|", "").matches('|').count(), 5, "{row}");
+        }
         assert_eq!(t.lines().count(), OPTIONS.len() + 2);
     }
 
