@@ -347,6 +347,10 @@ pub fn run_passwd(args: &[String]) -> Result<()> {
     // SAFETY: isatty has no preconditions.
     let interactive = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
     let service = std::env::var("CYRUS_SERVICE").unwrap_or_else(|_| "imap".to_string());
+    // Passwords typed at a terminal are not echoed; ECHONL still ends each line visibly.
+    let _echo = interactive
+        .then(|| EchoOff::new(libc::STDIN_FILENO))
+        .flatten();
     run_passwd_with(
         args,
         &service,
@@ -385,7 +389,6 @@ fn run_passwd_with(
     }
 
     let password = if interactive {
-        let _echo = EchoOff::new(libc::STDIN_FILENO);
         let _ = write!(out, "New password for {}: ", args.user);
         let _ = out.flush();
         let first = read_password_line(input)?;

@@ -41,6 +41,9 @@ pub fn hash_password(password: &[u8]) -> Result<String> {
     Ok(format!("{{ARGON2ID}}{hash}"))
 }
 
+/// The largest argon2 memory cost accepted in the file: 1 GiB (the default is 19 MiB).
+const MAX_ARGON2_M_COST: u32 = 1 << 20;
+
 /// A stored password hash whose format has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StoredHash {
@@ -126,7 +129,14 @@ fn parse_hash_field(field: &[u8]) -> Result<Option<StoredHash>, String> {
 fn detect(hash: &str) -> Result<StoredHash, String> {
     if hash.starts_with("$argon2id$") || hash.starts_with("$argon2i$") {
         let phc = PasswordHash::new(hash).map_err(|e| format!("not a PHC string: {e}"))?;
-        Params::try_from(&phc).map_err(|e| format!("bad argon2 parameters: {e}"))?;
+        let params = Params::try_from(&phc).map_err(|e| format!("bad argon2 parameters: {e}"))?;
+        // Verification allocates m KiB; a typo must not make the process abort on allocation.
+        if params.m_cost() > MAX_ARGON2_M_COST {
+            return Err(format!(
+                "argon2 memory cost m={} KiB is above the limit of {MAX_ARGON2_M_COST} KiB",
+                params.m_cost()
+            ));
+        }
         if phc.salt.is_none() || phc.hash.is_none() {
             return Err("argon2 string lacks salt or hash".to_string());
         }
@@ -595,6 +605,14 @@ mod tests {
             Err("bad {ARGON2ID} hash: bad argon2 parameters: invalid parameter value: value to short".into())
         );
         assert!(entry("$argon2id$garbage").is_err());
+        assert_eq!(
+            entry("$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"),
+            Err(
+                "unrecognised hash without a {SCHEME} prefix: argon2 memory cost m=4194304 KiB \
+                 is above the limit of 1048576 KiB"
+                    .into()
+            )
+        );
         // `!` locks the account, with or without a scheme.
         assert_eq!(entry("!"), Ok(None));
         assert_eq!(
