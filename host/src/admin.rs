@@ -1,4 +1,836 @@
-//! Provisional (replaced by the full admin command).
-pub fn run_passwd(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("imapd passwd is not available in this build")
+//! `imapd passwd [-C imapd.conf] [--delete] USER`: maintain the password file.
+//!
+//! The new password is read from standard input (one line; with a terminal, twice and without
+//! echo). Entries are written as `{ARGON2ID}` hashes. Every other line of the file (comments,
+//! other users, the extra `:uid:gid:...` fields of the user's own line) is kept byte for byte.
+//! The file is replaced atomically: a temporary file in the same directory, mode 0600, fsync,
+//! rename, fsync of the directory; concurrent runs are serialised with a lock on the directory.
+//! Running imapd processes see the change at their next login (`passwd::PasswordFile` re-reads
+//! a changed file).
+
+use crate::config::{Config, DEFAULT_CONFIG_FILE, PwcheckMethod};
+use crate::passwd::hash_password;
+use anyhow::{Context, Result, anyhow, bail};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const USAGE: &str = "usage: imapd passwd [-C imapd.conf] [--delete] USER";
+
+/// Checks that `user` can be a password file entry (and a directory name in the spool):
+/// not empty, no `:` or `/`, not `.` or `..`, no control characters, no leading `-` or `#`,
+/// no blanks at either end.
+pub fn validate_user(user: &str) -> Result<()> {
+    let problem = if user.is_empty() {
+        Some("is empty")
+    } else if user.contains(':') {
+        Some("contains ':'")
+    } else if user.contains('/') {
+        Some("contains '/'")
+    } else if user == "." || user == ".." {
+        Some("is '.' or '..'")
+    } else if user.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else if user.starts_with('-') {
+        Some("starts with '-'")
+    } else if user.starts_with('#') {
+        Some("starts with '#' (it would read as a comment)")
+    } else if user.trim() != user {
+        Some("starts or ends with a blank")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => bail!("invalid user name {user:?}: it {p}"),
+        None => Ok(()),
+    }
+}
+
+/// Sets `user`'s password in `file` (created if absent), as an `{ARGON2ID}` hash.
+pub fn set_password(file: &Path, user: &str, password: &str) -> Result<()> {
+    validate_user(user)?;
+    if password.is_empty() {
+        bail!("refusing an empty password");
+    }
+    let hash = hash_password(password.as_bytes())?;
+    rewrite(file, |old| Ok(set_line(old, user, &hash))).map(|_| ())
+}
+
+/// Removes every line of `user` from `file`. `Ok(false)` when there was none (the file is then
+/// left untouched).
+pub fn delete_user(file: &Path, user: &str) -> Result<bool> {
+    validate_user(user)?;
+    let mut found = false;
+    rewrite(file, |old| {
+        let (new, n) = delete_lines(old, user);
+        found = n > 0;
+        Ok(new)
+    })?;
+    Ok(found)
+}
+
+/// The user field of a line (bytes before the first `:`), unless the line is blank or a
+/// comment. Mirrors `passwd::parse_file`.
+fn line_user(line: &[u8]) -> Option<&[u8]> {
+    let first = line.iter().position(|b| !b.is_ascii_whitespace())?;
+    if line[first] == b'#' {
+        return None;
+    }
+    let colon = line.iter().position(|b| *b == b':')?;
+    Some(&line[..colon])
+}
+
+/// Lines with their endings, so that unchanged lines are written back exactly.
+fn split_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split_inclusive(|b| *b == b'\n')
+}
+
+/// `line` without its `\n` or `\r\n`, and that ending.
+fn split_ending(line: &[u8]) -> (&[u8], &[u8]) {
+    let body_len = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))
+        .map_or(line.len(), <[u8]>::len);
+    line.split_at(body_len)
+}
+
+/// The file with `user`'s first line given `hash` (its extra fields kept) and later lines of
+/// the same user dropped (the reader would ignore them, and `--delete` must not resurrect
+/// them); or with a new line appended.
+fn set_line(old: &[u8], user: &str, hash: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(old.len() + hash.len() + user.len() + 2);
+    let mut replaced = false;
+    for line in split_lines(old) {
+        if line_user(line) != Some(user.as_bytes()) {
+            out.extend_from_slice(line);
+            continue;
+        }
+        if replaced {
+            continue;
+        }
+        replaced = true;
+        let (body, ending) = split_ending(line);
+        // body = user ':' hash [':' extra...]
+        let after_user = &body[user.len() + 1..];
+        let extra = after_user
+            .iter()
+            .position(|b| *b == b':')
+            .map_or(&[][..], |i| &after_user[i..]);
+        out.extend_from_slice(user.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(hash.as_bytes());
+        out.extend_from_slice(extra);
+        out.extend_from_slice(if ending.is_empty() { b"\n" } else { ending });
+    }
+    if !replaced {
+        if !out.is_empty() && !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(format!("{user}:{hash}\n").as_bytes());
+    }
+    out
+}
+
+/// The file without `user`'s lines, and how many there were.
+fn delete_lines(old: &[u8], user: &str) -> (Vec<u8>, usize) {
+    let mut removed = 0;
+    let mut out = Vec::with_capacity(old.len());
+    for line in split_lines(old) {
+        if line_user(line) == Some(user.as_bytes()) {
+            removed += 1;
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    (out, removed)
+}
+
+/// An exclusive `flock` on a directory, released on drop (when the fd closes).
+struct DirLock(#[allow(dead_code)] File);
+
+fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    // SAFETY: f is an open file descriptor for the duration of the call.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("locking {}", dir.display()));
+    }
+    Ok(DirLock(f))
+}
+
+/// Reads `file` (empty if absent), applies `edit` and, if the content changed, replaces the
+/// file atomically. Returns the path written.
+fn rewrite(file: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<PathBuf> {
+    // Write through a symlink to its target, rather than replacing the link with a file.
+    let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file name", file.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let _lock = lock_dir(&dir)?;
+
+    let (old, owner) = match std::fs::read(&target) {
+        Ok(bytes) => {
+            let m = std::fs::metadata(&target)
+                .with_context(|| format!("reading {}", target.display()))?;
+            (bytes, Some((m.uid(), m.gid())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", target.display())),
+    };
+    let new = edit(&old)?;
+    if new == old {
+        return Ok(target);
+    }
+
+    let suffix: u32 = rand::random();
+    let tmp = dir.join(format!(".{name}.{}.{suffix:08x}.tmp", std::process::id()));
+    let result = write_new(&tmp, &new, owner, &dir).and_then(|()| {
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing directory {}", dir.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| target)
+}
+
+/// Creates `tmp` with mode 0600 and `bytes`, owned like the file it replaces (or, for a new
+/// file created by root, like its directory: the imapd processes run as the directory's owner,
+/// the cyrus user, and must be able to read it).
+fn write_new(tmp: &Path, bytes: &[u8], owner: Option<(u32, u32)>, dir: &Path) -> Result<()> {
+    let ctx = || format!("writing {}", tmp.display());
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .with_context(ctx)?;
+    // Exactly 0600, whatever the umask.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(ctx)?;
+    let mine = f.metadata().with_context(ctx)?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let wanted = match owner {
+        Some(o) => Some(o),
+        None if euid == 0 => {
+            let d = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+            Some((d.uid(), d.gid()))
+        }
+        None => None,
+    };
+    if let Some((uid, gid)) = wanted
+        && (uid, gid) != (mine.uid(), mine.gid())
+    {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).with_context(|| {
+            format!(
+                "giving {} to uid {uid} gid {gid} (the owner of the file it replaces)",
+                tmp.display()
+            )
+        })?;
+    }
+    f.write_all(bytes).with_context(ctx)?;
+    f.sync_all().with_context(ctx)?;
+    Ok(())
+}
+
+/// Parsed `imapd passwd` arguments.
+#[derive(Debug, PartialEq, Eq)]
+struct PasswdArgs {
+    config: PathBuf,
+    delete: bool,
+    user: String,
+}
+
+fn parse_args(args: &[String]) -> Result<PasswdArgs> {
+    let mut config = None;
+    let mut delete = false;
+    let mut user = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            // cyrus-compat 1.3: options and their values are separate words.
+            "-C" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("-C needs a file\n{USAGE}"))?;
+                if config.replace(PathBuf::from(v)).is_some() {
+                    bail!("-C given twice\n{USAGE}");
+                }
+            }
+            "--delete" => delete = true,
+            "-h" | "--help" => bail!("{USAGE}"),
+            s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
+            s => {
+                if user.replace(s.to_string()).is_some() {
+                    bail!("only one USER may be given\n{USAGE}");
+                }
+            }
+        }
+    }
+    Ok(PasswdArgs {
+        config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
+        delete,
+        user: user.ok_or_else(|| anyhow!("no USER given\n{USAGE}"))?,
+    })
+}
+
+/// Reads one line of `input`: trailing `\n` (or `\r\n`) removed; empty refused.
+fn read_password_line(input: &mut dyn BufRead) -> Result<String> {
+    let mut line = Vec::new();
+    let n = input
+        .read_until(b'\n', &mut line)
+        .context("reading the password from standard input")?;
+    if n == 0 {
+        bail!("no password on standard input");
+    }
+    if line.ends_with(b"\n") {
+        line.pop();
+        if line.ends_with(b"\r") {
+            line.pop();
+        }
+    }
+    if line.is_empty() {
+        bail!("refusing an empty password");
+    }
+    String::from_utf8(line).map_err(|_| anyhow!("the password is not valid UTF-8"))
+}
+
+/// Turns terminal echo off until dropped.
+struct EchoOff {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    fn new(fd: i32) -> Option<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd number and pointer to a termios.
+        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+            return None;
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
+            return None;
+        }
+        Some(EchoOff { fd, saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes read in new() on the same fd.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// `imapd passwd [-C imapd.conf] [--delete] USER` (arguments after `passwd`). The password
+/// file is the configuration's `passwd_file`, with `CYRUS_SERVICE` (default `imap`) choosing
+/// service overrides.
+pub fn run_passwd(args: &[String]) -> Result<()> {
+    let stdin = std::io::stdin();
+    // SAFETY: isatty has no preconditions.
+    let interactive = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    let service = std::env::var("CYRUS_SERVICE").unwrap_or_else(|_| "imap".to_string());
+    // Passwords typed at a terminal are not echoed; ECHONL still ends each line visibly.
+    let _echo = interactive
+        .then(|| EchoOff::new(libc::STDIN_FILENO))
+        .flatten();
+    run_passwd_with(
+        args,
+        &service,
+        &mut stdin.lock(),
+        interactive,
+        &mut std::io::stderr(),
+    )
+}
+
+fn run_passwd_with(
+    args: &[String],
+    service: &str,
+    input: &mut dyn BufRead,
+    interactive: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let args = parse_args(args)?;
+    validate_user(&args.user)?;
+    let config = Config::load(&args.config, service)?;
+    let file = config.passwd_file().to_path_buf();
+    if config.sasl_pwcheck_method() != PwcheckMethod::PasswdFile {
+        let _ = writeln!(
+            out,
+            "note: {} sets sasl_pwcheck_method other than passwd_file; logins do not use {}",
+            args.config.display(),
+            file.display()
+        );
+    }
+
+    if args.delete {
+        if !delete_user(&file, &args.user)? {
+            bail!("no user '{}' in {}", args.user, file.display());
+        }
+        let _ = writeln!(out, "deleted '{}' from {}", args.user, file.display());
+        return Ok(());
+    }
+
+    let password = if interactive {
+        let _ = write!(out, "New password for {}: ", args.user);
+        let _ = out.flush();
+        let first = read_password_line(input)?;
+        let _ = write!(out, "Retype it: ");
+        let _ = out.flush();
+        if read_password_line(input)? != first {
+            bail!("the passwords differ; nothing changed");
+        }
+        first
+    } else {
+        read_password_line(input)?
+    };
+    set_password(&file, &args.user, &password)?;
+    let _ = writeln!(
+        out,
+        "password set for '{}' in {}",
+        args.user,
+        file.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passwd::PasswordFile;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn scratch_dir(tag: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "imapd-admin-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn user_names_are_validated() {
+        for ok in ["alice", "a.b", "user@example.org", "Ünïcode", "a b", "x-"] {
+            assert!(validate_user(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("a:b", "contains ':'"),
+            ("a/b", "contains '/'"),
+            (".", "is '.' or '..'"),
+            ("..", "is '.' or '..'"),
+            ("a\nb", "contains a control character"),
+            ("a\0", "contains a control character"),
+            ("a\x7f", "contains a control character"),
+            ("-rf", "starts with '-'"),
+            ("#x", "starts with '#' (it would read as a comment)"),
+            (" alice", "starts or ends with a blank"),
+            ("alice\u{a0}", "starts or ends with a blank"),
+        ] {
+            assert_eq!(
+                validate_user(bad).unwrap_err().to_string(),
+                format!("invalid user name {bad:?}: it {why}")
+            );
+        }
+    }
+
+    #[test]
+    fn creates_the_file_with_mode_0600() {
+        let dir = scratch_dir("create");
+        let file = dir.join("passwd");
+        set_password(&file, "alice", "s3cret").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("alice:{ARGON2ID}$argon2id$v=19$"),
+            "{text}"
+        );
+        assert!(text.ends_with('\n') && text.lines().count() == 1, "{text}");
+        let pf = PasswordFile::new(&file);
+        assert!(pf.verify("alice", b"s3cret").unwrap());
+        assert!(!pf.verify("alice", b"s3cret\n").unwrap());
+        // No temporary files left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keeps_every_other_line_exactly() {
+        let dir = scratch_dir("keep");
+        let file = dir.join("passwd");
+        let before = "# our users\r\n\
+                      \n\
+                      bob:{PLAIN}b:1001:1001::/home/bob:/bin/false\n\
+                      alice:{PLAIN}old:1000:100:Alice A:/home/alice:/bin/sh:extra\r\n\
+                      \x20  # alice:{PLAIN}commented\n\
+                      alice:{PLAIN}dup\n\
+                      not a valid line\n\
+                      carol:{SHA512-CRYPT}$6$x$y";
+        std::fs::write(&file, before).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        set_password(&file, "alice", "new").unwrap();
+        let after = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = after.split_inclusive('\n').collect();
+        assert_eq!(lines.len(), 7, "{after}");
+        assert_eq!(lines[0], "# our users\r\n");
+        assert_eq!(lines[1], "\n");
+        assert_eq!(lines[2], "bob:{PLAIN}b:1001:1001::/home/bob:/bin/false\n");
+        assert!(
+            lines[3].starts_with("alice:{ARGON2ID}$argon2id$"),
+            "{}",
+            lines[3]
+        );
+        assert!(
+            lines[3].ends_with(":1000:100:Alice A:/home/alice:/bin/sh:extra\r\n"),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(lines[4], "   # alice:{PLAIN}commented\n");
+        // The duplicate alice line is gone; the rest is untouched (no newline added at EOF).
+        assert_eq!(lines[5], "not a valid line\n");
+        assert_eq!(lines[6], "carol:{SHA512-CRYPT}$6$x$y");
+        assert_eq!(mode(&file), 0o600);
+        let pf = PasswordFile::new(&file);
+        assert!(pf.verify("alice", b"new").unwrap());
+        assert!(pf.verify("bob", b"b").unwrap());
+
+        // A new user goes at the end, after a newline is supplied.
+        set_password(&file, "dave", "d").unwrap();
+        let after = std::fs::read_to_string(&file).unwrap();
+        assert!(after.contains("carol:{SHA512-CRYPT}$6$x$y\ndave:{ARGON2ID}$argon2id$"));
+        assert!(pf.verify("dave", b"d").unwrap());
+        assert!(pf.verify("alice", b"new").unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn changing_a_password_takes_effect_for_a_cached_reader() {
+        let dir = scratch_dir("effect");
+        let file = dir.join("passwd");
+        set_password(&file, "alice", "one").unwrap();
+        let pf = PasswordFile::new(&file);
+        assert!(pf.verify("alice", b"one").unwrap());
+        set_password(&file, "alice", "two").unwrap();
+        assert!(pf.verify("alice", b"two").unwrap());
+        assert!(!pf.verify("alice", b"one").unwrap());
+        assert!(delete_user(&file, "alice").unwrap());
+        assert!(!pf.verify("alice", b"two").unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn delete_removes_all_lines_of_the_user_only() {
+        let dir = scratch_dir("delete");
+        let file = dir.join("passwd");
+        std::fs::write(
+            &file,
+            "a:{PLAIN}1\nalice:{PLAIN}x\n#alice:{PLAIN}c\nalice:{PLAIN}y\nalicex:{PLAIN}z\n",
+        )
+        .unwrap();
+        assert!(delete_user(&file, "alice").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "a:{PLAIN}1\n#alice:{PLAIN}c\nalicex:{PLAIN}z\n"
+        );
+        let before = std::fs::metadata(&file).unwrap().ino();
+        assert!(!delete_user(&file, "alice").unwrap());
+        // Nothing to do: the file is not rewritten.
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), before);
+        // Deleting from a missing file: nothing found, nothing created.
+        let missing = dir.join("missing");
+        assert!(!delete_user(&missing, "alice").unwrap());
+        assert!(!missing.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let dir = scratch_dir("errors");
+        assert_eq!(
+            set_password(&dir.join("p"), "alice", "")
+                .unwrap_err()
+                .to_string(),
+            "refusing an empty password"
+        );
+        assert_eq!(
+            set_password(&dir.join("p"), "a:b", "x")
+                .unwrap_err()
+                .to_string(),
+            "invalid user name \"a:b\": it contains ':'"
+        );
+        let e = set_password(&dir.join("nodir/p"), "alice", "x").unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with(&format!("opening {}", dir.join("nodir").display())),
+            "{e:#}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn symlinked_file_is_written_through() {
+        let dir = scratch_dir("symlink");
+        let real = dir.join("real");
+        std::fs::write(&real, "bob:{PLAIN}b\n").unwrap();
+        let link = dir.join("passwd");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        set_password(&link, "alice", "a").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(PasswordFile::new(&real).verify("alice", b"a").unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn argument_parsing() {
+        assert_eq!(
+            parse_args(&args(&["alice"])).unwrap(),
+            PasswdArgs {
+                config: PathBuf::from("/etc/imapd.conf"),
+                delete: false,
+                user: "alice".into()
+            }
+        );
+        assert_eq!(
+            parse_args(&args(&["--delete", "-C", "/x.conf", "bob"])).unwrap(),
+            PasswdArgs {
+                config: PathBuf::from("/x.conf"),
+                delete: true,
+                user: "bob".into()
+            }
+        );
+        for (a, msg) in [
+            (&[][..], "no USER given"),
+            (&["-C"][..], "-C needs a file"),
+            (&["-Cx.conf", "a"][..], "unknown option -Cx.conf"),
+            (&["a", "b"][..], "only one USER may be given"),
+            (&["-C", "a", "-C", "b", "u"][..], "-C given twice"),
+            (&["--help"][..], USAGE),
+        ] {
+            let e = parse_args(&args(a)).unwrap_err().to_string();
+            assert!(e.starts_with(msg), "{a:?}: {e}");
+            assert!(e.ends_with(USAGE), "{a:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn password_line_reading() {
+        let read = |s: &[u8]| read_password_line(&mut &s[..]).map_err(|e| e.to_string());
+        assert_eq!(read(b"pw\n"), Ok("pw".into()));
+        assert_eq!(read(b"pw\r\nignored\n"), Ok("pw".into()));
+        assert_eq!(read(b"no newline"), Ok("no newline".into()));
+        assert_eq!(read(b" spaces kept \n"), Ok(" spaces kept ".into()));
+        assert_eq!(read(b"\n"), Err("refusing an empty password".into()));
+        assert_eq!(read(b""), Err("no password on standard input".into()));
+        assert_eq!(
+            read(b"\xff\n"),
+            Err("the password is not valid UTF-8".into())
+        );
+    }
+
+    #[test]
+    fn run_passwd_end_to_end() {
+        let dir = scratch_dir("run");
+        let conf = dir.join("imapd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "configdirectory: {}\nimaps_passwd_file: {}/other\n",
+                dir.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let c = conf.to_str().unwrap();
+        let mut out = Vec::new();
+        run_passwd_with(
+            &args(&["-C", c, "alice"]),
+            "imap",
+            &mut &b"pw1\n"[..],
+            false,
+            &mut out,
+        )
+        .unwrap();
+        let file = dir.join("passwd");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("password set for 'alice' in {}\n", file.display())
+        );
+        assert!(PasswordFile::new(&file).verify("alice", b"pw1").unwrap());
+
+        // The service's override picks another file.
+        run_passwd_with(
+            &args(&["-C", c, "bob"]),
+            "imaps",
+            &mut &b"pw2\n"[..],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert!(
+            PasswordFile::new(dir.join("other"))
+                .verify("bob", b"pw2")
+                .unwrap()
+        );
+
+        // Interactive: asked twice, must match.
+        let mut out = Vec::new();
+        let e = run_passwd_with(
+            &args(&["-C", c, "alice"]),
+            "imap",
+            &mut &b"a\nb\n"[..],
+            true,
+            &mut out,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "the passwords differ; nothing changed");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "New password for alice: Retype it: "
+        );
+        assert!(PasswordFile::new(&file).verify("alice", b"pw1").unwrap());
+        run_passwd_with(
+            &args(&["-C", c, "alice"]),
+            "imap",
+            &mut &b"n\nn\n"[..],
+            true,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert!(PasswordFile::new(&file).verify("alice", b"n").unwrap());
+
+        // Empty password refused, file untouched.
+        let e = run_passwd_with(
+            &args(&["-C", c, "alice"]),
+            "imap",
+            &mut &b"\n"[..],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "refusing an empty password");
+
+        // --delete, then deleting again is an error.
+        let mut out = Vec::new();
+        run_passwd_with(
+            &args(&["-C", c, "--delete", "alice"]),
+            "imap",
+            &mut &b""[..],
+            false,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("deleted 'alice' from {}\n", file.display())
+        );
+        let e = run_passwd_with(
+            &args(&["-C", c, "--delete", "alice"]),
+            "imap",
+            &mut &b""[..],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("no user 'alice' in {}", file.display())
+        );
+
+        // A bad user name is refused before the config or stdin are read.
+        let e = run_passwd_with(
+            &args(&["-C", "/nonexistent", "a/b"]),
+            "imap",
+            &mut &b"x\n"[..],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "invalid user name \"a/b\": it contains '/'");
+
+        // A broken config is reported as such.
+        let e = run_passwd_with(
+            &args(&["-C", "/nonexistent.conf", "a"]),
+            "imap",
+            &mut &b"x\n"[..],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("can't open configuration file /nonexistent.conf")
+        );
+
+        // saslauthd sites get a note.
+        std::fs::write(
+            &conf,
+            format!(
+                "configdirectory: {}\nsasl_pwcheck_method: saslauthd\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        run_passwd_with(
+            &args(&["-C", c, "carol"]),
+            "imap",
+            &mut &b"c\n"[..],
+            false,
+            &mut out,
+        )
+        .unwrap();
+        assert!(String::from_utf8(out).unwrap().starts_with("note: "));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn concurrent_writers_lose_no_update() {
+        let dir = scratch_dir("concurrent");
+        let file = dir.join("passwd");
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let file = file.clone();
+                std::thread::spawn(move || set_password(&file, &format!("user{i}"), "pw").unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -69,12 +69,12 @@ impl Authenticator {
             Method::AlwaysTrue => Ok(true),
             Method::PasswdFile => {
                 let file = self.passwords.clone();
-                tokio::task::spawn_blocking(move || file.verify(&user, &password)).await?
+                tokio::task::spawn_blocking(move || file.verify(&user, password.as_bytes())).await?
             }
             Method::Saslauthd(path) => {
                 let (path, service) = (path.clone(), self.service.clone());
                 tokio::task::spawn_blocking(move || {
-                    crate::saslauthd::check(&path, &user, &password, &service, "")
+                    crate::saslauthd::check(&path, &user, password.as_bytes(), &service, "")
                 })
                 .await?
             }

@@ -13,7 +13,7 @@ use cap_std::fs::Dir;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Authenticator, Method};
-use crate::config::Config;
+use crate::config::{self, Config, PwcheckMethod, TlsVersions};
 use crate::connection::ConnHost;
 use crate::engine::{EngineOptions, GuestEngine, ServerInfo, Settings};
 use crate::passwd::PasswordFile;
@@ -40,7 +40,7 @@ pub struct Options {
     pub tls_required: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    pub tls_versions: Vec<String>,
+    pub tls_versions: TlsVersions,
     pub timeout: Duration,
     pub pwcheck: Method,
     pub mechanisms: Vec<String>,
@@ -53,106 +53,66 @@ pub struct Options {
     pub admins: Vec<String>,
     pub suppress_capabilities: Vec<String>,
     pub autocreate_folders: Vec<String>,
-    pub idle_poll: Duration,
+    pub idle_poll: Option<Duration>,
+    pub max_logins_per_user: Option<u32>,
+    pub max_logins_per_host: Option<u32>,
     pub engine: EngineOptions,
 }
 
-impl Options {
-    /// Read the options we use, with Cyrus's defaults.
-    pub fn from_config(cfg: &Config) -> Result<Options> {
-        let config_dir = PathBuf::from(cfg.configdirectory()?);
-        let partition = match cfg.partition("default") {
-            Some(p) => PathBuf::from(p),
-            None => bail!("{}: partition-default is not set", cfg.origin()),
-        };
-        let tls_path = |name: &str| -> Option<PathBuf> {
-            cfg.string(name)
-                .filter(|v| !v.eq_ignore_ascii_case("disabled"))
-                .map(PathBuf::from)
-        };
-        let pwcheck = match cfg.string("sasl_pwcheck_method").as_deref() {
-            None | Some("passwd_file") => Method::PasswdFile,
-            Some("saslauthd") => Method::Saslauthd(PathBuf::from(
-                cfg.string("sasl_saslauthd_path")
-                    .unwrap_or_else(|| "/var/run/saslauthd/mux".into()),
-            )),
-            Some("alwaystrue") => Method::AlwaysTrue,
-            Some(other) => bail!(
-                "{}: sasl_pwcheck_method '{other}' is not supported \
-                 (passwd_file, saslauthd, alwaystrue)",
-                cfg.origin()
-            ),
-        };
-        let mechanisms: Vec<String> = cfg
-            .list("sasl_mech_list")
-            .into_iter()
-            .map(|m| m.to_ascii_uppercase())
-            .filter(|m| m == "PLAIN" || m == "LOGIN")
-            .collect();
-        let server_info = match cfg.string("serverinfo").as_deref() {
-            None | Some("on") => ServerInfo::On,
-            Some("min") => ServerInfo::Min,
-            Some("off") => ServerInfo::Off,
-            Some(other) => bail!(
-                "{}: serverinfo must be on, min or off, not '{other}'",
-                cfg.origin()
-            ),
-        };
-        let passwd_file = cfg
-            .string("passwd_file")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| config_dir.join("passwd"));
-        let guest_cache = cfg
-            .string("guest_cache_dir")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| config_dir.join("cache"));
-        Ok(Options {
-            servername: cfg.string("servername").unwrap_or_else(hostname),
-            server_info,
-            allow_plaintext: cfg.switch("allowplaintext")?,
-            tls_required: cfg.switch("tls_required")?,
-            tls_cert: tls_path("tls_server_cert"),
-            tls_key: tls_path("tls_server_key"),
-            tls_versions: cfg.list("tls_versions"),
-            // Cyrus never logs out sooner than 30 minutes (rfc3501 5.4 asks for
-            // at least 30); `autologout_minimum` lowers that floor for tests.
-            timeout: cfg
-                .duration("timeout")?
-                .max(cfg.duration("autologout_minimum")?),
-            pwcheck,
-            mechanisms,
-            passwd_file,
-            max_word: cfg.int("maxword")?.clamp(1, u32::MAX as i64) as u32,
-            max_quoted: cfg.int("maxquoted")?.clamp(1, u32::MAX as i64) as u32,
-            max_literal: cfg.int("maxliteral")?.clamp(1, u32::MAX as i64) as u32,
-            max_message_size: cfg.int("maxmessagesize")?.max(0) as u64,
-            failed_login_pause: cfg.duration("failedloginpause")?,
-            admins: cfg.list("admins"),
-            suppress_capabilities: cfg.list("suppress_capabilities"),
-            autocreate_folders: cfg.list_sep("autocreate_inbox_folders", '|'),
-            idle_poll: cfg.duration("imapidlepoll")?,
-            engine: EngineOptions {
-                guest_module: cfg.string("guest_module").map(PathBuf::from),
-                cache_dir: Some(guest_cache),
-                memory_limit: cfg.int("session_memory_limit")?.max(1 << 20) as usize,
-                cpu_limit: cfg.duration("session_cpu_limit")?,
-                max_sessions: cfg.int("max_sessions")?.clamp(1, 1_000_000) as u32,
-            },
-            config_dir,
-            partition,
-        })
-    }
+/// Cyrus's limits: 0 in imapd.conf means its built-in default.
+fn limit(v: Option<u64>) -> u32 {
+    v.unwrap_or(131072).clamp(1, u32::MAX as u64) as u32
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "localhost".into();
+impl Options {
+    /// The options the server uses, from a config that has already been
+    /// validated (every typed value checked, with file and line, at load).
+    pub fn from_config(cfg: &Config) -> Result<Options> {
+        let (_, partition) = cfg.default_partition()?;
+        let pwcheck = match cfg.sasl_pwcheck_method() {
+            PwcheckMethod::PasswdFile => Method::PasswdFile,
+            PwcheckMethod::Saslauthd => Method::Saslauthd(cfg.sasl_saslauthd_path().to_path_buf()),
+            PwcheckMethod::AlwaysTrue => Method::AlwaysTrue,
+        };
+        let server_info = match cfg.serverinfo() {
+            config::ServerInfo::On => ServerInfo::On,
+            config::ServerInfo::Min => ServerInfo::Min,
+            config::ServerInfo::Off => ServerInfo::Off,
+        };
+        Ok(Options {
+            config_dir: cfg.configdirectory().to_path_buf(),
+            partition: partition.to_path_buf(),
+            servername: cfg.servername().to_string(),
+            server_info,
+            allow_plaintext: cfg.allowplaintext(),
+            tls_required: cfg.tls_required(),
+            tls_cert: cfg.tls_server_cert().map(PathBuf::from),
+            tls_key: cfg.tls_server_key().map(PathBuf::from),
+            tls_versions: cfg.tls_versions(),
+            timeout: cfg.timeout(),
+            pwcheck,
+            mechanisms: cfg.sasl_mech_list().iter().map(|m| m.to_string()).collect(),
+            passwd_file: cfg.passwd_file().to_path_buf(),
+            max_word: limit(cfg.maxword()),
+            max_quoted: limit(cfg.maxquoted()),
+            max_literal: limit(cfg.maxliteral()),
+            max_message_size: cfg.maxmessagesize().unwrap_or(0),
+            failed_login_pause: cfg.failedloginpause(),
+            admins: cfg.admins().to_vec(),
+            suppress_capabilities: cfg.suppress_capabilities().to_vec(),
+            autocreate_folders: cfg.autocreate_inbox_folders().to_vec(),
+            idle_poll: cfg.imapidlepoll(),
+            max_logins_per_user: cfg.maxlogins_per_user(),
+            max_logins_per_host: cfg.maxlogins_per_host(),
+            engine: EngineOptions {
+                guest_module: cfg.guest_module().map(PathBuf::from),
+                cache_dir: Some(cfg.guest_cache_dir().to_path_buf()),
+                memory_limit: cfg.session_memory_limit().clamp(1 << 20, 1 << 32) as usize,
+                cpu_limit: cfg.session_cpu_limit(),
+                max_sessions: cfg.max_sessions(),
+            },
+        })
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// The process-wide state every session shares.
@@ -192,7 +152,7 @@ impl Server {
                 format!("opening partition-default {}", options.partition.display())
             })?;
         let tls = match (&options.tls_cert, &options.tls_key) {
-            (Some(c), Some(k)) => Some(crate::tls::acceptor(c, k, &options.tls_versions)?),
+            (Some(c), Some(k)) => Some(crate::tls::acceptor(c, k, options.tls_versions)?),
             _ => None,
         };
         if flags.implicit_tls && tls.is_none() {
@@ -205,6 +165,13 @@ impl Server {
             no_password_for_login: flags.no_password,
             failed_login_pause: options.failed_login_pause,
         };
+        if auth.method == Method::PasswdFile {
+            // Malformed lines cost only their own user; say so at start.
+            match auth.passwords.check() {
+                Ok(warnings) => warnings.iter().for_each(|w| eprintln!("imapd: {w}")),
+                Err(e) => eprintln!("imapd: warning: {e:#} (logins will fail until it is readable)"),
+            }
+        }
         let engine = GuestEngine::new(options.engine.clone())?;
         Ok(Arc::new(Server {
             options,
@@ -279,7 +246,7 @@ impl Server {
             suppress_capabilities: o.suppress_capabilities.clone(),
             motd: self.message_file("motd"),
             autocreate_folders: o.autocreate_folders.clone(),
-            idle_enabled: !o.idle_poll.is_zero(),
+            idle_enabled: o.idle_poll.is_some(),
         }
     }
 }

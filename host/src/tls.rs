@@ -10,10 +10,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-/// Build the acceptor. `versions` is imapd.conf's `tls_versions` list:
-/// `tls1_2` and `tls1_3` are honoured; `tls1_0` and `tls1_1` are accepted in
-/// the value for Cyrus compatibility but rustls does not speak them.
-pub fn acceptor(cert: &Path, key: &Path, versions: &[String]) -> Result<TlsAcceptor> {
+use crate::config::TlsVersions;
+
+/// Build the acceptor for `tls_server_cert`, `tls_server_key` and the
+/// `tls_versions` rustls speaks (1.2 and 1.3).
+pub fn acceptor(cert: &Path, key: &Path, versions: TlsVersions) -> Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("reading tls_server_cert {}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -24,13 +25,11 @@ pub fn acceptor(cert: &Path, key: &Path, versions: &[String]) -> Result<TlsAccep
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading tls_server_key {}", key.display()))?;
     let mut protocols: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    for v in versions {
-        match v.to_ascii_lowercase().as_str() {
-            "tls1_3" => protocols.push(&rustls::version::TLS13),
-            "tls1_2" => protocols.push(&rustls::version::TLS12),
-            "tls1_0" | "tls1_1" => {}
-            other => bail!("tls_versions: unknown version '{other}'"),
-        }
+    if versions.tls1_3 {
+        protocols.push(&rustls::version::TLS13);
+    }
+    if versions.tls1_2 {
+        protocols.push(&rustls::version::TLS12);
     }
     if protocols.is_empty() {
         bail!("tls_versions: none of the listed versions is supported (tls1_2, tls1_3)");

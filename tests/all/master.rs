@@ -148,7 +148,11 @@ fn status_sequence_and_dash_u() {
 #[test]
 fn dash_t_applies_only_after_the_first_connection() {
     let mut m = Master::start(data(), &imapd_bin(), &["-T", "1"]);
-    assert_eq!(m.exit_code(Duration::from_millis(2500)), None, "exited before any connection");
+    assert_eq!(
+        m.exit_code(Duration::from_millis(2500)),
+        None,
+        "exited before any connection"
+    );
     let mut c = m.session();
     assert_eq!(c.cmd("a", "LOGOUT").1, "a OK Completed");
     let t0 = Instant::now();
@@ -218,7 +222,11 @@ fn two_children_take_turns_through_the_accept_lock() {
     let (_r, w) = pipe();
     let wfd = w.as_raw_fd();
     let mut cmd = Command::new(imapd_bin());
-    cmd.arg("-C").arg(&conf).args(["-U", "1"]).env("CYRUS_SERVICE", "imap").env("CYRUS_ID", "0");
+    cmd.arg("-C")
+        .arg(&conf)
+        .args(["-U", "1"])
+        .env("CYRUS_SERVICE", "imap")
+        .env("CYRUS_ID", "0");
     // SAFETY: only dup2 between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -254,7 +262,12 @@ fn bad_descriptors_exit_1() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

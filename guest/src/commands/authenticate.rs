@@ -167,7 +167,11 @@ fn verify(
     // The host tells the LOGIN command ("LOGIN") from SASL ("AUTH=<mech>"):
     // `-N` skips the password for the former only (cyrus-compat 2.1).
     let mech = format!("AUTH={mech}");
-    match session.env.host.authenticate(&mech, authzid, user, password) {
+    match session
+        .env
+        .host
+        .authenticate(&mech, authzid, user, password)
+    {
         Ok(canonical) => {
             let protection = if session.security().tls {
                 "Success (tls protection)"

@@ -1,0 +1,25 @@
+//! The imapd host: everything outside the sandbox. The binary (`main.rs`)
+//! is a thin wrapper; the modules are a library so their whole surface is
+//! tested and documented.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod connection;
+pub mod engine;
+pub mod master;
+pub mod net;
+pub mod passwd;
+pub mod saslauthd;
+pub mod server;
+pub mod standalone;
+pub mod tls;
+
+/// sysexits.h, as Cyrus uses them.
+pub mod exit {
+    pub const USAGE: u8 = 64;
+    pub const SOFTWARE: u8 = 70;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
+}
