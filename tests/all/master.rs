@@ -28,6 +28,23 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
+/// In the child: the status pipe on fd 3 and the listener on fd 4, as
+/// master(8) leaves them. Both are first copied above 10, since either may
+/// already sit on 3 or 4.
+fn place_fds(status: i32, listener: i32) -> std::io::Result<()> {
+    // SAFETY: plain descriptor calls on descriptors this process owns.
+    unsafe {
+        let s = libc::fcntl(status, libc::F_DUPFD, 10);
+        let l = libc::fcntl(listener, libc::F_DUPFD, 10);
+        if s < 0 || l < 0 || libc::dup2(s, 3) < 0 || libc::dup2(l, 4) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::close(s);
+        libc::close(l);
+    }
+    Ok(())
+}
+
 impl Master {
     pub fn start(data: TestDir, bin: &Path, args: &[&str]) -> Master {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,14 +60,9 @@ impl Master {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        // SAFETY: only async-signal-safe dup2 calls between fork and exec.
+        // SAFETY: only async-signal-safe fcntl/dup2 calls between fork and exec.
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(wfd, 3) < 0 || libc::dup2(lfd, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || place_fds(wfd, lfd));
         }
         let child = cmd.spawn().expect("spawn imapd");
         drop(w);
@@ -229,11 +241,7 @@ fn two_children_take_turns_through_the_accept_lock() {
         .env("CYRUS_ID", "0");
     // SAFETY: only dup2 between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            libc::dup2(wfd, 3);
-            libc::dup2(listener_fd, 4);
-            Ok(())
-        });
+        cmd.pre_exec(move || place_fds(wfd, listener_fd));
     }
     let mut b = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
