@@ -6,7 +6,9 @@
 //! (the WIT glue) builds and is tested natively with `cargo test -p guest`.
 
 pub mod host;
+pub mod mime;
 pub mod settings;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod component;
