@@ -190,9 +190,7 @@ fn join_spec(toks: &[Spaced]) -> Vec<u8> {
 }
 
 fn addr_spec(toks: &[Spaced], name: Option<Vec<u8>>, route: Option<Vec<u8>>) -> AddressItem {
-    let at = toks
-        .iter()
-        .rposition(|(t, _)| *t == Tok::Special(b'@'));
+    let at = toks.iter().rposition(|(t, _)| *t == Tok::Special(b'@'));
     let (mailbox, host) = match at {
         Some(at) => {
             let host = join_spec(&toks[at + 1..]);
@@ -279,9 +277,7 @@ pub fn parse_address_list(raw: &[u8]) -> Vec<AddressItem> {
                 }
             }
             _ => {
-                let meaningful = gathered
-                    .iter()
-                    .any(|t| !matches!(t.0, Tok::Comment(_)));
+                let meaningful = gathered.iter().any(|t| !matches!(t.0, Tok::Comment(_)));
                 if meaningful {
                     let spec: Vec<Spaced> = gathered
                         .iter()
@@ -382,10 +378,7 @@ mod tests {
             env("Team: a@x, B <b@y>; c@z"),
             r#"((NIL NIL "Team" NIL)(NIL NIL "a" "x")("B" NIL "b" "y")(NIL NIL NIL NIL)(NIL NIL "c" "z"))"#
         );
-        assert_eq!(
-            env("<@r1,@r2:u@h>"),
-            r#"((NIL "@r1,@r2" "u" "h"))"#
-        );
+        assert_eq!(env("<@r1,@r2:u@h>"), r#"((NIL "@r1,@r2" "u" "h"))"#);
         assert_eq!(env("root"), r#"((NIL NIL "root" "unspecified-domain"))"#);
     }
 }

@@ -130,7 +130,10 @@ mod tests {
     fn decoders() {
         assert_eq!(decode_base64(b"aGVs\r\nbG8="), b"hello");
         assert_eq!(decode_base64(b"aGVsbG8"), b"hello");
-        assert_eq!(decode_quoted_printable(b"a=3Db =\r\nc  \r\nd"), b"a=b c\r\nd");
+        assert_eq!(
+            decode_quoted_printable(b"a=3Db =\r\nc  \r\nd"),
+            b"a=b c\r\nd"
+        );
         assert_eq!(decode_quoted_printable(b"x=ZZ"), b"x=ZZ");
         assert!(decode_body(b"x", b"x-uuencode").is_err());
         assert_eq!(&*decode_body(b"x", b"8BIT").unwrap(), b"x");

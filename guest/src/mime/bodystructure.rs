@@ -158,8 +158,15 @@ fn write_single(
         media.main = b"text".to_vec();
         media.sub = b"plain".to_vec();
     }
-    if media.is_main("text") && !media.params.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"charset")) {
-        media.params.push((b"charset".to_vec(), b"us-ascii".to_vec()));
+    if media.is_main("text")
+        && !media
+            .params
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"charset"))
+    {
+        media
+            .params
+            .push((b"charset".to_vec(), b"us-ascii".to_vec()));
     }
     let encoding = field_value(fields, "Content-Transfer-Encoding")
         .map(|v| {

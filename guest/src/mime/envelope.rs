@@ -47,10 +47,7 @@ fn text_field(out: &mut Vec<u8>, fields: &[HeaderField<'_>], name: &str) {
     write_nstring(out, v.as_deref());
 }
 
-fn address_field(
-    fields: &[HeaderField<'_>],
-    name: &str,
-) -> Vec<super::address::AddressItem> {
+fn address_field(fields: &[HeaderField<'_>], name: &str) -> Vec<super::address::AddressItem> {
     header::first(fields, name)
         .map(parse_address_list)
         .unwrap_or_default()

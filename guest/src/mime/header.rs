@@ -23,7 +23,13 @@ pub fn fields(block: &[u8]) -> Vec<HeaderField<'_>> {
     // A continuation line belongs to the field before it, so we only know
     // where a field ends when the next line does not start with a blank.
     let mut current: Option<(usize, usize)> = None; // (start, colon)
-    fn finish<'b>(block: &'b [u8], out: &mut Vec<HeaderField<'b>>, start: usize, colon: usize, end: usize) {
+    fn finish<'b>(
+        block: &'b [u8],
+        out: &mut Vec<HeaderField<'b>>,
+        start: usize,
+        colon: usize,
+        end: usize,
+    ) {
         let mut value_end = end;
         while value_end > colon + 1 && matches!(block[value_end - 1], b'\r' | b'\n') {
             value_end -= 1;
@@ -360,9 +366,8 @@ mod tests {
         assert_eq!(p.param("CHARSET"), Some(&b"utf-8"[..]));
         assert_eq!(p.param("format"), Some(&b"flowed"[..]));
 
-        let p = parse_param_header(
-            b"attachment; filename*1=\" b.txt\"; filename*0*=utf-8''%E2%82%AC",
-        );
+        let p =
+            parse_param_header(b"attachment; filename*1=\" b.txt\"; filename*0*=utf-8''%E2%82%AC");
         assert_eq!(p.value, b"attachment");
         assert_eq!(
             p.params,

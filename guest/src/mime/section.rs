@@ -103,7 +103,11 @@ pub fn find_part<'t>(root: &'t MimePart, nums: &[u32]) -> Result<&'t MimePart, S
 }
 
 /// Resolves a BODY[section] to its data.
-pub fn fetch_section(raw: &[u8], root: &MimePart, section: &Section) -> Result<SectionData, SectionError> {
+pub fn fetch_section(
+    raw: &[u8],
+    root: &MimePart,
+    section: &Section,
+) -> Result<SectionData, SectionError> {
     if section.parts.is_empty() {
         return match &section.text {
             None => Ok(SectionData::Range(0..raw.len())),
@@ -155,7 +159,11 @@ pub fn header_fields(block: &[u8], names: &[String], not: bool) -> Vec<u8> {
 
 /// BINARY[section] (rfc3516 4.2): the decoded content of a part. An empty
 /// `parts` is the whole message, which has no transfer encoding of its own.
-pub fn fetch_binary<'a>(raw: &'a [u8], root: &MimePart, parts: &[u32]) -> Result<Cow<'a, [u8]>, SectionError> {
+pub fn fetch_binary<'a>(
+    raw: &'a [u8],
+    root: &MimePart,
+    parts: &[u32],
+) -> Result<Cow<'a, [u8]>, SectionError> {
     if parts.is_empty() {
         return Ok(Cow::Borrowed(raw));
     }

@@ -20,7 +20,9 @@ impl<'a> Reader<'a> {
         Err(format!(
             "expected {what} at {} in {:?}",
             self.i,
-            String::from_utf8_lossy(&self.s[self.i.min(self.s.len())..(self.i + 40).min(self.s.len())])
+            String::from_utf8_lossy(
+                &self.s[self.i.min(self.s.len())..(self.i + 40).min(self.s.len())]
+            )
         ))
     }
     fn peek(&self) -> Option<u8> {
@@ -298,7 +300,9 @@ fn corpus_files() -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new("/work/shared/corpus/mime");
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -356,27 +360,53 @@ fn corpus_structures_are_grammatical() {
         let s = MessageSummary::of(&raw);
         for (what, v, res) in [
             ("ENVELOPE", &s.envelope, validate_envelope(&s.envelope)),
-            ("BODYSTRUCTURE", &s.body_structure, validate_body(&s.body_structure)),
+            (
+                "BODYSTRUCTURE",
+                &s.body_structure,
+                validate_body(&s.body_structure),
+            ),
             ("BODY", &s.body, validate_body(&s.body)),
         ] {
             if let Err(e) = res {
-                failures.push(format!("{} {what}: {e}\n{}", f.display(), String::from_utf8_lossy(v)));
+                failures.push(format!(
+                    "{} {what}: {e}\n{}",
+                    f.display(),
+                    String::from_utf8_lossy(v)
+                ));
             }
         }
         // Every addressable part can be fetched, in every form, without panicking.
         let tree = parse_tree(&raw);
         for path in part_paths(&tree) {
-            for text in [None, Some(SectionText::Mime), Some(SectionText::Header), Some(SectionText::Text)] {
-                let sec = Section { parts: path.clone(), text };
+            for text in [
+                None,
+                Some(SectionText::Mime),
+                Some(SectionText::Header),
+                Some(SectionText::Text),
+            ] {
+                let sec = Section {
+                    parts: path.clone(),
+                    text,
+                };
                 if let Ok(d) = fetch_section(&raw, &tree, &sec) {
                     assert!(d.len() <= raw.len() + 2);
                 }
             }
             let _ = fetch_binary(&raw, &tree, &path);
-            assert!(section::find_part(&tree, &path).is_ok(), "{} {:?}", f.display(), path);
+            assert!(
+                section::find_part(&tree, &path).is_ok(),
+                "{} {:?}",
+                f.display(),
+                path
+            );
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn bs(raw: &str) -> String {
@@ -397,11 +427,40 @@ fn plain_text_defaults() {
     );
     let tree = parse_tree(raw.as_bytes());
     // rfc3501 6.4.5: a non-multipart message has a part 1, its body.
-    let one = fetch_section(raw.as_bytes(), &tree, &Section { parts: vec![1], text: None }).unwrap();
+    let one = fetch_section(
+        raw.as_bytes(),
+        &tree,
+        &Section {
+            parts: vec![1],
+            text: None,
+        },
+    )
+    .unwrap();
     assert_eq!(one.bytes(raw.as_bytes()), b"hello\r\nworld\r\n");
-    assert!(fetch_section(raw.as_bytes(), &tree, &Section { parts: vec![2], text: None }).is_err());
-    let hdr = fetch_section(raw.as_bytes(), &tree, &Section { parts: vec![], text: Some(SectionText::Header) }).unwrap();
-    assert_eq!(hdr.bytes(raw.as_bytes()), b"From: a@b\r\nSubject: hi\r\n\r\n");
+    assert!(
+        fetch_section(
+            raw.as_bytes(),
+            &tree,
+            &Section {
+                parts: vec![2],
+                text: None
+            }
+        )
+        .is_err()
+    );
+    let hdr = fetch_section(
+        raw.as_bytes(),
+        &tree,
+        &Section {
+            parts: vec![],
+            text: Some(SectionText::Header),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        hdr.bytes(raw.as_bytes()),
+        b"From: a@b\r\nSubject: hi\r\n\r\n"
+    );
 }
 
 const ALTERNATIVE: &str = "From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"XX\"\r\n\r\n\
@@ -420,8 +479,19 @@ fn multipart_alternative() {
     let tree = parse_tree(raw);
     let bin = fetch_binary(raw, &tree, &[1]).unwrap();
     assert_eq!(&*bin, "Caf\u{e9}".as_bytes());
-    let mime = fetch_section(raw, &tree, &Section { parts: vec![2], text: Some(SectionText::Mime) }).unwrap();
-    assert_eq!(mime.bytes(raw), b"Content-Type: text/html; charset=utf-8\r\n\r\n");
+    let mime = fetch_section(
+        raw,
+        &tree,
+        &Section {
+            parts: vec![2],
+            text: Some(SectionText::Mime),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        mime.bytes(raw),
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+    );
     assert!(search::body_contains(raw, &search::fold_case("CAFÉ")));
     assert!(!search::body_contains(raw, "tea"));
 }
@@ -443,11 +513,23 @@ fn nested_message_rfc822() {
     validate_body(&s.body_structure).unwrap();
     let b = String::from_utf8(s.body_structure).unwrap();
     assert!(b.starts_with("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 12 1 NIL NIL NIL NIL)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" "), "{b}");
-    assert!(b.contains("((\"Inner, Person\" NIL \"inner\" \"y\"))"), "{b}");
-    assert!(b.contains("((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"), "{b}");
+    assert!(
+        b.contains("((\"Inner, Person\" NIL \"inner\" \"y\"))"),
+        "{b}"
+    );
+    assert!(
+        b.contains("((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"),
+        "{b}"
+    );
     assert!(b.contains("\"=?utf-8?q?inn=C3=A9r?=\""), "{b}");
-    assert!(b.contains("(\"ATTACHMENT\" (\"FILENAME*\" \"utf-8''%E2%82%AC.bin\"))"), "{b}");
-    assert!(b.ends_with(" \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL)"), "{b}");
+    assert!(
+        b.contains("(\"ATTACHMENT\" (\"FILENAME*\" \"utf-8''%E2%82%AC.bin\"))"),
+        "{b}"
+    );
+    assert!(
+        b.ends_with(" \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL)"),
+        "{b}"
+    );
 
     let tree = parse_tree(raw);
     let get = |parts: Vec<u32>, text: Option<SectionText>| {
@@ -459,18 +541,46 @@ fn nested_message_rfc822() {
     assert!(get(vec![2], None).unwrap().ends_with("--b2--"));
     assert_eq!(get(vec![2, 1], None).unwrap(), "inner body");
     assert_eq!(get(vec![2, 2], None).unwrap(), "aGVsbG8=");
-    assert!(get(vec![2], Some(SectionText::Header)).unwrap().starts_with("From: \"Inner"));
-    assert!(get(vec![2], Some(SectionText::Text)).unwrap().starts_with("--b2\r\n"));
-    assert_eq!(get(vec![2], Some(SectionText::Mime)).unwrap(), "Content-Type: message/rfc822\r\n\r\n");
+    assert!(
+        get(vec![2], Some(SectionText::Header))
+            .unwrap()
+            .starts_with("From: \"Inner")
+    );
+    assert!(
+        get(vec![2], Some(SectionText::Text))
+            .unwrap()
+            .starts_with("--b2\r\n")
+    );
     assert_eq!(
-        get(vec![2], Some(SectionText::HeaderFields { names: vec!["subject".into(), "TO".into()], not: false })).unwrap(),
+        get(vec![2], Some(SectionText::Mime)).unwrap(),
+        "Content-Type: message/rfc822\r\n\r\n"
+    );
+    assert_eq!(
+        get(
+            vec![2],
+            Some(SectionText::HeaderFields {
+                names: vec!["subject".into(), "TO".into()],
+                not: false
+            })
+        )
+        .unwrap(),
         "To: undisclosed-recipients:;\r\nSubject: =?utf-8?q?inn=C3=A9r?=\r\n\r\n"
     );
     assert_eq!(
-        get(vec![], Some(SectionText::HeaderFields { names: vec!["content-type".into(), "subject".into()], not: true })).unwrap(),
+        get(
+            vec![],
+            Some(SectionText::HeaderFields {
+                names: vec!["content-type".into(), "subject".into()],
+                not: true
+            })
+        )
+        .unwrap(),
         "From: outer@x\r\n\r\n"
     );
-    assert_eq!(get(vec![1], Some(SectionText::Header)), Err(SectionError::NotMessage));
+    assert_eq!(
+        get(vec![1], Some(SectionText::Header)),
+        Err(SectionError::NotMessage)
+    );
     assert_eq!(&*fetch_binary(raw, &tree, &[2, 2]).unwrap(), b"hello");
     assert_eq!(section::binary_size(raw, &tree, &[2, 2]).unwrap(), 5);
     assert_eq!(get(vec![3], None), Err(SectionError::NoSuchPart));
@@ -479,9 +589,13 @@ fn nested_message_rfc822() {
 
 #[test]
 fn unknown_cte_is_reported() {
-    let raw = b"Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n";
+    let raw =
+        b"Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n";
     let tree = parse_tree(raw);
-    assert!(matches!(fetch_binary(raw, &tree, &[1]), Err(SectionError::UnknownCte(_))));
+    assert!(matches!(
+        fetch_binary(raw, &tree, &[1]),
+        Err(SectionError::UnknownCte(_))
+    ));
 }
 
 #[test]
@@ -501,15 +615,39 @@ fn search_headers_are_decoded() {
     let s = MessageSummary::of(NESTED.as_bytes());
     assert_eq!(s.search.subject, "fwd");
     let inner = NESTED.find("From: \"Inner").unwrap();
-    assert!(search::header_contains(&NESTED.as_bytes()[inner..], "Subject", "innér"));
+    assert!(search::header_contains(
+        &NESTED.as_bytes()[inner..],
+        "Subject",
+        "innér"
+    ));
     assert!(search::text_contains(NESTED.as_bytes(), "inner body"));
 }
 
 #[test]
 fn empty_and_headerless_input() {
-    for raw in [&b""[..], b"\r\n", b"no header here", b"\r\n\r\nbody", b"Subject: x"] {
+    for raw in [
+        &b""[..],
+        b"\r\n",
+        b"no header here",
+        b"\r\n\r\nbody",
+        b"Subject: x",
+    ] {
         let s = MessageSummary::of(raw);
         validate_envelope(&s.envelope).unwrap();
         validate_body(&s.body_structure).unwrap();
+    }
+}
+
+#[test]
+#[ignore]
+fn show_corpus() {
+    for name in std::env::var("SHOW").unwrap_or_default().split(',') {
+        let raw = std::fs::read(name).unwrap();
+        let s = MessageSummary::of(&raw);
+        println!(
+            "{name}\nENV {}\nBS {}\n",
+            String::from_utf8_lossy(&s.envelope),
+            String::from_utf8_lossy(&s.body_structure)
+        );
     }
 }
