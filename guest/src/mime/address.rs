@@ -227,7 +227,7 @@ pub fn parse_address_list(raw: &[u8]) -> Vec<AddressItem> {
                 toks[i].0,
                 Tok::Special(b'<') | Tok::Special(b',') | Tok::Special(b';')
             )
-            && !(toks[i].0 == Tok::Special(b':') && !in_group)
+            && (toks[i].0 != Tok::Special(b':') || in_group)
         {
             i += 1;
         }
@@ -251,11 +251,11 @@ pub fn parse_address_list(raw: &[u8]) -> Vec<AddressItem> {
                 i = (i + 1).min(toks.len());
                 // obs-route: "@a,@b:" before the addr-spec (rfc5322 4.4)
                 let mut route = None;
-                if inner.first().map(|t| &t.0) == Some(&Tok::Special(b'@')) {
-                    if let Some(colon) = inner.iter().position(|t| t.0 == Tok::Special(b':')) {
-                        route = Some(join_spec(&inner[..colon]));
-                        inner = &inner[colon + 1..];
-                    }
+                if inner.first().map(|t| &t.0) == Some(&Tok::Special(b'@'))
+                    && let Some(colon) = inner.iter().position(|t| t.0 == Tok::Special(b':'))
+                {
+                    route = Some(join_spec(&inner[..colon]));
+                    inner = &inner[colon + 1..];
                 }
                 let name = name.or_else(|| last_comment(inner));
                 if inner.iter().any(|t| !matches!(t.0, Tok::Comment(_))) {
@@ -286,11 +286,11 @@ pub fn parse_address_list(raw: &[u8]) -> Vec<AddressItem> {
                         .collect();
                     items.push(addr_spec(&spec, last_comment(gathered), None));
                 }
-                if let Some(Tok::Special(b';')) = stop {
-                    if in_group {
-                        items.push(AddressItem::GroupEnd);
-                        in_group = false;
-                    }
+                if let Some(Tok::Special(b';')) = stop
+                    && in_group
+                {
+                    items.push(AddressItem::GroupEnd);
+                    in_group = false;
                 }
                 i += 1;
             }

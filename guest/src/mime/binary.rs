@@ -101,15 +101,15 @@ pub fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
                     i += 1;
                     continue;
                 }
-                if i + 2 < content.len() + 1 {
-                    if let (Some(h), Some(l)) = (
+                if i + 2 < content.len() + 1
+                    && let (Some(h), Some(l)) = (
                         content.get(i + 1).copied().and_then(hex),
                         content.get(i + 2).copied().and_then(hex),
-                    ) {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
+                    )
+                {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
             }
             out.push(b);

@@ -61,10 +61,10 @@ pub fn fields(block: &[u8]) -> Vec<HeaderField<'_>> {
         } else if let Some((start, colon)) = current.take() {
             finish(block, &mut out, start, colon, pos);
         }
-        if current.is_none() {
-            if let Some(colon) = line.iter().position(|&b| b == b':') {
-                current = Some((pos, pos + colon));
-            }
+        if current.is_none()
+            && let Some(colon) = line.iter().position(|&b| b == b':')
+        {
+            current = Some((pos, pos + colon));
         }
         pos = line_end;
     }

@@ -85,10 +85,10 @@ pub fn search_headers(message: &Message<'_>) -> SearchHeaders {
             "bcc" => &mut out.bcc,
             "subject" => &mut out.subject,
             "date" => {
-                if out.sent_date.is_none() {
-                    if let HeaderValue::DateTime(d) = &h.value {
-                        out.sent_date = Some(d.to_timestamp());
-                    }
+                if out.sent_date.is_none()
+                    && let HeaderValue::DateTime(d) = &h.value
+                {
+                    out.sent_date = Some(d.to_timestamp());
                 }
                 continue;
             }

@@ -163,10 +163,10 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
         Ok(rd) => {
             for e in rd {
                 let e = e?;
-                if let Some(n) = e.file_name().to_str() {
-                    if !n.starts_with('.') {
-                        out.push(n.to_string());
-                    }
+                if let Some(n) = e.file_name().to_str()
+                    && !n.starts_with('.')
+                {
+                    out.push(n.to_string());
                 }
             }
         }
@@ -237,20 +237,21 @@ impl Mailbox {
         let log = index::read_log(&self.dir.join(LOG_FILE), 0)?;
         let mut log_end = 0;
         let mut log_ok = false;
-        if let Some(log) = log {
-            if log.generation == generation && log.end >= index::LOG_HEADER_LEN {
-                for e in &log.entries {
-                    idx.apply(e);
-                }
-                log_end = log.end;
-                log_ok = true;
-                if log.torn_tail {
-                    let f = fs::OpenOptions::new()
-                        .write(true)
-                        .open(self.dir.join(LOG_FILE))?;
-                    f.set_len(log.end)?;
-                    f.sync_all()?;
-                }
+        if let Some(log) = log
+            && log.generation == generation
+            && log.end >= index::LOG_HEADER_LEN
+        {
+            for e in &log.entries {
+                idx.apply(e);
+            }
+            log_end = log.end;
+            log_ok = true;
+            if log.torn_tail {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.dir.join(LOG_FILE))?;
+                f.set_len(log.end)?;
+                f.sync_all()?;
             }
         }
         if idx.header.uidvalidity == 0 {
@@ -465,10 +466,7 @@ impl Mailbox {
 
     /// The log was compacted by someone else: reload and diff.
     fn reload(&mut self) -> Result<(), StoreError> {
-        let (generation, mut idx) = match index::read_snapshot(&self.dir) {
-            Ok(x) => x,
-            Err(_) => (0, MailboxIndex::default()),
-        };
+        let (generation, mut idx) = index::read_snapshot(&self.dir).unwrap_or_default();
         let Some(log) = index::read_log(&self.dir.join(LOG_FILE), 0)? else {
             return Ok(());
         };

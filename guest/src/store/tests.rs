@@ -520,3 +520,138 @@ fn examine_is_read_only() {
         Err(StoreError::ReadOnly)
     ));
 }
+
+/// Micro-benchmark over a 10,000-message INBOX. Run with
+/// `cargo test -p guest --release bench_10k -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_10k() {
+    use std::time::Instant;
+    let t = tempfile::tempdir().unwrap();
+    let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+    let mut m = s.select(&n("INBOX")).unwrap();
+    let make = |i: usize| {
+        let mut data = format!(
+            "From: \"Sender {i}\" <s{i}@example.org>\r\nTo: a@example.net, \"B\" <b@example.net>\r\n\
+Subject: =?utf-8?q?r=C3=A9sum=C3=A9?= number {i}\r\nDate: Thu, 06 Feb 2025 09:15:00 +0000\r\n\
+Message-ID: <{i}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b{i}\"\r\n\r\n\
+--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+        for l in 0..40 {
+            data.push_str(&format!(
+                "line {l} of message {i}: the quick brown fox jumps over the lazy dog\r\n"
+            ));
+        }
+        data.push_str(&format!(
+            "--b{i}\r\nContent-Type: text/html\r\n\r\n<p>html {i}</p>\r\n--b{i}--\r\n"
+        ));
+        AppendMessage {
+            data: data.into_bytes(),
+            flags: Flags::default(),
+            keywords: vec![],
+            internal_date: None,
+        }
+    };
+    let start = Instant::now();
+    for i in 0..1000 {
+        m.append(vec![make(i)]).unwrap();
+    }
+    let single = start.elapsed();
+    println!(
+        "APPEND single, fsync'd: {:.0} msg/s",
+        1000.0 / single.as_secs_f64()
+    );
+    for chunk in 0..90 {
+        m.append((0..100).map(|j| make(1000 + chunk * 100 + j)).collect())
+            .unwrap();
+    }
+    m.compact().unwrap();
+    drop(m);
+
+    let start = Instant::now();
+    let m = s.select(&n("INBOX")).unwrap();
+    println!(
+        "SELECT (load index of {}): {:?}",
+        m.exists(),
+        start.elapsed()
+    );
+
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(8 << 20);
+    for (i, r) in m.records().iter().enumerate() {
+        use std::io::Write as _;
+        write!(
+            out,
+            "* {} FETCH (UID {} FLAGS ({}) RFC822.SIZE {} INTERNALDATE \"{}\" ENVELOPE ",
+            i + 1,
+            r.uid,
+            r.flags.names().join(" "),
+            r.size,
+            r.internal_date
+        )
+        .unwrap();
+        out.extend_from_slice(&r.envelope);
+        out.extend_from_slice(b")\r\n");
+    }
+    println!(
+        "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE): {:?} ({} bytes)",
+        start.elapsed(),
+        out.len()
+    );
+
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(8 << 20);
+    for (i, r) in m.records().iter().enumerate() {
+        use std::io::Write as _;
+        write!(out, "* {} FETCH (BODYSTRUCTURE ", i + 1).unwrap();
+        out.extend_from_slice(&r.body_structure);
+        out.extend_from_slice(b")\r\n");
+    }
+    println!(
+        "FETCH 1:* BODYSTRUCTURE: {:?} ({} bytes)",
+        start.elapsed(),
+        out.len()
+    );
+
+    let start = Instant::now();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    for r in m.records() {
+        use std::io::Read as _;
+        let mut f = m.open_message(r).unwrap();
+        loop {
+            let k = f.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            total += k as u64;
+        }
+    }
+    let e = start.elapsed();
+    println!(
+        "BODY.PEEK[] 1:*: {total} bytes in {e:?} = {:.0} MB/s",
+        total as f64 / e.as_secs_f64() / 1e6
+    );
+
+    let start = Instant::now();
+    let needle = crate::mime::search::fold_case("HTML 9999");
+    let hits = m
+        .records()
+        .iter()
+        .filter(|r| crate::mime::search::text_contains(&m.read_message(r).unwrap(), &needle))
+        .count();
+    println!(
+        "SEARCH TEXT \"html 9999\": {hits} hit(s) in {:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let hits = m
+        .records()
+        .iter()
+        .filter(|r| r.search.subject.contains("résumé number 77"))
+        .count();
+    println!(
+        "SEARCH SUBJECT (index only): {hits} hit(s) in {:?}",
+        start.elapsed()
+    );
+}
