@@ -9,13 +9,17 @@
 //! - [`session`]: the state machine the host drives (`greet`/`feed`/`pull`,
 //!   `snapshot`/`restore`);
 //! - [`commands`]: one module per command, dispatched through one table;
-//! - [`capability`]: the capability list.
+//! - [`capability`]: the capability list;
+//! - [`store`]: the Maildir++ mail store and its crash-safe index;
+//! - [`mime`]: ENVELOPE, BODYSTRUCTURE, sections, BINARY, SEARCH matching.
 
 pub mod capability;
 pub mod commands;
 pub mod host;
+pub mod mime;
 pub mod session;
 pub mod settings;
+pub mod store;
 pub mod wire;
 
 #[cfg(feature = "hostile")]

@@ -1,0 +1,670 @@
+//! The per-mailbox index: a snapshot file (`imapd.index`) plus an
+//! append-only change log (`imapd.log`), both in the mailbox directory.
+//!
+//! Crash safety:
+//! - Log entries are `[len u32][crc32 u32][payload]`, written then fsync'd.
+//!   Replay stops at the first short or bad entry (a torn tail); the writer
+//!   holding the mailbox lock truncates it away.
+//! - Replaying an entry is idempotent (absolute flag values, add-if-absent,
+//!   remove-if-present), and entries only ever move UIDNEXT/HIGHESTMODSEQ up.
+//! - Compaction writes a new snapshot (generation g+1) via temp + fsync +
+//!   rename, then a fresh log with generation g+1 the same way. A log whose
+//!   generation is older than the snapshot's is already contained in it.
+//! - A snapshot that fails its checksum is rebuilt from the message files
+//!   with a new UIDVALIDITY (rfc3501 2.3.1.1): no mail is lost.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use crate::mime::SearchHeaders;
+
+pub const SNAPSHOT_FILE: &str = "imapd.index";
+pub const LOG_FILE: &str = "imapd.log";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX1";
+const LOG_MAGIC: &[u8; 8] = b"IMAPDLG1";
+pub const LOG_HEADER_LEN: u64 = 16;
+
+/// System flags (rfc3501 2.3.2), as bits. `\Recent` is per session, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+
+    pub fn contains(self, f: Flags) -> bool {
+        self.0 & f.0 == f.0
+    }
+    pub fn union(self, f: Flags) -> Flags {
+        Flags(self.0 | f.0)
+    }
+    pub fn minus(self, f: Flags) -> Flags {
+        Flags(self.0 & !f.0)
+    }
+    /// IMAP names, in the order Cyrus sends them.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (f, n) in [
+            (Flags::ANSWERED, "\\Answered"),
+            (Flags::FLAGGED, "\\Flagged"),
+            (Flags::DRAFT, "\\Draft"),
+            (Flags::DELETED, "\\Deleted"),
+            (Flags::SEEN, "\\Seen"),
+        ] {
+            if self.contains(f) {
+                v.push(n);
+            }
+        }
+        v
+    }
+    /// Parses one system flag name (case-insensitive), e.g. `\Seen`.
+    pub fn from_name(name: &str) -> Option<Flags> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "\\seen" => Flags::SEEN,
+            "\\answered" => Flags::ANSWERED,
+            "\\flagged" => Flags::FLAGGED,
+            "\\deleted" => Flags::DELETED,
+            "\\draft" => Flags::DRAFT,
+            _ => return None,
+        })
+    }
+    /// Maildir info letters (`:2,DFPRST`): D draft, F flagged, R replied,
+    /// S seen, T trashed; P (passed) has no IMAP flag.
+    pub fn from_maildir_info(info: &str) -> Flags {
+        let mut f = Flags::default();
+        for c in info.chars() {
+            f = f.union(match c {
+                'D' => Flags::DRAFT,
+                'F' => Flags::FLAGGED,
+                'R' => Flags::ANSWERED,
+                'S' => Flags::SEEN,
+                'T' => Flags::DELETED,
+                _ => Flags::default(),
+            });
+        }
+        f
+    }
+    pub fn maildir_info(self) -> String {
+        let mut s = String::new();
+        for (f, c) in [
+            (Flags::DRAFT, 'D'),
+            (Flags::FLAGGED, 'F'),
+            (Flags::ANSWERED, 'R'),
+            (Flags::SEEN, 'S'),
+            (Flags::DELETED, 'T'),
+        ] {
+            if self.contains(f) {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+/// One message as the index knows it: everything a metadata FETCH needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageRecord {
+    pub uid: u32,
+    /// File name in the mailbox's `cur/`.
+    pub file: String,
+    pub flags: Flags,
+    /// Keywords (rfc3501 2.3.2 atoms), sorted, case preserved.
+    pub keywords: Vec<String>,
+    pub modseq: u64,
+    /// INTERNALDATE: seconds since the epoch, and the zone to show it in.
+    pub internal_date: i64,
+    pub tz_offset_minutes: i16,
+    /// RFC822.SIZE: exact size of the file, which is what FETCH BODY[] returns.
+    pub size: u64,
+    pub envelope: Vec<u8>,
+    pub body_structure: Vec<u8>,
+    pub body: Vec<u8>,
+    pub search: SearchHeaders,
+}
+
+/// Mailbox-wide counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexHeader {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    /// Highest UID any read-write session has seen: above it, \Recent.
+    pub recent_uid: u32,
+}
+
+/// One change, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Create {
+        uidvalidity: u32,
+    },
+    Add(Box<MessageRecord>),
+    Flags {
+        uid: u32,
+        flags: Flags,
+        keywords: Vec<String>,
+        modseq: u64,
+    },
+    Expunge {
+        uid: u32,
+        modseq: u64,
+    },
+    RecentUid(u32),
+    /// Keeps UIDNEXT above UIDs seen in file names (never reuse a UID).
+    UidNext(u32),
+}
+
+/// The whole index in memory: header plus records sorted by UID.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailboxIndex {
+    pub header: IndexHeader,
+    pub records: Vec<MessageRecord>,
+}
+
+impl MailboxIndex {
+    pub fn position(&self, uid: u32) -> Result<usize, usize> {
+        self.records.binary_search_by_key(&uid, |r| r.uid)
+    }
+
+    /// Applies an entry; idempotent.
+    pub fn apply(&mut self, e: &LogEntry) {
+        let h = &mut self.header;
+        match e {
+            LogEntry::Create { uidvalidity } => {
+                if h.uidvalidity == 0 {
+                    h.uidvalidity = *uidvalidity;
+                    h.uidnext = h.uidnext.max(1);
+                    h.highest_modseq = h.highest_modseq.max(1);
+                }
+            }
+            LogEntry::Add(r) => {
+                h.uidnext = h.uidnext.max(r.uid.saturating_add(1));
+                h.highest_modseq = h.highest_modseq.max(r.modseq);
+                if let Err(pos) = self.position(r.uid) {
+                    self.records.insert(pos, (**r).clone());
+                }
+            }
+            LogEntry::Flags {
+                uid,
+                flags,
+                keywords,
+                modseq,
+            } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                if let Ok(pos) = self.position(*uid) {
+                    let r = &mut self.records[pos];
+                    r.flags = *flags;
+                    r.keywords = keywords.clone();
+                    r.modseq = *modseq;
+                }
+            }
+            LogEntry::Expunge { uid, modseq } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                if let Ok(pos) = self.position(*uid) {
+                    self.records.remove(pos);
+                }
+            }
+            LogEntry::RecentUid(u) => h.recent_uid = h.recent_uid.max(*u),
+            LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
+        }
+    }
+}
+
+// ---- binary encoding -------------------------------------------------------
+
+#[derive(Default)]
+struct Enc(Vec<u8>);
+
+impl Enc {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+    fn opt_i64(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => {
+                self.u8(1);
+                self.u64(v as u64);
+            }
+            None => self.u8(0),
+        }
+    }
+    fn record(&mut self, r: &MessageRecord) {
+        self.u32(r.uid);
+        self.bytes(r.file.as_bytes());
+        self.u8(r.flags.0);
+        self.keywords(&r.keywords);
+        self.u64(r.modseq);
+        self.u64(r.internal_date as u64);
+        self.u16(r.tz_offset_minutes as u16);
+        self.u64(r.size);
+        self.bytes(&r.envelope);
+        self.bytes(&r.body_structure);
+        self.bytes(&r.body);
+        let s = &r.search;
+        for f in [&s.from, &s.to, &s.cc, &s.bcc, &s.subject] {
+            self.bytes(f.as_bytes());
+        }
+        self.opt_i64(s.sent_date);
+    }
+    fn keywords(&mut self, k: &[String]) {
+        self.u32(k.len() as u32);
+        for k in k {
+            self.bytes(k.as_bytes());
+        }
+    }
+    fn header(&mut self, h: &IndexHeader) {
+        self.u32(h.uidvalidity);
+        self.u32(h.uidnext);
+        self.u64(h.highest_modseq);
+        self.u32(h.recent_uid);
+    }
+}
+
+struct Dec<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+type D<T> = Option<T>;
+
+impl<'a> Dec<'a> {
+    fn take(&mut self, n: usize) -> D<&'a [u8]> {
+        let s = self.b.get(self.i..self.i.checked_add(n)?)?;
+        self.i += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> D<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> D<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> D<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+    }
+    fn u64(&mut self) -> D<u64> {
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    }
+    fn bytes(&mut self) -> D<Vec<u8>> {
+        let n = self.u32()? as usize;
+        self.take(n).map(<[u8]>::to_vec)
+    }
+    fn string(&mut self) -> D<String> {
+        String::from_utf8(self.bytes()?).ok()
+    }
+    fn opt_i64(&mut self) -> D<Option<i64>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.u64()? as i64)),
+            _ => None,
+        }
+    }
+    fn keywords(&mut self) -> D<Vec<String>> {
+        let n = self.u32()? as usize;
+        if n > self.b.len() {
+            return None;
+        }
+        (0..n).map(|_| self.string()).collect()
+    }
+    fn record(&mut self) -> D<MessageRecord> {
+        Some(MessageRecord {
+            uid: self.u32()?,
+            file: self.string()?,
+            flags: Flags(self.u8()?),
+            keywords: self.keywords()?,
+            modseq: self.u64()?,
+            internal_date: self.u64()? as i64,
+            tz_offset_minutes: self.u16()? as i16,
+            size: self.u64()?,
+            envelope: self.bytes()?,
+            body_structure: self.bytes()?,
+            body: self.bytes()?,
+            search: SearchHeaders {
+                from: self.string()?,
+                to: self.string()?,
+                cc: self.string()?,
+                bcc: self.string()?,
+                subject: self.string()?,
+                sent_date: self.opt_i64()?,
+            },
+        })
+    }
+    fn header(&mut self) -> D<IndexHeader> {
+        Some(IndexHeader {
+            uidvalidity: self.u32()?,
+            uidnext: self.u32()?,
+            highest_modseq: self.u64()?,
+            recent_uid: self.u32()?,
+        })
+    }
+}
+
+fn encode_entry(e: &LogEntry) -> Vec<u8> {
+    let mut x = Enc::default();
+    match e {
+        LogEntry::Create { uidvalidity } => {
+            x.u8(1);
+            x.u32(*uidvalidity);
+        }
+        LogEntry::Add(r) => {
+            x.u8(2);
+            x.record(r);
+        }
+        LogEntry::Flags {
+            uid,
+            flags,
+            keywords,
+            modseq,
+        } => {
+            x.u8(3);
+            x.u32(*uid);
+            x.u8(flags.0);
+            x.keywords(keywords);
+            x.u64(*modseq);
+        }
+        LogEntry::Expunge { uid, modseq } => {
+            x.u8(4);
+            x.u32(*uid);
+            x.u64(*modseq);
+        }
+        LogEntry::RecentUid(u) => {
+            x.u8(5);
+            x.u32(*u);
+        }
+        LogEntry::UidNext(u) => {
+            x.u8(6);
+            x.u32(*u);
+        }
+    }
+    x.0
+}
+
+fn decode_entry(b: &[u8]) -> D<LogEntry> {
+    let mut d = Dec { b, i: 0 };
+    let e = match d.u8()? {
+        1 => LogEntry::Create {
+            uidvalidity: d.u32()?,
+        },
+        2 => LogEntry::Add(Box::new(d.record()?)),
+        3 => LogEntry::Flags {
+            uid: d.u32()?,
+            flags: Flags(d.u8()?),
+            keywords: d.keywords()?,
+            modseq: d.u64()?,
+        },
+        4 => LogEntry::Expunge {
+            uid: d.u32()?,
+            modseq: d.u64()?,
+        },
+        5 => LogEntry::RecentUid(d.u32()?),
+        6 => LogEntry::UidNext(d.u32()?),
+        _ => return None,
+    };
+    (d.i == b.len()).then_some(e)
+}
+
+/// CRC-32 (IEEE), bitwise-table-free but fast enough for index files.
+pub fn crc32(data: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *slot = c;
+        }
+        t
+    });
+    let mut c = !0u32;
+    for &b in data {
+        c = t[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// Frames entries for appending to the log.
+pub fn frame_entries(entries: &[LogEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let payload = encode_entry(e);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+    }
+    out
+}
+
+/// Result of reading a log from some offset.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    pub generation: u64,
+    pub entries: Vec<LogEntry>,
+    /// Offset just after the last complete entry.
+    pub end: u64,
+    /// Bytes after `end` that do not form a complete, valid entry.
+    pub torn_tail: bool,
+}
+
+/// Reads the log header and entries starting at `offset` (0 = from the start).
+pub fn read_log(path: &Path, offset: u64) -> io::Result<Option<LogRead>> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut data = Vec::new();
+    f.read_to_end(&mut data)?;
+    if data.len() < LOG_HEADER_LEN as usize || &data[..8] != LOG_MAGIC {
+        return Ok(Some(LogRead {
+            generation: 0,
+            entries: Vec::new(),
+            end: 0,
+            torn_tail: true,
+        }));
+    }
+    let generation = u64::from_le_bytes(data[8..16].try_into().unwrap_or_default());
+    let mut pos = (offset.max(LOG_HEADER_LEN) as usize).min(data.len());
+    let mut entries = Vec::new();
+    let mut torn_tail = false;
+    while pos < data.len() {
+        let Some(head) = data.get(pos..pos + 8) else {
+            torn_tail = true;
+            break;
+        };
+        let len = u32::from_le_bytes(head[..4].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(head[4..].try_into().unwrap_or_default());
+        let Some(payload) = data.get(pos + 8..pos + 8 + len) else {
+            torn_tail = true;
+            break;
+        };
+        if crc32(payload) != crc {
+            torn_tail = true;
+            break;
+        }
+        let Some(e) = decode_entry(payload) else {
+            torn_tail = true;
+            break;
+        };
+        entries.push(e);
+        pos += 8 + len;
+    }
+    Ok(Some(LogRead {
+        generation,
+        entries,
+        end: pos as u64,
+        torn_tail,
+    }))
+}
+
+/// Best-effort directory fsync so a rename is durable (works on Linux; a
+/// no-op where directories cannot be opened, e.g. some WASI hosts).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `data` to `path` atomically: temp file, fsync, rename, dir fsync.
+pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        "{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Creates a fresh log of `generation` holding `entries` (atomically).
+pub fn write_new_log(dir: &Path, generation: u64, entries: &[LogEntry]) -> io::Result<u64> {
+    let mut data = Vec::new();
+    data.extend_from_slice(LOG_MAGIC);
+    data.extend_from_slice(&generation.to_le_bytes());
+    data.extend_from_slice(&frame_entries(entries));
+    write_atomically(&dir.join(LOG_FILE), &data)?;
+    Ok(data.len() as u64)
+}
+
+/// Appends entries and fsyncs; returns the new end offset. `expected_end` is
+/// where the caller (holding the lock) believes the log ends: a torn tail
+/// beyond it is cut off first.
+pub fn append_log(dir: &Path, expected_end: u64, entries: &[LogEntry]) -> io::Result<u64> {
+    let path = dir.join(LOG_FILE);
+    let mut f = OpenOptions::new().write(true).open(&path)?;
+    let len = f.metadata()?.len();
+    if len != expected_end {
+        f.set_len(expected_end)?;
+    }
+    use std::io::Seek;
+    f.seek(io::SeekFrom::Start(expected_end))?;
+    let data = frame_entries(entries);
+    f.write_all(&data)?;
+    f.sync_all()?;
+    Ok(expected_end + data.len() as u64)
+}
+
+/// Serializes a snapshot.
+pub fn encode_snapshot(index: &MailboxIndex, generation: u64) -> Vec<u8> {
+    let mut x = Enc::default();
+    x.0.extend_from_slice(SNAPSHOT_MAGIC);
+    x.u64(generation);
+    x.header(&index.header);
+    x.u32(index.records.len() as u32);
+    for r in &index.records {
+        x.record(r);
+    }
+    let crc = crc32(&x.0);
+    x.u32(crc);
+    x.0
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    Missing,
+    Corrupt,
+}
+
+/// Reads `imapd.index`: (generation, index).
+pub fn read_snapshot(dir: &Path) -> Result<(u64, MailboxIndex), SnapshotError> {
+    let data = match fs::read(dir.join(SNAPSHOT_FILE)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
+        Err(_) => return Err(SnapshotError::Corrupt),
+    };
+    if data.len() < 12 || &data[..8] != SNAPSHOT_MAGIC {
+        return Err(SnapshotError::Corrupt);
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    if crc32(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
+        return Err(SnapshotError::Corrupt);
+    }
+    let mut d = Dec { b: body, i: 8 };
+    let parse = |d: &mut Dec<'_>| -> D<(u64, MailboxIndex)> {
+        let generation = d.u64()?;
+        let header = d.header()?;
+        let n = d.u32()? as usize;
+        let mut records = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            records.push(d.record()?);
+        }
+        records.sort_by_key(|r| r.uid);
+        records.dedup_by_key(|r| r.uid);
+        Some((generation, MailboxIndex { header, records }))
+    };
+    parse(&mut d).ok_or(SnapshotError::Corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let r = MessageRecord {
+            uid: 7,
+            file: "1.a:2,S".into(),
+            flags: Flags::SEEN.union(Flags::DRAFT),
+            keywords: vec!["$Label1".into()],
+            modseq: 9,
+            internal_date: -5,
+            tz_offset_minutes: -420,
+            size: 1234,
+            envelope: b"(NIL)".to_vec(),
+            body_structure: b"(x)".to_vec(),
+            body: b"(y)".to_vec(),
+            search: SearchHeaders {
+                subject: "s".into(),
+                sent_date: Some(3),
+                ..Default::default()
+            },
+        };
+        for e in [
+            LogEntry::Create { uidvalidity: 5 },
+            LogEntry::Add(Box::new(r.clone())),
+            LogEntry::Flags {
+                uid: 7,
+                flags: Flags::DELETED,
+                keywords: vec![],
+                modseq: 10,
+            },
+            LogEntry::Expunge { uid: 7, modseq: 11 },
+            LogEntry::RecentUid(7),
+            LogEntry::UidNext(9),
+        ] {
+            assert_eq!(decode_entry(&encode_entry(&e)), Some(e));
+        }
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(Flags::from_maildir_info("FSPRT").maildir_info(), "FRST");
+    }
+}

@@ -1,0 +1,1040 @@
+//! An open mailbox: the session's view of one Maildir folder and every
+//! operation on its messages.
+//!
+//! Writes follow one pattern: take the host lock, catch up with the log
+//! (other sessions' changes), do the work, append the log entries (fsync),
+//! release. Reads (FETCH) need no lock: they use the in-memory records and
+//! open message files directly.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::index::{
+    self, Flags, IndexHeader, LOG_FILE, LogEntry, MailboxIndex, MessageRecord, SNAPSHOT_FILE,
+    SnapshotError,
+};
+use super::name::MailboxName;
+use super::{MailboxLocker, StoreError};
+use crate::mime::MessageSummary;
+
+/// Log size that triggers compaction into a new snapshot.
+const COMPACT_LOG_BYTES: u64 = 4 << 20;
+
+/// A message given to APPEND (rfc3501 6.3.11).
+#[derive(Debug, Clone)]
+pub struct AppendMessage {
+    /// The message exactly as the client sent it; stored byte for byte.
+    pub data: Vec<u8>,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    /// INTERNALDATE (seconds, zone in minutes); None = now, UTC.
+    pub internal_date: Option<(i64, i16)>,
+}
+
+/// rfc4315 APPENDUID / COPYUID data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendUid {
+    pub uidvalidity: u32,
+    pub uids: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyUid {
+    pub uidvalidity: u32,
+    /// (source UID, destination UID), in source UID order.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+/// STORE's three forms (rfc3501 6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOperation {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A message whose flags a STORE changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    pub seq: u32,
+    pub uid: u32,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    pub modseq: u64,
+}
+
+/// What changed since the session last synced: what the IMAP layer sends
+/// as untagged `EXPUNGE`, `EXISTS`, `RECENT` and `FETCH (FLAGS)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxChanges {
+    /// (sequence number, UID) in the order to send them: each number is
+    /// valid at the moment its `* n EXPUNGE` is sent (rfc3501 7.4.1).
+    pub expunged: Vec<(u32, u32)>,
+    /// EXISTS after the expunges, and whether it changed.
+    pub exists: u32,
+    pub exists_changed: bool,
+    pub recent: u32,
+    /// UIDs whose flags changed (other sessions), to report with FETCH FLAGS.
+    pub flags_changed: Vec<u32>,
+}
+
+struct LockGuard<'a> {
+    locker: &'a dyn MailboxLocker,
+    name: &'a MailboxName,
+}
+
+impl<'a> LockGuard<'a> {
+    fn take(locker: &'a dyn MailboxLocker, name: &'a MailboxName) -> Result<Self, StoreError> {
+        locker.lock(name).map_err(StoreError::Io)?;
+        Ok(LockGuard { locker, name })
+    }
+}
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.locker.unlock(self.name);
+    }
+}
+
+pub struct Mailbox {
+    name: MailboxName,
+    dir: PathBuf,
+    locker: Rc<dyn MailboxLocker>,
+    read_only: bool,
+    /// The session's view, in sequence-number order (= UID order).
+    records: Vec<MessageRecord>,
+    header: IndexHeader,
+    generation: u64,
+    log_end: u64,
+    /// Expunged on disk by someone else, not yet reported to this session.
+    expunged_unreported: HashSet<u32>,
+    flags_changed: BTreeSet<u32>,
+    recent: HashSet<u32>,
+    reported_exists: u32,
+    name_counter: u32,
+}
+
+pub(crate) fn now() -> (i64, u32) {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_micros()),
+        Err(_) => (0, 0),
+    }
+}
+
+/// Base of a Maildir file name (before `:2,`).
+fn base_of(file: &str) -> &str {
+    file.split_once(':').map_or(file, |(b, _)| b)
+}
+
+/// `...U<uid>V<uidvalidity>.imapd` in names we create.
+fn our_uid(base: &str, uidvalidity: u32) -> Option<u32> {
+    let rest = base.strip_suffix(".imapd")?;
+    let (_, tail) = rest.rsplit_once('U')?;
+    let (uid, v) = tail.split_once('V')?;
+    (v.parse::<u32>().ok()? == uidvalidity)
+        .then(|| uid.parse().ok())
+        .flatten()
+}
+
+/// True if `data` has a LF not preceded by CR.
+fn has_bare_lf(data: &[u8]) -> bool {
+    data.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || data[i - 1] != b'\r'))
+}
+
+fn to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            for e in rd {
+                let e = e?;
+                if let Some(n) = e.file_name().to_str()
+                    && !n.starts_with('.')
+                {
+                    out.push(n.to_string());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(out)
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+impl Mailbox {
+    /// Opens the mailbox in `dir` (which must have `cur/`). Loads the index,
+    /// finishes interrupted operations, imports new mail, and (read-write)
+    /// claims \Recent.
+    pub(crate) fn open(
+        dir: PathBuf,
+        name: MailboxName,
+        locker: Rc<dyn MailboxLocker>,
+        read_only: bool,
+        new_uidvalidity: &dyn Fn() -> io::Result<u32>,
+    ) -> Result<Mailbox, StoreError> {
+        let mut mbox = Mailbox {
+            name,
+            dir,
+            locker,
+            read_only,
+            records: Vec::new(),
+            header: IndexHeader::default(),
+            generation: 0,
+            log_end: 0,
+            expunged_unreported: HashSet::new(),
+            flags_changed: BTreeSet::new(),
+            recent: HashSet::new(),
+            reported_exists: 0,
+            name_counter: 0,
+        };
+        let locker = mbox.locker.clone();
+        let name = mbox.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        mbox.load(new_uidvalidity)?;
+        mbox.scan()?;
+        // Nothing has been reported yet: vanished messages just disappear.
+        let gone = std::mem::take(&mut mbox.expunged_unreported);
+        mbox.records.retain(|r| !gone.contains(&r.uid));
+        mbox.claim_recent()?;
+        mbox.reported_exists = mbox.records.len() as u32;
+        mbox.flags_changed.clear();
+        Ok(mbox)
+    }
+
+    /// Loads snapshot + log from disk (lock held), repairing as needed.
+    fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<(), StoreError> {
+        let (generation, mut idx) = match index::read_snapshot(&self.dir) {
+            Ok(x) => x,
+            Err(SnapshotError::Missing) => (0, MailboxIndex::default()),
+            Err(SnapshotError::Corrupt) => {
+                // Rebuild from the files; UIDs are reassigned, so UIDVALIDITY changes.
+                let _ = fs::remove_file(self.dir.join(SNAPSHOT_FILE));
+                let _ = fs::remove_file(self.dir.join(LOG_FILE));
+                (0, MailboxIndex::default())
+            }
+        };
+        let log = index::read_log(&self.dir.join(LOG_FILE), 0)?;
+        let mut log_end = 0;
+        let mut log_ok = false;
+        if let Some(log) = log
+            && log.generation == generation
+            && log.end >= index::LOG_HEADER_LEN
+        {
+            for e in &log.entries {
+                idx.apply(e);
+            }
+            log_end = log.end;
+            log_ok = true;
+            if log.torn_tail {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.dir.join(LOG_FILE))?;
+                f.set_len(log.end)?;
+                f.sync_all()?;
+            }
+        }
+        if idx.header.uidvalidity == 0 {
+            let v = new_uidvalidity()?;
+            idx.apply(&LogEntry::Create { uidvalidity: v });
+        }
+        if !log_ok {
+            // Log missing, unreadable or from an older generation: start a
+            // fresh one holding the state we have.
+            let mut entries = vec![LogEntry::Create {
+                uidvalidity: idx.header.uidvalidity,
+            }];
+            entries.push(LogEntry::UidNext(idx.header.uidnext));
+            entries.push(LogEntry::RecentUid(idx.header.recent_uid));
+            if generation == 0 {
+                entries.extend(
+                    idx.records
+                        .iter()
+                        .map(|r| LogEntry::Add(Box::new(r.clone()))),
+                );
+            }
+            log_end = index::write_new_log(&self.dir, generation, &entries)?;
+        }
+        self.header = idx.header;
+        self.records = idx.records;
+        self.generation = generation;
+        self.log_end = log_end;
+        Ok(())
+    }
+
+    // ---- accessors for FETCH / STATUS / SELECT ---------------------------
+
+    pub fn name(&self) -> &MailboxName {
+        &self.name
+    }
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+    pub fn uid_validity(&self) -> u32 {
+        self.header.uidvalidity
+    }
+    pub fn uid_next(&self) -> u32 {
+        self.header.uidnext
+    }
+    pub fn highest_modseq(&self) -> u64 {
+        self.header.highest_modseq
+    }
+    /// EXISTS as this session knows it.
+    pub fn exists(&self) -> u32 {
+        self.records.len() as u32
+    }
+    pub fn recent_count(&self) -> u32 {
+        self.recent.len() as u32
+    }
+    pub(crate) fn header_recent_uid(&self) -> u32 {
+        self.header.recent_uid
+    }
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.contains(&uid)
+    }
+    /// Messages in sequence order: `records()[seq - 1]`.
+    pub fn records(&self) -> &[MessageRecord] {
+        &self.records
+    }
+    pub fn by_seq(&self, seq: u32) -> Option<&MessageRecord> {
+        self.records.get((seq as usize).checked_sub(1)?)
+    }
+    pub fn seq_of_uid(&self, uid: u32) -> Option<u32> {
+        self.records
+            .binary_search_by_key(&uid, |r| r.uid)
+            .ok()
+            .map(|i| i as u32 + 1)
+    }
+    pub fn by_uid(&self, uid: u32) -> Option<&MessageRecord> {
+        self.seq_of_uid(uid).and_then(|s| self.by_seq(s))
+    }
+    /// rfc3501 7.1 UNSEEN: first message without \Seen.
+    pub fn first_unseen_seq(&self) -> Option<u32> {
+        self.records
+            .iter()
+            .position(|r| !r.flags.contains(Flags::SEEN))
+            .map(|i| i as u32 + 1)
+    }
+    pub fn unseen_count(&self) -> u32 {
+        self.records
+            .iter()
+            .filter(|r| !r.flags.contains(Flags::SEEN))
+            .count() as u32
+    }
+    /// Sum of RFC822.SIZE (STATUS SIZE, rfc8438).
+    pub fn total_size(&self) -> u64 {
+        self.records.iter().map(|r| r.size).sum()
+    }
+    /// Path of a message file (for streaming BODY[]).
+    pub fn message_path(&self, record: &MessageRecord) -> PathBuf {
+        self.dir.join("cur").join(&record.file)
+    }
+    /// Opens a message for streaming.
+    pub fn open_message(&self, record: &MessageRecord) -> io::Result<File> {
+        File::open(self.message_path(record))
+    }
+    /// Reads a whole message (section extraction, SEARCH BODY/TEXT).
+    pub fn read_message(&self, record: &MessageRecord) -> io::Result<Vec<u8>> {
+        let mut f = self.open_message(record)?;
+        let mut v = Vec::with_capacity(record.size as usize);
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    // ---- writing ---------------------------------------------------------
+
+    fn next_modseq(&mut self) -> u64 {
+        self.header.highest_modseq += 1;
+        self.header.highest_modseq
+    }
+
+    /// Appends entries to the log (fsync) and applies them to the header.
+    fn commit(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.log_end = index::append_log(&self.dir, self.log_end, entries)?;
+        for e in entries {
+            match e {
+                LogEntry::RecentUid(u) => self.header.recent_uid = self.header.recent_uid.max(*u),
+                LogEntry::UidNext(u) => self.header.uidnext = self.header.uidnext.max(*u),
+                LogEntry::Add(r) => self.header.uidnext = self.header.uidnext.max(r.uid + 1),
+                _ => {}
+            }
+        }
+        if self.log_end > COMPACT_LOG_BYTES {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the disk state as a new snapshot and starts an empty log.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        let disk = MailboxIndex {
+            header: self.header,
+            records: self
+                .records
+                .iter()
+                .filter(|r| !self.expunged_unreported.contains(&r.uid))
+                .cloned()
+                .collect(),
+        };
+        let generation = self.generation + 1;
+        index::write_atomically(
+            &self.dir.join(SNAPSHOT_FILE),
+            &index::encode_snapshot(&disk, generation),
+        )?;
+        self.log_end = index::write_new_log(&self.dir, generation, &[])?;
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// Reads other sessions' log entries into the view (lock not required
+    /// for correctness of reading; a half-written tail is simply not read yet).
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        let log = index::read_log(&self.dir.join(LOG_FILE), self.log_end)?;
+        let same_generation = log
+            .as_ref()
+            .is_some_and(|l| l.generation == self.generation);
+        if !same_generation {
+            return self.reload();
+        }
+        let Some(log) = log else { return Ok(()) };
+        for e in &log.entries {
+            self.apply_foreign(e);
+        }
+        self.log_end = log.end;
+        Ok(())
+    }
+
+    fn apply_foreign(&mut self, e: &LogEntry) {
+        let h = &mut self.header;
+        match e {
+            LogEntry::Add(r) => {
+                h.uidnext = h.uidnext.max(r.uid + 1);
+                h.highest_modseq = h.highest_modseq.max(r.modseq);
+                if let Err(pos) = self.records.binary_search_by_key(&r.uid, |x| x.uid) {
+                    self.records.insert(pos, (**r).clone());
+                }
+            }
+            LogEntry::Flags {
+                uid,
+                flags,
+                keywords,
+                modseq,
+            } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                if let Ok(pos) = self.records.binary_search_by_key(uid, |x| x.uid) {
+                    let r = &mut self.records[pos];
+                    r.flags = *flags;
+                    r.keywords = keywords.clone();
+                    r.modseq = *modseq;
+                    self.flags_changed.insert(*uid);
+                }
+            }
+            LogEntry::Expunge { uid, modseq } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                if self.records.binary_search_by_key(uid, |x| x.uid).is_ok() {
+                    self.expunged_unreported.insert(*uid);
+                }
+            }
+            LogEntry::Create { .. } => {}
+            LogEntry::RecentUid(u) => h.recent_uid = h.recent_uid.max(*u),
+            LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
+        }
+    }
+
+    /// The log was compacted by someone else: reload and diff.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let (generation, mut idx) = index::read_snapshot(&self.dir).unwrap_or_default();
+        let Some(log) = index::read_log(&self.dir.join(LOG_FILE), 0)? else {
+            return Ok(());
+        };
+        if log.generation != generation {
+            return Ok(()); // compaction in progress elsewhere; try again later
+        }
+        for e in &log.entries {
+            idx.apply(e);
+        }
+        if idx.header.uidvalidity != self.header.uidvalidity {
+            return Err(StoreError::UidValidityChanged);
+        }
+        let disk: HashMap<u32, &MessageRecord> = idx.records.iter().map(|r| (r.uid, r)).collect();
+        for r in &self.records {
+            match disk.get(&r.uid) {
+                None => {
+                    self.expunged_unreported.insert(r.uid);
+                }
+                Some(d) if d.flags != r.flags || d.keywords != r.keywords => {
+                    self.flags_changed.insert(r.uid);
+                }
+                _ => {}
+            }
+        }
+        for r in &mut self.records {
+            if let Some(d) = disk.get(&r.uid) {
+                r.flags = d.flags;
+                r.keywords = d.keywords.clone();
+                r.modseq = d.modseq;
+            }
+        }
+        let known: HashSet<u32> = self.records.iter().map(|r| r.uid).collect();
+        for r in &idx.records {
+            if !known.contains(&r.uid) {
+                self.records.push(r.clone());
+            }
+        }
+        self.records.sort_by_key(|r| r.uid);
+        self.header = idx.header;
+        self.generation = generation;
+        self.log_end = log.end;
+        Ok(())
+    }
+
+    /// Maildir scan (lock held): delivers `new/` into `cur/`, imports files
+    /// without index entries, rolls interrupted appends forward and expunges
+    /// files that vanished.
+    fn scan(&mut self) -> Result<(), StoreError> {
+        let cur = self.dir.join("cur");
+        let new = self.dir.join("new");
+        let tmp = self.dir.join("tmp");
+        for f in list_dir(&new)? {
+            // Maildir spec: move to cur/ adding the info part.
+            let target = if f.contains(':') {
+                f.clone()
+            } else {
+                format!("{f}:2,")
+            };
+            match fs::rename(new.join(&f), cur.join(&target)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let tmp_files: HashSet<String> = list_dir(&tmp)?.into_iter().collect();
+        let cur_files = list_dir(&cur)?;
+        let mut by_base: HashMap<&str, &str> = HashMap::with_capacity(cur_files.len());
+        for f in &cur_files {
+            by_base.insert(base_of(f), f);
+        }
+        let mut entries = Vec::new();
+        let mut known: HashSet<String> = HashSet::with_capacity(self.records.len());
+        let mut renamed: Vec<(u32, String)> = Vec::new();
+        let mut vanished = Vec::new();
+        for r in &self.records {
+            if self.expunged_unreported.contains(&r.uid) {
+                continue;
+            }
+            let base = base_of(&r.file).to_string();
+            match by_base.get(base.as_str()) {
+                Some(actual) => {
+                    if *actual != r.file {
+                        renamed.push((r.uid, actual.to_string()));
+                    }
+                }
+                None if tmp_files.contains(&r.file) => {
+                    // committed append whose final rename did not happen
+                    fs::rename(tmp.join(&r.file), cur.join(&r.file))?;
+                }
+                None => vanished.push(r.uid),
+            }
+            known.insert(base);
+        }
+        for (uid, file) in renamed {
+            if let Ok(pos) = self.records.binary_search_by_key(&uid, |x| x.uid) {
+                self.records[pos].file = file;
+            }
+        }
+        // Uncommitted temp files of ours are garbage (APPEND never finished).
+        for f in &tmp_files {
+            if base_of(f).ends_with(".imapd") && !known.contains(base_of(f)) {
+                let _ = fs::remove_file(tmp.join(f));
+            }
+        }
+        for uid in vanished {
+            let modseq = self.next_modseq();
+            entries.push(LogEntry::Expunge { uid, modseq });
+        }
+        // Import unknown files, oldest first.
+        let mut unknown: Vec<&String> = cur_files
+            .iter()
+            .filter(|f| !known.contains(base_of(f)))
+            .collect();
+        unknown.sort();
+        for f in &unknown {
+            if let Some(u) = our_uid(base_of(f), self.header.uidvalidity) {
+                self.header.uidnext = self.header.uidnext.max(u.saturating_add(1));
+            }
+        }
+        for f in unknown {
+            let path = cur.join(f);
+            let Ok(mut data) = fs::read(&path) else {
+                continue;
+            };
+            let mtime = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            if has_bare_lf(&data) {
+                // Served with CRLF: convert once, atomically, on import.
+                data = to_crlf(&data);
+                let t = tmp.join(format!("{}.crlf", base_of(f)));
+                write_synced(&t, &data)?;
+                fs::rename(&t, &path)?;
+            }
+            let info = f.split_once(":2,").map_or("", |(_, i)| i);
+            let uid = self.header.uidnext;
+            self.header.uidnext += 1;
+            let modseq = self.next_modseq();
+            let record = self.make_record(
+                uid,
+                f.to_string(),
+                &data,
+                Flags::from_maildir_info(info),
+                Vec::new(),
+                modseq,
+                (mtime, 0),
+            );
+            entries.push(LogEntry::Add(Box::new(record)));
+        }
+        if !entries.is_empty() {
+            index::sync_dir(&cur);
+            self.commit(&entries)?;
+            for e in entries {
+                match e {
+                    LogEntry::Add(r) => self.records.push(*r),
+                    LogEntry::Expunge { uid, .. } => {
+                        self.expunged_unreported.insert(uid);
+                    }
+                    _ => {}
+                }
+            }
+            self.records.sort_by_key(|r| r.uid);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_record(
+        &self,
+        uid: u32,
+        file: String,
+        data: &[u8],
+        flags: Flags,
+        keywords: Vec<String>,
+        modseq: u64,
+        date: (i64, i16),
+    ) -> MessageRecord {
+        let s = MessageSummary::of(data);
+        MessageRecord {
+            uid,
+            file,
+            flags,
+            keywords,
+            modseq,
+            internal_date: date.0,
+            tz_offset_minutes: date.1,
+            size: data.len() as u64,
+            envelope: s.envelope,
+            body_structure: s.body_structure,
+            body: s.body,
+            search: s.search,
+        }
+    }
+
+    /// rfc3501 2.3.2 \Recent: a read-write session claims messages no
+    /// session has seen.
+    fn claim_recent(&mut self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let max = self.records.last().map_or(0, |r| r.uid);
+        if max > self.header.recent_uid {
+            let from = self.header.recent_uid;
+            for r in &self.records {
+                if r.uid > from {
+                    self.recent.insert(r.uid);
+                }
+            }
+            self.commit(&[LogEntry::RecentUid(max)])?;
+        }
+        Ok(())
+    }
+
+    fn file_name(&mut self, uid: u32, flags: Flags) -> String {
+        let (secs, micros) = now();
+        self.name_counter += 1;
+        format!(
+            "{secs}.M{micros}P{}U{uid}V{}.imapd:2,{}",
+            self.name_counter,
+            self.header.uidvalidity,
+            flags.maildir_info()
+        )
+    }
+
+    /// Brings the view up to date (lock held) without removing anything
+    /// from it: used before writes, so sequence numbers stay stable.
+    fn prepare_write(&mut self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        self.catch_up()
+    }
+
+    /// Resynchronises with disk (new mail, other sessions' flag changes and
+    /// expunges) and returns what to report. Call it where rfc3501 7.4.1
+    /// allows EXPUNGE responses (NOOP, CHECK, IDLE, after a command that is
+    /// not FETCH/STORE/SEARCH).
+    pub fn sync(&mut self) -> Result<MailboxChanges, StoreError> {
+        {
+            let locker = self.locker.clone();
+            let name = self.name.clone();
+            let _g = LockGuard::take(&*locker, &name)?;
+            self.catch_up()?;
+            self.scan()?;
+            self.claim_recent()?;
+        }
+        let mut changes = MailboxChanges::default();
+        if !self.expunged_unreported.is_empty() {
+            let gone = std::mem::take(&mut self.expunged_unreported);
+            // Highest sequence numbers first: no renumbering between responses.
+            for i in (0..self.records.len()).rev() {
+                let uid = self.records[i].uid;
+                if gone.contains(&uid) {
+                    changes.expunged.push((i as u32 + 1, uid));
+                    self.flags_changed.remove(&uid);
+                    self.recent.remove(&uid);
+                }
+            }
+            self.records.retain(|r| !gone.contains(&r.uid));
+        }
+        changes.exists = self.records.len() as u32;
+        changes.exists_changed =
+            changes.exists != self.reported_exists || !changes.expunged.is_empty();
+        self.reported_exists = changes.exists;
+        changes.recent = self.recent.len() as u32;
+        changes.flags_changed = std::mem::take(&mut self.flags_changed)
+            .into_iter()
+            .collect();
+        Ok(changes)
+    }
+
+    /// APPEND (rfc3501 6.3.11, MULTIAPPEND rfc3502): all messages or none.
+    pub fn append(&mut self, messages: Vec<AppendMessage>) -> Result<AppendUid, StoreError> {
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        self.prepare_write()?;
+        let tmp = self.dir.join("tmp");
+        let cur = self.dir.join("cur");
+        let mut entries = Vec::with_capacity(messages.len());
+        let mut files = Vec::with_capacity(messages.len());
+        let mut uid = self.header.uidnext;
+        let mut modseq = self.header.highest_modseq;
+        let result = (|| -> Result<(), StoreError> {
+            for m in &messages {
+                let file = self.file_name(uid, m.flags);
+                write_synced(&tmp.join(&file), &m.data)?;
+                files.push(file.clone());
+                modseq += 1;
+                let date = m.internal_date.unwrap_or((now().0, 0));
+                let mut keywords = m.keywords.clone();
+                keywords.sort();
+                keywords.dedup();
+                let r = self.make_record(uid, file, &m.data, m.flags, keywords, modseq, date);
+                entries.push(LogEntry::Add(Box::new(r)));
+                uid += 1;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for f in &files {
+                let _ = fs::remove_file(tmp.join(f));
+            }
+            return Err(e);
+        }
+        index::sync_dir(&tmp);
+        // The commit point: once logged, the messages exist (a crash before
+        // the renames below is rolled forward by the next scan).
+        if let Err(e) = self.commit(&entries) {
+            for f in &files {
+                let _ = fs::remove_file(tmp.join(f));
+            }
+            return Err(e);
+        }
+        self.header.highest_modseq = modseq;
+        for f in &files {
+            fs::rename(tmp.join(f), cur.join(f))?;
+        }
+        index::sync_dir(&cur);
+        let uids = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Add(r) => {
+                    let uid = r.uid;
+                    self.records.push(*r);
+                    Some(uid)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(AppendUid {
+            uidvalidity: self.header.uidvalidity,
+            uids,
+        })
+    }
+
+    /// STORE / UID STORE (rfc3501 6.4.6) on `uids`; with `unchanged_since`
+    /// (rfc7162 CONDSTORE) messages modified later are skipped and returned
+    /// in the second list. Returns the messages whose flags changed.
+    pub fn store_flags(
+        &mut self,
+        uids: &[u32],
+        op: FlagOperation,
+        flags: Flags,
+        keywords: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<(Vec<FlagChange>, Vec<u32>), StoreError> {
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        self.prepare_write()?;
+        let mut entries = Vec::new();
+        let mut changed = Vec::new();
+        let mut failed = Vec::new();
+        for &uid in uids {
+            if self.expunged_unreported.contains(&uid) {
+                continue;
+            }
+            let Ok(pos) = self.records.binary_search_by_key(&uid, |r| r.uid) else {
+                continue;
+            };
+            let r = &self.records[pos];
+            if unchanged_since.is_some_and(|m| r.modseq > m) {
+                failed.push(uid);
+                continue;
+            }
+            let (new_flags, mut new_kw) = match op {
+                FlagOperation::Replace => (flags, keywords.to_vec()),
+                FlagOperation::Add => {
+                    let mut k = r.keywords.clone();
+                    for kw in keywords {
+                        if !k.iter().any(|x| x.eq_ignore_ascii_case(kw)) {
+                            k.push(kw.clone());
+                        }
+                    }
+                    (r.flags.union(flags), k)
+                }
+                FlagOperation::Remove => (
+                    r.flags.minus(flags),
+                    r.keywords
+                        .iter()
+                        .filter(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)))
+                        .cloned()
+                        .collect(),
+                ),
+            };
+            new_kw.sort();
+            new_kw.dedup();
+            if new_flags == r.flags && new_kw == r.keywords {
+                continue;
+            }
+            let modseq = self.next_modseq();
+            entries.push(LogEntry::Flags {
+                uid,
+                flags: new_flags,
+                keywords: new_kw.clone(),
+                modseq,
+            });
+            changed.push(FlagChange {
+                seq: pos as u32 + 1,
+                uid,
+                flags: new_flags,
+                keywords: new_kw,
+                modseq,
+            });
+        }
+        self.commit(&entries)?;
+        for c in &changed {
+            let pos = (c.seq - 1) as usize;
+            let r = &mut self.records[pos];
+            r.flags = c.flags;
+            r.keywords = c.keywords.clone();
+            r.modseq = c.modseq;
+        }
+        Ok((changed, failed))
+    }
+
+    /// EXPUNGE (all \Deleted) or UID EXPUNGE (rfc4315: only `only_uids`).
+    /// Returns (sequence number, UID) in the order to send `* n EXPUNGE`.
+    pub fn expunge(&mut self, only_uids: Option<&[u32]>) -> Result<Vec<(u32, u32)>, StoreError> {
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        self.prepare_write()?;
+        let only: Option<HashSet<u32>> = only_uids.map(|u| u.iter().copied().collect());
+        let targets: Vec<u32> = self
+            .records
+            .iter()
+            .filter(|r| r.flags.contains(Flags::DELETED))
+            .filter(|r| only.as_ref().is_none_or(|o| o.contains(&r.uid)))
+            .filter(|r| !self.expunged_unreported.contains(&r.uid))
+            .map(|r| r.uid)
+            .collect();
+        self.remove_messages(&targets)
+    }
+
+    /// Deletes files first, then logs: a crash in between leaves index
+    /// entries without files, which the next scan expunges.
+    fn remove_messages(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, StoreError> {
+        let mut entries = Vec::new();
+        let cur = self.dir.join("cur");
+        for &uid in uids {
+            if let Some(r) = self.by_uid(uid) {
+                match fs::remove_file(cur.join(&r.file)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let modseq = self.next_modseq();
+                entries.push(LogEntry::Expunge { uid, modseq });
+            }
+        }
+        index::sync_dir(&cur);
+        self.commit(&entries)?;
+        let gone: HashSet<u32> = uids.iter().copied().collect();
+        let mut out = Vec::new();
+        for i in (0..self.records.len()).rev() {
+            if gone.contains(&self.records[i].uid) {
+                out.push((i as u32 + 1, self.records[i].uid));
+            }
+        }
+        self.records.retain(|r| !gone.contains(&r.uid));
+        for u in &gone {
+            self.recent.remove(u);
+        }
+        self.reported_exists = self.records.len() as u32;
+        Ok(out)
+    }
+
+    /// COPY / UID COPY (rfc3501 6.4.7) into `dest`; hard links where the
+    /// file system allows, copies otherwise. Flags and INTERNALDATE are kept.
+    pub fn copy_to(&self, uids: &[u32], dest: &mut Mailbox) -> Result<CopyUid, StoreError> {
+        let locker = dest.locker.clone();
+        let name = dest.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        dest.prepare_write()?;
+        let dtmp = dest.dir.join("tmp");
+        let dcur = dest.dir.join("cur");
+        let mut entries = Vec::new();
+        let mut files = Vec::new();
+        let mut pairs = Vec::new();
+        let mut uid = dest.header.uidnext;
+        let mut modseq = dest.header.highest_modseq;
+        let mut sorted: Vec<u32> = uids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let result = (|| -> Result<(), StoreError> {
+            for &src_uid in &sorted {
+                let Some(r) = self.by_uid(src_uid) else {
+                    continue;
+                };
+                let file = dest.file_name(uid, r.flags);
+                let src = self.message_path(r);
+                let target = dtmp.join(&file);
+                if fs::hard_link(&src, &target).is_err() {
+                    let data = fs::read(&src)?;
+                    write_synced(&target, &data)?;
+                }
+                files.push(file.clone());
+                modseq += 1;
+                let mut copy = r.clone();
+                copy.uid = uid;
+                copy.file = file;
+                copy.modseq = modseq;
+                entries.push(LogEntry::Add(Box::new(copy)));
+                pairs.push((src_uid, uid));
+                uid += 1;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for f in &files {
+                let _ = fs::remove_file(dtmp.join(f));
+            }
+            return Err(e);
+        }
+        index::sync_dir(&dtmp);
+        if let Err(e) = dest.commit(&entries) {
+            for f in &files {
+                let _ = fs::remove_file(dtmp.join(f));
+            }
+            return Err(e);
+        }
+        dest.header.highest_modseq = modseq;
+        for f in &files {
+            fs::rename(dtmp.join(f), dcur.join(f))?;
+        }
+        index::sync_dir(&dcur);
+        for e in entries {
+            if let LogEntry::Add(r) = e {
+                dest.records.push(*r);
+            }
+        }
+        Ok(CopyUid {
+            uidvalidity: dest.header.uidvalidity,
+            pairs,
+        })
+    }
+
+    /// MOVE (rfc6851): copy, then expunge the originals. Returns COPYUID
+    /// data and the source expunges to report.
+    pub fn move_to(
+        &mut self,
+        uids: &[u32],
+        dest: &mut Mailbox,
+    ) -> Result<(CopyUid, Vec<(u32, u32)>), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let copied = self.copy_to(uids, dest)?;
+        let moved: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        self.prepare_write()?;
+        let expunged = self.remove_messages(&moved)?;
+        Ok((copied, expunged))
+    }
+
+    /// Removes every message (RENAME INBOX, DELETE of a mailbox with children).
+    pub(crate) fn remove_all(&mut self) -> Result<(), StoreError> {
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let _g = LockGuard::take(&*locker, &name)?;
+        self.prepare_write()?;
+        let all: Vec<u32> = self.records.iter().map(|r| r.uid).collect();
+        self.remove_messages(&all).map(|_| ())
+    }
+}

@@ -1,0 +1,558 @@
+//! The mail store: a user's Maildir++ tree (rfc3501 mailbox semantics on
+//! top of it). Entry point: [`MailStore`].
+//!
+//! Layout of the tree (the guest's `/mail`):
+//! - `cur/ new/ tmp/` — INBOX (Maildir); `.A.B/{cur,new,tmp}` — mailbox `A/B`
+//!   (see [`name`] for escaping).
+//! - `<mailbox dir>/imapd.index`, `imapd.log` — the index ([`index`]).
+//! - `subscriptions` — subscribed names, one UTF-8 name a line.
+//! - `imapd.uidvalidity` — last UIDVALIDITY handed out (monotonic).
+//!
+//! Line endings: APPEND data is stored byte for byte. Files delivered by an
+//! MTA with bare LF are converted to CRLF when first imported, so sizes and
+//! BODY[] always agree and BODY[] can be streamed from the file unchanged.
+//!
+//! A directory without `cur/` is a `\Noselect` mailbox (what DELETE leaves
+//! of a mailbox that has children, rfc3501 6.3.4).
+
+pub mod index;
+pub mod mailbox;
+pub mod mutf7;
+pub mod name;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub use index::{Flags, MessageRecord};
+pub use mailbox::{
+    AppendMessage, AppendUid, CopyUid, FlagChange, FlagOperation, Mailbox, MailboxChanges,
+};
+pub use name::{InvalidName, MailboxName};
+
+/// The host's per-mailbox lock (flock on the host side). Every write to a
+/// mailbox's index or files happens between `lock` and `unlock`; single-writer
+/// correctness depends on nothing else.
+pub trait MailboxLocker {
+    fn lock(&self, mailbox: &MailboxName) -> io::Result<()>;
+    fn unlock(&self, mailbox: &MailboxName);
+}
+
+/// For a single process with one session per mailbox (tests, tools).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoLocking;
+
+impl MailboxLocker for NoLocking {
+    fn lock(&self, _: &MailboxName) -> io::Result<()> {
+        Ok(())
+    }
+    fn unlock(&self, _: &MailboxName) {}
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    InvalidName(InvalidName),
+    NoSuchMailbox(MailboxName),
+    AlreadyExists(MailboxName),
+    /// rfc3501 6.3.4: \Noselect with inferiors cannot be deleted.
+    HasChildren(MailboxName),
+    CannotDeleteInbox,
+    /// RENAME into itself or one of its inferiors.
+    RenameIntoSelf,
+    NotSelectable(MailboxName),
+    /// EXAMINE'd mailbox, or a write through a read-only view.
+    ReadOnly,
+    /// The index had to be rebuilt under this session: it must reselect.
+    UidValidityChanged,
+    Io(io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::InvalidName(e) => e.fmt(f),
+            StoreError::NoSuchMailbox(n) => write!(f, "mailbox {n} does not exist"),
+            StoreError::AlreadyExists(n) => write!(f, "mailbox {n} already exists"),
+            StoreError::HasChildren(n) => write!(f, "mailbox {n} has inferior hierarchical names"),
+            StoreError::CannotDeleteInbox => write!(f, "INBOX cannot be deleted"),
+            StoreError::RenameIntoSelf => write!(f, "cannot rename a mailbox into itself"),
+            StoreError::NotSelectable(n) => write!(f, "mailbox {n} is not selectable"),
+            StoreError::ReadOnly => write!(f, "mailbox is read-only"),
+            StoreError::UidValidityChanged => write!(f, "mailbox UIDVALIDITY changed"),
+            StoreError::Io(e) => write!(f, "mail store I/O error: {e}"),
+        }
+    }
+}
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+impl From<InvalidName> for StoreError {
+    fn from(e: InvalidName) -> Self {
+        StoreError::InvalidName(e)
+    }
+}
+
+/// LIST attributes (rfc3501 7.2.2, rfc3348 children).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub name: MailboxName,
+    pub noselect: bool,
+    pub has_children: bool,
+    pub subscribed: bool,
+}
+
+impl ListEntry {
+    pub fn attributes(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.noselect {
+            v.push("\\Noselect");
+        }
+        v.push(if self.has_children {
+            "\\HasChildren"
+        } else {
+            "\\HasNoChildren"
+        });
+        v
+    }
+}
+
+/// STATUS data (rfc3501 6.3.10, rfc8438 SIZE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    pub recent: u32,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    pub unseen: u32,
+    pub size: u64,
+    pub highest_modseq: u64,
+}
+
+const SUBSCRIPTIONS: &str = "subscriptions";
+const UIDVALIDITY_FILE: &str = "imapd.uidvalidity";
+
+/// A user's mail tree.
+pub struct MailStore {
+    root: PathBuf,
+    locker: Rc<dyn MailboxLocker>,
+}
+
+impl MailStore {
+    /// Opens the tree at `root` (`/mail` in the guest), creating INBOX at
+    /// first use and, with it, the `autocreate` folders (Cyrus
+    /// `autocreate_inbox_folders`), subscribed.
+    pub fn open(
+        root: impl Into<PathBuf>,
+        locker: Rc<dyn MailboxLocker>,
+        autocreate: &[String],
+    ) -> Result<MailStore, StoreError> {
+        let store = MailStore {
+            root: root.into(),
+            locker,
+        };
+        if !store.root.join("cur").is_dir() {
+            store.make_maildir(&MailboxName::inbox())?;
+            for a in autocreate {
+                let n = MailboxName::new(a)?;
+                if !store.is_selectable(&n) {
+                    store.create(&n)?;
+                }
+                store.subscribe(&n)?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, name: &MailboxName) -> PathBuf {
+        self.root.join(name.dir_name())
+    }
+
+    pub fn is_selectable(&self, name: &MailboxName) -> bool {
+        self.dir(name).join("cur").is_dir()
+    }
+
+    /// A fresh UIDVALIDITY, strictly greater than any handed out before in
+    /// this tree (so a re-created mailbox never repeats one).
+    fn new_uidvalidity(&self) -> io::Result<u32> {
+        let path = self.root.join(UIDVALIDITY_FILE);
+        let last: u32 = fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let now = mailbox::now().0.clamp(1, u32::MAX as i64 - 1) as u32;
+        let v = now.max(last.saturating_add(1));
+        index::write_atomically(&path, v.to_string().as_bytes())?;
+        Ok(v)
+    }
+
+    fn make_maildir(&self, name: &MailboxName) -> Result<(), StoreError> {
+        let dir = self.dir(name);
+        fs::create_dir_all(dir.join("tmp"))?;
+        fs::create_dir_all(dir.join("new"))?;
+        let uidvalidity = self.new_uidvalidity()?;
+        index::write_new_log(&dir, 0, &[index::LogEntry::Create { uidvalidity }])?;
+        // cur/ last: it is what makes the mailbox exist.
+        fs::create_dir_all(dir.join("cur"))?;
+        index::sync_dir(&dir);
+        Ok(())
+    }
+
+    /// CREATE (rfc3501 6.3.3); superiors are created too.
+    pub fn create(&self, name: &MailboxName) -> Result<(), StoreError> {
+        if self.is_selectable(name) {
+            return Err(StoreError::AlreadyExists(name.clone()));
+        }
+        for a in name.ancestors() {
+            if !self.dir(&a).is_dir() {
+                self.make_maildir(&a)?;
+            }
+        }
+        self.make_maildir(name)
+    }
+
+    /// Every mailbox name in the tree: (name, selectable). Implicit
+    /// superiors of existing names appear as not selectable.
+    fn all_names(&self) -> Result<BTreeMap<MailboxName, bool>, StoreError> {
+        let mut out = BTreeMap::new();
+        out.insert(
+            MailboxName::inbox(),
+            self.is_selectable(&MailboxName::inbox()),
+        );
+        for e in fs::read_dir(&self.root)? {
+            let e = e?;
+            let Some(fname) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !e.path().is_dir() {
+                continue;
+            }
+            if let Some(n) = MailboxName::from_dir_name(&fname) {
+                let sel = e.path().join("cur").is_dir();
+                for a in n.ancestors() {
+                    out.entry(a).or_insert(false);
+                }
+                out.insert(n, sel);
+            }
+        }
+        Ok(out)
+    }
+
+    fn has_children(all: &BTreeMap<MailboxName, bool>, name: &MailboxName) -> bool {
+        all.range(name.clone()..)
+            .skip(1)
+            .take_while(|(n, _)| n.as_str().starts_with(name.as_str()))
+            .any(|(n, _)| n.is_inferior_of(name))
+    }
+
+    /// DELETE (rfc3501 6.3.4).
+    pub fn delete(&self, name: &MailboxName) -> Result<(), StoreError> {
+        if name.is_inbox() {
+            return Err(StoreError::CannotDeleteInbox);
+        }
+        let all = self.all_names()?;
+        let Some(&selectable) = all.get(name) else {
+            return Err(StoreError::NoSuchMailbox(name.clone()));
+        };
+        let dir = self.dir(name);
+        if Self::has_children(&all, name) {
+            if !selectable {
+                return Err(StoreError::HasChildren(name.clone()));
+            }
+            // Keep the name as \Noselect: remove cur/ first (the mailbox
+            // stops existing atomically), then the rest.
+            fs::rename(dir.join("cur"), dir.join("tmp").join("deleted-cur"))?;
+            for sub in ["tmp", "new"] {
+                let _ = fs::remove_dir_all(dir.join(sub));
+            }
+            for f in [index::SNAPSHOT_FILE, index::LOG_FILE] {
+                let _ = fs::remove_file(dir.join(f));
+            }
+            return Ok(());
+        }
+        if dir.is_dir() {
+            fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// RENAME (rfc3501 6.3.5), inferiors included. Renaming INBOX moves its
+    /// messages into the new mailbox and leaves INBOX empty.
+    pub fn rename(&self, from: &MailboxName, to: &MailboxName) -> Result<(), StoreError> {
+        let all = self.all_names()?;
+        if !all.contains_key(from) {
+            return Err(StoreError::NoSuchMailbox(from.clone()));
+        }
+        if all.contains_key(to) {
+            return Err(StoreError::AlreadyExists(to.clone()));
+        }
+        if to == from || to.is_inferior_of(from) {
+            return Err(StoreError::RenameIntoSelf);
+        }
+        if from.is_inbox() {
+            self.create(to)?;
+            let mut src = self.select(from)?;
+            let mut dest = self.select(to)?;
+            let all_uids: Vec<u32> = src.records().iter().map(|r| r.uid).collect();
+            src.copy_to(&all_uids, &mut dest)?;
+            src.remove_all()?;
+            return Ok(());
+        }
+        for a in to.ancestors() {
+            if !self.dir(&a).is_dir() {
+                self.make_maildir(&a)?;
+            }
+        }
+        let moving: Vec<&MailboxName> = all
+            .keys()
+            .filter(|n| *n == from || n.is_inferior_of(from))
+            .collect();
+        for n in moving {
+            let old_dir = self.dir(n);
+            if !old_dir.is_dir() {
+                continue; // implicit superior: nothing on disk
+            }
+            let suffix = &n.as_str()[from.as_str().len()..];
+            let new_name = MailboxName::new(&format!("{}{}", to.as_str(), suffix))?;
+            fs::rename(&old_dir, self.dir(&new_name))?;
+        }
+        index::sync_dir(&self.root);
+        Ok(())
+    }
+
+    /// LIST (rfc3501 6.3.8) with `*` / `%` wildcards.
+    pub fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>, StoreError> {
+        let all = self.all_names()?;
+        let subs = self.subscriptions()?;
+        let pattern = canonical_pattern(reference, pattern);
+        Ok(all
+            .iter()
+            .filter(|(n, _)| list_matches(&pattern, n.as_str()))
+            .map(|(n, &sel)| ListEntry {
+                name: n.clone(),
+                noselect: !sel,
+                has_children: Self::has_children(&all, n),
+                subscribed: subs.contains(n),
+            })
+            .collect())
+    }
+
+    /// LSUB (rfc3501 6.3.9): subscribed names matching; a `%` that stops
+    /// at a non-subscribed superior of a subscribed name lists it \Noselect.
+    pub fn lsub(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>, StoreError> {
+        let all = self.all_names()?;
+        let pattern = canonical_pattern(reference, pattern);
+        let subs = self.subscriptions()?;
+        let mut out: BTreeMap<MailboxName, ListEntry> = BTreeMap::new();
+        for s in &subs {
+            if list_matches(&pattern, s.as_str()) {
+                out.insert(
+                    s.clone(),
+                    ListEntry {
+                        name: s.clone(),
+                        noselect: !all.get(s).copied().unwrap_or(false),
+                        has_children: Self::has_children(&all, s),
+                        subscribed: true,
+                    },
+                );
+            }
+            for a in s.ancestors() {
+                if !out.contains_key(&a) && !subs.contains(&a) && list_matches(&pattern, a.as_str())
+                {
+                    out.insert(
+                        a.clone(),
+                        ListEntry {
+                            name: a.clone(),
+                            noselect: true,
+                            has_children: true,
+                            subscribed: false,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    pub fn subscriptions(&self) -> Result<Vec<MailboxName>, StoreError> {
+        match fs::read_to_string(self.root.join(SUBSCRIPTIONS)) {
+            Ok(s) => Ok(s.lines().filter_map(|l| MailboxName::new(l).ok()).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_subscriptions(&self, subs: &[MailboxName]) -> Result<(), StoreError> {
+        let mut data = String::new();
+        for s in subs {
+            data.push_str(s.as_str());
+            data.push('\n');
+        }
+        index::write_atomically(&self.root.join(SUBSCRIPTIONS), data.as_bytes())?;
+        Ok(())
+    }
+
+    /// SUBSCRIBE (rfc3501 6.3.6). Cyrus refuses non-existent mailboxes.
+    pub fn subscribe(&self, name: &MailboxName) -> Result<(), StoreError> {
+        if !self.is_selectable(name) {
+            return Err(StoreError::NoSuchMailbox(name.clone()));
+        }
+        let mut subs = self.subscriptions()?;
+        if !subs.contains(name) {
+            subs.push(name.clone());
+            self.write_subscriptions(&subs)?;
+        }
+        Ok(())
+    }
+
+    /// UNSUBSCRIBE (rfc3501 6.3.7).
+    pub fn unsubscribe(&self, name: &MailboxName) -> Result<(), StoreError> {
+        let mut subs = self.subscriptions()?;
+        let before = subs.len();
+        subs.retain(|s| s != name);
+        if subs.len() != before {
+            self.write_subscriptions(&subs)?;
+        }
+        Ok(())
+    }
+
+    fn open_mailbox(&self, name: &MailboxName, read_only: bool) -> Result<Mailbox, StoreError> {
+        if !self.is_selectable(name) {
+            return if self.dir(name).is_dir() {
+                Err(StoreError::NotSelectable(name.clone()))
+            } else {
+                Err(StoreError::NoSuchMailbox(name.clone()))
+            };
+        }
+        Mailbox::open(
+            self.dir(name),
+            name.clone(),
+            self.locker.clone(),
+            read_only,
+            &|| self.new_uidvalidity(),
+        )
+    }
+
+    /// SELECT (rfc3501 6.3.1): read-write; claims \Recent.
+    pub fn select(&self, name: &MailboxName) -> Result<Mailbox, StoreError> {
+        self.open_mailbox(name, false)
+    }
+
+    /// EXAMINE (rfc3501 6.3.2): read-only; \Recent untouched.
+    pub fn examine(&self, name: &MailboxName) -> Result<Mailbox, StoreError> {
+        self.open_mailbox(name, true)
+    }
+
+    /// STATUS (rfc3501 6.3.10).
+    pub fn status(&self, name: &MailboxName) -> Result<MailboxStatus, StoreError> {
+        let m = self.examine(name)?;
+        let recent_uid = m
+            .records()
+            .iter()
+            .filter(|r| r.uid > m_recent_uid(&m))
+            .count();
+        Ok(MailboxStatus {
+            messages: m.exists(),
+            recent: recent_uid as u32,
+            uidnext: m.uid_next(),
+            uidvalidity: m.uid_validity(),
+            unseen: m.unseen_count(),
+            size: m.total_size(),
+            highest_modseq: m.highest_modseq(),
+        })
+    }
+
+    /// APPEND to a mailbox by name (rfc3501 6.3.11; rfc3502 MULTIAPPEND:
+    /// all or nothing). Returns APPENDUID data (rfc4315).
+    pub fn append(
+        &self,
+        name: &MailboxName,
+        messages: Vec<AppendMessage>,
+    ) -> Result<AppendUid, StoreError> {
+        let mut m = self.open_mailbox(name, false).map_err(|e| match e {
+            StoreError::NotSelectable(n) => StoreError::NoSuchMailbox(n),
+            e => e,
+        })?;
+        m.append(messages)
+    }
+}
+
+fn m_recent_uid(m: &Mailbox) -> u32 {
+    m.recent_threshold()
+}
+
+impl Mailbox {
+    /// UIDs above this are \Recent for the next read-write session.
+    pub fn recent_threshold(&self) -> u32 {
+        self.header_recent_uid()
+    }
+}
+
+/// rfc3501 6.3.8: the reference is prefixed to the pattern; a leading
+/// `INBOX` level is case-insensitive.
+pub fn canonical_pattern(reference: &str, pattern: &str) -> String {
+    let mut p = if pattern.starts_with('/') || reference.is_empty() {
+        pattern.to_string()
+    } else if reference.ends_with('/') {
+        format!("{reference}{pattern}")
+    } else {
+        format!("{reference}/{pattern}")
+    };
+    if p.len() >= 5
+        && p.is_char_boundary(5)
+        && p[..5].eq_ignore_ascii_case("INBOX")
+        && (p.len() == 5 || p.as_bytes()[5] == b'/')
+    {
+        p.replace_range(..5, "INBOX");
+    }
+    p
+}
+
+/// LIST wildcard match: `*` matches anything, `%` anything but `/`.
+pub fn list_matches(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // dp[j]: pattern prefix matches name prefix of length j
+    let mut dp = vec![false; n.len() + 1];
+    dp[0] = true;
+    for &pc in &p {
+        let mut next = vec![false; n.len() + 1];
+        match pc {
+            '*' | '%' => {
+                let mut reach = false;
+                for j in 0..=n.len() {
+                    if dp[j] {
+                        reach = true;
+                    }
+                    next[j] = reach;
+                    if pc == '%' && j < n.len() && n[j] == '/' {
+                        reach = false;
+                    }
+                }
+            }
+            c => {
+                for j in 0..n.len() {
+                    if dp[j] && n[j] == c {
+                        next[j + 1] = true;
+                    }
+                }
+            }
+        }
+        dp = next;
+    }
+    dp[n.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,657 @@
+//! Store tests: mailbox semantics, Maildir interop, multi-session sync and
+//! crash safety.
+
+use super::*;
+use std::collections::HashSet;
+use std::path::Path;
+
+fn store(dir: &Path) -> MailStore {
+    MailStore::open(dir, Rc::new(NoLocking), &["Sent".into(), "Trash".into()]).unwrap()
+}
+
+fn n(s: &str) -> MailboxName {
+    MailboxName::new(s).unwrap()
+}
+
+fn msg(i: usize) -> AppendMessage {
+    AppendMessage {
+        data: format!(
+            "From: Sender {i} <s{i}@example.org>\r\nTo: r@example.net\r\nSubject: message {i}\r\n\
+Date: Thu, 06 Feb 2025 09:15:00 +0000\r\nMessage-ID: <{i}@x>\r\n\r\nbody line {i}\r\nsecond\r\n"
+        )
+        .into_bytes(),
+        flags: Flags::default(),
+        keywords: Vec::new(),
+        internal_date: Some((1_700_000_000 + i as i64, 60)),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn cur_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file in cur/ is indexed exactly once, UIDs are unique, and every
+/// indexed message is readable.
+fn check_invariants(m: &Mailbox, dir: &Path) {
+    let files = cur_files(dir);
+    let indexed: Vec<&str> = m.records().iter().map(|r| r.file.as_str()).collect();
+    assert_eq!(
+        files.len(),
+        indexed.len(),
+        "files {files:?} index {indexed:?}"
+    );
+    for f in &files {
+        assert!(indexed.contains(&f.as_str()), "{f} not indexed");
+    }
+    let uids: HashSet<u32> = m.records().iter().map(|r| r.uid).collect();
+    assert_eq!(uids.len(), m.records().len());
+    for r in m.records() {
+        assert!(r.uid < m.uid_next());
+        assert_eq!(m.read_message(r).unwrap().len() as u64, r.size);
+    }
+}
+
+#[test]
+fn inbox_and_autocreate_at_first_use() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    assert!(t.path().join("cur").is_dir());
+    assert!(t.path().join(".Sent/cur").is_dir());
+    let names: Vec<String> = s
+        .list("", "*")
+        .unwrap()
+        .iter()
+        .map(|e| e.name.to_string())
+        .collect();
+    assert_eq!(names, ["INBOX", "Sent", "Trash"]);
+    assert_eq!(s.subscriptions().unwrap(), vec![n("Sent"), n("Trash")]);
+}
+
+#[test]
+fn append_fetch_store_expunge_and_uids_never_reused() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut m = s.select(&n("INBOX")).unwrap();
+    let v = m.uid_validity();
+    let a = m.append(vec![msg(1), msg(2), msg(3)]).unwrap();
+    assert_eq!(
+        a,
+        AppendUid {
+            uidvalidity: v,
+            uids: vec![1, 2, 3]
+        }
+    );
+    let r = m.by_seq(2).unwrap().clone();
+    assert_eq!(m.read_message(&r).unwrap(), msg(2).data);
+    assert_eq!(r.size, msg(2).data.len() as u64);
+    assert_eq!(r.internal_date, 1_700_000_002);
+    assert!(String::from_utf8_lossy(&r.envelope).contains("\"message 2\""));
+    assert_eq!(r.search.subject, "message 2");
+
+    let (changed, _) = m
+        .store_flags(
+            &[1, 2],
+            FlagOperation::Add,
+            Flags::DELETED,
+            &["$Work".into()],
+            None,
+        )
+        .unwrap();
+    assert_eq!(changed.len(), 2);
+    assert!(changed[1].modseq > changed[0].modseq);
+    assert_eq!(m.highest_modseq(), changed[1].modseq);
+    // no-op STORE changes nothing
+    let (again, _) = m
+        .store_flags(&[1], FlagOperation::Add, Flags::DELETED, &[], None)
+        .unwrap();
+    assert!(again.is_empty());
+    // UID EXPUNGE of a subset
+    assert_eq!(m.expunge(Some(&[2])).unwrap(), vec![(2, 2)]);
+    assert_eq!(m.expunge(None).unwrap(), vec![(1, 1)]);
+    assert_eq!(m.exists(), 1);
+    drop(m);
+
+    let mut m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(m.uid_validity(), v);
+    assert_eq!(
+        m.records().iter().map(|r| r.uid).collect::<Vec<_>>(),
+        vec![3]
+    );
+    assert_eq!(m.append(vec![msg(4)]).unwrap().uids, vec![4]);
+    m.compact().unwrap();
+    drop(m);
+    let m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(m.uid_next(), 5);
+    check_invariants(&m, t.path());
+}
+
+#[test]
+fn maildir_delivery_and_existing_files() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    // An MTA delivers with bare LF; an older Maildir has a flagged file.
+    fs::write(
+        t.path().join("new/1700000000.1.host"),
+        b"Subject: lf\n\nline\n",
+    )
+    .unwrap();
+    fs::write(
+        t.path().join("cur/1600000000.2.host:2,FS"),
+        b"Subject: old\r\n\r\nx\r\n",
+    )
+    .unwrap();
+    let m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(m.exists(), 2);
+    let old = m.by_uid(1).unwrap();
+    assert_eq!(old.flags, Flags::FLAGGED.union(Flags::SEEN));
+    let lf = m.by_uid(2).unwrap();
+    assert_eq!(m.read_message(lf).unwrap(), b"Subject: lf\r\n\r\nline\r\n");
+    assert_eq!(lf.size, 21);
+    assert_eq!(m.recent_count(), 2);
+    check_invariants(&m, t.path());
+    assert!(fs::read_dir(t.path().join("new")).unwrap().next().is_none());
+}
+
+#[test]
+fn two_sessions_see_each_others_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut a = s.select(&n("INBOX")).unwrap();
+    a.append(vec![msg(1), msg(2), msg(3)]).unwrap();
+    let mut b = s.select(&n("INBOX")).unwrap();
+    assert_eq!(b.exists(), 3);
+    // \Recent went to the first session to see the messages? a appended
+    // them (they were never seen by a SELECT), b selected first after.
+    assert_eq!(b.recent_count(), 3);
+    assert_eq!(a.sync().unwrap().recent, 0);
+
+    a.store_flags(&[2], FlagOperation::Add, Flags::DELETED, &[], None)
+        .unwrap();
+    a.expunge(None).unwrap();
+    a.store_flags(&[3], FlagOperation::Replace, Flags::SEEN, &[], None)
+        .unwrap();
+    fs::write(
+        t.path().join("new/99.delivered.host"),
+        b"Subject: new\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    // b writes before syncing: its sequence numbers must not move.
+    b.store_flags(&[1], FlagOperation::Add, Flags::FLAGGED, &[], None)
+        .unwrap();
+    assert_eq!(b.exists(), 3);
+    assert_eq!(b.seq_of_uid(3), Some(3));
+    let ch = b.sync().unwrap();
+    assert_eq!(ch.expunged, vec![(2, 2)]);
+    assert_eq!(ch.exists, 3);
+    assert!(ch.exists_changed);
+    assert_eq!(ch.flags_changed, vec![3]);
+    assert_eq!(b.by_uid(3).unwrap().flags, Flags::SEEN);
+    assert_eq!(b.by_uid(4).unwrap().uid, 4);
+    let ch = a.sync().unwrap();
+    assert_eq!(ch.flags_changed, vec![1]);
+    assert_eq!(a.exists(), 3);
+    check_invariants(&a, t.path());
+}
+
+#[test]
+fn compaction_by_another_session_is_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut a = s.select(&n("INBOX")).unwrap();
+    let mut b = s.select(&n("INBOX")).unwrap();
+    a.append(vec![msg(1), msg(2)]).unwrap();
+    a.store_flags(&[1], FlagOperation::Add, Flags::DELETED, &[], None)
+        .unwrap();
+    a.expunge(None).unwrap();
+    a.compact().unwrap();
+    a.store_flags(&[2], FlagOperation::Add, Flags::SEEN, &[], None)
+        .unwrap();
+    let ch = b.sync().unwrap();
+    assert_eq!(
+        b.records().iter().map(|r| r.uid).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(ch.expunged.is_empty()); // b never saw uid 1
+    assert_eq!(b.by_uid(2).unwrap().flags, Flags::SEEN);
+}
+
+#[test]
+fn copy_move_and_copyuid() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut inbox = s.select(&n("INBOX")).unwrap();
+    let mut m = msg(1);
+    m.flags = Flags::SEEN;
+    inbox.append(vec![m, msg(2), msg(3)]).unwrap();
+    let mut trash = s.select(&n("Trash")).unwrap();
+    let c = inbox.copy_to(&[3, 1], &mut trash).unwrap();
+    assert_eq!(c.pairs, vec![(1, 1), (3, 2)]);
+    assert_eq!(c.uidvalidity, trash.uid_validity());
+    assert_eq!(trash.by_uid(1).unwrap().flags, Flags::SEEN);
+    let (mv, expunged) = inbox.move_to(&[2], &mut trash).unwrap();
+    assert_eq!(mv.pairs, vec![(2, 3)]);
+    assert_eq!(expunged, vec![(2, 2)]);
+    assert_eq!(
+        trash.read_message(trash.by_uid(3).unwrap()).unwrap(),
+        msg(2).data
+    );
+    check_invariants(&inbox, t.path());
+    check_invariants(&trash, &t.path().join(".Trash"));
+    assert_eq!(s.status(&n("Trash")).unwrap().messages, 3);
+}
+
+#[test]
+fn create_delete_rename_list() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    s.create(&n("a/b/c")).unwrap();
+    assert!(matches!(
+        s.create(&n("a/b")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    s.create(&n("a.b")).unwrap();
+    let list = |p: &str| -> Vec<String> {
+        s.list("", p)
+            .unwrap()
+            .iter()
+            .map(|e| format!("{}{}", e.name, e.attributes().join("")))
+            .collect()
+    };
+    assert_eq!(
+        list("%"),
+        [
+            "INBOX\\HasNoChildren",
+            "Sent\\HasNoChildren",
+            "Trash\\HasNoChildren",
+            "a\\HasChildren",
+            "a.b\\HasNoChildren"
+        ]
+    );
+    assert_eq!(list("a/%"), ["a/b\\HasChildren"]);
+    assert_eq!(list("a/*"), ["a/b\\HasChildren", "a/b/c\\HasNoChildren"]);
+    assert_eq!(list("inbox"), ["INBOX\\HasNoChildren"]);
+    assert_eq!(s.list("a", "%").unwrap().len(), 1);
+
+    // rfc3501 6.3.4: a mailbox with inferiors becomes \Noselect...
+    s.delete(&n("a/b")).unwrap();
+    assert_eq!(list("a/b"), ["a/b\\Noselect\\HasChildren"]);
+    // ...and a \Noselect one with inferiors cannot be deleted.
+    assert!(matches!(
+        s.delete(&n("a/b")),
+        Err(StoreError::HasChildren(_))
+    ));
+    assert!(matches!(
+        s.delete(&n("INBOX")),
+        Err(StoreError::CannotDeleteInbox)
+    ));
+    s.delete(&n("a/b/c")).unwrap();
+    s.delete(&n("a/b")).unwrap();
+    assert_eq!(list("a*"), ["a\\HasNoChildren", "a.b\\HasNoChildren"]);
+
+    // RENAME moves inferiors and keeps messages and UIDVALIDITY.
+    s.create(&n("x/y")).unwrap();
+    let v = s.append(&n("x/y"), vec![msg(1)]).unwrap().uidvalidity;
+    s.rename(&n("x"), &n("z/w")).unwrap();
+    assert_eq!(list("z/*"), ["z/w\\HasChildren", "z/w/y\\HasNoChildren"]);
+    let st = s.status(&n("z/w/y")).unwrap();
+    assert_eq!((st.messages, st.uidvalidity), (1, v));
+    assert!(matches!(
+        s.rename(&n("z"), &n("z/q")),
+        Err(StoreError::RenameIntoSelf)
+    ));
+    assert!(matches!(
+        s.rename(&n("a"), &n("z")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+
+    // RENAME INBOX: messages move, INBOX stays, empty.
+    s.append(&n("INBOX"), vec![msg(1), msg(2)]).unwrap();
+    s.rename(&n("INBOX"), &n("old")).unwrap();
+    assert_eq!(s.status(&n("INBOX")).unwrap().messages, 0);
+    assert_eq!(s.status(&n("old")).unwrap().messages, 2);
+
+    s.subscribe(&n("old")).unwrap();
+    s.unsubscribe(&n("Sent")).unwrap();
+    assert_eq!(s.subscriptions().unwrap(), vec![n("Trash"), n("old")]);
+    assert!(s.subscribe(&n("nope")).is_err());
+}
+
+#[test]
+fn list_wildcards() {
+    assert!(list_matches("*", "a/b"));
+    assert!(list_matches("%", "a"));
+    assert!(!list_matches("%", "a/b"));
+    assert!(list_matches("a/%/c", "a/b/c"));
+    assert!(list_matches("a*c", "a/b/c"));
+    assert!(!list_matches("a%c", "a/b/c"));
+    assert_eq!(canonical_pattern("a/b", "%"), "a/b/%");
+    assert_eq!(canonical_pattern("", "inbox/%"), "INBOX/%");
+}
+
+/// A crash can stop a write anywhere: the log ends at any byte of the
+/// entries being written, with the message files in either place. Each
+/// case must open cleanly, index every file, and keep the UIDs of messages
+/// acknowledged before the crash, never reusing one.
+#[test]
+fn crash_at_every_log_offset() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("mail");
+    let s = store(&root);
+    let mut m = s.select(&n("INBOX")).unwrap();
+    let log = root.join(index::LOG_FILE);
+    let mut states = vec![(
+        fs::read(&log).unwrap().len(),
+        m.records().to_vec(),
+        m.uid_next(),
+    )];
+    let snap = |i: usize| t.path().join(format!("state{i}"));
+    copy_dir(&root, &snap(0));
+    type Step = Box<dyn Fn(&mut Mailbox)>;
+    let steps: Vec<Step> = vec![
+        Box::new(|m| {
+            m.append(vec![msg(1), msg(2), msg(3)]).unwrap();
+        }),
+        Box::new(|m| {
+            m.store_flags(&[1, 3], FlagOperation::Add, Flags::DELETED, &[], None)
+                .unwrap();
+        }),
+        Box::new(|m| {
+            m.expunge(None).unwrap();
+        }),
+        Box::new(|m| {
+            m.append(vec![msg(4)]).unwrap();
+        }),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        step(&mut m);
+        copy_dir(&root, &snap(i + 1));
+        states.push((
+            fs::read(&log).unwrap().len(),
+            m.records().to_vec(),
+            m.uid_next(),
+        ));
+    }
+    drop(m);
+    let mut cases = 0;
+    for i in 1..states.len() {
+        let (before_len, before_records, before_uidnext) = &states[i - 1];
+        let (after_len, _, _) = &states[i];
+        for cut in *before_len..=*after_len {
+            let case = t.path().join("case");
+            let _ = fs::remove_dir_all(&case);
+            copy_dir(&snap(i), &case);
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(case.join(index::LOG_FILE))
+                .unwrap();
+            f.set_len(cut as u64).unwrap();
+            let cs = MailStore::open(&case, Rc::new(NoLocking), &[]).unwrap();
+            let m = cs.select(&n("INBOX")).unwrap();
+            check_invariants(&m, &case);
+            for r in m.records() {
+                match before_records.iter().find(|b| b.file == r.file) {
+                    Some(b) => assert_eq!(b.uid, r.uid, "acknowledged UID changed"),
+                    None => assert!(r.uid >= *before_uidnext, "UID {} reused", r.uid),
+                }
+            }
+            // And the store stays usable.
+            drop(m);
+            if cut % 5 != 0 {
+                continue;
+            }
+            let mut m = cs.select(&n("INBOX")).unwrap();
+            let next = m.uid_next();
+            assert_eq!(m.append(vec![msg(9)]).unwrap().uids, vec![next]);
+        }
+        cases += after_len - before_len + 1;
+    }
+    assert!(cases > 100);
+
+    // Arbitrary truncation of the final log (not a crash, but damage):
+    // still opens, every file indexed.
+    let full = fs::read(snap(states.len() - 1).join(index::LOG_FILE)).unwrap();
+    for cut in 0..full.len() {
+        let case = t.path().join("damaged");
+        let _ = fs::remove_dir_all(&case);
+        copy_dir(&snap(states.len() - 1), &case);
+        fs::write(case.join(index::LOG_FILE), &full[..cut]).unwrap();
+        let cs = MailStore::open(&case, Rc::new(NoLocking), &[]).unwrap();
+        let m = cs.select(&n("INBOX")).unwrap();
+        check_invariants(&m, &case);
+    }
+}
+
+#[test]
+fn interrupted_append_temp_files() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut m = s.select(&n("INBOX")).unwrap();
+    m.append(vec![msg(1)]).unwrap();
+    // Crash before the commit: a temp file of ours, never logged.
+    fs::write(
+        t.path().join("tmp/1.M1P1U7V1.imapd:2,"),
+        b"Subject: half\r\n\r\n",
+    )
+    .unwrap();
+    // Crash after the commit, before the rename: move a committed file back.
+    m.append(vec![msg(2)]).unwrap();
+    let f = m.by_uid(2).unwrap().file.clone();
+    fs::rename(t.path().join("cur").join(&f), t.path().join("tmp").join(&f)).unwrap();
+    // An MTA's temp file is not ours to touch.
+    fs::write(t.path().join("tmp/123.mta.host"), b"partial").unwrap();
+    drop(m);
+    let m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(m.exists(), 2);
+    assert_eq!(m.read_message(m.by_uid(2).unwrap()).unwrap(), msg(2).data);
+    let tmp: Vec<_> = fs::read_dir(t.path().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(tmp, vec![std::ffi::OsString::from("123.mta.host")]);
+    check_invariants(&m, t.path());
+}
+
+#[test]
+fn corrupt_index_is_rebuilt_without_losing_mail() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let mut m = s.select(&n("INBOX")).unwrap();
+    m.append(vec![msg(1), msg(2)]).unwrap();
+    m.compact().unwrap();
+    let v = m.uid_validity();
+    drop(m);
+    let snap = t.path().join(index::SNAPSHOT_FILE);
+    let mut data = fs::read(&snap).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    fs::write(&snap, &data).unwrap();
+    let m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(m.exists(), 2);
+    assert_ne!(
+        m.uid_validity(),
+        v,
+        "UIDs were reassigned, so UIDVALIDITY must change"
+    );
+    check_invariants(&m, t.path());
+}
+
+#[test]
+fn recent_goes_to_first_session_only() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    s.append(&n("INBOX"), vec![msg(1)]).unwrap();
+    let st = s.status(&n("INBOX")).unwrap();
+    assert_eq!((st.recent, st.unseen, st.uidnext), (1, 1, 2));
+    let e = s.examine(&n("INBOX")).unwrap();
+    assert_eq!(e.recent_count(), 0);
+    let a = s.select(&n("INBOX")).unwrap();
+    assert!(a.is_recent(1));
+    let b = s.select(&n("INBOX")).unwrap();
+    assert!(!b.is_recent(1));
+    assert_eq!(s.status(&n("INBOX")).unwrap().recent, 0);
+}
+
+#[test]
+fn examine_is_read_only() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    s.append(&n("INBOX"), vec![msg(1)]).unwrap();
+    let mut e = s.examine(&n("INBOX")).unwrap();
+    assert!(matches!(
+        e.store_flags(&[1], FlagOperation::Add, Flags::SEEN, &[], None),
+        Err(StoreError::ReadOnly)
+    ));
+}
+
+/// Micro-benchmark over a 10,000-message INBOX. Run with
+/// `cargo test -p guest --release bench_10k -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_10k() {
+    use std::time::Instant;
+    let t = tempfile::tempdir().unwrap();
+    let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+    let mut m = s.select(&n("INBOX")).unwrap();
+    let make = |i: usize| {
+        let mut data = format!(
+            "From: \"Sender {i}\" <s{i}@example.org>\r\nTo: a@example.net, \"B\" <b@example.net>\r\n\
+Subject: =?utf-8?q?r=C3=A9sum=C3=A9?= number {i}\r\nDate: Thu, 06 Feb 2025 09:15:00 +0000\r\n\
+Message-ID: <{i}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b{i}\"\r\n\r\n\
+--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+        for l in 0..40 {
+            data.push_str(&format!(
+                "line {l} of message {i}: the quick brown fox jumps over the lazy dog\r\n"
+            ));
+        }
+        data.push_str(&format!(
+            "--b{i}\r\nContent-Type: text/html\r\n\r\n<p>html {i}</p>\r\n--b{i}--\r\n"
+        ));
+        AppendMessage {
+            data: data.into_bytes(),
+            flags: Flags::default(),
+            keywords: vec![],
+            internal_date: None,
+        }
+    };
+    let start = Instant::now();
+    for i in 0..1000 {
+        m.append(vec![make(i)]).unwrap();
+    }
+    let single = start.elapsed();
+    println!(
+        "APPEND single, fsync'd: {:.0} msg/s",
+        1000.0 / single.as_secs_f64()
+    );
+    for chunk in 0..90 {
+        m.append((0..100).map(|j| make(1000 + chunk * 100 + j)).collect())
+            .unwrap();
+    }
+    m.compact().unwrap();
+    drop(m);
+
+    let start = Instant::now();
+    let m = s.select(&n("INBOX")).unwrap();
+    println!(
+        "SELECT (load index of {}): {:?}",
+        m.exists(),
+        start.elapsed()
+    );
+
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(8 << 20);
+    for (i, r) in m.records().iter().enumerate() {
+        use std::io::Write as _;
+        write!(
+            out,
+            "* {} FETCH (UID {} FLAGS ({}) RFC822.SIZE {} INTERNALDATE \"{}\" ENVELOPE ",
+            i + 1,
+            r.uid,
+            r.flags.names().join(" "),
+            r.size,
+            r.internal_date
+        )
+        .unwrap();
+        out.extend_from_slice(&r.envelope);
+        out.extend_from_slice(b")\r\n");
+    }
+    println!(
+        "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE): {:?} ({} bytes)",
+        start.elapsed(),
+        out.len()
+    );
+
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(8 << 20);
+    for (i, r) in m.records().iter().enumerate() {
+        use std::io::Write as _;
+        write!(out, "* {} FETCH (BODYSTRUCTURE ", i + 1).unwrap();
+        out.extend_from_slice(&r.body_structure);
+        out.extend_from_slice(b")\r\n");
+    }
+    println!(
+        "FETCH 1:* BODYSTRUCTURE: {:?} ({} bytes)",
+        start.elapsed(),
+        out.len()
+    );
+
+    let start = Instant::now();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    for r in m.records() {
+        use std::io::Read as _;
+        let mut f = m.open_message(r).unwrap();
+        loop {
+            let k = f.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            total += k as u64;
+        }
+    }
+    let e = start.elapsed();
+    println!(
+        "BODY.PEEK[] 1:*: {total} bytes in {e:?} = {:.0} MB/s",
+        total as f64 / e.as_secs_f64() / 1e6
+    );
+
+    let start = Instant::now();
+    let needle = crate::mime::search::fold_case("HTML 9999");
+    let hits = m
+        .records()
+        .iter()
+        .filter(|r| crate::mime::search::text_contains(&m.read_message(r).unwrap(), &needle))
+        .count();
+    println!(
+        "SEARCH TEXT \"html 9999\": {hits} hit(s) in {:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let hits = m
+        .records()
+        .iter()
+        .filter(|r| r.search.subject.contains("résumé number 77"))
+        .count();
+    println!(
+        "SEARCH SUBJECT (index only): {hits} hit(s) in {:?}",
+        start.elapsed()
+    );
+}
