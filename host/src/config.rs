@@ -2045,7 +2045,8 @@ mod readme_tests {
     /// The README's option table is this table (`imapd options` prints it).
     #[test]
     fn readme_lists_every_option_as_the_table_says() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         assert!(
             readme.contains(&super::options_markdown_table()),
             "README.md's option table is stale: regenerate it with `imapd options`"

@@ -229,7 +229,7 @@ async fn serve_inner(
         // Write everything the guest has, then act on what it asked for.
         let action = match drain(&mut session, &mut conn, step).await {
             Ok(a) => a,
-            Err(e) => return guest_failed(&mut conn, e).await,
+            Err(e) => return guest_failed(&mut conn, peer, e).await,
         };
         match action {
             Action::None => {}
@@ -263,7 +263,7 @@ async fn serve_inner(
                 // pipelined after its LOGIN.
                 step = match session.feed(&[]).await {
                     Ok(s) => s,
-                    Err(e) => return guest_failed(&mut conn, e).await,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
                 continue;
             }
@@ -291,7 +291,7 @@ async fn serve_inner(
         }
         step = match session.feed(&buf[..n]).await {
             Ok(s) => s,
-            Err(e) => return guest_failed(&mut conn, e).await,
+            Err(e) => return guest_failed(&mut conn, peer, e).await,
         };
     }
 }
@@ -321,12 +321,18 @@ async fn drain(
     }
 }
 
-async fn guest_failed(conn: &mut Conn, e: anyhow::Error) -> Result<()> {
+/// A guest call failed (trap, CPU or memory limit): the instance is
+/// unusable. Log it first, then tell the client and close.
+async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<()> {
+    eprintln!(
+        "imapd[{}]: {peer}: session ended: {e:#}",
+        std::process::id()
+    );
     let _ = conn
         .write(b"* BYE Internal error: this session was stopped\r\n")
         .await;
     let _ = conn.io.shutdown().await;
-    Err(e)
+    Ok(())
 }
 
 async fn shutdown(conn: &mut Conn, session: &mut GuestSession<ConnHost>, msg: &str) -> Result<()> {

@@ -169,7 +169,9 @@ impl Server {
             // Malformed lines cost only their own user; say so at start.
             match auth.passwords.check() {
                 Ok(warnings) => warnings.iter().for_each(|w| eprintln!("imapd: {w}")),
-                Err(e) => eprintln!("imapd: warning: {e:#} (logins will fail until it is readable)"),
+                Err(e) => {
+                    eprintln!("imapd: warning: {e:#} (logins will fail until it is readable)")
+                }
             }
         }
         let engine = GuestEngine::new(options.engine.clone())?;

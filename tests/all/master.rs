@@ -135,6 +135,16 @@ impl Drop for Master {
     }
 }
 
+/// A child process that is killed if the test ends early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn data() -> TestDir {
     server().conf("allowplaintext: yes").prepare()
 }
@@ -243,9 +253,12 @@ fn two_children_take_turns_through_the_accept_lock() {
     unsafe {
         cmd.pre_exec(move || place_fds(wfd, listener_fd));
     }
-    let mut b = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let mut b = KillOnDrop(cmd.spawn().unwrap());
     let lock = a.data.config_dir().join("socket/imap-0.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(lock.exists(), "no accept lock file");
     let mut c1 = a.session();
     let mut c2 = a.session();
@@ -253,10 +266,10 @@ fn two_children_take_turns_through_the_accept_lock() {
     assert_eq!(c2.cmd("y", "LOGOUT").1, "y OK Completed");
     assert_eq!(a.exit_code(Duration::from_secs(5)), Some(0));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b.try_wait().unwrap().is_none() && Instant::now() < deadline {
+    while b.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(b.try_wait().unwrap().and_then(|s| s.code()), Some(0));
+    assert_eq!(b.0.try_wait().unwrap().and_then(|s| s.code()), Some(0));
 }
 
 #[test]
