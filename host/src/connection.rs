@@ -244,10 +244,14 @@ async fn serve_inner(
                 // (bogus) TLS records and fail the handshake (rfc2595 3.1).
                 conn = conn.start_tls(server).await?;
                 let settings = server.settings(&session_id, true);
-                session = server
+                session = match server
                     .engine
                     .reinstantiate(session, None, None, &settings)
-                    .await?;
+                    .await
+                {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
+                };
                 step = empty_step();
                 continue;
             }
