@@ -256,7 +256,10 @@ async fn serve_inner(
                 continue;
             }
             Action::Promote => {
-                session = promote(server, session, &session_id, conn.tls_active).await?;
+                session = match promote(server, session, &session_id, conn.tls_active).await {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
+                };
                 let user = session.host().user.clone().unwrap_or_default();
                 if !server.is_admin(&user) {
                     if let Some(msg) = server.shutdown_message() {
