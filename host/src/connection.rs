@@ -33,6 +33,35 @@ pub struct ConnHost {
     /// user's tree, whatever a guest might claim.
     pub user: Option<String>,
     telemetry: Option<std::fs::File>,
+    /// This session's entry in the proc registry, while logged in.
+    login_record: Option<crate::registry::LoginRecord>,
+}
+
+/// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
+/// refusal text when a limit is reached.
+fn login_limit(server: &Server, user: &str, host: &str) -> Option<String> {
+    let o = &server.options;
+    if o.max_logins_per_user.is_none() && o.max_logins_per_host.is_none() {
+        return None;
+    }
+    let c = match crate::registry::count(&server.config_dir, user, host) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("imapd[{}]: {e:#}", std::process::id());
+            return None;
+        }
+    };
+    let over_user = o.max_logins_per_user.is_some_and(|m| c.user >= m);
+    let over_host = o.max_logins_per_host.is_some_and(|m| c.host >= m);
+    (over_user || over_host).then(|| {
+        format!(
+            "Too many open connections ({} of {} from {host}, {} of {} for {user})",
+            c.host,
+            o.max_logins_per_host.unwrap_or(0),
+            c.user,
+            o.max_logins_per_user.unwrap_or(0)
+        )
+    })
 }
 
 impl SessionHost for ConnHost {
@@ -49,6 +78,24 @@ impl SessionHost for ConnHost {
         let server = self.server.clone();
         match server.auth.check(&mech, &authzid, &user, &password).await {
             Verdict::Ok(name) => {
+                let host = crate::registry::peer_host(&self.peer).to_string();
+                if let Some(text) = login_limit(&server, &name, &host) {
+                    eprintln!(
+                        "imapd[{}]: login refused: {} {name}: {text}",
+                        std::process::id(),
+                        self.peer
+                    );
+                    return Err(AuthError::Refused(text));
+                }
+                match crate::registry::register(
+                    &server.config_dir,
+                    server.next_serial(),
+                    &name,
+                    &host,
+                ) {
+                    Ok(r) => self.login_record = Some(r),
+                    Err(e) => eprintln!("imapd[{}]: {e:#}", std::process::id()),
+                }
                 eprintln!(
                     "imapd[{}]: login: {} {} {}",
                     std::process::id(),
@@ -211,6 +258,7 @@ async fn serve_inner(
         peer: peer.to_string(),
         user: None,
         telemetry: None,
+        login_record: None,
     };
     let settings = server.settings(&session_id, conn.tls_active);
     let (mut session, greeting) = match server.engine.start(host, &settings).await {

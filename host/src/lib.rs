@@ -11,6 +11,7 @@ pub mod engine;
 pub mod master;
 pub mod net;
 pub mod passwd;
+pub mod registry;
 pub mod saslauthd;
 pub mod server;
 pub mod standalone;

@@ -192,9 +192,14 @@ impl Server {
         }))
     }
 
+    /// A number unique within this process.
+    pub fn next_serial(&self) -> u64 {
+        self.session_counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Cyrus's SESSIONID: `<servername>-<time>-<pid>-<n>-<random>`.
     pub fn new_session_id(&self) -> String {
-        let n = self.session_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.next_serial();
         format!(
             "{}-{}-{}-{}-{}",
             self.options.servername,

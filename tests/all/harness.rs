@@ -153,18 +153,29 @@ impl ServerBuilder {
 
     pub fn start(self) -> TestServer {
         let data = self.prepare();
+        start_with(data, self.tls, &self.args, &self.env)
+    }
+}
+
+/// Start imapd on a data directory written earlier (and maybe edited).
+pub fn start_prepared(data: TestDir, tls: bool) -> TestServer {
+    start_with(data, tls, &[], &[])
+}
+
+fn start_with(data: TestDir, tls: bool, args: &[String], env: &[(String, String)]) -> TestServer {
+    {
         let mut cmd = Command::new(imapd_bin());
         cmd.arg("-C")
             .arg(data.root.join("imapd.conf"))
             .args(["--listen", "127.0.0.1:0"]);
-        if self.tls {
+        if tls {
             cmd.args(["--listen-tls", "127.0.0.1:0"]);
         }
-        cmd.args(&self.args);
-        for (k, v) in &self.env {
+        cmd.args(args);
+        for (k, v) in env {
             cmd.env(k, v);
         }
-        TestServer::spawn(cmd, data, self.tls)
+        TestServer::spawn(cmd, data, tls)
     }
 }
 

@@ -226,3 +226,42 @@ fn pipelined_commands_after_login_run_in_the_post_auth_guest() {
         Some("BAD")
     );
 }
+
+#[test]
+fn maxlogins_per_user_and_per_host() {
+    let s = server().conf("maxlogins_per_user: 2").start();
+    let mut a = s.connect_tls();
+    a.line();
+    a.login("plain", "secret");
+    let mut b = s.connect_tls();
+    b.line();
+    b.login("plain", "secret");
+    let mut c = s.connect_tls();
+    c.line();
+    let (_, t) = c.cmd("a", "LOGIN plain secret");
+    assert_eq!(t, "a NO Too many open connections (2 of 0 from 127.0.0.1, 2 of 2 for plain)");
+    // Another user is not affected, and a freed slot can be used again.
+    assert!(c.cmd("b", "LOGIN sha256 secret").1.starts_with("b OK"));
+    assert_eq!(a.cmd("z", "LOGOUT").1, "z OK Completed");
+    assert!(a.closed());
+    let mut d = s.connect_tls();
+    d.line();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, t) = d.cmd("c", "LOGIN plain secret");
+        if t.starts_with("c OK") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let s = server().conf("maxlogins_per_host: 1").start();
+    let mut a = s.connect_tls();
+    a.line();
+    a.login("plain", "secret");
+    let mut b = s.connect_tls();
+    b.line();
+    let (_, t) = b.cmd("a", "LOGIN sha256 secret");
+    assert!(t.starts_with("a NO Too many open connections (1 of 1 from 127.0.0.1"), "{t}");
+}

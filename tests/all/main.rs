@@ -11,5 +11,6 @@ mod limits;
 mod login;
 mod master;
 mod msg_files;
+mod peers;
 mod sandbox;
 mod tls;

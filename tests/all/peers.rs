@@ -1,0 +1,153 @@
+//! imapd with Cyrus's own programs: under the real master(8) from Debian's
+//! cyrus-common, and authenticating through a real saslauthd (sasl2-bin).
+//! `.ci/run` installs both; where a package cannot be had, the test says
+//! so and skips.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Client, imapd_bin, server};
+
+fn have(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    println!("SKIPPED: {path} is not installed (Debian package missing)");
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // master stops its children on SIGTERM (cyrus-compat 1.5).
+        // SAFETY: signalling our own child by PID.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn connect_retry(port: u16) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            drop(s);
+            return Client::connect(([127, 0, 0, 1], port).into());
+        }
+        assert!(Instant::now() < deadline, "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn under_the_real_cyrus_master() {
+    let master = "/usr/lib/cyrus/bin/master";
+    if !have(master) {
+        return;
+    }
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let port = free_port();
+    let bin = imapd_bin();
+    std::fs::write(
+        data.root.join("cyrus.conf"),
+        format!(
+            "START {{\n}}\nSERVICES {{\n  imap cmd=\"{} -C {} -U 5\" listen=\"127.0.0.1:{port}\" prefork=0\n}}\nEVENTS {{\n}}\n",
+            bin.display(),
+            data.conf().display()
+        ),
+    )
+    .unwrap();
+    // master runs its services as the cyrus user; give it the test tree.
+    let _ = Command::new("chown").arg("-R").arg("cyrus").arg(&data.root).status();
+    let child = Command::new(master)
+        .arg("-C")
+        .arg(data.conf())
+        .arg("-M")
+        .arg(data.root.join("cyrus.conf"))
+        .arg("-p")
+        .arg(data.root.join("master.pid"))
+        .arg("-D")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _master = Killed(child);
+    for round in 0..2 {
+        let mut c = connect_retry(port);
+        let g = c.line();
+        assert!(g.starts_with("* OK [CAPABILITY IMAP4rev1"), "{g}");
+        let (_, t) = c.cmd("a", "LOGIN plain secret");
+        assert!(t.starts_with("a OK"), "round {round}: {t}");
+        assert_eq!(c.cmd("b", "NOOP").1, "b OK Completed");
+        assert_eq!(c.cmd("c", "LOGOUT").1, "c OK Completed");
+        assert!(c.closed());
+    }
+}
+
+#[test]
+fn through_a_real_saslauthd() {
+    if !have("/usr/sbin/saslauthd") || !have("/usr/sbin/saslpasswd2") {
+        return;
+    }
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let run = data.root.join("saslauthd");
+    std::fs::create_dir_all(&run).unwrap();
+    // saslauthd's sasldb backend reads the system's /etc/sasldb2: add a
+    // user of our own there and take it out again afterwards.
+    let user = format!("imapdtest{}", std::process::id());
+    let mut add = Command::new("/usr/sbin/saslpasswd2")
+        .args(["-p", "-c", &user])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(add.stdin.as_mut().unwrap(), b"sasl-pw").unwrap();
+    drop(add.stdin.take());
+    assert!(add.wait().unwrap().success(), "saslpasswd2 failed");
+    struct RemoveUser(String);
+    impl Drop for RemoveUser {
+        fn drop(&mut self) {
+            let _ = Command::new("/usr/sbin/saslpasswd2").args(["-d", &self.0]).status();
+        }
+    }
+    let _cleanup = RemoveUser(user.clone());
+    let child = Command::new("/usr/sbin/saslauthd")
+        .args(["-a", "sasldb", "-d", "-n", "1", "-m"])
+        .arg(&run)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _saslauthd = Killed(child);
+    let mux = run.join("mux");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mux.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let conf = data.conf();
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text += &format!("sasl_pwcheck_method: saslauthd\nsasl_saslauthd_path: {}\n", mux.display());
+    std::fs::write(&conf, text).unwrap();
+    let s = crate::harness::start_prepared(data, false);
+    let mut c = s.connect();
+    c.line();
+    let (_, t) = c.cmd("a", &format!("LOGIN {user} wrong"));
+    assert_eq!(t, "a NO Login failed: authentication failure");
+    let (_, t) = c.cmd("b", &format!("LOGIN {user} sasl-pw"));
+    assert!(t.starts_with("b OK"), "{t}");
+}
