@@ -239,7 +239,10 @@ fn maxlogins_per_user_and_per_host() {
     let mut c = s.connect_tls();
     c.line();
     let (_, t) = c.cmd("a", "LOGIN plain secret");
-    assert_eq!(t, "a NO Too many open connections (2 of 0 from 127.0.0.1, 2 of 2 for plain)");
+    assert_eq!(
+        t,
+        "a NO Too many open connections (2 of 0 from 127.0.0.1, 2 of 2 for plain)"
+    );
     // Another user is not affected, and a freed slot can be used again.
     assert!(c.cmd("b", "LOGIN sha256 secret").1.starts_with("b OK"));
     assert_eq!(a.cmd("z", "LOGOUT").1, "z OK Completed");
@@ -252,7 +255,10 @@ fn maxlogins_per_user_and_per_host() {
         if t.starts_with("c OK") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "slot never freed: {t}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slot never freed: {t}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -263,5 +269,8 @@ fn maxlogins_per_user_and_per_host() {
     let mut b = s.connect_tls();
     b.line();
     let (_, t) = b.cmd("a", "LOGIN sha256 secret");
-    assert!(t.starts_with("a NO Too many open connections (1 of 1 from 127.0.0.1"), "{t}");
+    assert!(
+        t.starts_with("a NO Too many open connections (1 of 1 from 127.0.0.1"),
+        "{t}"
+    );
 }

@@ -4,6 +4,7 @@
 //! so and skips.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,11 @@ fn have(path: &str) -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Killed(std::process::Child);
@@ -72,7 +77,11 @@ fn under_the_real_cyrus_master() {
     )
     .unwrap();
     // master runs its services as the cyrus user; give it the test tree.
-    let _ = Command::new("chown").arg("-R").arg("cyrus").arg(&data.root).status();
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg("cyrus")
+        .arg(&data.root)
+        .status();
     let child = Command::new(master)
         .arg("-C")
         .arg(data.conf())
@@ -81,6 +90,9 @@ fn under_the_real_cyrus_master() {
         .arg("-p")
         .arg(data.root.join("master.pid"))
         .arg("-D")
+        // master's SIGTERM handler signals its whole process group; keep
+        // the test runner out of it.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -121,13 +133,16 @@ fn through_a_real_saslauthd() {
     struct RemoveUser(String);
     impl Drop for RemoveUser {
         fn drop(&mut self) {
-            let _ = Command::new("/usr/sbin/saslpasswd2").args(["-d", &self.0]).status();
+            let _ = Command::new("/usr/sbin/saslpasswd2")
+                .args(["-d", &self.0])
+                .status();
         }
     }
     let _cleanup = RemoveUser(user.clone());
     let child = Command::new("/usr/sbin/saslauthd")
         .args(["-a", "sasldb", "-d", "-n", "1", "-m"])
         .arg(&run)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -141,7 +156,10 @@ fn through_a_real_saslauthd() {
     }
     let conf = data.conf();
     let mut text = std::fs::read_to_string(&conf).unwrap();
-    text += &format!("sasl_pwcheck_method: saslauthd\nsasl_saslauthd_path: {}\n", mux.display());
+    text += &format!(
+        "sasl_pwcheck_method: saslauthd\nsasl_saslauthd_path: {}\n",
+        mux.display()
+    );
     std::fs::write(&conf, text).unwrap();
     let s = crate::harness::start_prepared(data, false);
     let mut c = s.connect();
