@@ -2,15 +2,28 @@
 //! ([`COMMANDS`]) of name, handler and the states it is allowed in (the
 //! Dovecot layout: find LOGIN in `login.rs`).
 
+pub mod append;
 pub mod authenticate;
 pub mod capability;
+pub mod check;
+pub mod close;
+pub mod create;
+pub mod delete;
 pub mod enable;
+pub mod expunge;
 pub mod id;
+pub mod list;
 pub mod login;
 pub mod logout;
+pub mod mailbox_arg;
+pub mod namespace;
 pub mod noop;
 pub mod not_yet;
+pub mod rename;
+pub mod select;
 pub mod starttls;
+pub mod status;
+pub mod subscribe;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -101,26 +114,26 @@ pub static COMMANDS: &[Command] = &[
     // answers "Please login first" too).
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
     // ===== The mail store =====
-    // Each entry is replaced by the real handler as it lands.
+    // The message commands still point at not_yet until they land.
     // Authenticated state (rfc3501 6.3), also valid when selected.
-    cmd("SELECT", not_yet::handle, States::AUTHENTICATED),
-    cmd("EXAMINE", not_yet::handle, States::AUTHENTICATED),
-    cmd("CREATE", not_yet::handle, States::AUTHENTICATED),
-    cmd("DELETE", not_yet::handle, States::AUTHENTICATED),
-    cmd("RENAME", not_yet::handle, States::AUTHENTICATED),
-    cmd("SUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UNSUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
-    cmd("LIST", not_yet::handle, States::AUTHENTICATED),
-    cmd("LSUB", not_yet::handle, States::AUTHENTICATED),
-    cmd("NAMESPACE", not_yet::handle, States::AUTHENTICATED),
-    cmd("STATUS", not_yet::handle, States::AUTHENTICATED),
-    cmd("APPEND", not_yet::handle, States::AUTHENTICATED),
+    cmd("SELECT", select::select, States::AUTHENTICATED),
+    cmd("EXAMINE", select::examine, States::AUTHENTICATED),
+    cmd("CREATE", create::handle, States::AUTHENTICATED),
+    cmd("DELETE", delete::handle, States::AUTHENTICATED),
+    cmd("RENAME", rename::handle, States::AUTHENTICATED),
+    cmd("SUBSCRIBE", subscribe::subscribe, States::AUTHENTICATED),
+    cmd("UNSUBSCRIBE", subscribe::unsubscribe, States::AUTHENTICATED),
+    cmd("LIST", list::list, States::AUTHENTICATED),
+    cmd("LSUB", list::lsub, States::AUTHENTICATED),
+    cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
+    cmd("STATUS", status::handle, States::AUTHENTICATED),
+    cmd("APPEND", append::handle, States::AUTHENTICATED),
     cmd("IDLE", not_yet::handle, States::AUTHENTICATED),
     // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
-    cmd("CHECK", not_yet::handle, States::SELECTED),
-    cmd("CLOSE", not_yet::handle, States::SELECTED),
-    cmd("UNSELECT", not_yet::handle, States::SELECTED),
-    cmd("EXPUNGE", not_yet::handle, States::SELECTED),
+    cmd("CHECK", check::handle, States::SELECTED),
+    cmd("CLOSE", close::close, States::SELECTED),
+    cmd("UNSELECT", close::unselect, States::SELECTED),
+    cmd("EXPUNGE", expunge::handle, States::SELECTED),
     cmd("SEARCH", not_yet::handle, States::SELECTED),
     cmd("FETCH", not_yet::handle, States::SELECTED),
     cmd("STORE", not_yet::handle, States::SELECTED),
@@ -343,6 +356,9 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+mod mailbox_tests;
+
+#[cfg(test)]
 mod tests {
     use super::testing::*;
     use crate::session::Action;
@@ -393,12 +409,12 @@ mod tests {
     }
 
     #[test]
-    fn store_commands_not_yet() {
+    fn selected_state_commands_need_a_mailbox() {
         let mut s = logged_in();
         assert_eq!(
-            run(&mut s, "a select INBOX\r\n"),
+            run(&mut s, "a IDLE\r\n"),
             (
-                "a NO [CANNOT] Select is not available yet\r\n".into(),
+                "a NO [CANNOT] Idle is not available yet\r\n".into(),
                 Action::None
             )
         );

@@ -121,6 +121,9 @@ pub struct Mailbox {
     dir: PathBuf,
     locker: Rc<dyn MailboxLocker>,
     read_only: bool,
+    /// Opened by SELECT: takes \Recent for the messages no session has
+    /// seen (not for APPEND or COPY targets, nor EXAMINE).
+    claims_recent: bool,
     /// The session's view, in sequence-number order (= UID order).
     records: Vec<MessageRecord>,
     header: IndexHeader,
@@ -208,6 +211,7 @@ impl Mailbox {
         name: MailboxName,
         locker: Rc<dyn MailboxLocker>,
         read_only: bool,
+        claims_recent: bool,
         new_uidvalidity: &dyn Fn() -> io::Result<u32>,
     ) -> Result<Mailbox, StoreError> {
         let mut mbox = Mailbox {
@@ -215,6 +219,7 @@ impl Mailbox {
             dir,
             locker,
             read_only,
+            claims_recent: claims_recent && !read_only,
             records: Vec::new(),
             header: IndexHeader::default(),
             generation: 0,
@@ -683,7 +688,7 @@ impl Mailbox {
     /// rfc3501 2.3.2 \Recent: a read-write session claims messages no
     /// session has seen.
     fn claim_recent(&mut self) -> Result<(), StoreError> {
-        if self.read_only {
+        if self.read_only || !self.claims_recent {
             return Ok(());
         }
         let max = self.records.last().map_or(0, |r| r.uid);
