@@ -8,6 +8,9 @@ use super::mailbox_arg::{decode_wire, reply_failure, wire_name};
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
+/// Reference plus pattern, in bytes.
+const MAX_PATTERN_BYTES: usize = 4096;
+
 pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     run(session, req, false)
 }
@@ -29,6 +32,12 @@ fn run(session: &mut Session, req: &mut Request, lsub: bool) -> Result<Action, S
             return Ok(Action::None);
         }
     };
+    // No name is longer than 1000 bytes; a longer pattern matches nothing
+    // and would only cost matching time.
+    if reference.len() + pattern.len() > MAX_PATTERN_BYTES {
+        req.reply(session, "NO [CANNOT] Mailbox pattern too long");
+        return Ok(Action::None);
+    }
     let response = if lsub { "LSUB" } else { "LIST" };
     if pattern.is_empty() && !lsub {
         // rfc3501 6.3.8: the delimiter and the root of the reference

@@ -292,6 +292,10 @@ fn list_patterns() {
         "a OK Completed\r\n"
     );
     assert_eq!(
+        run(&mut s, &format!("a LIST \"\" {}\r\n", "%*".repeat(3000))).0,
+        "a NO [CANNOT] Mailbox pattern too long\r\n"
+    );
+    assert_eq!(
         run(&mut s, "a LIST \"\"\r\n").0,
         "a BAD Missing required argument to List\r\n"
     );
