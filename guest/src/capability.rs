@@ -26,10 +26,17 @@ pub struct Security {
 const BASE: &[&str] = &["IMAP4rev1", "LITERAL+", "ID", "ENABLE"];
 
 /// ===== Post-auth capabilities (static part) =====
-/// The mail-store work appends here, in Cyrus's order (cyrus-compat 2.8:
-/// `ACL ... UIDPLUS UNSELECT ... MOVE ...`), each item as its command is
-/// implemented. Empty until then: nothing is advertised that does not work.
-const POST_AUTH_STATIC: &[&str] = &[];
+/// In Cyrus's order (cyrus-compat 2.8: `ACL ... NAMESPACE UIDPLUS ...
+/// UNSELECT CHILDREN MULTIAPPEND BINARY ... MOVE ...`); only what works.
+const POST_AUTH_STATIC: &[&str] = &[
+    "NAMESPACE",   // rfc2342
+    "UIDPLUS",     // rfc4315
+    "UNSELECT",    // rfc3691
+    "CHILDREN",    // rfc3348
+    "MULTIAPPEND", // rfc3502
+    "BINARY",      // rfc3516
+    "MOVE",        // rfc6851
+];
 
 /// SASL mechanisms the guest can run; the host's list is filtered by this.
 pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "LOGIN"];
@@ -103,8 +110,14 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
     if post_auth {
         // ===== Post-auth capabilities (dynamic part) =====
         // Cyrus appends here: COMPRESS=DEFLATE, IDLE (settings.idle_enabled),
-        // APPENDLIMIT=<max_message_size or 4294967295>. None is implemented
-        // yet, so none is advertised.
+        // APPENDLIMIT. Not IDLE or COMPRESS: they are not implemented.
+        if !suppressed("APPENDLIMIT") {
+            // rfc7889
+            caps.push(format!(
+                "APPENDLIMIT={}",
+                crate::commands::append::append_limit(settings)
+            ));
+        }
     }
     caps
 }
@@ -192,7 +205,7 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE LOGINDISABLED"
+            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
@@ -200,7 +213,7 @@ mod tests {
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE LOGINDISABLED AUTH=PLAIN AUTH=LOGIN"
+            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
         );
     }
 
@@ -213,12 +226,14 @@ mod tests {
         st.suppress_capabilities = vec!["ID".into(), "enable".into()];
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE AUTH=LOGIN SASL-IR"
+            "IMAP4rev1 LITERAL+ ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
         );
         st.mechanisms.clear();
+        st.suppress_capabilities
+            .extend(["NAMESPACE", "UIDPLUS", "BINARY", "APPENDLIMIT"].map(String::from));
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE"
+            "IMAP4rev1 LITERAL+ ENABLE UNSELECT CHILDREN MULTIAPPEND MOVE"
         );
     }
 }

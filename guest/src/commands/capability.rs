@@ -25,12 +25,12 @@ mod tests {
         let mut s = session();
         assert_eq!(
             run(&mut s, "c1 CAPABILITY\r\n").0,
-            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE AUTH=PLAIN AUTH=LOGIN SASL-IR\r\nc1 OK Completed\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\nc1 OK Completed\r\n"
         );
         let mut s = logged_in();
         assert_eq!(
             run(&mut s, "c2 capability\r\n").0,
-            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE LOGINDISABLED\r\nc2 OK Completed\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED APPENDLIMIT=4294967295\r\nc2 OK Completed\r\n"
         );
     }
 

@@ -2,15 +2,28 @@
 //! ([`COMMANDS`]) of name, handler and the states it is allowed in (the
 //! Dovecot layout: find LOGIN in `login.rs`).
 
+pub mod append;
 pub mod authenticate;
 pub mod capability;
+pub mod check;
+pub mod close;
+pub mod create;
+pub mod delete;
 pub mod enable;
+pub mod expunge;
 pub mod id;
+pub mod list;
 pub mod login;
 pub mod logout;
+pub mod mailbox_arg;
+pub mod namespace;
 pub mod noop;
 pub mod not_yet;
+pub mod rename;
+pub mod select;
 pub mod starttls;
+pub mod status;
+pub mod subscribe;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -49,13 +62,18 @@ pub struct States(u8);
 
 impl States {
     pub const NOT_AUTHENTICATED: States = States(1);
-    pub const AUTHENTICATED: States = States(2);
-    pub const ANY: States = States(1 | 2);
+    /// Selected state only (rfc3501 6.4).
+    pub const SELECTED: States = States(4);
+    /// Authenticated and selected state: rfc3501 3 lets every
+    /// authenticated-state command run with a mailbox selected too.
+    pub const AUTHENTICATED: States = States(2 | 4);
+    pub const ANY: States = States(1 | 2 | 4);
 
     pub fn allows(self, state: State) -> bool {
         let bit = match state {
             State::NotAuthenticated => 1,
             State::Authenticated => 2,
+            State::Selected => 4,
         };
         self.0 & bit != 0
     }
@@ -78,7 +96,9 @@ const fn cmd(name: &'static str, handler: Handler, states: States) -> Command {
 
 /// Every command the session knows. A command that is not here, or not
 /// allowed in the current state, gets Cyrus's reply: `BAD Please login
-/// first` before login, `BAD Unrecognized command` after.
+/// first` before login, `BAD Please select a mailbox first` for a
+/// selected-state command without a mailbox, `BAD Unrecognized command`
+/// otherwise.
 pub static COMMANDS: &[Command] = &[
     // Any state (rfc9051 6.1).
     cmd("CAPABILITY", capability::handle, States::ANY),
@@ -94,30 +114,32 @@ pub static COMMANDS: &[Command] = &[
     // answers "Please login first" too).
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
     // ===== The mail store =====
-    // Each entry is replaced by the real handler as it lands.
-    cmd("SELECT", not_yet::handle, States::AUTHENTICATED),
-    cmd("EXAMINE", not_yet::handle, States::AUTHENTICATED),
-    cmd("CREATE", not_yet::handle, States::AUTHENTICATED),
-    cmd("DELETE", not_yet::handle, States::AUTHENTICATED),
-    cmd("RENAME", not_yet::handle, States::AUTHENTICATED),
-    cmd("SUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UNSUBSCRIBE", not_yet::handle, States::AUTHENTICATED),
-    cmd("LIST", not_yet::handle, States::AUTHENTICATED),
-    cmd("LSUB", not_yet::handle, States::AUTHENTICATED),
-    cmd("NAMESPACE", not_yet::handle, States::AUTHENTICATED),
-    cmd("STATUS", not_yet::handle, States::AUTHENTICATED),
-    cmd("APPEND", not_yet::handle, States::AUTHENTICATED),
-    cmd("CHECK", not_yet::handle, States::AUTHENTICATED),
-    cmd("CLOSE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UNSELECT", not_yet::handle, States::AUTHENTICATED),
-    cmd("EXPUNGE", not_yet::handle, States::AUTHENTICATED),
-    cmd("SEARCH", not_yet::handle, States::AUTHENTICATED),
-    cmd("FETCH", not_yet::handle, States::AUTHENTICATED),
-    cmd("STORE", not_yet::handle, States::AUTHENTICATED),
-    cmd("COPY", not_yet::handle, States::AUTHENTICATED),
-    cmd("MOVE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UID", not_yet::handle, States::AUTHENTICATED),
+    // The message commands still point at not_yet until they land.
+    // Authenticated state (rfc3501 6.3), also valid when selected.
+    cmd("SELECT", select::select, States::AUTHENTICATED),
+    cmd("EXAMINE", select::examine, States::AUTHENTICATED),
+    cmd("CREATE", create::handle, States::AUTHENTICATED),
+    cmd("DELETE", delete::handle, States::AUTHENTICATED),
+    cmd("RENAME", rename::handle, States::AUTHENTICATED),
+    cmd("SUBSCRIBE", subscribe::subscribe, States::AUTHENTICATED),
+    cmd("UNSUBSCRIBE", subscribe::unsubscribe, States::AUTHENTICATED),
+    cmd("LIST", list::list, States::AUTHENTICATED),
+    cmd("LSUB", list::lsub, States::AUTHENTICATED),
+    cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
+    cmd("STATUS", status::handle, States::AUTHENTICATED),
+    cmd("APPEND", append::handle, States::AUTHENTICATED),
     cmd("IDLE", not_yet::handle, States::AUTHENTICATED),
+    // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
+    cmd("CHECK", check::handle, States::SELECTED),
+    cmd("CLOSE", close::close, States::SELECTED),
+    cmd("UNSELECT", close::unselect, States::SELECTED),
+    cmd("EXPUNGE", expunge::handle, States::SELECTED),
+    cmd("SEARCH", not_yet::handle, States::SELECTED),
+    cmd("FETCH", not_yet::handle, States::SELECTED),
+    cmd("STORE", not_yet::handle, States::SELECTED),
+    cmd("COPY", not_yet::handle, States::SELECTED),
+    cmd("MOVE", not_yet::handle, States::SELECTED),
+    cmd("UID", not_yet::handle, States::SELECTED),
 ];
 
 /// The table entry for a command name, case-insensitively.
@@ -163,15 +185,19 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
             return Action::None;
         }
     }
-    let entry = lookup(word).filter(|c| c.states.allows(session.state()));
+    let known = lookup(word);
+    let entry = known.filter(|c| c.states.allows(session.state()));
     let mut request = Request {
         tag,
         name: display_name(word),
         args,
     };
     let Some(entry) = entry else {
+        let needs_selection = known.is_some_and(|c| c.states.allows(State::Selected));
         let text = if session.state() == State::NotAuthenticated {
             "BAD Please login first"
+        } else if needs_selection {
+            "BAD Please select a mailbox first"
         } else {
             "BAD Unrecognized command"
         };
@@ -288,6 +314,38 @@ pub(crate) mod testing {
         (String::from_utf8_lossy(&out).into_owned(), step.action)
     }
 
+    /// A logged-in session over a fresh mail tree in a temporary directory
+    /// (the tree lives as long as the returned guard).
+    pub fn with_store(settings: Settings) -> (Session, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temporary mail tree");
+        let env = Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut session = Session::new(settings, env);
+        session.greet();
+        let (_, action) = run(&mut session, "l LOGIN alice secret\r\n");
+        assert_eq!(action, crate::session::Action::Promote);
+        (session, dir)
+    }
+
+    /// [`with_store`] with the default test settings.
+    pub fn store_session() -> (Session, tempfile::TempDir) {
+        with_store(settings())
+    }
+
+    /// A second session on the same mail tree (another client of the user).
+    pub fn second_session(dir: &tempfile::TempDir) -> Session {
+        let env = Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut session = Session::new(settings(), env);
+        session.greet();
+        run(&mut session, "l LOGIN alice secret\r\n");
+        session
+    }
+
     /// A logged-in session.
     pub fn logged_in() -> Session {
         let mut s = session();
@@ -296,6 +354,9 @@ pub(crate) mod testing {
         s
     }
 }
+
+#[cfg(test)]
+mod mailbox_tests;
 
 #[cfg(test)]
 mod tests {
@@ -348,18 +409,22 @@ mod tests {
     }
 
     #[test]
-    fn store_commands_not_yet() {
+    fn selected_state_commands_need_a_mailbox() {
         let mut s = logged_in();
         assert_eq!(
-            run(&mut s, "a select INBOX\r\n"),
+            run(&mut s, "a IDLE\r\n"),
             (
-                "a NO [CANNOT] Select is not available yet\r\n".into(),
+                "a NO [CANNOT] Idle is not available yet\r\n".into(),
                 Action::None
             )
         );
         assert_eq!(
             run(&mut s, "a UID FETCH 1:* FLAGS\r\n").0,
-            "a NO [CANNOT] Uid is not available yet\r\n"
+            "a BAD Please select a mailbox first\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "a check\r\n").0,
+            "a BAD Please select a mailbox first\r\n"
         );
     }
 

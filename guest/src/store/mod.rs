@@ -30,6 +30,7 @@ use std::rc::Rc;
 pub use index::{Flags, MessageRecord};
 pub use mailbox::{
     AppendMessage, AppendUid, CopyUid, FlagChange, FlagOperation, Mailbox, MailboxChanges,
+    MailboxView,
 };
 pub use name::{InvalidName, MailboxName};
 
@@ -301,8 +302,8 @@ impl MailStore {
         }
         if from.is_inbox() {
             self.create(to)?;
-            let mut src = self.select(from)?;
-            let mut dest = self.select(to)?;
+            let mut src = self.open_for_writing(from)?;
+            let mut dest = self.open_for_writing(to)?;
             let all_uids: Vec<u32> = src.records().iter().map(|r| r.uid).collect();
             src.copy_to(&all_uids, &mut dest)?;
             src.remove_all()?;
@@ -366,8 +367,14 @@ impl MailStore {
                     },
                 );
             }
+            // A superior is listed only where a `%` stopped at it, i.e. the
+            // pattern matches it but not the subscribed name.
+            let stopped_above = !list_matches(&pattern, s.as_str());
             for a in s.ancestors() {
-                if !out.contains_key(&a) && !subs.contains(&a) && list_matches(&pattern, a.as_str())
+                if stopped_above
+                    && !out.contains_key(&a)
+                    && !subs.contains(&a)
+                    && list_matches(&pattern, a.as_str())
                 {
                     out.insert(
                         a.clone(),
@@ -427,7 +434,12 @@ impl MailStore {
         Ok(())
     }
 
-    fn open_mailbox(&self, name: &MailboxName, read_only: bool) -> Result<Mailbox, StoreError> {
+    fn open_mailbox(
+        &self,
+        name: &MailboxName,
+        read_only: bool,
+        claims_recent: bool,
+    ) -> Result<Mailbox, StoreError> {
         if !self.is_selectable(name) {
             return if self.dir(name).is_dir() {
                 Err(StoreError::NotSelectable(name.clone()))
@@ -440,18 +452,26 @@ impl MailStore {
             name.clone(),
             self.locker.clone(),
             read_only,
+            claims_recent,
             &|| self.new_uidvalidity(),
         )
     }
 
     /// SELECT (rfc3501 6.3.1): read-write; claims \Recent.
     pub fn select(&self, name: &MailboxName) -> Result<Mailbox, StoreError> {
-        self.open_mailbox(name, false)
+        self.open_mailbox(name, false, true)
+    }
+
+    /// A writable mailbox that is not selected: the target of APPEND, COPY
+    /// and MOVE. Unlike `select` it leaves \Recent (rfc3501 2.3.2) to the
+    /// next session that selects the mailbox.
+    pub fn open_for_writing(&self, name: &MailboxName) -> Result<Mailbox, StoreError> {
+        self.open_mailbox(name, false, false)
     }
 
     /// EXAMINE (rfc3501 6.3.2): read-only; \Recent untouched.
     pub fn examine(&self, name: &MailboxName) -> Result<Mailbox, StoreError> {
-        self.open_mailbox(name, true)
+        self.open_mailbox(name, true, false)
     }
 
     /// STATUS (rfc3501 6.3.10).
@@ -480,7 +500,7 @@ impl MailStore {
         name: &MailboxName,
         messages: Vec<AppendMessage>,
     ) -> Result<AppendUid, StoreError> {
-        let mut m = self.open_mailbox(name, false).map_err(|e| match e {
+        let mut m = self.open_for_writing(name).map_err(|e| match e {
             StoreError::NotSelectable(n) => StoreError::NoSuchMailbox(n),
             e => e,
         })?;

@@ -130,6 +130,25 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// rfc3501 9: list-mailbox = 1*list-char / string, where list-char is
+    /// ATOM-CHAR, `%`, `*` or `]` (LIST and LSUB patterns).
+    pub fn list_mailbox(&mut self) -> Result<Vec<u8>> {
+        match self.peek() {
+            Some(b'"' | b'{') => self.string(),
+            _ => {
+                if self.at_eol() {
+                    return Err(SyntaxError::Missing);
+                }
+                let chars = self.take_while(|b| is_astring_char(b) || b == b'%' || b == b'*');
+                if chars.is_empty() {
+                    Err(SyntaxError::Invalid("Invalid mailbox pattern"))
+                } else {
+                    Ok(chars.to_vec())
+                }
+            }
+        }
+    }
+
     /// rfc9051 9: string = quoted / literal.
     pub fn string(&mut self) -> Result<Vec<u8>> {
         match self.peek() {
@@ -361,6 +380,19 @@ mod tests {
         c.sp().unwrap();
         assert_eq!(c.astring().unwrap(), b"x]y");
         c.finish().unwrap();
+    }
+
+    #[test]
+    fn list_mailboxes() {
+        let mut c = p(b"INBOX/% \"a b\" *]x (");
+        assert_eq!(c.list_mailbox().unwrap(), b"INBOX/%");
+        c.sp().unwrap();
+        assert_eq!(c.list_mailbox().unwrap(), b"a b");
+        c.sp().unwrap();
+        assert_eq!(c.list_mailbox().unwrap(), b"*]x");
+        c.sp().unwrap();
+        assert!(c.list_mailbox().is_err());
+        assert_eq!(p(b"").list_mailbox(), Err(SyntaxError::Missing));
     }
 
     #[test]

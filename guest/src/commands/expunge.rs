@@ -1,0 +1,50 @@
+//! EXPUNGE (rfc3501 6.4.3) and, for the UID command, UID EXPUNGE
+//! (rfc4315 2.1) through [`expunge_uids`].
+
+use super::Request;
+use super::mailbox_arg::failure_text;
+use crate::session::{Action, Session};
+use crate::store::StoreError;
+use crate::wire::parser::SyntaxError;
+
+pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
+    req.no_arguments()?;
+    let tag = req.tag.as_str().to_string();
+    expunge_uids(session, &tag, None);
+    Ok(Action::None)
+}
+
+/// Expunges the `\Deleted` messages of the selected mailbox (all of them,
+/// or only those among `uids` for UID EXPUNGE), writes `* n EXPUNGE` for
+/// each, then the other pending updates, then the tagged reply.
+pub fn expunge_uids(session: &mut Session, tag: &str, uids: Option<&[u32]>) {
+    let expunged = match session.selected_mut() {
+        None => {
+            session.tagged(tag, "BAD Please select a mailbox first");
+            return;
+        }
+        Some(selected) if selected.read_only => Err(StoreError::ReadOnly),
+        Some(selected) => {
+            let gone = selected.mailbox.expunge(uids);
+            // The client subtracts expunged \Recent messages itself.
+            selected.reported_recent = selected.mailbox.recent_count();
+            gone
+        }
+    };
+    match expunged {
+        Ok(gone) => {
+            // Highest numbers first: each stays valid when sent.
+            let mut out = String::new();
+            for (seq, _uid) in gone {
+                out += &format!("* {seq} EXPUNGE\r\n");
+            }
+            session.write(out.as_bytes());
+            session.report_updates(true);
+            session.tagged(tag, "OK Completed");
+        }
+        Err(e) => {
+            let text = failure_text(session, &e);
+            session.tagged(tag, &text);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! What the mailbox commands share: mailbox names between the wire
+//! (modified UTF-7, rfc3501 5.1.3) and the store (UTF-8), and the NO
+//! replies for store failures (rfc5530 response codes, Cyrus's texts).
+
+use super::Request;
+use crate::session::Session;
+use crate::store::{MailboxName, StoreError, mutf7};
+use crate::wire::parser::SyntaxError;
+use crate::wire::types::is_astring_char;
+
+/// A mailbox argument that parsed but does not name a valid mailbox:
+/// the NO text to send (nothing is written to the store).
+pub struct BadName(pub String);
+
+/// Reads one `mailbox` argument (rfc3501 9: astring); the outer result is
+/// the syntax, the inner one whether it names a valid mailbox.
+pub fn parse_mailbox(req: &mut Request) -> Result<Result<MailboxName, BadName>, SyntaxError> {
+    let raw = req.args.astring()?;
+    Ok(mailbox_from_wire(&raw))
+}
+
+/// Wire bytes → validated name. INBOX is case-insensitive (rfc3501 5.1).
+pub fn mailbox_from_wire(raw: &[u8]) -> Result<MailboxName, BadName> {
+    let utf8 = decode_wire(raw)?;
+    MailboxName::new(&utf8).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
+}
+
+/// Wire bytes → UTF-8 text (also for LIST patterns, which may hold `*` `%`).
+pub fn decode_wire(raw: &[u8]) -> Result<String, BadName> {
+    let text = std::str::from_utf8(raw)
+        .ok()
+        .filter(|t| t.is_ascii())
+        .ok_or_else(|| {
+            BadName("NO Invalid mailbox name: 8-bit characters must be modified UTF-7".into())
+        })?;
+    mutf7::decode(text).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
+}
+
+/// A name as it goes on the wire: modified UTF-7, then an atom if it can
+/// be one, otherwise a quoted string (modified UTF-7 is printable ASCII).
+pub fn wire_name(name: &str) -> String {
+    astring(&mutf7::encode(name))
+}
+
+/// rfc3501 9 astring output for printable-ASCII text: the bare atom, or a
+/// quoted string when it is empty, `NIL`, or has special characters.
+pub fn astring(text: &str) -> String {
+    let atom_ok =
+        !text.is_empty() && !text.eq_ignore_ascii_case("NIL") && text.bytes().all(is_astring_char);
+    if atom_ok {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// The NO reply for a store failure. I/O errors are logged, the client
+/// gets Cyrus's `System I/O error`.
+pub fn failure_text(session: &Session, error: &StoreError) -> String {
+    match error {
+        StoreError::InvalidName(e) => format!("NO Invalid mailbox name: {}", one_line(&e.0)),
+        StoreError::NoSuchMailbox(_) | StoreError::NotSelectable(_) => {
+            "NO [NONEXISTENT] Mailbox does not exist".into()
+        }
+        StoreError::AlreadyExists(_) => "NO [ALREADYEXISTS] Mailbox already exists".into(),
+        // rfc3501 6.3.4
+        StoreError::HasChildren(_) => "NO [CANNOT] Mailbox has inferior hierarchical names".into(),
+        StoreError::CannotDeleteInbox => "NO [CANNOT] Operation is not supported on mailbox".into(),
+        StoreError::RenameIntoSelf => {
+            "NO [CANNOT] Cannot rename a mailbox to itself or an inferior".into()
+        }
+        StoreError::ReadOnly => "NO [CANNOT] Mailbox is read-only".into(),
+        StoreError::UidValidityChanged => {
+            "NO [UNAVAILABLE] Mailbox changed while in use, try again".into()
+        }
+        StoreError::Io(_) => {
+            session.log_store_error("mail store", error);
+            "NO [SERVERBUG] System I/O error".into()
+        }
+    }
+}
+
+/// Reply with [`failure_text`].
+pub fn reply_failure(session: &mut Session, req: &Request, error: &StoreError) {
+    let text = failure_text(session, error);
+    req.reply(session, &text);
+}
+
+/// Keep client-derived text on one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_to_and_from_the_wire() {
+        assert_eq!(wire_name("INBOX"), "INBOX");
+        assert_eq!(wire_name("a b"), "\"a b\"");
+        assert_eq!(wire_name("Entw\u{fc}rfe"), "Entw&APw-rfe");
+        assert_eq!(wire_name("a&b"), "a&-b");
+        assert_eq!(wire_name("NIL"), "\"NIL\"");
+        assert_eq!(wire_name("x\"y\\"), "\"x\\\"y\\\\\"");
+        assert_eq!(wire_name(""), "\"\"");
+        assert_eq!(
+            mailbox_from_wire(b"Entw&APw-rfe").ok().unwrap().as_str(),
+            "Entw\u{fc}rfe"
+        );
+        assert_eq!(mailbox_from_wire(b"inbox").ok().unwrap().as_str(), "INBOX");
+        for bad in [
+            &b"a/../b"[..],
+            b"../x",
+            b"a//b",
+            b"&Jjo",
+            b"\xc3\xa9",
+            b"/x",
+            b"a*",
+        ] {
+            assert!(mailbox_from_wire(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! RENAME (rfc3501 6.3.5), inferiors included. Renaming INBOX moves its
+//! messages to the new name and leaves INBOX empty. A selected mailbox
+//! that moves away is deselected (`* OK [CLOSED]`); a selected INBOX stays
+//! selected and learns of its emptiness through EXPUNGE responses.
+
+use super::Request;
+use super::mailbox_arg::{parse_mailbox, reply_failure};
+use crate::session::{Action, Session};
+use crate::wire::parser::SyntaxError;
+
+pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
+    req.args.sp()?;
+    let from = parse_mailbox(req)?;
+    req.args.sp()?;
+    let to = parse_mailbox(req)?;
+    req.args.finish()?;
+    let (from, to) = match (from, to) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(bad), _) | (_, Err(bad)) => {
+            req.reply(session, &bad.0);
+            return Ok(Action::None);
+        }
+    };
+    let moves_selected = session.selected().is_some_and(|s| {
+        let selected = s.mailbox.name();
+        !from.is_inbox() && (selected == &from || selected.is_inferior_of(&from))
+    });
+    let renamed = session
+        .mail_store()
+        .and_then(|store| store.rename(&from, &to));
+    match renamed {
+        Ok(()) => {
+            if moves_selected {
+                session.leave_selected();
+                session.write(b"* OK [CLOSED] Ok\r\n");
+            } else {
+                session.report_updates(true);
+            }
+            req.reply(session, "OK Completed");
+        }
+        Err(e) => reply_failure(session, req, &e),
+    }
+    Ok(Action::None)
+}
