@@ -4,12 +4,16 @@
 
 pub mod authenticate;
 pub mod capability;
+pub mod dates;
 pub mod enable;
+pub mod fetch_items;
 pub mod id;
 pub mod login;
 pub mod logout;
 pub mod noop;
 pub mod not_yet;
+pub mod search_keys;
+pub mod sequence;
 pub mod starttls;
 
 use crate::session::{Action, Session, State};
