@@ -69,7 +69,7 @@ pub fn parse_search_date(p: &mut Parser) -> Result<i64, SyntaxError> {
         return Err(SyntaxError::Missing);
     }
     let quoted = p.eat(b'"');
-    let mut digits = |p: &mut Parser, min: usize, max: usize| -> Result<u32, SyntaxError> {
+    let digits = |p: &mut Parser, min: usize, max: usize| -> Result<u32, SyntaxError> {
         let mut value = 0u32;
         let mut count = 0;
         while count < max {

@@ -22,6 +22,42 @@ pub enum Numbering {
     Uid,
 }
 
+/// A message command as replies name it (`Fetch`, `UID Fetch`), and what
+/// rfc3501 7.4.1 allows while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCommand {
+    plain: &'static str,
+    with_uid: &'static str,
+    pub numbering: Numbering,
+}
+
+impl MessageCommand {
+    pub const fn new(plain: &'static str, with_uid: &'static str, numbering: Numbering) -> Self {
+        MessageCommand {
+            plain,
+            with_uid,
+            numbering,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.numbering {
+            Numbering::Sequence => self.plain,
+            Numbering::Uid => self.with_uid,
+        }
+    }
+
+    /// rfc3501 7.4.1: no EXPUNGE response while responding to FETCH, STORE
+    /// or SEARCH (they use sequence numbers, and a pipelined command after
+    /// them would see them shift); UID commands may have them. COPY is not
+    /// in that list, but it names messages by sequence number too, so it
+    /// is treated like them, as Cyrus does (imapd.c `cmd_copy`:
+    /// `imapd_check(NULL, ismove || usinguid)`).
+    pub fn allows_expunge(&self) -> bool {
+        self.numbering == Numbering::Uid
+    }
+}
+
 /// The error for a sequence number outside the mailbox.
 pub const INVALID_SEQUENCE: SyntaxError = SyntaxError::Invalid("Invalid sequence");
 
