@@ -162,3 +162,49 @@ fn finish(
     }
     Ok(Action::None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+    use crate::store::MailboxName;
+
+    #[test]
+    fn copy_with_copyuid_and_trycreate() {
+        let (mut s, _dir) = selected();
+        let trash = MailboxName::new("Trash").unwrap();
+        s.mail_store().unwrap().create(&trash).unwrap();
+        let validity = s.mail_store().unwrap().status(&trash).unwrap().uidvalidity;
+        assert_eq!(
+            command(&mut s, "a COPY 1:2 Trash"),
+            format!("a OK [COPYUID {validity} 1:2 1:2] Completed\r\n")
+        );
+        assert_eq!(
+            command(&mut s, "b UID COPY 2 \"Trash\""),
+            format!("b OK [COPYUID {validity} 2 3] Completed\r\n")
+        );
+        assert_eq!(s.mail_store().unwrap().status(&trash).unwrap().messages, 3);
+        assert_eq!(
+            command(&mut s, "c COPY 1 Nowhere"),
+            "c NO [TRYCREATE] Mailbox does not exist\r\n"
+        );
+        assert_eq!(command(&mut s, "d UID COPY 9 Trash"), "d OK Completed\r\n");
+        assert_eq!(
+            command(&mut s, "e COPY 3 Trash"),
+            "e BAD Invalid sequence in Copy\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "f COPY 1"),
+            "f BAD Missing required argument to Copy\r\n"
+        );
+    }
+
+    #[test]
+    fn copy_into_the_selected_mailbox_reports_exists() {
+        let (mut s, _dir) = selected();
+        let validity = s.selected().unwrap().mailbox.uid_validity();
+        assert_eq!(
+            command(&mut s, "a COPY 1 INBOX"),
+            format!("* 3 EXISTS\r\n* 3 RECENT\r\na OK [COPYUID {validity} 1 3] Completed\r\n")
+        );
+    }
+}

@@ -42,3 +42,52 @@ pub fn run(
     }
     Ok(Action::None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+    use crate::store::MailboxName;
+
+    #[test]
+    fn move_reports_copyuid_then_expunges() {
+        let (mut s, _dir) = selected_with(&[PLAIN, MULTIPART, PLAIN], false);
+        let archive = MailboxName::new("Archive").unwrap();
+        s.mail_store().unwrap().create(&archive).unwrap();
+        let validity = s
+            .mail_store()
+            .unwrap()
+            .status(&archive)
+            .unwrap()
+            .uidvalidity;
+        assert_eq!(
+            command(&mut s, "a MOVE 1,3 Archive"),
+            format!(
+                "* OK [COPYUID {validity} 1,3 1:2] Completed\r\n* 3 EXPUNGE\r\n* 1 EXPUNGE\r\n\
+                 * 1 RECENT\r\na OK Completed\r\n"
+            )
+        );
+        assert_eq!(
+            command(&mut s, "b UID MOVE 2 Archive"),
+            format!(
+                "* OK [COPYUID {validity} 2 3] Completed\r\n* 1 EXPUNGE\r\n* 0 RECENT\r\nb OK Completed\r\n"
+            )
+        );
+        assert_eq!(
+            s.mail_store().unwrap().status(&archive).unwrap().messages,
+            3
+        );
+        assert_eq!(
+            command(&mut s, "c UID MOVE 1 Nowhere"),
+            "c NO [TRYCREATE] Mailbox does not exist\r\n"
+        );
+    }
+
+    #[test]
+    fn move_needs_a_writable_mailbox() {
+        let (mut s, _dir) = selected_with(&[PLAIN], true);
+        assert_eq!(
+            command(&mut s, "a MOVE 1 INBOX"),
+            "a NO Permission denied\r\n"
+        );
+    }
+}

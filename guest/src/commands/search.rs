@@ -196,3 +196,107 @@ fn set_contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
         a.min(b) <= n && n <= a.max(b)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+
+    fn search(session: &mut crate::session::Session, criteria: &str) -> String {
+        command(session, &format!("s SEARCH {criteria}"))
+    }
+
+    #[test]
+    fn index_keys() {
+        let (mut s, _dir) = selected();
+        let ok = |ids: &str| format!("* SEARCH{ids}\r\ns OK Completed\r\n");
+        assert_eq!(search(&mut s, "ALL"), ok(" 1 2"));
+        assert_eq!(search(&mut s, "FROM gray"), ok(" 1"));
+        // MIME-decoded and case-folded: =?UTF-8?Q?Caf=C3=A9?=
+        assert_eq!(search(&mut s, "CHARSET UTF-8 SUBJECT \"CAFÉ\""), ok(" 2"));
+        assert_eq!(search(&mut s, "FROM \"rené\""), ok(" 2"));
+        assert_eq!(search(&mut s, "CC boss"), ok(" 2"));
+        assert_eq!(search(&mut s, "TO imap@"), ok(" 1"));
+        assert_eq!(search(&mut s, "BCC x"), ok(""));
+        assert_eq!(search(&mut s, "HEADER Subject mtg"), ok(" 1"));
+        assert_eq!(search(&mut s, "NEW"), ok(" 1 2"));
+        assert_eq!(search(&mut s, "OLD"), ok(""));
+        assert_eq!(
+            search(
+                &mut s,
+                "RECENT UNSEEN UNDELETED UNFLAGGED UNANSWERED UNDRAFT"
+            ),
+            ok(" 1 2")
+        );
+        // INTERNALDATE: 14-Nov-2023 and 15-Nov-2023 in +0100.
+        assert_eq!(search(&mut s, "ON 14-Nov-2023"), ok(" 1"));
+        assert_eq!(search(&mut s, "SINCE 15-Nov-2023"), ok(" 2"));
+        assert_eq!(search(&mut s, "BEFORE \"15-Nov-2023\""), ok(" 1"));
+        // Date: 17 Jul 1996 (02:23 -0700 is 09:23 UTC) and 6 Feb 2025.
+        assert_eq!(search(&mut s, "SENTON 17-Jul-1996"), ok(" 1"));
+        assert_eq!(search(&mut s, "SENTSINCE 1-Jan-2000"), ok(" 2"));
+        assert_eq!(search(&mut s, "SENTBEFORE 1-Jan-2000"), ok(" 1"));
+        assert_eq!(search(&mut s, "LARGER 300"), ok(" 2"));
+        assert_eq!(search(&mut s, "SMALLER 300"), ok(" 1"));
+        assert_eq!(search(&mut s, "2:*"), ok(" 2"));
+        assert_eq!(search(&mut s, "5"), ok(""));
+        assert_eq!(search(&mut s, "UID 1"), ok(" 1"));
+        assert_eq!(search(&mut s, "OR FROM gray CC boss"), ok(" 1 2"));
+        assert_eq!(search(&mut s, "NOT (FROM gray)"), ok(" 2"));
+        command(&mut s, "x STORE 2 +FLAGS ($Junk \\Answered)");
+        assert_eq!(search(&mut s, "KEYWORD $junk ANSWERED"), ok(" 2"));
+        assert_eq!(search(&mut s, "UNKEYWORD $Junk"), ok(" 1"));
+        assert_eq!(
+            command(&mut s, "u UID SEARCH UID 2:*"),
+            "* SEARCH 2\r\nu OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn file_keys() {
+        let (mut s, _dir) = selected();
+        let ok = |ids: &str| format!("* SEARCH{ids}\r\ns OK Completed\r\n");
+        assert_eq!(search(&mut s, "BODY \"meet at\""), ok(" 1"));
+        assert_eq!(search(&mut s, "BODY \"CAFÉ\""), ok(" 2"));
+        assert_eq!(search(&mut s, "CHARSET UTF-8 BODY \"CAFÉ ON\""), ok(" 2"));
+        assert_eq!(search(&mut s, "TEXT washington"), ok(" 1"));
+        assert_eq!(search(&mut s, "TEXT \"string not in mailbox\""), ok(""));
+        assert_eq!(search(&mut s, "HEADER Message-Id B27397"), ok(" 1"));
+        assert_eq!(search(&mut s, "HEADER MIME-Version \"\""), ok(" 2"));
+    }
+
+    /// rfc3501 6.4.4's examples.
+    #[test]
+    fn rfc3501_examples() {
+        let (mut s, _dir) = selected();
+        command(&mut s, "x STORE 1 +FLAGS \\Flagged");
+        assert_eq!(
+            command(
+                &mut s,
+                "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\""
+            ),
+            "* SEARCH 1\r\nA282 OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "A283 SEARCH TEXT \"string not in mailbox\""),
+            "* SEARCH\r\nA283 OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "A284 SEARCH CHARSET UTF-8 TEXT {6}\r\nXXXXXX"),
+            "+ go ahead\r\n* SEARCH\r\nA284 OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let (mut s, _dir) = selected();
+        assert_eq!(
+            search(&mut s, "CHARSET ISO-2022-JP ALL"),
+            "s NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set\r\n"
+        );
+        assert_eq!(search(&mut s, "FOO"), "s BAD Invalid Search criteria\r\n");
+        assert_eq!(
+            command(&mut s, "u UID SEARCH"),
+            "u BAD Missing required argument to Uid\r\n"
+        );
+    }
+}

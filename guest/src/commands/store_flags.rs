@@ -264,3 +264,63 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod session_tests {
+    use super::super::message_testing::*;
+
+    #[test]
+    fn store_forms_and_responses() {
+        let (mut s, _dir) = selected();
+        // rfc3501 6.4.6 example: STORE 2:4 +FLAGS (\Deleted)
+        assert_eq!(
+            command(&mut s, "a003 STORE 1:2 +FLAGS (\\Deleted)"),
+            "* 1 FETCH (FLAGS (\\Recent \\Deleted))\r\n\
+             * 2 FETCH (FLAGS (\\Recent \\Deleted))\r\na003 OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b STORE 1 FLAGS ($Work \\Seen \\Flagged)"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen $Work))\r\nb OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID STORE 1 -FLAGS $work"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen) UID 1)\r\nc OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "d STORE 2 -FLAGS.SILENT (\\Deleted)"),
+            "d OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "e FETCH 1:2 FLAGS"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen))\r\n\
+             * 2 FETCH (FLAGS (\\Recent))\r\ne OK Completed\r\n"
+        );
+        // UID STORE of UIDs that do not exist: nothing to say.
+        assert_eq!(
+            command(&mut s, "f UID STORE 7:9 +FLAGS x"),
+            "f OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn store_errors() {
+        let (mut s, _dir) = selected();
+        assert_eq!(
+            command(&mut s, "a STORE 1 +FLAGS (\\Recent)"),
+            "a BAD Invalid system flag in Store command\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b STORE 3 +FLAGS x"),
+            "b BAD Invalid sequence in Store\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID STORE 1 FLAG x"),
+            "c BAD Invalid UID Store attribute\r\n"
+        );
+        let (mut s, _dir) = selected_with(&[PLAIN], true);
+        assert_eq!(
+            command(&mut s, "d STORE 1 +FLAGS x"),
+            "d NO Permission denied\r\n"
+        );
+    }
+}

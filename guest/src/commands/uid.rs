@@ -60,3 +60,45 @@ fn expunge(session: &mut Session, request: &mut Request) -> Result<Action, Synta
     }
     Ok(Action::None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+
+    #[test]
+    fn uid_expunge_only_the_named_deleted_messages() {
+        let (mut s, _dir) = selected_with(&[PLAIN, PLAIN, PLAIN], false);
+        command(&mut s, "a STORE 1:3 +FLAGS.SILENT \\Deleted");
+        // rfc4315 2.1: only UIDs 2 and 3 go, 1 stays \Deleted.
+        assert_eq!(
+            command(&mut s, "b UID EXPUNGE 2:3"),
+            "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 RECENT\r\nb OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID FETCH 1:* FLAGS"),
+            "* 1 FETCH (FLAGS (\\Recent \\Deleted) UID 1)\r\nc OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_subcommands() {
+        let (mut s, _dir) = selected();
+        assert_eq!(
+            command(&mut s, "a UID FOO 1"),
+            "a BAD Unrecognized UID subcommand\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b UID"),
+            "b BAD Missing required argument to Uid\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c uid fetch 1 uid"),
+            "* 1 FETCH (UID 1)\r\nc OK Completed\r\n"
+        );
+        let (mut s, _dir) = selected_with(&[PLAIN], true);
+        assert_eq!(
+            command(&mut s, "d UID EXPUNGE 1"),
+            "d NO Permission denied\r\n"
+        );
+    }
+}
