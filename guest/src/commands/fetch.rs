@@ -556,3 +556,79 @@ mod tests {
         );
     }
 }
+
+/// `cargo test -p guest --release fetch_bench_10k -- --ignored --nocapture`
+#[cfg(test)]
+mod bench {
+    use std::time::Instant;
+
+    use super::super::message_testing::*;
+    use crate::store::{AppendMessage, Flags, MailboxName};
+
+    #[test]
+    #[ignore]
+    fn fetch_bench_10k() {
+        let (mut s, _dir) = selected_with(&[], false);
+        let inbox = MailboxName::inbox();
+        let batch: Vec<AppendMessage> = (0..10_000)
+            .map(|i| AppendMessage {
+                data: format!(
+                    "{MULTIPART}\r\n{}",
+                    "filler line of body text\r\n".repeat(i % 40)
+                )
+                .replace("plans", &format!("plans {i}"))
+                .into_bytes(),
+                flags: Flags::default(),
+                keywords: Vec::new(),
+                internal_date: Some(internal_date(i)),
+            })
+            .collect();
+        s.mail_store().unwrap().append(&inbox, batch).unwrap();
+        command(&mut s, "n NOOP");
+        let mut time = |line: &str| {
+            let start = Instant::now();
+            let out = command(&mut s, line);
+            let elapsed = start.elapsed().as_secs_f64();
+            assert!(
+                out.ends_with("OK Completed\r\n"),
+                "{line}: {}",
+                &out[out.len() - 80..]
+            );
+            println!(
+                "{line}: {elapsed:.4} s, {} bytes, {:.0} MB/s",
+                out.len(),
+                out.len() as f64 / elapsed / 1e6
+            );
+        };
+        time("a FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)");
+        time("b FETCH 1:* BODYSTRUCTURE");
+        time("c FETCH 1:* BODY.PEEK[]");
+        time("d UID SEARCH SUBJECT \"plans 9999\"");
+        time("e SEARCH TEXT \"plans 9999\"");
+        time("f FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])");
+        // The response building alone, without the session's sync and the
+        // test harness's draining.
+        let selected = s.selected_mut().unwrap();
+        let all: Vec<usize> = (0..selected.mailbox.records().len()).collect();
+        for line in [
+            "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)",
+            "BODYSTRUCTURE",
+            "BODY.PEEK[]",
+        ] {
+            let items = super::super::fetch_items::parse_fetch_items(
+                &mut crate::wire::parser::Parser::new(line.as_bytes()),
+                "Fetch",
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            let start = Instant::now();
+            super::write_fetch_responses(&mut selected.mailbox, false, &all, &items, &mut out)
+                .unwrap();
+            let elapsed = start.elapsed().as_secs_f64();
+            println!(
+                "write_fetch_responses {line}: {elapsed:.4} s, {:.0} MB/s",
+                out.len() as f64 / elapsed / 1e6
+            );
+        }
+    }
+}
