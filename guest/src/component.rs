@@ -124,7 +124,7 @@ impl engine::Guest for Component {
     fn restore(snapshot: String, s: engine::Settings) -> Result<engine::Session, String> {
         let mail_root = match Session::snapshot_state(&snapshot)? {
             State::NotAuthenticated => None,
-            State::Authenticated => Some(MAIL_ROOT.into()),
+            State::Authenticated | State::Selected => Some(MAIL_ROOT.into()),
         };
         let env = Env {
             host: Box::new(WitHost),

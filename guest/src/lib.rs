@@ -9,6 +9,7 @@
 //! - [`session`]: the state machine the host drives (`greet`/`feed`/`pull`,
 //!   `snapshot`/`restore`);
 //! - [`commands`]: one module per command, dispatched through one table;
+//! - [`selected`]: the selected mailbox and its untagged updates;
 //! - [`capability`]: the capability list;
 //! - [`store`]: the Maildir++ mail store and its crash-safe index;
 //! - [`mime`]: ENVELOPE, BODYSTRUCTURE, sections, BINARY, SEARCH matching.
@@ -17,6 +18,7 @@ pub mod capability;
 pub mod commands;
 pub mod host;
 pub mod mime;
+pub mod selected;
 pub mod session;
 pub mod settings;
 pub mod store;

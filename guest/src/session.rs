@@ -3,14 +3,18 @@
 //! [`Session::feed`] with whatever the client sent and [`Session::pull`]
 //! while a step says `more`; it acts on each step's [`Action`].
 
+use std::io;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{self, Listing, Security};
 use crate::commands;
-use crate::host::HostApi;
+use crate::host::{HostApi, Level};
+use crate::selected::{Selected, SelectedSnapshot, flag_list};
 use crate::settings::{ServerInfo, Settings};
+use crate::store::{MailStore, MailboxChanges, MailboxName, NoLocking, StoreError};
 use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
 use crate::wire::types::Tag;
 
@@ -50,13 +54,15 @@ pub struct Env {
     pub mail_root: Option<PathBuf>,
 }
 
-/// rfc9051 3: the connection states. `Selected` comes with the store.
+/// rfc3501 3: the connection states (Logout is simply the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     #[default]
     NotAuthenticated,
     Authenticated,
+    /// A mailbox is selected (rfc3501 3.3); the session's `Selected` holds it.
+    Selected,
 }
 
 /// Which SASL mechanism an AUTHENTICATE exchange runs.
@@ -148,6 +154,8 @@ struct SnapshotV1 {
     throttled: bool,
     closed: bool,
     pending: Action,
+    /// The selected mailbox (state `selected`).
+    selected: Option<SelectedSnapshot>,
 }
 
 pub struct Session {
@@ -164,6 +172,14 @@ pub struct Session {
     /// The action to report once the outbox is drained; nothing more is
     /// executed until then.
     pending: Action,
+    /// The user's mail store, opened at first use (post-auth only).
+    store: Option<MailStore>,
+    /// The selected mailbox; `Some` exactly in `State::Selected`.
+    selected: Option<Selected>,
+    /// Something went wrong that the session cannot continue from (the
+    /// selected mailbox vanished or changed UIDVALIDITY): a `* BYE` has been
+    /// written, close after the current command.
+    must_close: bool,
 }
 
 impl Session {
@@ -178,6 +194,9 @@ impl Session {
             throttled: false,
             closed: false,
             pending: Action::None,
+            store: None,
+            selected: None,
+            must_close: false,
         }
     }
 
@@ -240,6 +259,7 @@ impl Session {
             throttled: self.throttled,
             closed: self.closed,
             pending: self.pending,
+            selected: self.selected.as_ref().map(Selected::snapshot),
         };
         // Plain data: serialization cannot fail.
         serde_json::to_string(&snap).unwrap_or_default()
@@ -253,7 +273,7 @@ impl Session {
             serde_json::from_str(json).map_err(|e| format!("unreadable snapshot: {e}"))?;
         let mut outbox = Outbox::default();
         outbox.push(&snap.outbox);
-        Ok(Session {
+        let mut session = Session {
             limits: Limits::from_settings(&settings),
             settings,
             env,
@@ -263,7 +283,56 @@ impl Session {
             throttled: snap.throttled,
             closed: snap.closed,
             pending: snap.pending,
-        })
+            store: None,
+            selected: None,
+            must_close: false,
+        };
+        if session.facts.state != State::NotAuthenticated && session.env.mail_root.is_some() {
+            // The first post-auth instance creates INBOX (and the autocreate
+            // folders) here; a failure is reported by the first command
+            // that needs the store.
+            if let Err(e) = session.mail_store() {
+                session.log_store_error("opening the mail store", &e);
+            }
+        }
+        if session.facts.state == State::Selected {
+            session.facts.state = State::Authenticated;
+            match snap.selected {
+                Some(selected) if !session.closed => session.reselect(&selected),
+                _ => {}
+            }
+        }
+        Ok(session)
+    }
+
+    /// Reopens the mailbox a restored snapshot had selected and continues
+    /// its view; if it is gone or no longer the same mailbox the client
+    /// cannot be told in IMAP4rev1 terms, so the session ends with BYE.
+    fn reselect(&mut self, snap: &SelectedSnapshot) {
+        let reopened = (|| -> Result<Selected, StoreError> {
+            let view = snap.view().ok_or(StoreError::UidValidityChanged)?;
+            let name = MailboxName::new(&snap.mailbox)?;
+            let store = self.mail_store()?;
+            let mut mailbox = if snap.read_only {
+                store.examine(&name)?
+            } else {
+                store.select(&name)?
+            };
+            mailbox.resume_view(&view)?;
+            let mut selected = Selected::new(mailbox, snap.read_only);
+            selected.reported_recent = snap.reported_recent;
+            Ok(selected)
+        })();
+        match reopened {
+            Ok(selected) => self.enter_selected(selected),
+            Err(e) => {
+                self.log_store_error("reselecting after restore", &e);
+                self.write(b"* BYE The selected mailbox is no longer available\r\n");
+                self.closed = true;
+                self.reader.discard();
+                self.pending = Action::Close;
+            }
+        }
     }
 
     /// The connection state a snapshot records (for the host, to decide
@@ -301,6 +370,100 @@ impl Session {
             tls: self.settings.tls_active || self.facts.tls_started,
             authenticated: self.facts.state != State::NotAuthenticated,
         }
+    }
+
+    /// The user's mail store, opened at first use from `env.mail_root`
+    /// (creating INBOX and the `autocreate_folders` the first time).
+    pub fn mail_store(&mut self) -> Result<&mut MailStore, StoreError> {
+        self.store_and_selected().map(|(store, _)| store)
+    }
+
+    /// The mail store and the selected mailbox at once (COPY, MOVE,
+    /// APPEND to the selected mailbox need both).
+    pub fn store_and_selected(
+        &mut self,
+    ) -> Result<(&mut MailStore, Option<&mut Selected>), StoreError> {
+        if self.store.is_none() {
+            let Some(root) = self.env.mail_root.clone() else {
+                return Err(StoreError::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no mail tree in this instance",
+                )));
+            };
+            // The host serialises writers per user tree; within one guest
+            // there is one session, so no lock of our own is needed.
+            let store =
+                MailStore::open(root, Rc::new(NoLocking), &self.settings.autocreate_folders)?;
+            self.store = Some(store);
+        }
+        match self.store.as_mut() {
+            Some(store) => Ok((store, self.selected.as_mut())),
+            None => Err(StoreError::Io(io::Error::other("mail store not open"))),
+        }
+    }
+
+    /// The selected mailbox, in the selected state.
+    pub fn selected_mut(&mut self) -> Option<&mut Selected> {
+        self.selected.as_mut()
+    }
+
+    pub fn selected(&self) -> Option<&Selected> {
+        self.selected.as_ref()
+    }
+
+    /// Enter the selected state (SELECT, EXAMINE, restore).
+    pub(crate) fn enter_selected(&mut self, selected: Selected) {
+        self.selected = Some(selected);
+        self.facts.state = State::Selected;
+    }
+
+    /// Back to the authenticated state (CLOSE, UNSELECT, a failed SELECT);
+    /// returns the mailbox that was selected.
+    pub(crate) fn leave_selected(&mut self) -> Option<Selected> {
+        if self.facts.state == State::Selected {
+            self.facts.state = State::Authenticated;
+        }
+        self.selected.take()
+    }
+
+    /// Send the untagged updates the client has not seen yet (rfc3501
+    /// 7.3.1, 7.4.1): `* n EXPUNGE` (only if `allow_expunge`: never after
+    /// FETCH, STORE or SEARCH), `* n EXISTS`, `* n RECENT` and
+    /// `* n FETCH (FLAGS (...))` for flags other sessions changed. Call it
+    /// after the command's own untagged responses, before its tagged reply.
+    /// Without a selected mailbox it does nothing.
+    pub fn report_updates(&mut self, allow_expunge: bool) {
+        let Some(selected) = self.selected.as_mut() else {
+            return;
+        };
+        let synced = if allow_expunge {
+            selected.mailbox.sync()
+        } else {
+            selected.mailbox.sync_deferring_expunges()
+        };
+        match synced {
+            Ok(changes) => {
+                let text = render_updates(selected, &changes);
+                self.write(text.as_bytes());
+            }
+            Err(e @ StoreError::UidValidityChanged) => {
+                // rfc3501 2.3.1.1: UIDs must not change under a session; the
+                // only honest way out in IMAP4rev1 is to end it.
+                self.log_store_error("syncing the selected mailbox", &e);
+                self.leave_selected();
+                self.write(b"* BYE Mailbox UIDVALIDITY changed, please reconnect\r\n");
+                self.must_close = true;
+            }
+            Err(e) => self.log_store_error("syncing the selected mailbox", &e),
+        }
+    }
+
+    /// One warning in the server log for a store failure.
+    pub(crate) fn log_store_error(&self, doing: &str, error: &StoreError) {
+        let user = self.facts.user.as_deref().unwrap_or("-");
+        self.env
+            .host
+            .log(Level::Warn, &format!("user {user}: {doing}: {error}"));
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
@@ -359,6 +522,11 @@ impl Session {
                 Event::Line(line) => commands::authenticate::resume(self, &line),
                 Event::Command(bytes) => commands::execute(self, &bytes),
             };
+            let action = if std::mem::take(&mut self.must_close) {
+                Action::Close
+            } else {
+                action
+            };
             match action {
                 Action::None => {}
                 Action::Close => {
@@ -395,6 +563,32 @@ impl Session {
             action,
         }
     }
+}
+
+/// The untagged responses for `changes`, in the order rfc3501 7.4.1 needs:
+/// expunges (each number valid when sent), then EXISTS and RECENT, then
+/// flag changes under the new numbering.
+fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> String {
+    let mut out = String::new();
+    for (seq, _uid) in &changes.expunged {
+        out += &format!("* {seq} EXPUNGE\r\n");
+    }
+    if changes.exists_changed {
+        out += &format!("* {} EXISTS\r\n", changes.exists);
+    }
+    if changes.exists_changed || changes.recent != selected.reported_recent {
+        out += &format!("* {} RECENT\r\n", changes.recent);
+        selected.reported_recent = changes.recent;
+    }
+    let mailbox = &selected.mailbox;
+    for &uid in &changes.flags_changed {
+        if let Some(seq) = mailbox.seq_of_uid(uid)
+            && let Some(record) = mailbox.by_seq(seq)
+        {
+            out += &format!("* {seq} FETCH (FLAGS ({}))\r\n", flag_list(mailbox, record));
+        }
+    }
+    out
 }
 
 fn check_version(json: &str) -> Result<(), String> {

@@ -53,13 +53,18 @@ pub struct States(u8);
 
 impl States {
     pub const NOT_AUTHENTICATED: States = States(1);
-    pub const AUTHENTICATED: States = States(2);
-    pub const ANY: States = States(1 | 2);
+    /// Selected state only (rfc3501 6.4).
+    pub const SELECTED: States = States(4);
+    /// Authenticated and selected state: rfc3501 3 lets every
+    /// authenticated-state command run with a mailbox selected too.
+    pub const AUTHENTICATED: States = States(2 | 4);
+    pub const ANY: States = States(1 | 2 | 4);
 
     pub fn allows(self, state: State) -> bool {
         let bit = match state {
             State::NotAuthenticated => 1,
             State::Authenticated => 2,
+            State::Selected => 4,
         };
         self.0 & bit != 0
     }
@@ -82,7 +87,9 @@ const fn cmd(name: &'static str, handler: Handler, states: States) -> Command {
 
 /// Every command the session knows. A command that is not here, or not
 /// allowed in the current state, gets Cyrus's reply: `BAD Please login
-/// first` before login, `BAD Unrecognized command` after.
+/// first` before login, `BAD Please select a mailbox first` for a
+/// selected-state command without a mailbox, `BAD Unrecognized command`
+/// otherwise.
 pub static COMMANDS: &[Command] = &[
     // Any state (rfc9051 6.1).
     cmd("CAPABILITY", capability::handle, States::ANY),
@@ -99,6 +106,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
     // ===== The mail store =====
     // Each entry is replaced by the real handler as it lands.
+    // Authenticated state (rfc3501 6.3), also valid when selected.
     cmd("SELECT", not_yet::handle, States::AUTHENTICATED),
     cmd("EXAMINE", not_yet::handle, States::AUTHENTICATED),
     cmd("CREATE", not_yet::handle, States::AUTHENTICATED),
@@ -111,17 +119,18 @@ pub static COMMANDS: &[Command] = &[
     cmd("NAMESPACE", not_yet::handle, States::AUTHENTICATED),
     cmd("STATUS", not_yet::handle, States::AUTHENTICATED),
     cmd("APPEND", not_yet::handle, States::AUTHENTICATED),
-    cmd("CHECK", not_yet::handle, States::AUTHENTICATED),
-    cmd("CLOSE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UNSELECT", not_yet::handle, States::AUTHENTICATED),
-    cmd("EXPUNGE", not_yet::handle, States::AUTHENTICATED),
-    cmd("SEARCH", not_yet::handle, States::AUTHENTICATED),
-    cmd("FETCH", not_yet::handle, States::AUTHENTICATED),
-    cmd("STORE", not_yet::handle, States::AUTHENTICATED),
-    cmd("COPY", not_yet::handle, States::AUTHENTICATED),
-    cmd("MOVE", not_yet::handle, States::AUTHENTICATED),
-    cmd("UID", not_yet::handle, States::AUTHENTICATED),
     cmd("IDLE", not_yet::handle, States::AUTHENTICATED),
+    // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
+    cmd("CHECK", not_yet::handle, States::SELECTED),
+    cmd("CLOSE", not_yet::handle, States::SELECTED),
+    cmd("UNSELECT", not_yet::handle, States::SELECTED),
+    cmd("EXPUNGE", not_yet::handle, States::SELECTED),
+    cmd("SEARCH", not_yet::handle, States::SELECTED),
+    cmd("FETCH", not_yet::handle, States::SELECTED),
+    cmd("STORE", not_yet::handle, States::SELECTED),
+    cmd("COPY", not_yet::handle, States::SELECTED),
+    cmd("MOVE", not_yet::handle, States::SELECTED),
+    cmd("UID", not_yet::handle, States::SELECTED),
 ];
 
 /// The table entry for a command name, case-insensitively.
@@ -167,15 +176,19 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
             return Action::None;
         }
     }
-    let entry = lookup(word).filter(|c| c.states.allows(session.state()));
+    let known = lookup(word);
+    let entry = known.filter(|c| c.states.allows(session.state()));
     let mut request = Request {
         tag,
         name: display_name(word),
         args,
     };
     let Some(entry) = entry else {
+        let needs_selection = known.is_some_and(|c| c.states.allows(State::Selected));
         let text = if session.state() == State::NotAuthenticated {
             "BAD Please login first"
+        } else if needs_selection {
+            "BAD Please select a mailbox first"
         } else {
             "BAD Unrecognized command"
         };
@@ -292,6 +305,38 @@ pub(crate) mod testing {
         (String::from_utf8_lossy(&out).into_owned(), step.action)
     }
 
+    /// A logged-in session over a fresh mail tree in a temporary directory
+    /// (the tree lives as long as the returned guard).
+    pub fn with_store(settings: Settings) -> (Session, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temporary mail tree");
+        let env = Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut session = Session::new(settings, env);
+        session.greet();
+        let (_, action) = run(&mut session, "l LOGIN alice secret\r\n");
+        assert_eq!(action, crate::session::Action::Promote);
+        (session, dir)
+    }
+
+    /// [`with_store`] with the default test settings.
+    pub fn store_session() -> (Session, tempfile::TempDir) {
+        with_store(settings())
+    }
+
+    /// A second session on the same mail tree (another client of the user).
+    pub fn second_session(dir: &tempfile::TempDir) -> Session {
+        let env = Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut session = Session::new(settings(), env);
+        session.greet();
+        run(&mut session, "l LOGIN alice secret\r\n");
+        session
+    }
+
     /// A logged-in session.
     pub fn logged_in() -> Session {
         let mut s = session();
@@ -363,7 +408,11 @@ mod tests {
         );
         assert_eq!(
             run(&mut s, "a UID FETCH 1:* FLAGS\r\n").0,
-            "a NO [CANNOT] Uid is not available yet\r\n"
+            "a BAD Please select a mailbox first\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "a check\r\n").0,
+            "a BAD Please select a mailbox first\r\n"
         );
     }
 

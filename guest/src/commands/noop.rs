@@ -1,5 +1,5 @@
-//! NOOP (rfc9051 6.1.2). Any state. With a mailbox selected it will also
-//! report changes; until then it only completes.
+//! NOOP (rfc3501 6.1.2). Any state. With a mailbox selected it reports
+//! the mailbox's changes, expunges included (rfc3501 7.4.1).
 
 use super::Request;
 use crate::session::{Action, Session};
@@ -7,6 +7,7 @@ use crate::wire::parser::SyntaxError;
 
 pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     req.no_arguments()?;
+    session.report_updates(true);
     req.reply(session, "OK Completed");
     Ok(Action::None)
 }

@@ -82,6 +82,23 @@ pub struct MailboxChanges {
     pub flags_changed: Vec<u32>,
 }
 
+/// A session's view of a mailbox, as [`Mailbox::view`] captures it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MailboxView {
+    pub uidvalidity: u32,
+    /// UIDs in sequence-number order, as the session knows them.
+    pub uids: Vec<u32>,
+    /// UIDs that are \Recent in this session.
+    pub recent: Vec<u32>,
+    /// Flag changes not yet reported.
+    pub flags_changed: Vec<u32>,
+    /// The mailbox's HIGHESTMODSEQ the view reflects.
+    pub highest_modseq: u64,
+    /// The EXISTS count last reported.
+    pub reported_exists: u32,
+}
+
 struct LockGuard<'a> {
     locker: &'a dyn MailboxLocker,
     name: &'a MailboxName,
@@ -707,6 +724,18 @@ impl Mailbox {
     /// allows EXPUNGE responses (NOOP, CHECK, IDLE, after a command that is
     /// not FETCH/STORE/SEARCH).
     pub fn sync(&mut self) -> Result<MailboxChanges, StoreError> {
+        self.sync_reporting(true)
+    }
+
+    /// Like [`sync`](Self::sync), but messages expunged by others stay in
+    /// the view (and keep their sequence numbers) until a later `sync`:
+    /// for after FETCH, STORE and SEARCH, where rfc3501 7.4.1 forbids
+    /// EXPUNGE responses. `expunged` is always empty.
+    pub fn sync_deferring_expunges(&mut self) -> Result<MailboxChanges, StoreError> {
+        self.sync_reporting(false)
+    }
+
+    fn sync_reporting(&mut self, report_expunges: bool) -> Result<MailboxChanges, StoreError> {
         {
             let locker = self.locker.clone();
             let name = self.name.clone();
@@ -716,7 +745,7 @@ impl Mailbox {
             self.claim_recent()?;
         }
         let mut changes = MailboxChanges::default();
-        if !self.expunged_unreported.is_empty() {
+        if report_expunges && !self.expunged_unreported.is_empty() {
             let gone = std::mem::take(&mut self.expunged_unreported);
             // Highest sequence numbers first: no renumbering between responses.
             for i in (0..self.records.len()).rev() {
@@ -738,6 +767,70 @@ impl Mailbox {
             .into_iter()
             .collect();
         Ok(changes)
+    }
+
+    /// What a session has been told about this mailbox, to carry in its
+    /// snapshot: restored with [`resume_view`](Self::resume_view) in a
+    /// fresh instance, sequence numbers stay what the client knows.
+    pub fn view(&self) -> MailboxView {
+        MailboxView {
+            uidvalidity: self.header.uidvalidity,
+            uids: self.records.iter().map(|r| r.uid).collect(),
+            recent: {
+                let mut v: Vec<u32> = self.recent.iter().copied().collect();
+                v.sort_unstable();
+                v
+            },
+            flags_changed: self.flags_changed.iter().copied().collect(),
+            highest_modseq: self.header.highest_modseq,
+            reported_exists: self.reported_exists,
+        }
+    }
+
+    /// Makes a freshly opened mailbox continue a session's earlier view:
+    /// messages the session knows that are gone since are kept as
+    /// placeholders and reported as expunged by the next `sync`; new
+    /// messages are reported as EXISTS; flags changed since are reported.
+    /// Fails with `UidValidityChanged` if the mailbox is not the same one.
+    pub fn resume_view(&mut self, view: &MailboxView) -> Result<(), StoreError> {
+        if view.uidvalidity != self.header.uidvalidity {
+            return Err(StoreError::UidValidityChanged);
+        }
+        let on_disk: HashSet<u32> = self.records.iter().map(|r| r.uid).collect();
+        let known: HashSet<u32> = view.uids.iter().copied().collect();
+        let max_known = view.uids.iter().copied().max().unwrap_or(0);
+        // A message below the highest known UID the session never saw
+        // would shift its sequence numbers: the index was rebuilt.
+        if self
+            .records
+            .iter()
+            .any(|r| r.uid < max_known && !known.contains(&r.uid))
+        {
+            return Err(StoreError::UidValidityChanged);
+        }
+        for &uid in &view.uids {
+            if !on_disk.contains(&uid) {
+                self.records.push(MessageRecord {
+                    uid,
+                    ..MessageRecord::default()
+                });
+                self.expunged_unreported.insert(uid);
+            }
+        }
+        self.records.sort_by_key(|r| r.uid);
+        for &uid in &view.recent {
+            if on_disk.contains(&uid) {
+                self.recent.insert(uid);
+            }
+        }
+        for r in &self.records {
+            let changed_since = r.modseq > view.highest_modseq && known.contains(&r.uid);
+            if on_disk.contains(&r.uid) && (changed_since || view.flags_changed.contains(&r.uid)) {
+                self.flags_changed.insert(r.uid);
+            }
+        }
+        self.reported_exists = view.reported_exists;
+        Ok(())
     }
 
     /// APPEND (rfc3501 6.3.11, MULTIAPPEND rfc3502): all messages or none.

@@ -30,6 +30,7 @@ use std::rc::Rc;
 pub use index::{Flags, MessageRecord};
 pub use mailbox::{
     AppendMessage, AppendUid, CopyUid, FlagChange, FlagOperation, Mailbox, MailboxChanges,
+    MailboxView,
 };
 pub use name::{InvalidName, MailboxName};
 

@@ -1,0 +1,307 @@
+//! The selected state (rfc3501 3, 6.3.1): the open mailbox and what the
+//! client has been told about it, and the untagged updates that keep the
+//! client's view in step with the mailbox (rfc3501 7.3.1, 7.4.1).
+//!
+//! Sequence numbers: the session's [`Mailbox`] holds the client's view.
+//! Nothing shifts in it until the session reports the change: messages
+//! expunged by other sessions stay (as placeholders, when restored from a
+//! snapshot) until `* n EXPUNGE` is sent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Mailbox, MailboxView, MessageRecord};
+
+/// The selected mailbox of a session.
+pub struct Selected {
+    pub mailbox: Mailbox,
+    /// EXAMINE, or SELECT of a mailbox we may not write (rfc3501 6.3.2).
+    pub read_only: bool,
+    /// The RECENT count last reported.
+    pub reported_recent: u32,
+}
+
+impl Selected {
+    pub fn new(mailbox: Mailbox, read_only: bool) -> Selected {
+        let reported_recent = mailbox.recent_count();
+        Selected {
+            mailbox,
+            read_only,
+            reported_recent,
+        }
+    }
+
+    /// What the snapshot carries.
+    pub fn snapshot(&self) -> SelectedSnapshot {
+        let view = self.mailbox.view();
+        SelectedSnapshot {
+            mailbox: self.mailbox.name().as_str().to_string(),
+            read_only: self.read_only,
+            reported_recent: self.reported_recent,
+            uidvalidity: view.uidvalidity,
+            uids: format_uid_set(&view.uids),
+            recent: format_uid_set(&view.recent),
+            flags_changed: format_uid_set(&view.flags_changed),
+            highest_modseq: view.highest_modseq,
+            reported_exists: view.reported_exists,
+        }
+    }
+}
+
+/// The selected mailbox in a session snapshot. UID lists are written as
+/// rfc3501 sequence sets (`1:40,42`) to keep the snapshot small.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectedSnapshot {
+    /// The UTF-8 mailbox name.
+    pub mailbox: String,
+    pub read_only: bool,
+    pub reported_recent: u32,
+    pub uidvalidity: u32,
+    pub uids: String,
+    pub recent: String,
+    pub flags_changed: String,
+    pub highest_modseq: u64,
+    pub reported_exists: u32,
+}
+
+/// At most this many UIDs are read back from a snapshot's UID sets
+/// (a corrupt `1:4294967295` must not exhaust memory).
+const MAX_SNAPSHOT_UIDS: usize = 10_000_000;
+
+impl SelectedSnapshot {
+    /// The view to resume, or `None` if the snapshot's sets are unreadable.
+    pub fn view(&self) -> Option<MailboxView> {
+        Some(MailboxView {
+            uidvalidity: self.uidvalidity,
+            uids: parse_uid_set(&self.uids)?,
+            recent: parse_uid_set(&self.recent)?,
+            flags_changed: parse_uid_set(&self.flags_changed)?,
+            highest_modseq: self.highest_modseq,
+            reported_exists: self.reported_exists,
+        })
+    }
+}
+
+/// Ascending UIDs as an rfc3501 sequence set (`1:3,7`); empty for none.
+/// Unsorted input is sorted first (APPENDUID, COPYUID, the snapshot).
+pub fn format_uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out += &start.to_string();
+        } else {
+            out += &format!("{start}:{end}");
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The inverse of [`format_uid_set`]; `None` if malformed or too large.
+fn parse_uid_set(set: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    if set.is_empty() {
+        return Some(out);
+    }
+    for part in set.split(',') {
+        let (first, last) = match part.split_once(':') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if first > last || (last - first) as usize >= MAX_SNAPSHOT_UIDS - out.len() {
+            return None;
+        }
+        out.extend(first..=last);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// A message's FLAGS list as it goes on the wire, without parentheses:
+/// system flags in Cyrus's order, `\Recent` if this session has it
+/// (rfc3501 2.3.2), then keywords.
+pub fn flag_list(mailbox: &Mailbox, record: &MessageRecord) -> String {
+    let mut items: Vec<&str> = record.flags.names();
+    if mailbox.is_recent(record.uid) {
+        items.push("\\Recent");
+    }
+    items.extend(record.keywords.iter().map(String::as_str));
+    items.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testing::{run, second_session, store_session};
+    use crate::session::{Env, Session, State};
+    use crate::store::{AppendMessage, FlagOperation, Flags, MailboxName};
+
+    fn message(text: &str) -> AppendMessage {
+        AppendMessage {
+            data: format!("Subject: {text}\r\n\r\n{text}\r\n").into_bytes(),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            internal_date: None,
+        }
+    }
+
+    fn select_inbox(session: &mut Session) {
+        let inbox = MailboxName::inbox();
+        let mailbox = session.mail_store().unwrap().select(&inbox).unwrap();
+        session.enter_selected(Selected::new(mailbox, false));
+        assert_eq!(session.state(), State::Selected);
+    }
+
+    fn updates(session: &mut Session, allow_expunge: bool) -> String {
+        session.report_updates(allow_expunge);
+        // A NOOP-free way to drain: feed nothing.
+        let step = session.feed(b"");
+        crate::commands::testing::drain(session, step).0
+    }
+
+    #[test]
+    fn reports_other_sessions_changes() {
+        let (mut a, dir) = store_session();
+        let mut b = second_session(&dir);
+        let inbox = MailboxName::inbox();
+        b.mail_store()
+            .unwrap()
+            .append(&inbox, vec![message("1"), message("2"), message("3")])
+            .unwrap();
+        select_inbox(&mut a);
+        assert_eq!(updates(&mut a, true), "");
+        select_inbox(&mut b);
+        // b deletes message 2 and sets \Seen on 3; a new message arrives.
+        let mbox = &mut b.selected_mut().unwrap().mailbox;
+        mbox.store_flags(&[2], FlagOperation::Add, Flags::DELETED, &[], None)
+            .unwrap();
+        mbox.store_flags(&[3], FlagOperation::Add, Flags::SEEN, &[], None)
+            .unwrap();
+        mbox.expunge(None).unwrap();
+        b.mail_store()
+            .unwrap()
+            .append(&inbox, vec![message("4")])
+            .unwrap();
+        // After FETCH/STORE/SEARCH: no EXPUNGE, numbers unchanged (message 2
+        // is still there for a, with its new flags).
+        assert_eq!(
+            updates(&mut a, false),
+            "* 4 EXISTS\r\n* 4 RECENT\r\n* 2 FETCH (FLAGS (\\Deleted \\Recent))\r\n\
+             * 3 FETCH (FLAGS (\\Seen \\Recent))\r\n"
+        );
+        assert_eq!(a.selected().unwrap().mailbox.exists(), 4);
+        // Then where expunges are allowed.
+        assert_eq!(
+            updates(&mut a, true),
+            "* 2 EXPUNGE\r\n* 3 EXISTS\r\n* 3 RECENT\r\n"
+        );
+        assert_eq!(updates(&mut a, true), "");
+    }
+
+    #[test]
+    fn selected_mailbox_survives_snapshot() {
+        let (mut a, dir) = store_session();
+        let mut b = second_session(&dir);
+        let inbox = MailboxName::inbox();
+        b.mail_store()
+            .unwrap()
+            .append(&inbox, vec![message("1"), message("2"), message("3")])
+            .unwrap();
+        select_inbox(&mut a);
+        let snapshot = a.snapshot();
+        drop(a);
+        // Meanwhile: message 1 expunged, message 3 flagged, a new one.
+        select_inbox(&mut b);
+        let mbox = &mut b.selected_mut().unwrap().mailbox;
+        mbox.store_flags(&[1], FlagOperation::Add, Flags::DELETED, &[], None)
+            .unwrap();
+        mbox.store_flags(&[3], FlagOperation::Add, Flags::FLAGGED, &[], None)
+            .unwrap();
+        mbox.expunge(None).unwrap();
+        b.mail_store()
+            .unwrap()
+            .append(&inbox, vec![message("4")])
+            .unwrap();
+
+        let env = Env {
+            host: Box::new(crate::commands::testing::FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let settings = crate::commands::testing::settings();
+        let mut a = Session::restore(&snapshot, settings, env).unwrap();
+        assert_eq!(a.state(), State::Selected);
+        // The client still knows 3 messages; FETCH-time sync keeps them.
+        assert_eq!(
+            updates(&mut a, false),
+            "* 4 EXISTS\r\n* 3 RECENT\r\n* 3 FETCH (FLAGS (\\Flagged \\Recent))\r\n"
+        );
+        assert_eq!(
+            run(&mut a, "n NOOP\r\n").0,
+            "* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 3 RECENT\r\nn OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn vanished_mailbox_after_restore_ends_the_session() {
+        let (mut a, dir) = store_session();
+        a.mail_store()
+            .unwrap()
+            .create(&MailboxName::new("Trash").unwrap())
+            .unwrap();
+        let mailbox = a
+            .mail_store()
+            .unwrap()
+            .select(&MailboxName::new("Trash").unwrap())
+            .unwrap();
+        a.enter_selected(Selected::new(mailbox, false));
+        let snapshot = a.snapshot();
+        a.mail_store()
+            .unwrap()
+            .delete(&MailboxName::new("Trash").unwrap())
+            .unwrap();
+        let env = Env {
+            host: Box::new(crate::commands::testing::FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut a = Session::restore(&snapshot, crate::commands::testing::settings(), env).unwrap();
+        let (out, action) = run(&mut a, "");
+        assert_eq!(out, "* BYE The selected mailbox is no longer available\r\n");
+        assert_eq!(action, crate::session::Action::Close);
+    }
+
+    #[test]
+    fn uid_sets_round_trip() {
+        assert_eq!(format_uid_set(&[]), "");
+        assert_eq!(format_uid_set(&[5]), "5");
+        assert_eq!(
+            format_uid_set(&[3, 1, 2, 7, 9, 8, 4294967295]),
+            "1:3,7:9,4294967295"
+        );
+        assert_eq!(
+            parse_uid_set("1:3,7:9,4294967295").unwrap(),
+            vec![1, 2, 3, 7, 8, 9, 4294967295]
+        );
+        assert_eq!(parse_uid_set("").unwrap(), Vec::<u32>::new());
+        assert!(parse_uid_set("1:4294967295").is_none());
+        assert!(parse_uid_set("3:1").is_none());
+        assert!(parse_uid_set("x").is_none());
+        assert!(parse_uid_set("1,,2").is_none());
+    }
+}
