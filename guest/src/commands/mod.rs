@@ -4,17 +4,25 @@
 
 pub mod authenticate;
 pub mod capability;
+pub mod copy;
 pub mod dates;
 pub mod enable;
+pub mod fetch;
 pub mod fetch_items;
 pub mod id;
 pub mod login;
 pub mod logout;
+#[cfg(test)]
+pub(crate) mod message_testing;
+pub mod move_;
 pub mod noop;
 pub mod not_yet;
+pub mod search;
 pub mod search_keys;
 pub mod sequence;
 pub mod starttls;
+pub mod store_flags;
+pub mod uid;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -125,12 +133,12 @@ pub static COMMANDS: &[Command] = &[
     cmd("CLOSE", not_yet::handle, States::SELECTED),
     cmd("UNSELECT", not_yet::handle, States::SELECTED),
     cmd("EXPUNGE", not_yet::handle, States::SELECTED),
-    cmd("SEARCH", not_yet::handle, States::SELECTED),
-    cmd("FETCH", not_yet::handle, States::SELECTED),
-    cmd("STORE", not_yet::handle, States::SELECTED),
-    cmd("COPY", not_yet::handle, States::SELECTED),
-    cmd("MOVE", not_yet::handle, States::SELECTED),
-    cmd("UID", not_yet::handle, States::SELECTED),
+    cmd("SEARCH", search::handle, States::SELECTED),
+    cmd("FETCH", fetch::handle, States::SELECTED),
+    cmd("STORE", store_flags::handle, States::SELECTED),
+    cmd("COPY", copy::handle, States::SELECTED),
+    cmd("MOVE", move_::handle, States::SELECTED),
+    cmd("UID", uid::handle, States::SELECTED),
 ];
 
 /// The table entry for a command name, case-insensitively.
