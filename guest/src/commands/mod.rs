@@ -7,23 +7,35 @@ pub mod authenticate;
 pub mod capability;
 pub mod check;
 pub mod close;
+pub mod copy;
 pub mod create;
+pub mod dates;
 pub mod delete;
 pub mod enable;
 pub mod expunge;
+pub mod fetch;
+pub mod fetch_items;
 pub mod id;
 pub mod list;
 pub mod login;
 pub mod logout;
 pub mod mailbox_arg;
+#[cfg(test)]
+pub(crate) mod message_testing;
+pub mod move_;
 pub mod namespace;
 pub mod noop;
 pub mod not_yet;
 pub mod rename;
+pub mod search;
+pub mod search_keys;
 pub mod select;
+pub mod sequence;
 pub mod starttls;
 pub mod status;
+pub mod store_flags;
 pub mod subscribe;
+pub mod uid;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -134,12 +146,12 @@ pub static COMMANDS: &[Command] = &[
     cmd("CLOSE", close::close, States::SELECTED),
     cmd("UNSELECT", close::unselect, States::SELECTED),
     cmd("EXPUNGE", expunge::handle, States::SELECTED),
-    cmd("SEARCH", not_yet::handle, States::SELECTED),
-    cmd("FETCH", not_yet::handle, States::SELECTED),
-    cmd("STORE", not_yet::handle, States::SELECTED),
-    cmd("COPY", not_yet::handle, States::SELECTED),
-    cmd("MOVE", not_yet::handle, States::SELECTED),
-    cmd("UID", not_yet::handle, States::SELECTED),
+    cmd("SEARCH", search::handle, States::SELECTED),
+    cmd("FETCH", fetch::handle, States::SELECTED),
+    cmd("STORE", store_flags::handle, States::SELECTED),
+    cmd("COPY", copy::handle, States::SELECTED),
+    cmd("MOVE", move_::handle, States::SELECTED),
+    cmd("UID", uid::handle, States::SELECTED),
 ];
 
 /// The table entry for a command name, case-insensitively.

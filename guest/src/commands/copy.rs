@@ -1,0 +1,210 @@
+//! COPY and UID COPY (rfc3501 6.4.7, 6.4.8; rfc4315 COPYUID), and the
+//! shared part of MOVE (rfc6851): naming the destination, opening it.
+//!
+//! Replies as Cyrus (imapd.c `cmd_copy`): `OK [COPYUID v src dst]
+//! Completed`; a destination that does not exist is `NO [TRYCREATE]
+//! Mailbox does not exist` (rfc3501 6.4.7); nothing copied (a UID set
+//! naming no message) is a plain `OK Completed`.
+
+use super::Request;
+use super::sequence::{MessageCommand, Numbering, resolve};
+use crate::selected::format_uid_set;
+use crate::session::{Action, Session};
+use crate::store::{CopyUid, Mailbox, MailboxName, StoreError, mutf7};
+use crate::wire::parser::SyntaxError;
+use crate::wire::types::SequenceSet;
+
+/// COPY.
+pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
+    run(session, request, Numbering::Sequence)
+}
+
+/// COPY or UID COPY.
+pub fn run(
+    session: &mut Session,
+    request: &mut Request,
+    numbering: Numbering,
+) -> Result<Action, SyntaxError> {
+    let command = MessageCommand::new("Copy", "UID Copy", numbering);
+    let (set, destination) = parse_arguments(request)?;
+    let outcome = copy_or_move(session, &set, &destination, numbering, false);
+    finish(session, request, command, outcome)
+}
+
+/// `sequence-set SP mailbox`, to the end of the command.
+pub(crate) fn parse_arguments(
+    request: &mut Request,
+) -> Result<(SequenceSet, Vec<u8>), SyntaxError> {
+    request.args.sp()?;
+    let set = request.args.sequence_set()?;
+    request.args.sp()?;
+    let destination = request.args.astring()?;
+    request.args.finish()?;
+    Ok((set, destination))
+}
+
+/// What a COPY or MOVE did.
+pub(crate) enum Outcome {
+    Done {
+        copied: CopyUid,
+        /// MOVE: `(seq, uid)` of the source messages removed, in the order
+        /// their `* n EXPUNGE` goes out.
+        expunged: Vec<(u32, u32)>,
+    },
+    /// The tagged reply text (`NO ...`, `BAD ...`).
+    Refused(String),
+}
+
+/// The destination name as the client wrote it (rfc3501 5.1.3 modified
+/// UTF-7; INBOX case-insensitive).
+fn destination_name(raw: &[u8]) -> Option<MailboxName> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let decoded = mutf7::decode(text).ok()?;
+    let name = if decoded.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else if decoded.len() > 6 && decoded[..6].eq_ignore_ascii_case("INBOX/") {
+        format!("INBOX{}", &decoded[5..])
+    } else {
+        decoded
+    };
+    MailboxName::new(&name).ok()
+}
+
+/// Copies (or moves) the messages `set` names into `destination`.
+pub(crate) fn copy_or_move(
+    session: &mut Session,
+    set: &SequenceSet,
+    destination: &[u8],
+    numbering: Numbering,
+    moving: bool,
+) -> Result<Outcome, SyntaxError> {
+    let Some(name) = destination_name(destination) else {
+        return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
+    };
+    let (store, selected) = match session.store_and_selected() {
+        Ok(both) => both,
+        Err(e) => return Ok(Outcome::Refused(format!("NO {e}"))),
+    };
+    let Some(selected) = selected else {
+        return Ok(Outcome::Refused("BAD Please select a mailbox first".into()));
+    };
+    let positions = resolve(set, selected.mailbox.records(), numbering)?;
+    if moving && (selected.read_only || selected.mailbox.is_read_only()) {
+        return Ok(Outcome::Refused("NO Permission denied".into()));
+    }
+    let uids: Vec<u32> = positions
+        .iter()
+        .filter_map(|&i| selected.mailbox.records().get(i))
+        .filter(|r| !r.file.is_empty())
+        .map(|r| r.uid)
+        .collect();
+    // A second, writable view of the destination (the selected mailbox
+    // itself included: it learns of the copies at its next sync).
+    let mut target: Mailbox = match store.select(&name) {
+        Ok(m) => m,
+        Err(StoreError::NoSuchMailbox(_)) => {
+            // rfc3501 6.4.7: the client may CREATE it and try again.
+            return Ok(Outcome::Refused(
+                "NO [TRYCREATE] Mailbox does not exist".into(),
+            ));
+        }
+        Err(StoreError::NotSelectable(_)) => {
+            return Ok(Outcome::Refused("NO Mailbox does not exist".into()));
+        }
+        Err(e) => return Ok(Outcome::Refused(format!("NO {e}"))),
+    };
+    let result = if moving {
+        selected.mailbox.move_to(&uids, &mut target)
+    } else {
+        selected
+            .mailbox
+            .copy_to(&uids, &mut target)
+            .map(|copied| (copied, Vec::new()))
+    };
+    Ok(match result {
+        Ok((copied, expunged)) => Outcome::Done { copied, expunged },
+        Err(StoreError::ReadOnly) => Outcome::Refused("NO Permission denied".into()),
+        Err(e) => Outcome::Refused(format!("NO {e}")),
+    })
+}
+
+/// rfc4315 3: `COPYUID uidvalidity source-uids destination-uids`, both
+/// sets in the same (ascending source) order.
+pub(crate) fn copyuid_code(copied: &CopyUid) -> Option<String> {
+    if copied.pairs.is_empty() {
+        return None;
+    }
+    let sources: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
+    let targets: Vec<u32> = copied.pairs.iter().map(|p| p.1).collect();
+    Some(format!(
+        "[COPYUID {} {} {}]",
+        copied.uidvalidity,
+        format_uid_set(&sources),
+        format_uid_set(&targets)
+    ))
+}
+
+fn finish(
+    session: &mut Session,
+    request: &mut Request,
+    command: MessageCommand,
+    outcome: Result<Outcome, SyntaxError>,
+) -> Result<Action, SyntaxError> {
+    match outcome? {
+        Outcome::Refused(text) => request.reply(session, &text),
+        Outcome::Done { copied, .. } => {
+            session.report_updates(command.allows_expunge());
+            match copyuid_code(&copied) {
+                Some(code) => request.reply(session, &format!("OK {code} Completed")),
+                None => request.reply(session, "OK Completed"),
+            }
+        }
+    }
+    Ok(Action::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+    use crate::store::MailboxName;
+
+    #[test]
+    fn copy_with_copyuid_and_trycreate() {
+        let (mut s, _dir) = selected();
+        let trash = MailboxName::new("Trash").unwrap();
+        s.mail_store().unwrap().create(&trash).unwrap();
+        let validity = s.mail_store().unwrap().status(&trash).unwrap().uidvalidity;
+        assert_eq!(
+            command(&mut s, "a COPY 1:2 Trash"),
+            format!("a OK [COPYUID {validity} 1:2 1:2] Completed\r\n")
+        );
+        assert_eq!(
+            command(&mut s, "b UID COPY 2 \"Trash\""),
+            format!("b OK [COPYUID {validity} 2 3] Completed\r\n")
+        );
+        assert_eq!(s.mail_store().unwrap().status(&trash).unwrap().messages, 3);
+        assert_eq!(
+            command(&mut s, "c COPY 1 Nowhere"),
+            "c NO [TRYCREATE] Mailbox does not exist\r\n"
+        );
+        assert_eq!(command(&mut s, "d UID COPY 9 Trash"), "d OK Completed\r\n");
+        assert_eq!(
+            command(&mut s, "e COPY 3 Trash"),
+            "e BAD Invalid sequence in Copy\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "f COPY 1"),
+            "f BAD Missing required argument to Copy\r\n"
+        );
+    }
+
+    #[test]
+    fn copy_into_the_selected_mailbox_reports_exists() {
+        let (mut s, _dir) = selected();
+        let validity = s.selected().unwrap().mailbox.uid_validity();
+        assert_eq!(
+            command(&mut s, "a COPY 1 INBOX"),
+            format!("* 3 EXISTS\r\n* 3 RECENT\r\na OK [COPYUID {validity} 1 3] Completed\r\n")
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Resolving a parsed `sequence-set` (rfc3501 9) against the selected
+//! mailbox: which messages a FETCH, STORE, SEARCH, COPY or MOVE names.
+//!
+//! - Sequence numbers (rfc3501 6.4.5 etc.): `*` is EXISTS; a number above
+//!   EXISTS, or `*` in an empty mailbox (rfc3501 9: "the number of
+//!   messages in a non-empty mailbox"), is an error: `BAD Invalid sequence`.
+//! - UIDs (rfc3501 6.4.8): `*` is the highest UID in use; UIDs that name no
+//!   message are ignored, so a set may resolve to nothing. `n:*` with n above
+//!   every UID still names the highest message ("* is ... 4:* ... 3:4").
+//! - Ranges may be written in either order (`5:2` is `2:5`).
+//! - `$` (rfc5182 2.1): no search result is ever saved (SEARCHRES is not
+//!   advertised), so it is the empty set.
+
+use crate::store::MessageRecord;
+use crate::wire::parser::SyntaxError;
+use crate::wire::types::{SeqNumber, SequenceSet};
+
+/// How the numbers in a set are to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    Sequence,
+    Uid,
+}
+
+/// A message command as replies name it (`Fetch`, `UID Fetch`), and what
+/// rfc3501 7.4.1 allows while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCommand {
+    plain: &'static str,
+    with_uid: &'static str,
+    pub numbering: Numbering,
+}
+
+impl MessageCommand {
+    pub const fn new(plain: &'static str, with_uid: &'static str, numbering: Numbering) -> Self {
+        MessageCommand {
+            plain,
+            with_uid,
+            numbering,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.numbering {
+            Numbering::Sequence => self.plain,
+            Numbering::Uid => self.with_uid,
+        }
+    }
+
+    /// rfc3501 7.4.1: no EXPUNGE response while responding to FETCH, STORE
+    /// or SEARCH (they use sequence numbers, and a pipelined command after
+    /// them would see them shift); UID commands may have them. COPY is not
+    /// in that list, but it names messages by sequence number too, so it
+    /// is treated like them, as Cyrus does (imapd.c `cmd_copy`:
+    /// `imapd_check(NULL, ismove || usinguid)`).
+    pub fn allows_expunge(&self) -> bool {
+        self.numbering == Numbering::Uid
+    }
+}
+
+/// The error for a sequence number outside the mailbox.
+pub const INVALID_SEQUENCE: SyntaxError = SyntaxError::Invalid("Invalid sequence");
+
+/// The messages `set` names, as 0-based positions into `records` (which
+/// are in sequence order, ascending UIDs), ascending and without repeats.
+pub fn resolve(
+    set: &SequenceSet,
+    records: &[MessageRecord],
+    numbering: Numbering,
+) -> Result<Vec<usize>, SyntaxError> {
+    let SequenceSet::Ranges(ranges) = set else {
+        return Ok(Vec::new());
+    };
+    let largest = match numbering {
+        Numbering::Sequence => records.len() as u32,
+        Numbering::Uid => records.last().map_or(0, |r| r.uid),
+    };
+    let value = |n: SeqNumber| match n {
+        SeqNumber::Value(v) => v.get(),
+        SeqNumber::Largest => largest,
+    };
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let (a, b) = (value(range.first), value(range.last));
+        let (low, high) = (a.min(b), a.max(b));
+        if numbering == Numbering::Sequence && (low == 0 || high > largest) {
+            return Err(INVALID_SEQUENCE);
+        }
+        spans.push((low, high));
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(spans.len());
+    for (low, high) in spans {
+        match merged.last_mut() {
+            Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
+            _ => merged.push((low, high)),
+        }
+    }
+    let mut out = Vec::new();
+    match numbering {
+        Numbering::Sequence => {
+            for (low, high) in merged {
+                out.extend((low as usize - 1)..(high as usize));
+            }
+        }
+        Numbering::Uid => {
+            for (low, high) in merged {
+                let start = records.partition_point(|r| r.uid < low);
+                out.extend(
+                    records[start..]
+                        .iter()
+                        .take_while(|r| r.uid <= high)
+                        .enumerate()
+                        .map(|(i, _)| start + i),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::parser::Parser;
+
+    fn records(uids: &[u32]) -> Vec<MessageRecord> {
+        uids.iter()
+            .map(|&uid| MessageRecord {
+                uid,
+                ..MessageRecord::default()
+            })
+            .collect()
+    }
+
+    fn set(s: &str) -> SequenceSet {
+        Parser::new(s.as_bytes()).sequence_set().unwrap()
+    }
+
+    #[test]
+    fn sequence_numbers() {
+        let r = records(&[10, 20, 30, 40]);
+        let seq = |s| resolve(&set(s), &r, Numbering::Sequence);
+        assert_eq!(seq("1:*").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(seq("*").unwrap(), vec![3]);
+        assert_eq!(seq("4:2").unwrap(), vec![1, 2, 3]);
+        assert_eq!(seq("3,1,1:2").unwrap(), vec![0, 1, 2]);
+        assert_eq!(seq("*:1").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(seq("5"), Err(INVALID_SEQUENCE));
+        assert_eq!(seq("2:5"), Err(INVALID_SEQUENCE));
+        assert_eq!(
+            resolve(&set("1:*"), &[], Numbering::Sequence),
+            Err(INVALID_SEQUENCE)
+        );
+        assert_eq!(seq("$").unwrap(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn uids() {
+        let r = records(&[10, 20, 30, 40]);
+        let uid = |s| resolve(&set(s), &r, Numbering::Uid).unwrap();
+        assert_eq!(uid("1:*"), vec![0, 1, 2, 3]);
+        assert_eq!(uid("20:30"), vec![1, 2]);
+        assert_eq!(uid("35:15"), vec![1, 2]);
+        assert_eq!(uid("11:19"), Vec::<usize>::new());
+        // rfc3501 6.4.8: 100:* includes the highest UID.
+        assert_eq!(uid("100:*"), vec![3]);
+        assert_eq!(uid("99"), Vec::<usize>::new());
+        assert_eq!(uid("4294967295"), Vec::<usize>::new());
+        assert_eq!(uid("10,40,10:20"), vec![0, 1, 3]);
+        assert_eq!(
+            resolve(&set("1:*"), &[], Numbering::Uid).unwrap(),
+            Vec::<usize>::new()
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! STORE and UID STORE (rfc3501 6.4.6, 6.4.8). Named `store_flags` so it
+//! does not clash with the [`crate::store`] module.
+//!
+//! ```text
+//! store = "STORE" SP sequence-set SP store-att-flags
+//! store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
+//!                   (flag-list / (flag *(SP flag)))
+//! ```
+//!
+//! Every message named gets `* n FETCH (FLAGS (...))` with its flags after
+//! the change (rfc3501 6.4.6 "returns the updated value"), followed by
+//! ` UID u` for UID STORE (Cyrus `index_printflags`, rfc5162 errata 1807);
+//! `.SILENT` suppresses them. `\Recent` cannot be stored (rfc3501 2.3.2:
+//! "This flag can not be altered by the client"), nor can other `\` names
+//! that are not system flags: Cyrus's `BAD Invalid system flag`. A
+//! read-only mailbox gives Cyrus's `NO Permission denied`.
+
+use super::Request;
+use super::fetch::write_flags;
+use super::sequence::{MessageCommand, Numbering, resolve};
+use crate::session::{Action, Session};
+use crate::store::{FlagOperation, Flags, StoreError};
+use crate::wire::parser::{Parser, SyntaxError};
+use crate::wire::types::is_atom_char;
+
+/// The parsed `store-att-flags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub operation: FlagOperation,
+    pub silent: bool,
+    pub flags: Flags,
+    /// Keywords as the client wrote them (rfc3501 2.3.2 atoms).
+    pub keywords: Vec<String>,
+}
+
+/// STORE.
+pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
+    run(session, request, Numbering::Sequence)
+}
+
+/// STORE or UID STORE.
+pub fn run(
+    session: &mut Session,
+    request: &mut Request,
+    numbering: Numbering,
+) -> Result<Action, SyntaxError> {
+    let command = MessageCommand::new("Store", "UID Store", numbering);
+    request.args.sp()?;
+    let set = request.args.sequence_set()?;
+    request.args.sp()?;
+    let update = match parse_flag_update(&mut request.args, command.name()) {
+        Ok(update) => update,
+        Err(text) => {
+            request.reply(session, &format!("BAD {text}"));
+            return Ok(Action::None);
+        }
+    };
+    let Some(selected) = session.selected_mut() else {
+        request.reply(session, "BAD Please select a mailbox first");
+        return Ok(Action::None);
+    };
+    let positions = resolve(&set, selected.mailbox.records(), numbering)?;
+    if selected.read_only || selected.mailbox.is_read_only() {
+        request.reply(session, "NO Permission denied");
+        return Ok(Action::None);
+    }
+    let uids: Vec<u32> = positions
+        .iter()
+        .filter_map(|&i| selected.mailbox.records().get(i))
+        .filter(|r| !r.file.is_empty())
+        .map(|r| r.uid)
+        .collect();
+    let result = selected.mailbox.store_flags(
+        &uids,
+        update.operation,
+        update.flags,
+        &update.keywords,
+        None,
+    );
+    let mut out = Vec::new();
+    if result.is_ok() && !update.silent {
+        let mailbox = &selected.mailbox;
+        for &uid in &uids {
+            let Some(seq) = mailbox.seq_of_uid(uid) else {
+                continue;
+            };
+            let Some(record) = mailbox.by_seq(seq) else {
+                continue;
+            };
+            out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
+            write_flags(&mut out, record, mailbox.is_recent(uid));
+            if numbering == Numbering::Uid {
+                out.extend_from_slice(format!(" UID {uid}").as_bytes());
+            }
+            out.extend_from_slice(b")\r\n");
+        }
+    }
+    session.write(&out);
+    session.report_updates(command.allows_expunge());
+    match result {
+        Ok(_) => request.reply(session, "OK Completed"),
+        Err(StoreError::ReadOnly) => request.reply(session, "NO Permission denied"),
+        Err(e) => request.reply(session, &format!("NO {e}")),
+    }
+    Ok(Action::None)
+}
+
+/// Parses `store-att-flags` to the end of the command; the error is the
+/// text after `BAD`.
+pub fn parse_flag_update(p: &mut Parser, command: &str) -> Result<FlagUpdate, String> {
+    let mut name = String::new();
+    while let Some(b) = p.peek() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-') {
+            p.eat(b);
+            name.push(b.to_ascii_uppercase() as char);
+        } else {
+            break;
+        }
+    }
+    let (operation, rest) = match name.as_bytes().first() {
+        Some(b'+') => (FlagOperation::Add, &name[1..]),
+        Some(b'-') => (FlagOperation::Remove, &name[1..]),
+        _ => (FlagOperation::Replace, name.as_str()),
+    };
+    let silent = match rest {
+        "FLAGS" => false,
+        "FLAGS.SILENT" => true,
+        _ => return Err(format!("Invalid {command} attribute")),
+    };
+    if !p.eat(b' ') || p.at_eol() {
+        return Err(format!("Missing required argument to {command}"));
+    }
+    let in_list = p.eat(b'(');
+    let mut flags = Flags::default();
+    let mut keywords: Vec<String> = Vec::new();
+    loop {
+        if in_list && p.eat(b')') {
+            break;
+        }
+        let mut flag = String::new();
+        while let Some(b) = p.peek() {
+            if matches!(b, b' ' | b'(' | b')' | b'\r' | b'\n') {
+                break;
+            }
+            p.eat(b);
+            flag.push(b as char);
+        }
+        if flag.is_empty() {
+            return Err(if p.at_eol() && in_list {
+                format!("Missing close parenthesis in {command}")
+            } else {
+                format!("Missing required argument to {command}")
+            });
+        }
+        if let Some(system) = flag.strip_prefix('\\') {
+            match Flags::from_name(&flag) {
+                Some(f) => flags = flags.union(f),
+                None if !system.is_empty() && system.bytes().all(is_atom_char) => {
+                    return Err(format!("Invalid system flag in {command} command"));
+                }
+                None => {
+                    return Err(format!(
+                        "Invalid flag name {} in {command} command",
+                        flag.escape_default()
+                    ));
+                }
+            }
+        } else if flag.bytes().all(is_atom_char) {
+            if !keywords.iter().any(|k| k.eq_ignore_ascii_case(&flag)) {
+                keywords.push(flag);
+            }
+        } else {
+            return Err(format!(
+                "Invalid flag name {} in {command} command",
+                flag.escape_default()
+            ));
+        }
+        if in_list && p.eat(b')') {
+            break;
+        }
+        if p.at_eol() {
+            if in_list {
+                return Err(format!("Missing close parenthesis in {command}"));
+            }
+            break;
+        }
+        if !p.eat(b' ') {
+            return Err(format!("Unexpected extra arguments to {command}"));
+        }
+    }
+    if p.finish().is_err() {
+        return Err(format!("Unexpected extra arguments to {command}"));
+    }
+    Ok(FlagUpdate {
+        operation,
+        silent,
+        flags,
+        keywords,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<FlagUpdate, String> {
+        parse_flag_update(&mut Parser::new(s.as_bytes()), "Store")
+    }
+
+    #[test]
+    fn forms() {
+        let u = parse("+FLAGS (\\Deleted)\r\n").unwrap();
+        assert_eq!(u.operation, FlagOperation::Add);
+        assert_eq!(u.flags, Flags::DELETED);
+        assert!(!u.silent);
+        let u = parse("-flags.silent \\Seen $Junk \\answered").unwrap();
+        assert_eq!(u.operation, FlagOperation::Remove);
+        assert!(u.silent);
+        assert_eq!(u.flags, Flags::SEEN.union(Flags::ANSWERED));
+        assert_eq!(u.keywords, vec!["$Junk".to_string()]);
+        let u = parse("FLAGS ()").unwrap();
+        assert_eq!(u.operation, FlagOperation::Replace);
+        assert_eq!(u.flags, Flags::default());
+        assert!(u.keywords.is_empty());
+        assert_eq!(
+            parse("FLAGS (a A b)").unwrap().keywords,
+            vec!["a".to_string(), "b".to_string()]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse("FLAGS (\\Recent)").unwrap_err(),
+            "Invalid system flag in Store command"
+        );
+        assert_eq!(
+            parse("FLAGS \\*").unwrap_err(),
+            "Invalid flag name \\\\* in Store command"
+        );
+        assert_eq!(parse("XFLAGS (a)").unwrap_err(), "Invalid Store attribute");
+        assert_eq!(
+            parse("FLAGS").unwrap_err(),
+            "Missing required argument to Store"
+        );
+        assert_eq!(
+            parse("FLAGS (a").unwrap_err(),
+            "Missing close parenthesis in Store"
+        );
+        assert_eq!(
+            parse("FLAGS (a) b").unwrap_err(),
+            "Unexpected extra arguments to Store"
+        );
+        assert_eq!(
+            parse("FLAGS a%").unwrap_err(),
+            "Invalid flag name a% in Store command"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(data: Vec<u8>) {
+            let _ = parse_flag_update(&mut Parser::new(&data), "Store");
+        }
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::super::message_testing::*;
+
+    #[test]
+    fn store_forms_and_responses() {
+        let (mut s, _dir) = selected();
+        // rfc3501 6.4.6 example: STORE 2:4 +FLAGS (\Deleted)
+        assert_eq!(
+            command(&mut s, "a003 STORE 1:2 +FLAGS (\\Deleted)"),
+            "* 1 FETCH (FLAGS (\\Recent \\Deleted))\r\n\
+             * 2 FETCH (FLAGS (\\Recent \\Deleted))\r\na003 OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b STORE 1 FLAGS ($Work \\Seen \\Flagged)"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen $Work))\r\nb OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID STORE 1 -FLAGS $work"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen) UID 1)\r\nc OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "d STORE 2 -FLAGS.SILENT (\\Deleted)"),
+            "d OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "e FETCH 1:2 FLAGS"),
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen))\r\n\
+             * 2 FETCH (FLAGS (\\Recent))\r\ne OK Completed\r\n"
+        );
+        // UID STORE of UIDs that do not exist: nothing to say.
+        assert_eq!(
+            command(&mut s, "f UID STORE 7:9 +FLAGS x"),
+            "f OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn store_errors() {
+        let (mut s, _dir) = selected();
+        assert_eq!(
+            command(&mut s, "a STORE 1 +FLAGS (\\Recent)"),
+            "a BAD Invalid system flag in Store command\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b STORE 3 +FLAGS x"),
+            "b BAD Invalid sequence in Store\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID STORE 1 FLAG x"),
+            "c BAD Invalid UID Store attribute\r\n"
+        );
+        let (mut s, _dir) = selected_with(&[PLAIN], true);
+        assert_eq!(
+            command(&mut s, "d STORE 1 +FLAGS x"),
+            "d NO Permission denied\r\n"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The UID prefix (rfc3501 6.4.8; rfc4315 2.1 UID EXPUNGE; rfc6851 UID
+//! MOVE): `UID FETCH|STORE|SEARCH|COPY|MOVE|EXPUNGE`, numbers are UIDs.
+//! Anything else after `UID` is Cyrus's `BAD Unrecognized UID subcommand`.
+
+use super::Request;
+use super::sequence::{Numbering, resolve};
+use super::{copy, fetch, move_, search, store_flags};
+use crate::session::{Action, Session};
+use crate::wire::parser::SyntaxError;
+
+pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
+    request.args.sp()?;
+    let word = request.args.word().to_ascii_uppercase();
+    match word.as_slice() {
+        b"FETCH" => fetch::run(session, request, Numbering::Uid),
+        b"STORE" => store_flags::run(session, request, Numbering::Uid),
+        b"SEARCH" => search::run(session, request, Numbering::Uid),
+        b"COPY" => copy::run(session, request, Numbering::Uid),
+        b"MOVE" => move_::run(session, request, Numbering::Uid),
+        b"EXPUNGE" => expunge(session, request),
+        b"" => Err(SyntaxError::Missing),
+        _ => {
+            request.reply(session, "BAD Unrecognized UID subcommand");
+            Ok(Action::None)
+        }
+    }
+}
+
+/// UID EXPUNGE sequence-set (rfc4315 2.1): expunges only the \Deleted
+/// messages among those UIDs; `* n EXPUNGE` for each, then `OK Completed`.
+fn expunge(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
+    request.args.sp()?;
+    let set = request.args.sequence_set()?;
+    request.args.finish()?;
+    let Some(selected) = session.selected_mut() else {
+        request.reply(session, "BAD Please select a mailbox first");
+        return Ok(Action::None);
+    };
+    if selected.read_only || selected.mailbox.is_read_only() {
+        request.reply(session, "NO Permission denied");
+        return Ok(Action::None);
+    }
+    let positions = resolve(&set, selected.mailbox.records(), Numbering::Uid)?;
+    let uids: Vec<u32> = positions
+        .iter()
+        .filter_map(|&i| selected.mailbox.records().get(i))
+        .map(|r| r.uid)
+        .collect();
+    match selected.mailbox.expunge(Some(&uids)) {
+        Ok(expunged) => {
+            let mut out = String::new();
+            for (seq, _uid) in &expunged {
+                out += &format!("* {seq} EXPUNGE\r\n");
+            }
+            session.write(out.as_bytes());
+            session.report_updates(true);
+            request.reply(session, "OK Completed");
+        }
+        Err(e) => request.reply(session, &format!("NO {e}")),
+    }
+    Ok(Action::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message_testing::*;
+
+    #[test]
+    fn uid_expunge_only_the_named_deleted_messages() {
+        let (mut s, _dir) = selected_with(&[PLAIN, PLAIN, PLAIN], false);
+        command(&mut s, "a STORE 1:3 +FLAGS.SILENT \\Deleted");
+        // rfc4315 2.1: only UIDs 2 and 3 go, 1 stays \Deleted.
+        assert_eq!(
+            command(&mut s, "b UID EXPUNGE 2:3"),
+            "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 RECENT\r\nb OK Completed\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c UID FETCH 1:* FLAGS"),
+            "* 1 FETCH (FLAGS (\\Recent \\Deleted) UID 1)\r\nc OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_subcommands() {
+        let (mut s, _dir) = selected();
+        assert_eq!(
+            command(&mut s, "a UID FOO 1"),
+            "a BAD Unrecognized UID subcommand\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "b UID"),
+            "b BAD Missing required argument to Uid\r\n"
+        );
+        assert_eq!(
+            command(&mut s, "c uid fetch 1 uid"),
+            "* 1 FETCH (UID 1)\r\nc OK Completed\r\n"
+        );
+        let (mut s, _dir) = selected_with(&[PLAIN], true);
+        assert_eq!(
+            command(&mut s, "d UID EXPUNGE 1"),
+            "d NO Permission denied\r\n"
+        );
+    }
+}
