@@ -110,12 +110,14 @@ fn appender(addr: SocketAddr, st: Arc<Mutex<State>>, stop: Arc<AtomicBool>) -> O
                 Some((v, uid)) => {
                     let mb = &mut s.inbox;
                     if mb.uidvalidity.is_some_and(|x| x != v) {
-                        s.errors.push(format!("APPENDUID validity {v} != {:?}", s.inbox.uidvalidity));
+                        let e = format!("APPENDUID validity {v} != {:?}", s.inbox.uidvalidity);
+                        s.errors.push(e);
                     }
                     let mb = &mut s.inbox;
                     mb.uidvalidity = Some(v);
                     if uid <= mb.max_seen || mb.acked.contains_key(&uid) {
-                        s.errors.push(format!("UID {uid} reused (floor {})", s.inbox.max_seen));
+                        let e = format!("UID {uid} reused (floor {})", s.inbox.max_seen);
+                        s.errors.push(e);
                     }
                     s.inbox.acked.insert(uid, mid);
                 }
