@@ -10,7 +10,20 @@ fn malformed_sequence_sets_and_fetch_items() {
     s.append("INBOX", &message("one", "1"));
     s.append("INBOX", &message("two", "2"));
     s.select("INBOX");
-    for set in ["0", "1:", ":1", "a", "*:*x", "1,,2", "1:0", "-1", "1.5", "4294967296", "1 2", ",1"] {
+    for set in [
+        "0",
+        "1:",
+        ":1",
+        "a",
+        "*:*x",
+        "1,,2",
+        "1:0",
+        "-1",
+        "1.5",
+        "4294967296",
+        "1 2",
+        ",1",
+    ] {
         for cmd in ["FETCH", "UID FETCH", "STORE", "COPY"] {
             let rest = match cmd {
                 "FETCH" | "UID FETCH" => "FLAGS",
@@ -45,7 +58,15 @@ fn malformed_sequence_sets_and_fetch_items() {
     assert!(f.iter().all(|x| !x.has_flag("\\Seen")), "{f:?}");
     // Before SELECT the message commands are BAD.
     s.ok("UNSELECT");
-    for cmd in ["FETCH 1 FLAGS", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL", "COPY 1 INBOX", "MOVE 1 INBOX", "EXPUNGE", "UID FETCH 1 FLAGS"] {
+    for cmd in [
+        "FETCH 1 FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "SEARCH ALL",
+        "COPY 1 INBOX",
+        "MOVE 1 INBOX",
+        "EXPUNGE",
+        "UID FETCH 1 FLAGS",
+    ] {
         s.fails(cmd, "BAD");
     }
     s.fails("UID FOO 1", "BAD");
@@ -90,10 +111,17 @@ fn mailbox_names_that_could_escape_or_confuse_the_tree() {
                 t.starts_with("NO") || t.starts_with("BAD"),
                 "{cmd:?} should fail: {t}\n{u:?}"
             );
-            assert!(t.split_once(' ').is_some_and(|(_, r)| !r.trim().is_empty()), "no reason: {t}");
+            assert!(
+                t.split_once(' ').is_some_and(|(_, r)| !r.trim().is_empty()),
+                "no reason: {t}"
+            );
         }
     }
-    assert_eq!(snapshot(&root).keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "bad names wrote to disk");
+    assert_eq!(
+        snapshot(&root).keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "bad names wrote to disk"
+    );
     let n = list_names(&mut s);
     assert_eq!(n, ["INBOX", "a"]);
 }
@@ -106,7 +134,9 @@ fn names_resembling_maildir_dirs_stay_distinct() {
     // Maildir++ keeps A/B in `.A.B`: a '.' in a name must not make a level,
     // and names like cur/new/tmp must not touch INBOX's directories.
     let mut created = Vec::new();
-    for name in [".hidden", "a.b", "x.", "cur", "new", "tmp", "a.b/c", "%2E", "%", "Maildir"] {
+    for name in [
+        ".hidden", "a.b", "x.", "cur", "new", "tmp", "a.b/c", "%2E", "%", "Maildir",
+    ] {
         let quoted = format!("\"{name}\"");
         let (_, t) = s.run(&format!("CREATE {quoted}"));
         if t.starts_with("OK") {
@@ -115,7 +145,10 @@ fn names_resembling_maildir_dirs_stay_distinct() {
             assert!(t.starts_with("NO") || t.starts_with("BAD"), "{t}");
         }
     }
-    assert!(created.contains(&"a.b".to_string()), "a '.' in a name is ordinary: {created:?}");
+    assert!(
+        created.contains(&"a.b".to_string()),
+        "a '.' in a name is ordinary: {created:?}"
+    );
     let mut want: Vec<String> = created.clone();
     // Superiors that CREATE made on the way (a.b/c → a.b).
     want.push("INBOX".into());
@@ -130,7 +163,11 @@ fn names_resembling_maildir_dirs_stay_distinct() {
         let (_, t) = s.run(&format!("SELECT \"{name}\""));
         assert!(t.starts_with("OK"), "SELECT {name}: {t}");
         let (u, _) = s.run("SEARCH ALL");
-        assert_eq!(search_result(&u), Vec::<u32>::new(), "{name} sees INBOX mail");
+        assert_eq!(
+            search_result(&u),
+            Vec::<u32>::new(),
+            "{name} sees INBOX mail"
+        );
     }
     s.select("INBOX");
     let f = s.fetch("FETCH 1:* UID");
@@ -158,7 +195,10 @@ fn list_names(s: &mut Session) -> Vec<String> {
     let mut n: Vec<String> = u
         .iter()
         .map(|l| {
-            let name = l.rsplit_once(" \"/\" ").map(|x| x.1).unwrap_or_else(|| panic!("{l}"));
+            let name = l
+                .rsplit_once(" \"/\" ")
+                .map(|x| x.1)
+                .unwrap_or_else(|| panic!("{l}"));
             name.trim_matches('"').to_string()
         })
         .collect();
@@ -191,7 +231,9 @@ fn literals_and_flags_that_are_not_allowed() {
     assert_eq!(message_files(&spool), before);
     assert_eq!(s.status("INBOX", "MESSAGES")["MESSAGES"], 0);
     // An 8-bit mailbox name must be modified UTF-7.
-    let (_, t) = s.raw("U8", "U8 CREATE \"caf\u{e9}\"\r\n".as_bytes()).clone();
+    let (_, t) = s
+        .raw("U8", "U8 CREATE \"caf\u{e9}\"\r\n".as_bytes())
+        .clone();
     assert!(t.starts_with("NO") || t.starts_with("BAD"), "{t}");
     assert_eq!(message_files(&spool), before);
 }

@@ -31,7 +31,11 @@ fn python_imaplib_full_session() {
         .arg("127.0.0.1")
         .arg(srv.plain.port().to_string())
         .args(["plain", "secret"]));
-    assert!(ok, "imaplib session failed:\n{out}\n{err}\nserver log:\n{}", srv.log());
+    assert!(
+        ok,
+        "imaplib session failed:\n{out}\n{err}\nserver log:\n{}",
+        srv.log()
+    );
     assert!(out.contains("imaplib session: OK"), "{out}");
 }
 
@@ -60,7 +64,8 @@ fn curl_imap_urls() {
     assert!(ok, "{err}");
     for name in ["INBOX", "Reports", "Reports/2024"] {
         assert!(
-            out.lines().any(|l| l.starts_with("* LIST") && (l.ends_with(&format!(" {name}")) || l.ends_with(&format!(" \"{name}\"")))),
+            out.lines().any(|l| l.starts_with("* LIST")
+                && (l.ends_with(&format!(" {name}")) || l.ends_with(&format!(" \"{name}\"")))),
             "{name} not listed:\n{out}"
         );
     }
@@ -69,7 +74,11 @@ fn curl_imap_urls() {
     assert!(ok, "{err}");
     assert_eq!(out.as_bytes(), &m[..]);
     // A section.
-    let (ok, out, err) = curl(port, &format!("INBOX;UID={uid};SECTION=HEADER.FIELDS%20(SUBJECT)"), &[]);
+    let (ok, out, err) = curl(
+        port,
+        &format!("INBOX;UID={uid};SECTION=HEADER.FIELDS%20(SUBJECT)"),
+        &[],
+    );
     assert!(ok, "{err}");
     assert!(out.starts_with("Subject: for curl"), "{out:?}");
     // Custom commands with -X.
@@ -78,7 +87,10 @@ fn curl_imap_urls() {
     assert!(out.contains("* SEARCH 1"), "{out}");
     let (ok, out, err) = curl(port, "", &["-X", "STATUS INBOX (MESSAGES UIDNEXT)"]);
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("MESSAGES 1 UIDNEXT {}", uid + 1)), "{out}");
+    assert!(
+        out.contains(&format!("MESSAGES 1 UIDNEXT {}", uid + 1)),
+        "{out}"
+    );
     let (ok, out, err) = curl(port, "", &["-X", "EXAMINE Reports"]);
     assert!(ok, "{err}");
     assert!(out.contains("0 EXISTS"), "{out}");
@@ -101,10 +113,17 @@ fn curl_imap_urls() {
 
 #[test]
 fn mbsync_two_way_sync() {
-    let Some(mbsync) = program("mbsync") else { return };
+    let Some(mbsync) = program("mbsync") else {
+        return;
+    };
     let (_, ver, _) = run(Command::new(&mbsync).arg("--version"));
     // isync 1.5 renamed SSLType to TLSType.
-    let tls_key = match ver.split_whitespace().nth(1).and_then(|v| v.split('.').nth(1)).and_then(|m| m.parse::<u32>().ok()) {
+    let tls_key = match ver
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse::<u32>().ok())
+    {
         Some(minor) if ver.contains(" 1.") && minor >= 5 => "TLSType",
         _ => "SSLType",
     };
@@ -132,7 +151,11 @@ fn mbsync_two_way_sync() {
     .unwrap();
     let sync = || {
         let (ok, out, err) = run(Command::new(&mbsync).arg("-c").arg(&conf).arg("-a"));
-        assert!(ok, "mbsync failed:\n{out}\n{err}\nserver log:\n{}", srv.log());
+        assert!(
+            ok,
+            "mbsync failed:\n{out}\n{err}\nserver log:\n{}",
+            srv.log()
+        );
     };
     let files = |dir: &str| -> Vec<PathBuf> {
         let mut v = Vec::new();
@@ -147,8 +170,14 @@ fn mbsync_two_way_sync() {
     sync();
     assert_eq!(files("INBOX").len(), 2, "INBOX pulled");
     assert_eq!(files("Lists").len(), 1, "Lists pulled");
-    let bodies: Vec<Vec<u8>> = files("INBOX").iter().map(|p| std::fs::read(p).unwrap()).collect();
-    assert!(bodies.iter().any(|b| b == &message("sync one", "1")), "byte-exact copy");
+    let bodies: Vec<Vec<u8>> = files("INBOX")
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b == &message("sync one", "1")),
+        "byte-exact copy"
+    );
 
     // Local changes: a new message in Lists, one INBOX message trashed.
     let newmsg = message("written locally", "4");
@@ -160,7 +189,9 @@ fn mbsync_two_way_sync() {
     let name = victim.file_name().unwrap().to_string_lossy().to_string();
     let base = name.split(":2,").next().unwrap().to_string();
     let flags = name.split(":2,").nth(1).unwrap_or("").to_string();
-    let trashed = local.join("INBOX/cur").join(format!("{base}:2,{}T", flags.replace('T', "")));
+    let trashed = local
+        .join("INBOX/cur")
+        .join(format!("{base}:2,{}T", flags.replace('T', "")));
     std::fs::rename(&victim, &trashed).unwrap();
     // A remote change: a flag.
     s.select("INBOX");
@@ -176,11 +207,17 @@ fn mbsync_two_way_sync() {
     assert_ne!(f[0].uid(), a);
     s.select("Lists");
     let f = s.fetch("FETCH 1:* BODY.PEEK[]");
-    assert!(f.iter().any(|x| x.bytes("BODY[]") == newmsg), "pushed message is byte-exact");
+    assert!(
+        f.iter().any(|x| x.bytes("BODY[]") == newmsg),
+        "pushed message is byte-exact"
+    );
     let inbox = files("INBOX");
     assert_eq!(inbox.len(), 1);
     let n = inbox[0].file_name().unwrap().to_string_lossy().to_string();
-    assert!(n.split(":2,").nth(1).is_some_and(|f| f.contains('F')), "remote \\Flagged pulled: {n}");
+    assert!(
+        n.split(":2,").nth(1).is_some_and(|f| f.contains('F')),
+        "remote \\Flagged pulled: {n}"
+    );
     // A third run changes nothing.
     sync();
     assert_eq!(files("INBOX").len(), 1);

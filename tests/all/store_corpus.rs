@@ -13,7 +13,10 @@ fn corpus_dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("SKIPPED: MIME corpus {} not found (set IMAPD_MIME_CORPUS)", d.display());
+        eprintln!(
+            "SKIPPED: MIME corpus {} not found (set IMAPD_MIME_CORPUS)",
+            d.display()
+        );
         None
     }
 }
@@ -90,7 +93,11 @@ fn corpus_round_trips_and_responses_are_grammatical() {
                     failures.push(format!("{name}: BODY[] differs from what was appended"));
                 }
                 if f.get("RFC822.SIZE").map(|v| v.num()) != Some(m.len() as u64) {
-                    failures.push(format!("{name}: RFC822.SIZE {:?} != {}", f.get("RFC822.SIZE"), m.len()));
+                    failures.push(format!(
+                        "{name}: RFC822.SIZE {:?} != {}",
+                        f.get("RFC822.SIZE"),
+                        m.len()
+                    ));
                 }
                 for item in ["ENVELOPE", "BODYSTRUCTURE", "BODY", "UID"] {
                     if f.get(item).is_none() {

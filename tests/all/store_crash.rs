@@ -90,7 +90,10 @@ fn crash_message(id: u64) -> (String, Vec<u8>) {
     let body = "y".repeat((id as usize * 37) % 3000);
     (
         mid.clone(),
-        format!("From: a@example.org\r\nSubject: crash {id}\r\nMessage-ID: {mid}\r\n\r\n{body}\r\n").into_bytes(),
+        format!(
+            "From: a@example.org\r\nSubject: crash {id}\r\nMessage-ID: {mid}\r\n\r\n{body}\r\n"
+        )
+        .into_bytes(),
     )
 }
 
@@ -129,7 +132,12 @@ fn appender(addr: SocketAddr, st: Arc<Mutex<State>>, stop: Arc<AtomicBool>) -> O
 }
 
 /// STORE \Flagged, STORE \Deleted + UID EXPUNGE, COPY, RENAME.
-fn mutator(addr: SocketAddr, st: Arc<Mutex<State>>, stop: Arc<AtomicBool>, seed: u64) -> Option<()> {
+fn mutator(
+    addr: SocketAddr,
+    st: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> Option<()> {
     let mut r = Raw::connect(addr)?;
     let (_, t) = r.cmd("SELECT INBOX")?;
     if !t.starts_with("OK") {
@@ -182,7 +190,10 @@ fn mutator(addr: SocketAddr, st: Arc<Mutex<State>>, stop: Arc<AtomicBool>, seed:
                         for (sv, dv) in src.iter().zip(&dst) {
                             if *sv == uid {
                                 if *dv <= mb.max_seen || mb.acked.contains_key(dv) {
-                                    errs.push(format!("copies: UID {dv} reused (floor {})", mb.max_seen));
+                                    errs.push(format!(
+                                        "copies: UID {dv} reused (floor {})",
+                                        mb.max_seen
+                                    ));
                                 }
                                 if let Some(m) = &mid {
                                     mb.acked.insert(*dv, m.clone());
@@ -212,7 +223,10 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
     let mut s = Session::connect(addr, "plain");
     for (name, mb) in [("INBOX", &mut st.inbox), ("copies", &mut st.copies)] {
         let (u, t) = s.run(&format!("EXAMINE {name}"));
-        assert!(t.starts_with("OK"), "round {round}: EXAMINE {name} after kill -9: {t}\n{u:?}");
+        assert!(
+            t.starts_with("OK"),
+            "round {round}: EXAMINE {name} after kill -9: {t}\n{u:?}"
+        );
         let uv: u32 = u
             .iter()
             .find_map(|l| resp_code(l, "UIDVALIDITY"))
@@ -226,7 +240,10 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
             .parse()
             .unwrap();
         if let Some(v) = mb.uidvalidity {
-            assert_eq!(uv, v, "round {round}: {name} UIDVALIDITY changed after kill -9");
+            assert_eq!(
+                uv, v,
+                "round {round}: {name} UIDVALIDITY changed after kill -9"
+            );
         }
         mb.uidvalidity = Some(uv);
         let exists = count(&u, "EXISTS").unwrap();
@@ -237,17 +254,33 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
                 .into_iter()
                 .map(|f| {
                     let h = lossy(&f.bytes("BODY[HEADER.FIELDS (MESSAGE-ID)]"));
-                    let mid = h.trim().trim_start_matches("Message-ID:").trim().to_string();
+                    let mid = h
+                        .trim()
+                        .trim_start_matches("Message-ID:")
+                        .trim()
+                        .to_string();
                     (f.uid(), (mid, f.has_flag("\\Flagged")))
                 })
                 .collect()
         };
         let uids: Vec<u32> = present.keys().copied().collect();
-        assert!(uids.windows(2).all(|w| w[0] < w[1]), "round {round}: {name} UIDs not ascending: {uids:?}");
+        assert!(
+            uids.windows(2).all(|w| w[0] < w[1]),
+            "round {round}: {name} UIDs not ascending: {uids:?}"
+        );
         if let Some(&max) = uids.last() {
-            assert!(uidnext > max, "round {round}: {name} UIDNEXT {uidnext} <= UID {max}");
+            assert!(
+                uidnext > max,
+                "round {round}: {name} UIDNEXT {uidnext} <= UID {max}"
+            );
         }
-        let max_acked = mb.acked.keys().last().copied().unwrap_or(0).max(mb.max_seen);
+        let max_acked = mb
+            .acked
+            .keys()
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(mb.max_seen);
         assert!(
             uidnext > max_acked,
             "round {round}: {name} UIDNEXT {uidnext} went back to or below acknowledged UID {max_acked}"
@@ -259,9 +292,15 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
             match present.get(uid) {
                 None => panic!("round {round}: {name} lost acknowledged UID {uid} ({mid})"),
                 Some((m, flagged)) => {
-                    assert_eq!(m, mid, "round {round}: {name} UID {uid} has another message");
+                    assert_eq!(
+                        m, mid,
+                        "round {round}: {name} UID {uid} has another message"
+                    );
                     if mb.flagged.contains(uid) {
-                        assert!(flagged, "round {round}: {name} UID {uid} lost an acknowledged \\Flagged");
+                        assert!(
+                            flagged,
+                            "round {round}: {name} UID {uid} lost an acknowledged \\Flagged"
+                        );
                     }
                 }
             }
@@ -320,7 +359,10 @@ fn kill_dash_nine_under_load_loses_nothing_acknowledged() {
         s.copies.acked.len(),
         s.inbox.maybe_gone.len()
     );
-    assert!(s.inbox.acked.len() >= ROUNDS, "too little traffic to mean anything");
+    assert!(
+        s.inbox.acked.len() >= ROUNDS,
+        "too little traffic to mean anything"
+    );
     let log = srv.log();
     assert!(!log.contains("panicked"), "server log:\n{log}");
 }

@@ -126,7 +126,8 @@ impl<'a> P<'a> {
     }
     /// Case-insensitive keyword check (without consuming).
     fn at_ci(&self, s: &str) -> bool {
-        self.b.len() >= self.i + s.len() && self.b[self.i..self.i + s.len()].eq_ignore_ascii_case(s.as_bytes())
+        self.b.len() >= self.i + s.len()
+            && self.b[self.i..self.i + s.len()].eq_ignore_ascii_case(s.as_bytes())
     }
     fn lit(&mut self, s: &str) -> R<()> {
         if self.at(s) {
@@ -579,9 +580,7 @@ impl<'a> P<'a> {
                 self.lit(")")?;
             } else if self.at_ci("HEADER") {
                 self.i += 6;
-            } else if self.at_ci("TEXT") {
-                self.i += 4;
-            } else if part_prefix && self.at_ci("MIME") {
+            } else if self.at_ci("TEXT") || (part_prefix && self.at_ci("MIME")) {
                 self.i += 4;
             } else {
                 return self.err("section-msgtext");
@@ -809,7 +808,11 @@ mod self_tests {
             b"* 1 FETCH (FOO 1)",
             b"* 1 FETCH (BODY[1.HEADERS] NIL)",
         ] {
-            assert!(parse_fetch(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_fetch(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -62,7 +62,11 @@ fn select_and_examine_responses() {
     let (u, t) = s.select("INBOX");
     assert!(t.starts_with("OK [READ-WRITE]"), "SELECT: {t}");
     assert_eq!(count(&u, "EXISTS"), Some(3), "{u:?}");
-    assert_eq!(count(&u, "RECENT"), Some(3), "first session sees \\Recent: {u:?}");
+    assert_eq!(
+        count(&u, "RECENT"),
+        Some(3),
+        "first session sees \\Recent: {u:?}"
+    );
     let flags = find_untagged(&u, "FLAGS").unwrap_or_else(|| panic!("no FLAGS: {u:?}"));
     for f in ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"] {
         assert!(flags.contains(f), "{f} missing from {flags}");
@@ -83,7 +87,10 @@ fn select_and_examine_responses() {
         .iter()
         .find(|l| l.contains("[PERMANENTFLAGS ("))
         .unwrap_or_else(|| panic!("no PERMANENTFLAGS: {u:?}"));
-    assert!(pf.contains("\\Seen") && pf.contains("\\Deleted") && pf.contains("\\*"), "{pf}");
+    assert!(
+        pf.contains("\\Seen") && pf.contains("\\Deleted") && pf.contains("\\*"),
+        "{pf}"
+    );
     let unseen = u.iter().find_map(|l| resp_code(l, "UNSEEN"));
     assert_eq!(unseen, Some(vec!["1"]), "first unseen is message 1: {u:?}");
     // Every untagged line is one of the kinds rfc3501 6.3.1 lists.
@@ -130,7 +137,11 @@ fn create_delete_rename_hierarchy() {
     let mut s = Session::new(&srv);
     s.ok("CREATE a/b/c");
     let l = list(&mut s, "LIST \"\" *");
-    assert_eq!(names(&l), ["INBOX", "a", "a/b", "a/b/c"], "superiors created (rfc3501 6.3.3)");
+    assert_eq!(
+        names(&l),
+        ["INBOX", "a", "a/b", "a/b/c"],
+        "superiors created (rfc3501 6.3.3)"
+    );
     assert!(l.iter().all(|x| x.1 == "/"), "{l:?}");
     s.fails("CREATE a/b", "NO");
     s.fails("CREATE INBOX", "NO");
@@ -175,12 +186,17 @@ fn create_delete_rename_hierarchy() {
     for want in ["p", "p/q", "p/q/r", "p/q/r/z"] {
         assert!(n.contains(&want.to_string()), "{want} missing: {n:?}");
     }
-    assert!(!n.contains(&"x/y".to_string()) && !n.contains(&"x/y/z".to_string()), "{n:?}");
+    assert!(
+        !n.contains(&"x/y".to_string()) && !n.contains(&"x/y/z".to_string()),
+        "{n:?}"
+    );
     assert_eq!(count_msgs(&mut s, "p/q/r"), 1);
     s.select("p/q/r");
     let f = s.fetch("UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
     assert_eq!(f.len(), 1);
-    assert!(String::from_utf8_lossy(&f[0].bytes("BODY[HEADER.FIELDS (SUBJECT)]")).contains("moving"));
+    assert!(
+        String::from_utf8_lossy(&f[0].bytes("BODY[HEADER.FIELDS (SUBJECT)]")).contains("moving")
+    );
     let _ = moved;
     s.ok("UNSELECT");
     s.fails("RENAME INBOX INBOX", "NO");
@@ -199,8 +215,14 @@ fn rename_inbox_moves_mail_and_leaves_it_empty() {
     assert_eq!(count_msgs(&mut s, "old-mail"), 2);
     assert_eq!(count_msgs(&mut s, "INBOX"), 0);
     let n = names(&list(&mut s, "LIST \"\" *"));
-    assert!(n.contains(&"INBOX".to_string()) && n.contains(&"old-mail".to_string()), "{n:?}");
-    assert!(n.contains(&"INBOX/child".to_string()), "inferiors of INBOX stay: {n:?}");
+    assert!(
+        n.contains(&"INBOX".to_string()) && n.contains(&"old-mail".to_string()),
+        "{n:?}"
+    );
+    assert!(
+        n.contains(&"INBOX/child".to_string()),
+        "inferiors of INBOX stay: {n:?}"
+    );
     assert!(!n.contains(&"old-mail/child".to_string()), "{n:?}");
     // INBOX works as before, with UIDs that are new for its UIDVALIDITY.
     let (u, _) = s.select("INBOX");
@@ -212,27 +234,52 @@ fn rename_inbox_moves_mail_and_leaves_it_empty() {
         .iter()
         .map(|x| String::from_utf8_lossy(&x.bytes("BODY[HEADER.FIELDS (SUBJECT)]")).into_owned())
         .collect();
-    assert!(subjects[0].contains("first") && subjects[1].contains("second"), "{subjects:?}");
+    assert!(
+        subjects[0].contains("first") && subjects[1].contains("second"),
+        "{subjects:?}"
+    );
 }
 
 #[test]
 fn list_wildcards_references_and_children() {
     let srv = store_server(&[]);
     let mut s = Session::new(&srv);
-    for m in ["Work", "Work/Projects", "Work/Projects/imapd", "Archive", "Archive2"] {
+    for m in [
+        "Work",
+        "Work/Projects",
+        "Work/Projects/imapd",
+        "Archive",
+        "Archive2",
+    ] {
         s.ok(&format!("CREATE {m}"));
     }
     // The hierarchy delimiter query (rfc3501 6.3.8).
     let l = list(&mut s, "LIST \"\" \"\"");
     assert_eq!(l.len(), 1, "{l:?}");
-    assert!(l[0].0.contains(&"\\noselect".into()) && l[0].1 == "/" && l[0].2.is_empty(), "{l:?}");
+    assert!(
+        l[0].0.contains(&"\\noselect".into()) && l[0].1 == "/" && l[0].2.is_empty(),
+        "{l:?}"
+    );
     let all = list(&mut s, "LIST \"\" *");
     assert_eq!(
         names(&all),
-        ["Archive", "Archive2", "INBOX", "Work", "Work/Projects", "Work/Projects/imapd"]
+        [
+            "Archive",
+            "Archive2",
+            "INBOX",
+            "Work",
+            "Work/Projects",
+            "Work/Projects/imapd"
+        ]
     );
-    assert!(attrs_of(&all, "Work").contains(&"\\haschildren".into()), "{all:?}");
-    assert!(attrs_of(&all, "Archive").contains(&"\\hasnochildren".into()), "{all:?}");
+    assert!(
+        attrs_of(&all, "Work").contains(&"\\haschildren".into()),
+        "{all:?}"
+    );
+    assert!(
+        attrs_of(&all, "Archive").contains(&"\\hasnochildren".into()),
+        "{all:?}"
+    );
     assert!(attrs_of(&all, "Work/Projects/imapd").contains(&"\\hasnochildren".into()));
     for (_, a) in all.iter().map(|x| (x.2.clone(), x.0.clone())) {
         assert!(
@@ -241,14 +288,29 @@ fn list_wildcards_references_and_children() {
         );
     }
     // % stops at the delimiter.
-    assert_eq!(names(&list(&mut s, "LIST \"\" %")), ["Archive", "Archive2", "INBOX", "Work"]);
+    assert_eq!(
+        names(&list(&mut s, "LIST \"\" %")),
+        ["Archive", "Archive2", "INBOX", "Work"]
+    );
     assert_eq!(names(&list(&mut s, "LIST \"\" Work/%")), ["Work/Projects"]);
-    assert_eq!(names(&list(&mut s, "LIST \"\" Work/*")), ["Work/Projects", "Work/Projects/imapd"]);
-    assert_eq!(names(&list(&mut s, "LIST \"\" Arch*")), ["Archive", "Archive2"]);
-    assert_eq!(names(&list(&mut s, "LIST \"\" *imapd")), ["Work/Projects/imapd"]);
+    assert_eq!(
+        names(&list(&mut s, "LIST \"\" Work/*")),
+        ["Work/Projects", "Work/Projects/imapd"]
+    );
+    assert_eq!(
+        names(&list(&mut s, "LIST \"\" Arch*")),
+        ["Archive", "Archive2"]
+    );
+    assert_eq!(
+        names(&list(&mut s, "LIST \"\" *imapd")),
+        ["Work/Projects/imapd"]
+    );
     // The reference is prefixed to the pattern.
     assert_eq!(names(&list(&mut s, "LIST Work/ %")), ["Work/Projects"]);
-    assert_eq!(names(&list(&mut s, "LIST Work/ *")), ["Work/Projects", "Work/Projects/imapd"]);
+    assert_eq!(
+        names(&list(&mut s, "LIST Work/ *")),
+        ["Work/Projects", "Work/Projects/imapd"]
+    );
     // Names are case-sensitive, INBOX is not (rfc3501 5.1).
     assert!(list(&mut s, "LIST \"\" work").is_empty());
     assert_eq!(names(&list(&mut s, "LIST \"\" inbox")), ["INBOX"]);
@@ -261,7 +323,11 @@ fn list_wildcards_references_and_children() {
     assert_eq!(n, ["Entw&APw-rfe"]);
     // Stored as UTF-8 in the Maildir++ tree (store layout).
     let tree = user_tree(&srv.data.root, "plain");
-    assert!(tree.join(".日本語").is_dir() && tree.join(".Entwürfe").is_dir(), "{:?}", snapshot(&tree).keys().collect::<Vec<_>>());
+    assert!(
+        tree.join(".日本語").is_dir() && tree.join(".Entwürfe").is_dir(),
+        "{:?}",
+        snapshot(&tree).keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -364,10 +430,15 @@ fn append_flags_date_uids_and_trycreate() {
         Some("05-Jan-2024 10:20:30 +0100"),
         &m,
     );
-    assert!(u.is_empty() || u.iter().all(|l| l.starts_with("* ")), "{u:?}");
+    assert!(
+        u.is_empty() || u.iter().all(|l| l.starts_with("* ")),
+        "{u:?}"
+    );
     let (uv, uid) = appenduid(&t).unwrap_or_else(|| panic!("no APPENDUID (rfc4315): {t}"));
     s.select("INBOX");
-    let f = s.fetch(&format!("UID FETCH {uid} (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"));
+    let f = s.fetch(&format!(
+        "UID FETCH {uid} (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+    ));
     assert_eq!(f.len(), 1);
     for fl in ["\\Seen", "\\Flagged", "$Forwarded"] {
         assert!(f[0].has_flag(fl), "{fl}: {:?}", f[0].flags());
@@ -381,7 +452,9 @@ fn append_flags_date_uids_and_trycreate() {
     assert_eq!(f[0].req("RFC822.SIZE").num(), m.len() as u64);
     assert_eq!(f[0].bytes("BODY[]"), m);
     let (u, _) = s.select("INBOX");
-    let uv2: u32 = u.iter().find_map(|l| resp_code(l, "UIDVALIDITY")).unwrap()[0].parse().unwrap();
+    let uv2: u32 = u.iter().find_map(|l| resp_code(l, "UIDVALIDITY")).unwrap()[0]
+        .parse()
+        .unwrap();
     assert_eq!(uv, uv2, "APPENDUID carries the mailbox's UIDVALIDITY");
 
     // rfc3501 6.3.11: a missing mailbox is NO [TRYCREATE], nothing created.
@@ -393,14 +466,30 @@ fn append_flags_date_uids_and_trycreate() {
     let (_, t) = s.append_full("INBOX", None, Some("31-Foo-2024 10:20:30 +0100"), &m);
     assert!(t.starts_with("BAD"), "{t}");
     let (_, t) = s.append_full("INBOX", Some("\\Recent"), None, &m);
-    assert!(t.starts_with("BAD") || t.starts_with("NO"), "\\Recent cannot be appended: {t}");
+    assert!(
+        t.starts_with("BAD") || t.starts_with("NO"),
+        "\\Recent cannot be appended: {t}"
+    );
     assert_eq!(count_msgs(&mut s, "INBOX"), before);
     // An empty message is refused or stored as zero bytes, not corrupted.
     let (_, t) = s.append_full("INBOX", None, None, b"");
-    assert!(t.starts_with("OK") || t.starts_with("NO") || t.starts_with("BAD"), "{t}");
+    assert!(
+        t.starts_with("OK") || t.starts_with("NO") || t.starts_with("BAD"),
+        "{t}"
+    );
     // LITERAL+ works for APPEND.
     let tag = "LP";
-    let (u, t) = s.raw(tag, format!("{tag} APPEND INBOX {{{}+}}\r\n", m.len()).as_bytes().iter().chain(m.iter()).chain(b"\r\n".iter()).copied().collect::<Vec<u8>>().as_slice());
+    let (u, t) = s.raw(
+        tag,
+        format!("{tag} APPEND INBOX {{{}+}}\r\n", m.len())
+            .as_bytes()
+            .iter()
+            .chain(m.iter())
+            .chain(b"\r\n".iter())
+            .copied()
+            .collect::<Vec<u8>>()
+            .as_slice(),
+    );
     assert!(t.starts_with("OK"), "{t} {u:?}");
 }
 
@@ -440,12 +529,18 @@ fn uids_are_never_reused_and_uidvalidity_survives_restarts() {
 fn multiappend_is_all_or_nothing() {
     let srv = store_server(&["maxmessagesize: 1000"]);
     let mut s = Session::new(&srv);
-    let (m1, m2, m3) = (message("m1", "1"), message("m2", "22"), message("m3", "333"));
+    let (m1, m2, m3) = (
+        message("m1", "1"),
+        message("m2", "22"),
+        message("m3", "333"),
+    );
     // rfc3502: several messages in one command; APPENDUID with a uid-set.
     let tag = "MA";
     let mut data = format!("{tag} APPEND INBOX (\\Seen) {{{}+}}\r\n", m1.len()).into_bytes();
     data.extend_from_slice(&m1);
-    data.extend_from_slice(format!(" \"01-Feb-2020 00:00:00 +0000\" {{{}+}}\r\n", m2.len()).as_bytes());
+    data.extend_from_slice(
+        format!(" \"01-Feb-2020 00:00:00 +0000\" {{{}+}}\r\n", m2.len()).as_bytes(),
+    );
     data.extend_from_slice(&m2);
     data.extend_from_slice(format!(" {{{}+}}\r\n", m3.len()).as_bytes());
     data.extend_from_slice(&m3);
@@ -481,8 +576,15 @@ fn multiappend_is_all_or_nothing() {
         assert!(l.starts_with("MB NO"), "too big: {l}");
         assert!(l.contains("[TOOBIG]"), "rfc7889 TOOBIG: {l}");
     }
-    assert_eq!(count_msgs(&mut s, "INBOX"), 3, "MULTIAPPEND is atomic (rfc3502 6)");
-    assert_eq!(message_files(&user_tree(&srv.data.root, "plain")).len(), before);
+    assert_eq!(
+        count_msgs(&mut s, "INBOX"),
+        3,
+        "MULTIAPPEND is atomic (rfc3502 6)"
+    );
+    assert_eq!(
+        message_files(&user_tree(&srv.data.root, "plain")).len(),
+        before
+    );
 
     // A syntax error in the third message's arguments: BAD, nothing stored.
     let tag = "MC";
@@ -493,7 +595,11 @@ fn multiappend_is_all_or_nothing() {
     data.extend_from_slice(b" \"not a date\" {3+}\r\nabc\r\n");
     let (_, t) = s.raw(tag, &data);
     assert!(t.starts_with("BAD") || t.starts_with("NO"), "{t}");
-    assert_eq!(count_msgs(&mut s, "INBOX"), 3, "MULTIAPPEND is atomic (rfc3502 6)");
+    assert_eq!(
+        count_msgs(&mut s, "INBOX"),
+        3,
+        "MULTIAPPEND is atomic (rfc3502 6)"
+    );
 }
 
 #[test]
@@ -507,7 +613,10 @@ fn append_over_the_size_limit() {
     let mut m = message("big", "");
     m.resize(1001, b'x');
     let (_, t) = s.append_full("INBOX", None, None, &m);
-    assert!(t.starts_with("NO") && t.contains("[TOOBIG]"), "rfc7889: {t}");
+    assert!(
+        t.starts_with("NO") && t.contains("[TOOBIG]"),
+        "rfc7889: {t}"
+    );
     // LITERAL+: the data comes anyway; the server reads past it (or closes).
     s.c.send("big APPEND INBOX {1001+}\r\n");
     s.c.send_bytes(&m);
@@ -519,7 +628,12 @@ fn append_over_the_size_limit() {
     );
     let after = snapshot(&srv.data.spool());
     let new: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
-    assert!(new.iter().all(|p| !p.to_string_lossy().contains("/cur/") && !p.to_string_lossy().contains("/new/")), "written: {new:?}");
+    assert!(
+        new.iter()
+            .all(|p| !p.to_string_lossy().contains("/cur/")
+                && !p.to_string_lossy().contains("/new/")),
+        "written: {new:?}"
+    );
     let mut s = Session::new(&srv);
     assert_eq!(count_msgs(&mut s, "INBOX"), 0);
     // Exactly at the limit is fine.

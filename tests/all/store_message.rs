@@ -72,9 +72,21 @@ Message-ID: <d@test.example>\r\n\
 fn populate(s: &mut Session) -> Vec<u32> {
     let mut uids = Vec::new();
     for (flags, date, m) in [
-        ("\\Flagged", "03-Feb-2001 12:00:00 +0000", MSG_A.as_bytes().to_vec()),
-        ("\\Seen \\Answered", "15-Jun-2010 12:00:00 +0000", MIME.as_bytes().to_vec()),
-        ("\\Deleted $Label1", "25-Dec-2020 12:00:00 +0000", MSG_C.as_bytes().to_vec()),
+        (
+            "\\Flagged",
+            "03-Feb-2001 12:00:00 +0000",
+            MSG_A.as_bytes().to_vec(),
+        ),
+        (
+            "\\Seen \\Answered",
+            "15-Jun-2010 12:00:00 +0000",
+            MIME.as_bytes().to_vec(),
+        ),
+        (
+            "\\Deleted $Label1",
+            "25-Dec-2020 12:00:00 +0000",
+            MSG_C.as_bytes().to_vec(),
+        ),
         ("", "01-Jan-2021 12:00:00 +0000", msg_d()),
     ] {
         let (_, t) = s.append_full("INBOX", Some(flags), Some(date), &m);
@@ -184,7 +196,10 @@ fn search_keys() {
         if !t.starts_with("OK") {
             failures.push(format!("{key} {text} -> {t}"));
         } else if search_result(&u) != want {
-            failures.push(format!("{key} {text}: got {:?}, want {want:?}", search_result(&u)));
+            failures.push(format!(
+                "{key} {text}: got {:?}, want {want:?}",
+                search_result(&u)
+            ));
         }
     }
     // UID SEARCH answers UIDs; rfc3501 6.4.8's example form.
@@ -193,7 +208,11 @@ fn search_keys() {
     assert_eq!(search_result(&u), [uids[1], uids[2]]);
     assert_eq!(s.search("UID SEARCH FLAGGED"), [uids[0]]);
     assert_eq!(s.search(&format!("SEARCH UID {}", uids[3])), [4]);
-    assert!(failures.is_empty(), "SEARCH failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "SEARCH failures:\n{}",
+        failures.join("\n")
+    );
     // rfc3501 6.4.4: an unknown charset is NO [BADCHARSET].
     let t = s.fails("SEARCH CHARSET X-NO-SUCH-CHARSET SUBJECT a", "NO");
     assert!(t.starts_with("NO [BADCHARSET"), "{t}");
@@ -217,7 +236,10 @@ fn fetch_items_sections_and_partials() {
     let mut s = Session::new(&srv);
     populate(&mut s);
     let m = MIME.as_bytes();
-    let f = one(&mut s, "FETCH 2 (BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT] RFC822.SIZE UID)");
+    let f = one(
+        &mut s,
+        "FETCH 2 (BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT] RFC822.SIZE UID)",
+    );
     assert_eq!(f.bytes("BODY[]"), m);
     let split = MIME.find("\r\n\r\n").unwrap() + 4;
     assert_eq!(f.bytes("BODY[HEADER]"), &m[..split]);
@@ -227,10 +249,19 @@ fn fetch_items_sections_and_partials() {
     // Parts (rfc3501 6.4.5 section specs).
     let sections: &[(&str, &str)] = &[
         ("1", "The Quick Brown fox jumps over the lazy dog."),
-        ("1.MIME", "Content-Type: text/plain; charset=us-ascii\r\n\r\n"),
+        (
+            "1.MIME",
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+        ),
         ("2", "AAECAwQF/w=="),
-        ("3", "From: inner@example.org\r\nSubject: inner\r\n\r\ninner body"),
-        ("3.HEADER", "From: inner@example.org\r\nSubject: inner\r\n\r\n"),
+        (
+            "3",
+            "From: inner@example.org\r\nSubject: inner\r\n\r\ninner body",
+        ),
+        (
+            "3.HEADER",
+            "From: inner@example.org\r\nSubject: inner\r\n\r\n",
+        ),
         ("3.TEXT", "inner body"),
         ("3.1", "inner body"),
         ("3.MIME", "Content-Type: message/rfc822\r\n\r\n"),
@@ -246,7 +277,10 @@ fn fetch_items_sections_and_partials() {
     // A non-multipart message has a part 1: its body.
     let f = one(&mut s, "FETCH 1 BODY.PEEK[1]");
     if f.bytes("BODY[1]") != b"Please bring the QUARTERLY numbers.\r\n" {
-        bad.push(format!("single-part BODY[1]: {:?}", lossy(&f.bytes("BODY[1]"))));
+        bad.push(format!(
+            "single-part BODY[1]: {:?}",
+            lossy(&f.bytes("BODY[1]"))
+        ));
     }
     // A part that does not exist is empty (or NIL), not an error.
     let (u, t) = s.run_lit("FETCH 2 BODY.PEEK[7]");
@@ -257,20 +291,29 @@ fn fetch_items_sections_and_partials() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 
     // HEADER.FIELDS and .NOT: the named lines in order, then the blank line.
-    let f = one(&mut s, "FETCH 1 BODY.PEEK[HEADER.FIELDS (subject FROM x-nothing)]");
+    let f = one(
+        &mut s,
+        "FETCH 1 BODY.PEEK[HEADER.FIELDS (subject FROM x-nothing)]",
+    );
     assert_eq!(
         f.bytes("BODY[HEADER.FIELDS (subject FROM x-nothing)]"),
         b"From: Alice <alice@example.org>\r\nSubject: Meeting agenda\r\n\r\n",
         "{:?}",
         f.names()
     );
-    let f = one(&mut s, "FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject From)]");
+    let f = one(
+        &mut s,
+        "FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject From)]",
+    );
     assert_eq!(
         f.bytes("BODY[HEADER.FIELDS.NOT (SUBJECT FROM)]"),
         b"To: Bob <bob@example.net>\r\nDate: Sat, 3 Feb 2001 12:00:00 +0000\r\nMessage-ID: <a@test.example>\r\n\r\n"
     );
     let f = one(&mut s, "FETCH 2 BODY.PEEK[3.HEADER.FIELDS (SUBJECT)]");
-    assert_eq!(f.bytes("BODY[3.HEADER.FIELDS (SUBJECT)]"), b"Subject: inner\r\n\r\n");
+    assert_eq!(
+        f.bytes("BODY[3.HEADER.FIELDS (SUBJECT)]"),
+        b"Subject: inner\r\n\r\n"
+    );
 
     // Partials: <origin.count>; the response names the origin only.
     let f = one(&mut s, "FETCH 1 BODY.PEEK[]<0.10>");
@@ -279,21 +322,36 @@ fn fetch_items_sections_and_partials() {
     assert_eq!(f.bytes("BODY[TEXT]<7>"), b"bring");
     let n = MSG_A.len();
     let f = one(&mut s, &format!("FETCH 1 BODY.PEEK[]<{}.100>", n - 4));
-    assert_eq!(f.bytes(&format!("BODY[]<{}>", n - 4)), &MSG_A.as_bytes()[n - 4..]);
+    assert_eq!(
+        f.bytes(&format!("BODY[]<{}>", n - 4)),
+        &MSG_A.as_bytes()[n - 4..]
+    );
     let f = one(&mut s, "FETCH 1 BODY.PEEK[]<100000.10>");
-    assert!(f.bytes("BODY[]<100000>").is_empty(), "past the end is empty");
+    assert!(
+        f.bytes("BODY[]<100000>").is_empty(),
+        "past the end is empty"
+    );
     let f = one(&mut s, "FETCH 2 BODY.PEEK[1]<4.5>");
     assert_eq!(f.bytes("BODY[1]<4>"), b"Quick");
 
     // RFC822 forms.
     let f = one(&mut s, "FETCH 1 (RFC822.HEADER)");
-    assert_eq!(f.bytes("RFC822.HEADER"), &MSG_A.as_bytes()[..MSG_A.find("\r\n\r\n").unwrap() + 4]);
+    assert_eq!(
+        f.bytes("RFC822.HEADER"),
+        &MSG_A.as_bytes()[..MSG_A.find("\r\n\r\n").unwrap() + 4]
+    );
 
     // BINARY (rfc3516): decoded content, its size, partials.
-    let f = one(&mut s, "FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1] BINARY.SIZE[1])");
+    let f = one(
+        &mut s,
+        "FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1] BINARY.SIZE[1])",
+    );
     assert_eq!(f.bytes("BINARY[2]"), [0u8, 1, 2, 3, 4, 5, 255]);
     assert_eq!(f.req("BINARY.SIZE[2]").num(), 7);
-    assert_eq!(f.bytes("BINARY[1]"), b"The Quick Brown fox jumps over the lazy dog.");
+    assert_eq!(
+        f.bytes("BINARY[1]"),
+        b"The Quick Brown fox jumps over the lazy dog."
+    );
     assert_eq!(f.req("BINARY.SIZE[1]").num(), 44);
     let f = one(&mut s, "FETCH 2 BINARY.PEEK[2]<5.10>");
     assert_eq!(f.bytes("BINARY[2]<5>"), [5u8, 255]);
@@ -321,7 +379,11 @@ fn fetch_envelope_bodystructure_and_macros() {
     let f = one(&mut s, "FETCH 2 (ENVELOPE BODYSTRUCTURE BODY INTERNALDATE)");
     let env = f.req("ENVELOPE").list();
     assert_eq!(env[0].text(), "Tue, 15 Jun 2010 12:00:00 +0000");
-    assert_eq!(env[1].text(), "=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=", "subject as in the header");
+    assert_eq!(
+        env[1].text(),
+        "=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=",
+        "subject as in the header"
+    );
     let addr = |v: &Val| -> Vec<String> { v.list().iter().map(|x| x.text()).collect() };
     let from = env[2].list();
     assert_eq!(from.len(), 1);
@@ -336,7 +398,10 @@ fn fetch_envelope_bodystructure_and_macros() {
     assert_eq!(addr(&to[1]), ["Carol C.", "NIL", "carol", "example.net"]);
     // Group syntax: start (mailbox = group name, host NIL) and end (all NIL).
     let cc = env[6].list();
-    assert_eq!(addr(&cc[0]), ["NIL", "NIL", "undisclosed-recipients", "NIL"]);
+    assert_eq!(
+        addr(&cc[0]),
+        ["NIL", "NIL", "undisclosed-recipients", "NIL"]
+    );
     assert_eq!(addr(&cc[1]), ["NIL", "NIL", "NIL", "NIL"]);
     assert!(env[7].is_nil());
     assert_eq!(env[8].text(), "<parent@test.example>");
@@ -350,10 +415,19 @@ fn fetch_envelope_bodystructure_and_macros() {
     let parts = bs[0].list();
     assert_eq!(parts.len(), 3);
     assert!(bs[1].text().eq_ignore_ascii_case("MIXED"));
-    let params: Vec<String> = bs[2].list().iter().map(|v| v.text().to_ascii_uppercase()).collect();
-    assert!(params.windows(2).any(|w| w == ["BOUNDARY", "XX"]), "{params:?}");
+    let params: Vec<String> = bs[2]
+        .list()
+        .iter()
+        .map(|v| v.text().to_ascii_uppercase())
+        .collect();
+    assert!(
+        params.windows(2).any(|w| w == ["BOUNDARY", "XX"]),
+        "{params:?}"
+    );
     let p1 = parts[0].list();
-    assert!(p1[0].text().eq_ignore_ascii_case("TEXT") && p1[1].text().eq_ignore_ascii_case("PLAIN"));
+    assert!(
+        p1[0].text().eq_ignore_ascii_case("TEXT") && p1[1].text().eq_ignore_ascii_case("PLAIN")
+    );
     assert_eq!(p1[6].num(), 44, "octets of part 1");
     let p2 = parts[1].list();
     assert!(p2[0].text().eq_ignore_ascii_case("APPLICATION"));
@@ -364,18 +438,27 @@ fn fetch_envelope_bodystructure_and_macros() {
     assert!(dsp[0].text().eq_ignore_ascii_case("attachment"), "{dsp:?}");
     assert_eq!(dsp[1].list()[1].text(), "bin.dat");
     let p3 = parts[2].list();
-    assert!(p3[0].text().eq_ignore_ascii_case("MESSAGE") && p3[1].text().eq_ignore_ascii_case("RFC822"));
+    assert!(
+        p3[0].text().eq_ignore_ascii_case("MESSAGE") && p3[1].text().eq_ignore_ascii_case("RFC822")
+    );
     assert_eq!(p3[7].list()[1].text(), "inner", "encapsulated envelope");
     let inner = p3[8].list();
     assert!(inner[0].text().eq_ignore_ascii_case("TEXT"));
-    assert_eq!(inner[6].num(), 12, "inner body octets (\"inner body\\r\\n\")");
+    assert_eq!(
+        inner[6].num(),
+        12,
+        "inner body octets (\"inner body\\r\\n\")"
+    );
     // BODY is BODYSTRUCTURE without extension data (the reader enforces it).
     assert_eq!(f.req("BODY").list()[0].list().len(), 3);
 
     // Single part, no Content-Type: text/plain; charset us-ascii, 7bit.
     let f = one(&mut s, "FETCH 1 BODYSTRUCTURE");
     let b = f.req("BODYSTRUCTURE").list();
-    assert!(b[0].text().eq_ignore_ascii_case("TEXT") && b[1].text().eq_ignore_ascii_case("PLAIN"), "{b:?}");
+    assert!(
+        b[0].text().eq_ignore_ascii_case("TEXT") && b[1].text().eq_ignore_ascii_case("PLAIN"),
+        "{b:?}"
+    );
     assert!(b[5].text().eq_ignore_ascii_case("7BIT"));
     let body_len = MSG_A.len() - (MSG_A.find("\r\n\r\n").unwrap() + 4);
     assert_eq!(b[6].num(), body_len as u64);
@@ -393,7 +476,10 @@ fn fetch_envelope_bodystructure_and_macros() {
     let f = one(&mut s, "FETCH 1 FULL");
     let mut n = f.names();
     n.sort();
-    assert_eq!(n, ["BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]);
+    assert_eq!(
+        n,
+        ["BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+    );
     // Several messages, several items.
     let f = s.fetch("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)");
     assert_eq!(f.iter().map(|x| x.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
@@ -411,9 +497,15 @@ fn fetch_seen_semantics() {
     s.fetch("FETCH 1 (BODY.PEEK[] BODY.PEEK[TEXT] RFC822.HEADER BINARY.PEEK[1] RFC822.SIZE)");
     assert!(!one(&mut s, "FETCH 1 FLAGS").has_flag("\\Seen"));
     // BODY[], RFC822, RFC822.TEXT, BINARY[] set it.
-    for (i, item) in ["BODY[]", "RFC822", "RFC822.TEXT", "BINARY[]", "BODY[HEADER]"]
-        .iter()
-        .enumerate()
+    for (i, item) in [
+        "BODY[]",
+        "RFC822",
+        "RFC822.TEXT",
+        "BINARY[]",
+        "BODY[HEADER]",
+    ]
+    .iter()
+    .enumerate()
     {
         let seq = i + 2;
         s.fetch(&format!("FETCH {seq} {item}"));
@@ -427,14 +519,19 @@ fn fetch_seen_semantics() {
     s2.append("INBOX", &message("s6", "x"));
     s2.ok("EXAMINE INBOX");
     s2.fetch("FETCH 7 BODY[]");
-    assert!(!one(&mut s2, "FETCH 7 FLAGS").has_flag("\\Seen"), "EXAMINE is read-only");
+    assert!(
+        !one(&mut s2, "FETCH 7 FLAGS").has_flag("\\Seen"),
+        "EXAMINE is read-only"
+    );
 }
 
 #[test]
 fn store_flags() {
     let srv = store_server(&[]);
     let mut s = Session::new(&srv);
-    let uids: Vec<u32> = (0..3).map(|i| s.append("INBOX", &message(&format!("f{i}"), "x"))).collect();
+    let uids: Vec<u32> = (0..3)
+        .map(|i| s.append("INBOX", &message(&format!("f{i}"), "x")))
+        .collect();
     s.select("INBOX");
     let flags_of = |u: &[String], seq: u32| -> Option<String> {
         u.iter()
@@ -450,7 +547,10 @@ fn store_flags() {
     let u = s.ok("STORE 1:2 FLAGS (\\Answered \\Draft)");
     for seq in [1, 2] {
         let l = flags_of(&u, seq).unwrap_or_else(|| panic!("{u:?}"));
-        assert!(l.contains("\\Answered") && l.contains("\\Draft") && !l.contains("$Important"), "{l}");
+        assert!(
+            l.contains("\\Answered") && l.contains("\\Draft") && !l.contains("$Important"),
+            "{l}"
+        );
     }
     // .SILENT: no FETCH for the changed message (rfc3501 6.4.6).
     let u = s.ok("STORE 3 +FLAGS.SILENT (\\Seen)");
@@ -461,17 +561,26 @@ fn store_flags() {
     let l = flags_of(&u, 2).unwrap_or_else(|| panic!("{u:?}"));
     assert!(l.contains(&format!("UID {}", uids[1])), "{l}");
     // Non-existent UIDs are ignored.
-    assert!(s.ok("UID STORE 999999 +FLAGS (\\Seen)").iter().all(|l| !l.contains("FETCH")));
+    assert!(
+        s.ok("UID STORE 999999 +FLAGS (\\Seen)")
+            .iter()
+            .all(|l| !l.contains("FETCH"))
+    );
     // Flags persist and are visible to other sessions.
     let mut s2 = Session::new(&srv);
     s2.select("INBOX");
     let f = s2.fetch("FETCH 1:3 FLAGS");
-    assert!(f[0].has_flag("\\Answered") && f[0].has_flag("\\Draft") && !f[0].has_flag("$Important"));
+    assert!(
+        f[0].has_flag("\\Answered") && f[0].has_flag("\\Draft") && !f[0].has_flag("$Important")
+    );
     assert!(f[1].has_flag("\\Deleted") && f[2].has_flag("\\Seen"));
     // A change by one session shows up in the other at its next command.
     s.ok("STORE 3 +FLAGS.SILENT (\\Flagged)");
     let u = s2.ok("NOOP");
-    assert!(flags_of(&u, 3).is_some_and(|l| l.contains("\\Flagged")), "{u:?}");
+    assert!(
+        flags_of(&u, 3).is_some_and(|l| l.contains("\\Flagged")),
+        "{u:?}"
+    );
     // Bad STORE arguments.
     s.refused("STORE 1 +FLAGS (\\Recent)");
     s.fails("STORE 1 FLAGZ (\\Seen)", "BAD");
@@ -483,7 +592,12 @@ fn store_flags() {
 fn copy_and_move_with_copyuid() {
     let srv = store_server(&[]);
     let mut s = Session::new(&srv);
-    let (_, t) = s.append_full("INBOX", Some("\\Flagged"), Some("03-Feb-2001 12:00:00 +0000"), MSG_A.as_bytes());
+    let (_, t) = s.append_full(
+        "INBOX",
+        Some("\\Flagged"),
+        Some("03-Feb-2001 12:00:00 +0000"),
+        MSG_A.as_bytes(),
+    );
     let a = appenduid(&t).unwrap().1;
     let b = s.append("INBOX", MIME.as_bytes());
     let c = s.append("INBOX", MSG_C.as_bytes());
@@ -524,11 +638,15 @@ fn copy_and_move_with_copyuid() {
     // MOVE (rfc6851): untagged COPYUID, then EXPUNGE, then OK.
     let (u, t) = s.run("MOVE 2 Dest");
     assert!(t.starts_with("OK"), "{t}");
-    let (_, src, dst2) = copyuid(u.iter().chain([&t])).unwrap_or_else(|| panic!("no COPYUID: {u:?} {t}"));
+    let (_, src, dst2) =
+        copyuid(u.iter().chain([&t])).unwrap_or_else(|| panic!("no COPYUID: {u:?} {t}"));
     assert_eq!(src, [b]);
     assert!(dst2[0] > dst[1], "new UID in Dest");
     let cu = u.iter().position(|l| l.contains("[COPYUID")).unwrap_or(0);
-    let ex = u.iter().position(|l| l.ends_with(" EXPUNGE")).expect("EXPUNGE");
+    let ex = u
+        .iter()
+        .position(|l| l.ends_with(" EXPUNGE"))
+        .expect("EXPUNGE");
     assert!(cu <= ex, "COPYUID before the EXPUNGEs (rfc6851 4.3): {u:?}");
     let mut left = vec![a, b, c];
     apply_expunges(&mut left, &expunges(&u));

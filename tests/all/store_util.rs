@@ -72,7 +72,10 @@ impl Session {
     /// Run a command that must answer `want` (`NO` or `BAD`); the tagged text.
     pub fn fails(&mut self, command: &str, want: &str) -> String {
         let (u, t) = self.run(command);
-        assert!(t.starts_with(want), "{command:?}: wanted {want}, got {t:?}\n{u:#?}");
+        assert!(
+            t.starts_with(want),
+            "{command:?}: wanted {want}, got {t:?}\n{u:#?}"
+        );
         t
     }
 
@@ -173,8 +176,9 @@ impl Session {
         u.iter()
             .filter(|r| is_fetch(r))
             .map(|r| {
-                crate::store_grammar::parse_fetch(r)
-                    .unwrap_or_else(|e| panic!("{command}: invalid FETCH response: {e}\n{}", lossy(r)))
+                crate::store_grammar::parse_fetch(r).unwrap_or_else(|e| {
+                    panic!("{command}: invalid FETCH response: {e}\n{}", lossy(r))
+                })
             })
             .collect()
     }
@@ -216,7 +220,10 @@ pub fn search_result(u: &[String]) -> Vec<u32> {
         .unwrap_or_else(|| panic!("no SEARCH response: {u:?}"));
     let mut v: Vec<u32> = line["* SEARCH".len()..]
         .split_whitespace()
-        .map(|n| n.parse().unwrap_or_else(|_| panic!("bad SEARCH response {line}")))
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|_| panic!("bad SEARCH response {line}"))
+        })
         .collect();
     v.sort();
     v
@@ -226,7 +233,7 @@ pub fn status_items(line: &str) -> BTreeMap<String, u64> {
     let open = line.rfind('(').expect("STATUS (");
     let close = line.rfind(')').expect("STATUS )");
     let words: Vec<&str> = line[open + 1..close].split_whitespace().collect();
-    assert!(words.len() % 2 == 0, "{line}");
+    assert!(words.len().is_multiple_of(2), "{line}");
     words
         .chunks(2)
         .map(|p| (p[0].to_ascii_uppercase(), p[1].parse().expect(line)))
@@ -300,7 +307,9 @@ pub fn uid_set(s: &str) -> Vec<u32> {
 
 /// `[COPYUID v src dst]` from any of the lines → (v, src uids, dst uids),
 /// paired in order (rfc4315 4).
-pub fn copyuid<'a>(lines: impl IntoIterator<Item = &'a String>) -> Option<(u32, Vec<u32>, Vec<u32>)> {
+pub fn copyuid<'a>(
+    lines: impl IntoIterator<Item = &'a String>,
+) -> Option<(u32, Vec<u32>, Vec<u32>)> {
     for l in lines {
         if let Some(a) = resp_code(l, "COPYUID") {
             assert_eq!(a.len(), 3, "COPYUID needs 3 arguments: {l}");
@@ -312,9 +321,8 @@ pub fn copyuid<'a>(lines: impl IntoIterator<Item = &'a String>) -> Option<(u32, 
 
 /// Untagged line starting with `* <word>` (case-insensitive).
 pub fn find_untagged<'a>(u: &'a [String], word: &str) -> Option<&'a String> {
-    u.iter().find(|l| {
-        l.len() >= 2 + word.len() && l[2..2 + word.len()].eq_ignore_ascii_case(word)
-    })
+    u.iter()
+        .find(|l| l.len() >= 2 + word.len() && l[2..2 + word.len()].eq_ignore_ascii_case(word))
 }
 
 /// `* n <WORD>` numbers, such as EXISTS and RECENT.
@@ -441,10 +449,12 @@ impl Restartable {
             let mut line = String::new();
             while r.read_line(&mut line).unwrap_or(0) > 0 {
                 log.lock().unwrap().push_str(&line);
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    if let Some(a) = rest.split_whitespace().next() {
-                        let _ = tx.send(a.parse::<SocketAddr>().unwrap());
-                    }
+                if let Some(a) = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    let _ = tx.send(a.parse::<SocketAddr>().unwrap());
                 }
                 line.clear();
             }
