@@ -167,6 +167,7 @@ fn create_delete_rename_hierarchy() {
     s.fails("DELETE a/b", "NO"); // \Noselect with inferiors
     // A new a/b must not reuse the old UIDs with the old UIDVALIDITY.
     s.ok("DELETE a/b/c");
+    s.ok("DELETE a/b"); // rfc3501 6.3.4 example: the \Noselect name goes too
     s.ok("CREATE a/b");
     let st = s.status("a/b", "MESSAGES UIDNEXT UIDVALIDITY");
     assert_eq!(st["MESSAGES"], 0);
