@@ -25,9 +25,9 @@ fn login_with_every_hash_scheme_over_tls() {
             t.contains("] User logged in SESSIONID=<test.example-"),
             "{t}"
         );
-        // The user's tree exists once they have logged in.
-        assert!(s.data.spool().join(user).is_dir(), "no tree for {user}");
         let (u, t) = c.cmd("b", "CAPABILITY");
+        // The user's tree exists once the session runs in it.
+        assert!(s.data.spool().join(user).is_dir(), "no tree for {user}");
         assert!(
             u[0].contains("LOGINDISABLED") || !u[0].contains("AUTH="),
             "{}",
