@@ -110,7 +110,11 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
     if post_auth {
         // ===== Post-auth capabilities (dynamic part) =====
         // Cyrus appends here: COMPRESS=DEFLATE, IDLE (settings.idle_enabled),
-        // APPENDLIMIT. Not IDLE or COMPRESS: they are not implemented.
+        // APPENDLIMIT. Not COMPRESS: it is not implemented.
+        if settings.idle_enabled {
+            // rfc2177; `imapidlepoll: 0` turns it off, as in Cyrus.
+            caps.push("IDLE".into());
+        }
         if !suppressed("APPENDLIMIT") {
             // rfc7889
             caps.push(format!(

@@ -73,7 +73,7 @@ fn settings(s: engine::Settings) -> Settings {
     }
 }
 
-fn step(step: session::Step) -> engine::Step {
+fn step(session: &Session, step: session::Step) -> engine::Step {
     engine::Step {
         output: step.output,
         more: step.more,
@@ -82,6 +82,7 @@ fn step(step: session::Step) -> engine::Step {
             session::Action::Close => engine::Action::Close,
             session::Action::StartTls => engine::Action::StartTls,
             session::Action::Promote => engine::Action::Promote,
+            session::Action::Idle => engine::Action::Idle(session.watch_dir()),
         },
     }
 }
@@ -100,15 +101,27 @@ impl engine::GuestSession for SessionResource {
     }
 
     fn greet(&self) -> engine::Step {
-        step(self.0.borrow_mut().greet())
+        let mut s = self.0.borrow_mut();
+        let out = s.greet();
+        step(&s, out)
     }
 
     fn feed(&self, data: Vec<u8>) -> engine::Step {
-        step(self.0.borrow_mut().feed(&data))
+        let mut s = self.0.borrow_mut();
+        let out = s.feed(&data);
+        step(&s, out)
     }
 
     fn pull(&self, max: u32) -> engine::Step {
-        step(self.0.borrow_mut().pull(max as usize))
+        let mut s = self.0.borrow_mut();
+        let out = s.pull(max as usize);
+        step(&s, out)
+    }
+
+    fn poll(&self) -> engine::Step {
+        let mut s = self.0.borrow_mut();
+        let out = s.poll();
+        step(&s, out)
     }
 
     fn snapshot(&self) -> String {

@@ -35,6 +35,8 @@ pub enum Action {
     Close,
     StartTls,
     Promote,
+    /// In IDLE: the host reads on and calls `poll` on changes.
+    Idle,
 }
 
 /// The result of greet/feed/pull.
@@ -99,6 +101,9 @@ pub struct Facts {
     pub tls_started: bool,
     /// An AUTHENTICATE in progress.
     pub sasl: Option<SaslExchange>,
+    /// The tag of an IDLE in progress (rfc2177), waiting for DONE.
+    #[serde(default)]
+    pub idle: Option<String>,
 }
 
 /// Output not yet handed to the host.
@@ -489,7 +494,7 @@ impl Session {
                 self.throttled = true;
                 return;
             }
-            let event = if self.facts.sasl.is_some() {
+            let event = if self.facts.sasl.is_some() || self.facts.idle.is_some() {
                 self.reader.next_line(&self.limits)
             } else {
                 self.reader.next_command(&self.limits)
@@ -519,6 +524,9 @@ impl Session {
                     }
                     Action::None
                 }
+                Event::Line(line) if self.facts.idle.is_some() => {
+                    commands::idle::resume(self, &line)
+                }
                 Event::Line(line) => commands::authenticate::resume(self, &line),
                 Event::Command(bytes) => commands::execute(self, &bytes),
             };
@@ -543,7 +551,38 @@ impl Session {
                 // The rest of the input stays buffered and travels in the
                 // snapshot to the post-auth instance.
                 Action::Promote => self.pending = Action::Promote,
+                // Reported by `step` for as long as the IDLE lasts.
+                Action::Idle => {}
             }
+        }
+    }
+
+    /// Something may have changed: during IDLE, report it now (rfc2177 3).
+    pub fn poll(&mut self) -> Step {
+        if self.facts.idle.is_some() && !self.closed {
+            self.report_updates(true);
+            if std::mem::take(&mut self.must_close) {
+                self.closed = true;
+            }
+        }
+        self.step(usize::MAX)
+    }
+
+    /// The directory of the selected mailbox, relative to the mail tree,
+    /// for the host to watch during IDLE ("" when none is selected).
+    pub fn watch_dir(&self) -> String {
+        let Some(selected) = self.selected.as_ref() else {
+            return String::new();
+        };
+        let dir = selected.mailbox.dir();
+        match self
+            .env
+            .mail_root
+            .as_deref()
+            .and_then(|r| dir.strip_prefix(r).ok())
+        {
+            Some(rel) => rel.to_string_lossy().into_owned(),
+            None => String::new(),
         }
     }
 
@@ -554,6 +593,8 @@ impl Session {
             Action::None
         } else if self.closed {
             Action::Close
+        } else if self.pending == Action::None && self.facts.idle.is_some() {
+            Action::Idle
         } else {
             std::mem::take(&mut self.pending)
         };

@@ -43,9 +43,7 @@ impl Authenticator {
     pub async fn check(&self, mech: &str, authzid: &str, user: &str, password: &str) -> Verdict {
         // rfc4616 2: authzid empty or equal to the user; we have no proxy
         // authorisation, so anything else fails like a wrong password.
-        let verdict = if !authzid.is_empty() && authzid != user {
-            Verdict::BadCredentials
-        } else if !valid_user_name(user) {
+        let verdict = if (!authzid.is_empty() && authzid != user) || !valid_user_name(user) {
             Verdict::BadCredentials
         } else if self.no_password_for_login && mech.eq_ignore_ascii_case("LOGIN") {
             Verdict::Ok(user.to_string())

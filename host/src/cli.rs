@@ -156,10 +156,10 @@ pub fn run(opts: CliOptions) -> ExitCode {
     };
     if opts.debug {
         // -D: run debug_command before serving; nothing when it is unset.
-        if let Ok(cfg) = Config::load(&opts.config, &service) {
-            if let Some(cmd) = cfg.debug_command() {
-                crate::master::run_debug_command(cmd, &service);
-            }
+        if let Ok(cfg) = Config::load(&opts.config, &service)
+            && let Some(cmd) = cfg.debug_command()
+        {
+            crate::master::run_debug_command(cmd, &service);
         }
     }
     if opts.stdio {

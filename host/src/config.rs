@@ -204,6 +204,14 @@ pub static OPTIONS: &[OptionSpec] = &[
                       CAPABILITY).",
     },
     OptionSpec {
+        name: "idle_keepalive",
+        kind: SECONDS,
+        default: Some("2m"),
+        description: "(imapd) How often an IDLE client gets `* OK Still here`, so NAT paths \
+                      and firewalls keep the connection (RFC 2177 asks clients to re-IDLE \
+                      within 29 minutes; many NATs drop idle TCP far sooner). 0: never.",
+    },
+    OptionSpec {
         name: "imapidletimeout",
         kind: MINUTES,
         default: None,
@@ -1192,6 +1200,11 @@ impl Config {
     /// The IDLE poll interval; `None` when `imapidlepoll: 0` disables IDLE.
     pub fn imapidlepoll(&self) -> Option<Duration> {
         self.duration("imapidlepoll").filter(|d| !d.is_zero())
+    }
+
+    /// `idle_keepalive`: the interval of `* OK Still here` during IDLE.
+    pub fn idle_keepalive(&self) -> Option<Duration> {
+        self.duration("idle_keepalive").filter(|d| !d.is_zero())
     }
 
     /// Autologout during IDLE: `imapidletimeout`, or `timeout` when unset or 0.

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::auth::Verdict;
 use crate::engine::{Action, AuthError, GuestSession, Level, SessionHost, Step};
+use crate::idle::IdleWatch;
 use crate::server::Server;
 
 /// A byte stream to a client: TCP, TLS over TCP, or stdin/stdout.
@@ -158,7 +159,7 @@ fn open_telemetry(server: &Server, user: &str) -> Option<std::fs::File> {
     let mut f = f.into_std();
     // Ten dashes, the user, ctime's text (which ends in a newline), and a
     // blank line.
-    let _ = write!(f, "---------- {user} {}\n", ctime_now());
+    let _ = writeln!(f, "---------- {user} {}", ctime_now());
     Some(f)
 }
 
@@ -273,14 +274,39 @@ async fn serve_inner(
     };
     let mut step = greeting;
     let mut buf = vec![0u8; READ_BUFFER];
+    // The user's mail tree once logged in, and the IDLE watch on it.
+    let mut mail_dir: Option<cap_std::fs::Dir> = None;
+    let mut watch: Option<IdleWatch> = None;
+    // Set while the guest is in IDLE: the directory it asked us to watch.
+    let mut idle_path: Option<String>;
     loop {
         // Write everything the guest has, then act on what it asked for.
         let action = match drain(&mut session, &mut conn, step).await {
             Ok(a) => a,
             Err(e) => return guest_failed(&mut conn, peer, e).await,
         };
+        match &action {
+            Action::Idle(path) => idle_path = Some(path.clone()),
+            _ => {
+                idle_path = None;
+                watch = None;
+            }
+        }
         match action {
             Action::None => {}
+            Action::Idle(path) => {
+                if watch.as_ref().is_none_or(|w| w.path != path) {
+                    watch = match mail_dir.as_ref().map(|d| IdleWatch::new(d, &path)) {
+                        Some(Ok(w)) => Some(w),
+                        Some(Err(e)) => {
+                            // Without a watch, IDLE still works by polling.
+                            eprintln!("imapd[{}]: {peer}: {e:#}", std::process::id());
+                            None
+                        }
+                        None => None,
+                    };
+                }
+            }
             Action::Close => {
                 let _ = conn.io.flush().await;
                 let _ = conn.io.shutdown().await;
@@ -305,14 +331,14 @@ async fn serve_inner(
             }
             Action::Promote => {
                 session = match promote(server, session, &session_id, conn.tls_active).await {
-                    Ok(s) => s,
+                    Ok((s, dir)) => {
+                        mail_dir = Some(dir);
+                        s
+                    }
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
-                let user = session.host().user.clone().unwrap_or_default();
-                if !server.is_admin(&user) {
-                    if let Some(msg) = server.shutdown_message() {
-                        return shutdown(&mut conn, &mut session, &msg).await;
-                    }
+                if let Some(msg) = shutdown_applies(server, &mut session) {
+                    return shutdown(&mut conn, &mut session, &msg).await;
                 }
                 // The post-auth guest continues with input the client
                 // pipelined after its LOGIN.
@@ -324,30 +350,101 @@ async fn serve_inner(
             }
         }
         let _ = conn.io.flush().await;
-        let n = match tokio::time::timeout(server.options.timeout, conn.io.read(&mut buf)).await {
-            Err(_) => {
+        let idling = idle_path.is_some();
+        let n = match wait(server, &mut conn, &mut buf, watch.as_mut(), idling).await {
+            Wake::Read(Ok(0)) => return Ok(()),
+            Wake::Read(Ok(n)) => n,
+            Wake::Read(Err(e)) => return Err(anyhow!(e).context("reading from the client")),
+            Wake::Timeout => {
                 let _ = conn.write(b"* BYE idle for too long\r\n").await;
                 let _ = conn.io.shutdown().await;
                 return Ok(());
             }
-            Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(anyhow!(e).context("reading from the client")),
+            Wake::Keepalive => {
+                conn.write(b"* OK Still here\r\n").await?;
+                step = Step {
+                    output: Vec::new(),
+                    more: false,
+                    action: Action::Idle(idle_path.clone().unwrap_or_default()),
+                };
+                continue;
+            }
+            Wake::Poll => {
+                // msg/shutdown is noticed during IDLE too (cyrus-compat 2.4).
+                if let Some(msg) = shutdown_applies(server, &mut session) {
+                    return shutdown(&mut conn, &mut session, &msg).await;
+                }
+                step = match session.poll().await {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
+                };
+                continue;
+            }
         };
         session.host().record('<', &buf[..n]);
         // msg/shutdown is checked before each command once a non-admin
         // user is logged in (cyrus-compat 2.4).
-        if let Some(user) = session.host().user.clone() {
-            if !server.is_admin(&user) {
-                if let Some(msg) = server.shutdown_message() {
-                    return shutdown(&mut conn, &mut session, &msg).await;
-                }
-            }
+        if let Some(msg) = shutdown_applies(server, &mut session) {
+            return shutdown(&mut conn, &mut session, &msg).await;
         }
         step = match session.feed(&buf[..n]).await {
             Ok(s) => s,
             Err(e) => return guest_failed(&mut conn, peer, e).await,
         };
+    }
+}
+
+/// The shutdown message, when one exists and the user is not an admin.
+fn shutdown_applies(server: &Server, session: &mut GuestSession<ConnHost>) -> Option<String> {
+    let user = session.host().user.clone()?;
+    if server.is_admin(&user) {
+        return None;
+    }
+    server.shutdown_message()
+}
+
+enum Wake {
+    Read(std::io::Result<usize>),
+    /// No input for the autologout time.
+    Timeout,
+    /// Time for `* OK Still here` (IDLE only).
+    Keepalive,
+    /// The mailbox changed, or the IDLE poll interval passed.
+    Poll,
+}
+
+/// Wait for client input; during IDLE also for a change in the watched
+/// mailbox, the keepalive and the poll interval (`imapidlepoll`, which
+/// also covers a mailbox we could not watch).
+async fn wait(
+    server: &Server,
+    conn: &mut Conn,
+    buf: &mut [u8],
+    watch: Option<&mut IdleWatch>,
+    idling: bool,
+) -> Wake {
+    let o = &server.options;
+    if !idling {
+        return match tokio::time::timeout(o.timeout, conn.io.read(buf)).await {
+            Ok(r) => Wake::Read(r),
+            Err(_) => Wake::Timeout,
+        };
+    }
+    let forever = Duration::from_secs(365 * 24 * 3600);
+    let keepalive = o.idle_keepalive.unwrap_or(forever);
+    let poll = o.idle_poll.unwrap_or(forever);
+    let changed = async {
+        match watch {
+            Some(w) => w.changed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = conn.io.read(buf) => Wake::Read(r),
+        _ = changed => Wake::Poll,
+        _ = tokio::time::sleep(poll) => Wake::Poll,
+        _ = tokio::time::sleep(keepalive) => Wake::Keepalive,
+        _ = tokio::time::sleep(o.idle_timeout) => Wake::Timeout,
     }
 }
 
@@ -406,7 +503,7 @@ async fn promote(
     session: GuestSession<ConnHost>,
     session_id: &str,
     tls_active: bool,
-) -> Result<GuestSession<ConnHost>> {
+) -> Result<(GuestSession<ConnHost>, cap_std::fs::Dir)> {
     let mut session = session;
     let user = session
         .host()
@@ -425,9 +522,10 @@ async fn promote(
         .open_dir(&user)
         .with_context(|| format!("opening the mail tree of {user}"))?;
     let settings = server.settings(session_id, tls_active);
-    server
+    let session = server
         .engine
         .reinstantiate(session, None, Some(&dir), &settings)
         .await
-        .context("promoting the session")
+        .context("promoting the session")?;
+    Ok((session, dir))
 }

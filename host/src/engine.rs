@@ -379,6 +379,18 @@ impl<H: SessionHost> GuestSession<H> {
         .await
     }
 
+    /// Something changed in the mail tree: let the guest report it.
+    pub async fn poll(&mut self) -> Result<Step> {
+        let h = self.handle()?;
+        self.call(|inst, store| async move {
+            inst.imapd_session_engine()
+                .session()
+                .call_poll(store, h)
+                .await
+        })
+        .await
+    }
+
     pub async fn snapshot(&mut self) -> Result<String> {
         let h = self.handle()?;
         self.call(|inst, store| async move {
@@ -448,13 +460,13 @@ fn load_component(
     let bytes = engine
         .precompile_component(wasm)
         .map_err(|e| anyhow!("compiling the guest module: {e:#}"))?;
-    if let Some(dir) = cache_dir {
-        if let Err(e) = write_cache(dir, &key, &bytes) {
-            eprintln!(
-                "imapd: cannot cache the precompiled guest in {}: {e:#}",
-                dir.display()
-            );
-        }
+    if let Some(dir) = cache_dir
+        && let Err(e) = write_cache(dir, &key, &bytes)
+    {
+        eprintln!(
+            "imapd: cannot cache the precompiled guest in {}: {e:#}",
+            dir.display()
+        );
     }
     // SAFETY: `bytes` was produced just now by this very engine.
     unsafe { Component::deserialize(engine, &bytes) }
@@ -470,4 +482,105 @@ fn write_cache(dir: &Path, key: &str, bytes: &[u8]) -> Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(key))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoHost;
+
+    impl SessionHost for NoHost {
+        async fn authenticate(
+            &mut self,
+            _: String,
+            _: String,
+            _: String,
+            _: String,
+        ) -> Result<String, AuthError> {
+            Err(AuthError::BadCredentials)
+        }
+        fn log(&mut self, _: Level, _: &str) {}
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            servername: "bench".into(),
+            server_info: ServerInfo::On,
+            product: "imapd".into(),
+            version: "0".into(),
+            session_id: "x".into(),
+            allow_plaintext: true,
+            tls_required: false,
+            starttls_available: false,
+            tls_active: false,
+            external_ssf: 0,
+            mechanisms: vec!["PLAIN".into()],
+            max_word: 131072,
+            max_quoted: 131072,
+            max_literal: 131072,
+            max_message_size: 0,
+            suppress_capabilities: vec![],
+            motd: None,
+            autocreate_folders: vec![],
+            idle_enabled: false,
+        }
+    }
+
+    /// The cost of a new session (pooled instance + constructor + greeting)
+    /// and of one command round trip, with the built-in guest. A
+    /// measurement, not an assertion:
+    /// `cargo test -p imapd --release session_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn session_cost() {
+        if BUILT_IN_GUEST.is_empty() {
+            eprintln!("no built-in guest; run `make` first");
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = std::env::temp_dir().join(format!("imapd-cost-{}", std::process::id()));
+            let engine = GuestEngine::<NoHost>::new(EngineOptions {
+                guest_module: None,
+                cache_dir: Some(dir.clone()),
+                memory_limit: 64 << 20,
+                cpu_limit: Duration::from_secs(30),
+                max_sessions: 1000,
+            })
+            .unwrap();
+            let s = settings();
+            let n = 2000;
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = std::time::Instant::now();
+                let (sess, _) = engine.start(NoHost, &s).await.unwrap();
+                times.push(t.elapsed());
+                drop(sess);
+            }
+            times.sort();
+            let (mut sess, _) = engine.start(NoHost, &s).await.unwrap();
+            let mut feeds = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = std::time::Instant::now();
+                sess.feed(b"a NOOP\r\n").await.unwrap();
+                feeds.push(t.elapsed());
+            }
+            feeds.sort();
+            println!(
+                "new session (instance + constructor + greeting): median {:.1} us, p90 {:.1} us",
+                times[n / 2].as_secs_f64() * 1e6,
+                times[n * 9 / 10].as_secs_f64() * 1e6
+            );
+            println!(
+                "NOOP round trip: median {:.1} us, p90 {:.1} us",
+                feeds[n / 2].as_secs_f64() * 1e6,
+                feeds[n * 9 / 10].as_secs_f64() * 1e6
+            );
+            let _ = std::fs::remove_dir_all(dir);
+        });
+    }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod engine;
+pub mod idle;
 pub mod master;
 pub mod net;
 pub mod passwd;

@@ -54,6 +54,8 @@ pub struct Options {
     pub suppress_capabilities: Vec<String>,
     pub autocreate_folders: Vec<String>,
     pub idle_poll: Option<Duration>,
+    pub idle_timeout: Duration,
+    pub idle_keepalive: Option<Duration>,
     pub max_logins_per_user: Option<u32>,
     pub max_logins_per_host: Option<u32>,
     pub engine: EngineOptions,
@@ -102,6 +104,8 @@ impl Options {
             suppress_capabilities: cfg.suppress_capabilities().to_vec(),
             autocreate_folders: cfg.autocreate_inbox_folders().to_vec(),
             idle_poll: cfg.imapidlepoll(),
+            idle_timeout: cfg.imapidletimeout(),
+            idle_keepalive: cfg.idle_keepalive(),
             max_logins_per_user: cfg.maxlogins_per_user(),
             max_logins_per_host: cfg.maxlogins_per_host(),
             engine: EngineOptions {

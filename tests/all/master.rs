@@ -187,7 +187,14 @@ fn dash_t_applies_only_after_the_first_connection() {
 #[test]
 fn sighup_ends_an_idle_process_at_once() {
     let mut m = Master::start(data(), &imapd_bin(), &[]);
-    std::thread::sleep(Duration::from_millis(500));
+    // Ready once it has opened its accept lock (signals are handled from
+    // the very start, but a SIGHUP before exec completes would just kill it).
+    let lock = m.data.config_dir().join("socket/imap-0.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     m.signal(libc::SIGHUP);
     assert_eq!(m.exit_code(Duration::from_secs(5)), Some(0));
     assert!(m.statuses(Duration::from_millis(100)).is_empty());

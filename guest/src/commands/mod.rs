@@ -16,6 +16,7 @@ pub mod expunge;
 pub mod fetch;
 pub mod fetch_items;
 pub mod id;
+pub mod idle;
 pub mod list;
 pub mod login;
 pub mod logout;
@@ -25,7 +26,6 @@ pub(crate) mod message_testing;
 pub mod move_;
 pub mod namespace;
 pub mod noop;
-pub mod not_yet;
 pub mod rename;
 pub mod search;
 pub mod search_keys;
@@ -126,7 +126,6 @@ pub static COMMANDS: &[Command] = &[
     // answers "Please login first" too).
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
     // ===== The mail store =====
-    // The message commands still point at not_yet until they land.
     // Authenticated state (rfc3501 6.3), also valid when selected.
     cmd("SELECT", select::select, States::AUTHENTICATED),
     cmd("EXAMINE", select::examine, States::AUTHENTICATED),
@@ -140,7 +139,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
     cmd("STATUS", status::handle, States::AUTHENTICATED),
     cmd("APPEND", append::handle, States::AUTHENTICATED),
-    cmd("IDLE", not_yet::handle, States::AUTHENTICATED),
+    cmd("IDLE", idle::handle, States::AUTHENTICATED),
     // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
     cmd("CHECK", check::handle, States::SELECTED),
     cmd("CLOSE", close::close, States::SELECTED),
@@ -423,12 +422,10 @@ mod tests {
     #[test]
     fn selected_state_commands_need_a_mailbox() {
         let mut s = logged_in();
+        // IDLE is off unless the settings offer it (imapidlepoll: 0).
         assert_eq!(
             run(&mut s, "a IDLE\r\n"),
-            (
-                "a NO [CANNOT] Idle is not available yet\r\n".into(),
-                Action::None
-            )
+            ("a BAD Unrecognized command\r\n".into(), Action::None)
         );
         assert_eq!(
             run(&mut s, "a UID FETCH 1:* FLAGS\r\n").0,

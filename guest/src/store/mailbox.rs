@@ -306,6 +306,11 @@ impl Mailbox {
 
     // ---- accessors for FETCH / STATUS / SELECT ---------------------------
 
+    /// The mailbox's directory in the mail tree.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn name(&self) -> &MailboxName {
         &self.name
     }

@@ -1,0 +1,79 @@
+//! Change notification for IDLE: an inotify watch on the selected
+//! mailbox's directory (and its `new/` and `cur/`), so another session's
+//! APPEND, STORE or EXPUNGE (they write the mailbox's index log) and an
+//! MTA's delivery into `new/` wake the idling session at once.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cap_std::fs::Dir;
+use inotify::{Inotify, WatchMask};
+use tokio::io::unix::AsyncFd;
+
+/// Changes arriving within this window are reported together.
+const SETTLE: Duration = Duration::from_millis(20);
+
+pub struct IdleWatch {
+    /// The directory (relative to the mail tree) being watched.
+    pub path: String,
+    fd: AsyncFd<Inotify>,
+}
+
+impl IdleWatch {
+    /// Watch `rel` (a mailbox directory, relative to the user's tree).
+    pub fn new(tree: &Dir, rel: &str) -> Result<IdleWatch> {
+        let inotify = Inotify::init().context("inotify_init")?;
+        // The tree is a capability we hold; name it through its descriptor
+        // so nothing outside it can be reached by a crafted `rel`.
+        if rel.split('/').any(|c| c == "..") || rel.starts_with('/') {
+            anyhow::bail!("watch path {rel:?} leaves the mail tree");
+        }
+        let base = format!("/proc/self/fd/{}", tree.as_raw_fd());
+        let dir = if rel.is_empty() {
+            base
+        } else {
+            format!("{base}/{rel}")
+        };
+        let mask = WatchMask::CREATE
+            | WatchMask::DELETE
+            | WatchMask::MOVED_TO
+            | WatchMask::MOVED_FROM
+            | WatchMask::MODIFY
+            | WatchMask::CLOSE_WRITE;
+        inotify
+            .watches()
+            .add(&dir, mask)
+            .with_context(|| format!("watching {rel:?}"))?;
+        for sub in ["new", "cur"] {
+            let _ = inotify.watches().add(format!("{dir}/{sub}"), mask);
+        }
+        // SAFETY: the Inotify owns its descriptor and keeps it open, and
+        // the same, until it is dropped together with the AsyncFd.
+        let fd = unsafe { AsyncFd::register(inotify) }
+            .map_err(|e| anyhow::anyhow!("registering inotify: {e}"))?;
+        Ok(IdleWatch {
+            path: rel.to_string(),
+            fd,
+        })
+    }
+
+    /// Wait for a change, then for the burst to settle.
+    pub async fn changed(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok(mut guard) = self.fd.readable_mut().await else {
+                return std::future::pending().await;
+            };
+            match guard.try_io(|inner| inner.get_mut().read_events(&mut buf).map(|e| e.count())) {
+                Ok(Ok(n)) if n > 0 => break,
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) => return std::future::pending().await,
+                Err(_would_block) => continue,
+            }
+        }
+        tokio::time::sleep(SETTLE).await;
+        // Drain whatever else arrived meanwhile.
+        let _ = self.fd.get_mut().read_events(&mut buf);
+    }
+}
