@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Mailbox, MailboxView, MessageRecord};
+use crate::store::{Mailbox, MailboxView};
 
 /// The selected mailbox of a session.
 pub struct Selected {
@@ -134,18 +134,6 @@ fn parse_uid_set(set: &str) -> Option<Vec<u32>> {
     Some(out)
 }
 
-/// A message's FLAGS list as it goes on the wire, without parentheses:
-/// system flags in Cyrus's order, `\Recent` if this session has it
-/// (rfc3501 2.3.2), then keywords.
-pub fn flag_list(mailbox: &Mailbox, record: &MessageRecord) -> String {
-    let mut items: Vec<&str> = record.flags.names();
-    if mailbox.is_recent(record.uid) {
-        items.push("\\Recent");
-    }
-    items.extend(record.keywords.iter().map(String::as_str));
-    items.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,8 +191,8 @@ mod tests {
         // is still there for a, with its new flags).
         assert_eq!(
             updates(&mut a, false),
-            "* 4 EXISTS\r\n* 4 RECENT\r\n* 2 FETCH (FLAGS (\\Deleted \\Recent))\r\n\
-             * 3 FETCH (FLAGS (\\Seen \\Recent))\r\n"
+            "* 4 EXISTS\r\n* 4 RECENT\r\n* 2 FETCH (FLAGS (\\Recent \\Deleted))\r\n\
+             * 3 FETCH (FLAGS (\\Recent \\Seen))\r\n"
         );
         assert_eq!(a.selected().unwrap().mailbox.exists(), 4);
         // Then where expunges are allowed.
@@ -250,7 +238,7 @@ mod tests {
         // The client still knows 3 messages; FETCH-time sync keeps them.
         assert_eq!(
             updates(&mut a, false),
-            "* 4 EXISTS\r\n* 3 RECENT\r\n* 3 FETCH (FLAGS (\\Flagged \\Recent))\r\n"
+            "* 4 EXISTS\r\n* 3 RECENT\r\n* 3 FETCH (FLAGS (\\Recent \\Flagged))\r\n"
         );
         assert_eq!(
             run(&mut a, "n NOOP\r\n").0,

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::capability::{self, Listing, Security};
 use crate::commands;
+use crate::commands::fetch::write_flags;
 use crate::host::{HostApi, Level};
-use crate::selected::{Selected, SelectedSnapshot, flag_list};
+use crate::selected::{Selected, SelectedSnapshot};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailStore, MailboxChanges, MailboxName, NoLocking, StoreError};
 use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
@@ -449,7 +450,7 @@ impl Session {
         match synced {
             Ok(changes) => {
                 let text = render_updates(selected, &changes);
-                self.write(text.as_bytes());
+                self.write(&text);
             }
             Err(e @ StoreError::UidValidityChanged) => {
                 // rfc3501 2.3.1.1: UIDs must not change under a session; the
@@ -609,7 +610,7 @@ impl Session {
 /// The untagged responses for `changes`, in the order rfc3501 7.4.1 needs:
 /// expunges (each number valid when sent), then EXISTS and RECENT, then
 /// flag changes under the new numbering.
-fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> String {
+fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> Vec<u8> {
     let mut out = String::new();
     for (seq, _uid) in &changes.expunged {
         out += &format!("* {seq} EXPUNGE\r\n");
@@ -621,12 +622,16 @@ fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> String {
         out += &format!("* {} RECENT\r\n", changes.recent);
         selected.reported_recent = changes.recent;
     }
+    let mut out = out.into_bytes();
     let mailbox = &selected.mailbox;
     for &uid in &changes.flags_changed {
         if let Some(seq) = mailbox.seq_of_uid(uid)
             && let Some(record) = mailbox.by_seq(seq)
         {
-            out += &format!("* {seq} FETCH (FLAGS ({}))\r\n", flag_list(mailbox, record));
+            // The same FLAGS list as FETCH FLAGS (one order for both).
+            out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
+            write_flags(&mut out, record, mailbox.is_recent(uid));
+            out.extend_from_slice(b")\r\n");
         }
     }
     out

@@ -294,7 +294,9 @@ fn write_one(
 }
 
 /// `FLAGS` list in Cyrus's order (imap/index.c `index_fetchflags`):
-/// `\Recent`, the system flags, then keywords.
+/// `\Recent`, the system flags, then keywords. The one rendering of a
+/// FLAGS list: FETCH, STORE's FETCH responses and the unsolicited FETCH
+/// FLAGS of a mailbox update (rfc3501 7.4.2) all use it.
 pub fn write_flags(out: &mut Vec<u8>, record: &MessageRecord, recent: bool) {
     out.push(b'(');
     let mut first = true;

@@ -2,8 +2,14 @@
 //! mailbox: which messages a FETCH, STORE, SEARCH, COPY or MOVE names.
 //!
 //! - Sequence numbers (rfc3501 6.4.5 etc.): `*` is EXISTS; a number above
-//!   EXISTS, or `*` in an empty mailbox (rfc3501 9: "the number of
-//!   messages in a non-empty mailbox"), is an error: `BAD Invalid sequence`.
+//!   EXISTS, or 0, is an error: `BAD Invalid sequence`.
+//! - `*` in an empty mailbox: rfc3501 9 defines `*` only for "a non-empty
+//!   mailbox", but clients send `FETCH 1:* (FLAGS)` right after selecting
+//!   an empty one, and Cyrus (index.c walks 1..exists, so nothing matches)
+//!   and Dovecot both answer OK with no untagged responses. So in an empty
+//!   mailbox a range that uses `*` (`*`, `1:*`, `*:5`) names no message;
+//!   a plain number there is still out of range. The rule lives here, so
+//!   FETCH, STORE, SEARCH, COPY and MOVE (and their UID forms) share it.
 //! - UIDs (rfc3501 6.4.8): `*` is the highest UID in use; UIDs that name no
 //!   message are ignored, so a set may resolve to nothing. `n:*` with n above
 //!   every UID still names the highest message ("* is ... 4:* ... 3:4").
@@ -81,6 +87,11 @@ pub fn resolve(
     };
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
     for range in ranges {
+        let uses_star = range.first == SeqNumber::Largest || range.last == SeqNumber::Largest;
+        if numbering == Numbering::Sequence && records.is_empty() && uses_star {
+            // See the module comment: `*` in an empty mailbox names nothing.
+            continue;
+        }
         let (a, b) = (value(range.first), value(range.last));
         let (low, high) = (a.min(b), a.max(b));
         if numbering == Numbering::Sequence && (low == 0 || high > largest) {
@@ -148,11 +159,18 @@ mod tests {
         assert_eq!(seq("*:1").unwrap(), vec![0, 1, 2, 3]);
         assert_eq!(seq("5"), Err(INVALID_SEQUENCE));
         assert_eq!(seq("2:5"), Err(INVALID_SEQUENCE));
-        assert_eq!(
-            resolve(&set("1:*"), &[], Numbering::Sequence),
-            Err(INVALID_SEQUENCE)
-        );
         assert_eq!(seq("$").unwrap(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn star_in_an_empty_mailbox_names_nothing() {
+        let empty = |s| resolve(&set(s), &[], Numbering::Sequence);
+        for s in ["1:*", "*", "*:1", "5:*", "1:*,*"] {
+            assert_eq!(empty(s).unwrap(), Vec::<usize>::new(), "{s}");
+        }
+        // A plain number is still out of range, even beside a `*`.
+        assert_eq!(empty("1"), Err(INVALID_SEQUENCE));
+        assert_eq!(empty("1:*,2"), Err(INVALID_SEQUENCE));
     }
 
     #[test]

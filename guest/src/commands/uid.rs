@@ -4,7 +4,7 @@
 
 use super::Request;
 use super::sequence::{Numbering, resolve};
-use super::{copy, fetch, move_, search, store_flags};
+use super::{copy, expunge, fetch, move_, search, store_flags};
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
@@ -27,37 +27,26 @@ pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, Sy
 }
 
 /// UID EXPUNGE sequence-set (rfc4315 2.1): expunges only the \Deleted
-/// messages among those UIDs; `* n EXPUNGE` for each, then `OK Completed`.
+/// messages among those UIDs, through the one EXPUNGE implementation
+/// ([`expunge::expunge_uids`]); UIDs that name no message are ignored
+/// (rfc3501 6.4.8).
 fn expunge(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
     request.args.sp()?;
     let set = request.args.sequence_set()?;
     request.args.finish()?;
-    let Some(selected) = session.selected_mut() else {
-        request.reply(session, "BAD Please select a mailbox first");
-        return Ok(Action::None);
-    };
-    if selected.read_only || selected.mailbox.is_read_only() {
-        request.reply(session, "NO Permission denied");
-        return Ok(Action::None);
-    }
-    let positions = resolve(&set, selected.mailbox.records(), Numbering::Uid)?;
-    let uids: Vec<u32> = positions
-        .iter()
-        .filter_map(|&i| selected.mailbox.records().get(i))
-        .map(|r| r.uid)
-        .collect();
-    match selected.mailbox.expunge(Some(&uids)) {
-        Ok(expunged) => {
-            let mut out = String::new();
-            for (seq, _uid) in &expunged {
-                out += &format!("* {seq} EXPUNGE\r\n");
-            }
-            session.write(out.as_bytes());
-            session.report_updates(true);
-            request.reply(session, "OK Completed");
+    // Not selected: expunge_uids answers `BAD Please select a mailbox first`.
+    let uids: Vec<u32> = match session.selected_mut() {
+        Some(selected) => {
+            let records = selected.mailbox.records();
+            resolve(&set, records, Numbering::Uid)?
+                .into_iter()
+                .map(|i| records[i].uid)
+                .collect()
         }
-        Err(e) => request.reply(session, &format!("NO {e}")),
-    }
+        None => Vec::new(),
+    };
+    let tag = request.tag.as_str().to_string();
+    expunge::expunge_uids(session, &tag, Some(&uids));
     Ok(Action::None)
 }
 
@@ -72,7 +61,7 @@ mod tests {
         // rfc4315 2.1: only UIDs 2 and 3 go, 1 stays \Deleted.
         assert_eq!(
             command(&mut s, "b UID EXPUNGE 2:3"),
-            "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 RECENT\r\nb OK Completed\r\n"
+            "* 3 EXPUNGE\r\n* 2 EXPUNGE\r\nb OK Completed\r\n"
         );
         assert_eq!(
             command(&mut s, "c UID FETCH 1:* FLAGS"),
@@ -98,7 +87,7 @@ mod tests {
         let (mut s, _dir) = selected_with(&[PLAIN], true);
         assert_eq!(
             command(&mut s, "d UID EXPUNGE 1"),
-            "d NO Permission denied\r\n"
+            "d NO [CANNOT] Mailbox is read-only\r\n"
         );
     }
 }

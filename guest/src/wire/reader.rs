@@ -104,6 +104,9 @@ pub enum Event {
     /// A synchronizing literal over the limit: the client will not send it,
     /// so the command is dropped. Reply
     /// `<tag> NO [TOOBIG] Literal size exceeds fixed limit in <command>`.
+    /// Also the end of an APPEND whose non-synchronizing message literal
+    /// was over `maxmessagesize` and has been read past (see
+    /// [`Reader::end_of_line`]).
     LiteralRefused { tag: String, command: String },
     /// A raw line (a SASL response, rfc9051 6.2.2), without its line end.
     Line(Vec<u8>),
@@ -185,6 +188,13 @@ pub struct Reader {
     counted_len: usize,
     /// A fatal error was reported: input is ignored from then on.
     dead: bool,
+    /// The current command was refused (an APPEND message literal over
+    /// `maxmessagesize` sent non-synchronizing): (tag, command name) for
+    /// the reply once the rest of it has been read past.
+    refused: Option<(String, String)>,
+    /// The literal being scanned is dropped from the buffer as it arrives
+    /// instead of being kept for the parser.
+    discarding: bool,
 }
 
 impl Reader {
@@ -231,6 +241,8 @@ impl Reader {
         self.last_word = (0, 0);
         self.text_len = 0;
         self.counted_len = 0;
+        self.refused = None;
+        self.discarding = false;
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -277,7 +289,13 @@ impl Reader {
             if let Scan::Literal { remaining } = self.scan {
                 let avail = (pending_len - self.scanned) as u64;
                 let step = avail.min(remaining);
-                self.scanned += step as usize;
+                if self.discarding {
+                    // Memory stays bounded however large the literal is.
+                    let at = self.start + self.scanned;
+                    self.buf.drain(at..at + step as usize);
+                } else {
+                    self.scanned += step as usize;
+                }
                 if step < remaining {
                     self.scan = Scan::Literal {
                         remaining: remaining - step,
@@ -285,6 +303,7 @@ impl Reader {
                     return None;
                 }
                 self.scan = Scan::Between;
+                self.discarding = false;
                 continue;
             }
             let pos = self.scanned;
@@ -381,8 +400,25 @@ impl Reader {
         });
         let Some(lit) = announcement else {
             let len = self.scanned;
+            if let Some((tag, command)) = self.refused.take() {
+                self.reset_command(len);
+                return Some(Event::LiteralRefused { tag, command });
+            }
             return Some(Event::Command(self.take(len)));
         };
+        if self.refused.is_some() {
+            // The command is already refused: read past any further
+            // non-synchronizing literal (MULTIAPPEND), and answer now
+            // instead of inviting a synchronizing one.
+            if lit.non_sync {
+                self.discard_literal(lit.len);
+                return None;
+            }
+            let (tag, command) = self.refused.take().unwrap_or_default();
+            let len = self.scanned;
+            self.reset_command(len);
+            return Some(Event::LiteralRefused { tag, command });
+        }
         let (tag, name) = tag_and_name(cmd);
         // rfc9051 6.3.12 / cyrus-compat 2.7: APPEND's message literals are
         // limited by maxmessagesize; its mailbox name (the third word) is not
@@ -395,11 +431,25 @@ impl Reader {
             (limits.max_literal != 0 && lit.len > limits.max_literal) || lit.len > room
         };
         if over {
-            if lit.non_sync {
-                return Some(self.fatal(Fatal::LiteralTooBig));
-            }
             let tag = String::from_utf8_lossy(tag).into_owned();
             let command = crate::commands::display_name(name);
+            if lit.non_sync {
+                if !is_message {
+                    // cyrus-compat 2.7: `{N+}` over maxliteral is fatal.
+                    return Some(self.fatal(Fatal::LiteralTooBig));
+                }
+                // An APPEND message over maxmessagesize (rfc7889 APPENDLIMIT)
+                // sent with LITERAL+ (rfc7888): the client sends the bytes
+                // anyway. Closing now would reset the connection under the
+                // client's writes and lose the reply; instead read past the
+                // literal (dropping it) and the rest of the command, then
+                // answer `<tag> NO [TOOBIG]` and carry on, as for a
+                // synchronizing literal. The literal's length is bounded
+                // (MAX_APPEND), and nothing of it is kept.
+                self.refused = Some((tag, command));
+                self.discard_literal(lit.len);
+                return None;
+            }
             let len = self.scanned;
             self.reset_command(len);
             return Some(Event::LiteralRefused { tag, command });
@@ -411,6 +461,15 @@ impl Reader {
         self.line_start = self.scanned;
         // rfc7888 3: a non-synchronizing literal gets no continuation request.
         (!lit.non_sync).then_some(Event::GoAhead)
+    }
+}
+
+impl Reader {
+    /// Skip the literal of `len` bytes that follows, keeping none of it.
+    fn discard_literal(&mut self, len: u64) {
+        self.discarding = true;
+        self.scan = Scan::Literal { remaining: len };
+        self.line_start = self.scanned;
     }
 }
 
@@ -547,6 +606,33 @@ mod tests {
             }]
         );
         assert_eq!(events(b"a APPEND INBOX {20}\r\n"), vec![Event::GoAhead]);
+        // A non-synchronizing message over maxmessagesize is read past and
+        // refused; the session goes on (rfc7889, rfc7888).
+        let refused = Event::LiteralRefused {
+            tag: "a".into(),
+            command: "Append".into(),
+        };
+        let big = b"a APPEND INBOX {21+}\r\n123456789012345678901\r\nb NOOP\r\n";
+        assert_eq!(events(big), vec![refused.clone(), cmd(b"b NOOP\r\n")]);
+        // Byte by byte too, and memory is not kept for the literal.
+        let mut r = Reader::new();
+        let mut got = Vec::new();
+        for &b in big.iter() {
+            r.push(&[b]);
+            got.extend(std::iter::from_fn(|| r.next_command(&limits())));
+            assert!(r.buffered() < 24, "{}", r.buffered());
+        }
+        assert_eq!(got, vec![refused.clone(), cmd(b"b NOOP\r\n")]);
+        // MULTIAPPEND: later non-synchronizing literals are skipped too; a
+        // synchronizing one gets the refusal instead of `+ go ahead`.
+        assert_eq!(
+            events(b"a APPEND INBOX {21+}\r\n123456789012345678901 {2+}\r\nxy\r\nb NOOP\r\n"),
+            vec![refused.clone(), cmd(b"b NOOP\r\n")]
+        );
+        assert_eq!(
+            events(b"a APPEND INBOX {21+}\r\n123456789012345678901 {2}\r\nb NOOP\r\n"),
+            vec![refused.clone(), cmd(b"b NOOP\r\n")]
+        );
         assert_eq!(
             events(b"a APPEND INBOX (\\Seen) {21}\r\n"),
             vec![Event::LiteralRefused {
