@@ -13,6 +13,7 @@
 #   WORKLOADS=a,b,...  subset of workloads (default: all)
 #   SERVERS=imapd,dovecot,cyrus   subset of servers
 #   IMAPD=path         imapd binary (default $CARGO_TARGET_DIR/release/imapd)
+#   IMAPD_GUEST=path   guest component for imapd (guest_module), else the built-in one
 #   BENCH=path         load generator (default $CARGO_TARGET_DIR/release/imapd-bench)
 #   BENCH_ARGS="..."   extra arguments for `imapd-bench run`
 set -uo pipefail
@@ -275,6 +276,7 @@ tls_server_cert: $B/tls/cert.pem
 tls_server_key: $B/tls/key.pem
 max_sessions: 2000
 CONF
+  [ -n "${IMAPD_GUEST:-}" ] && echo "guest_module: $IMAPD_GUEST" >>"$d/imapd.conf"
   : >"$d/config/passwd"
   for u in $USERS; do echo "$u:{PLAIN}$PASS" >>"$d/config/passwd"; done
   "$IMAPD" precompile -C "$d/imapd.conf" >"$d/precompile.log" 2>&1 || true
@@ -286,3 +288,46 @@ CONF
   IMAPD_PID=$pid
   say "imapd PID $pid on 127.0.0.1:$IMAPD_PORT (TLS $IMAPD_TLS)"
 }
+
+# ---------------------------------------------------------------- main
+main() {
+  mkdir -p "$B"
+  [ -x "$BENCH" ] || { say "load generator $BENCH not built (make bench builds it)"; exit 1; }
+  # 1,000 IDLE connections per server, plus the client's own sockets.
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  install_peers
+  make_cert
+  local specs=() skipped=()
+  if want imapd; then
+    if start_imapd; then
+      specs+=(--server "imapd=127.0.0.1:$IMAPD_PORT,bench,$PASS,tls=127.0.0.1:$IMAPD_TLS,pid=$IMAPD_PID")
+    else skipped+=(imapd); fi
+  fi
+  if want dovecot; then
+    if start_dovecot; then
+      specs+=(--server "dovecot=127.0.0.1:$DOVECOT_PORT,bench,$PASS,tls=127.0.0.1:$DOVECOT_TLS,pid=$DOVECOT_PID")
+    else skipped+=(dovecot); fi
+  fi
+  if want cyrus; then
+    if start_cyrus; then
+      specs+=(--server "cyrus=127.0.0.1:$CYRUS_PORT,bench,$PASS,tls=127.0.0.1:$CYRUS_TLS,pid=$CYRUS_PID")
+    else skipped+=(cyrus); fi
+  fi
+  [ ${#skipped[@]} -gt 0 ] && say "NOT RUNNING: ${skipped[*]} (see messages above); benchmarking the others"
+  [ ${#specs[@]} -gt 0 ] || { say "no server started"; exit 1; }
+
+  say "loading $MESSAGES messages into each INBOX through APPEND"
+  "$BENCH" load "${specs[@]}" --messages "$MESSAGES" ||
+    say "loading failed on some server (its workloads will fail and say why)"
+
+  mkdir -p "$B/history"
+  # shellcheck disable=SC2086
+  "$BENCH" run "${specs[@]}" --messages "$MESSAGES" --rounds "$ROUNDS" \
+    --workloads "$WORKLOADS" --json "$B/latest.json" $QUICKARG ${BENCH_ARGS:-}
+  local rc=$?
+  [ -f "$B/latest.json" ] && cp "$B/latest.json" "$B/history/$(date -u +%Y%m%dT%H%M%SZ).json"
+  for n in "${skipped[@]}"; do echo "NOTE: $n was not running (could not be installed or started)"; done
+  return $rc
+}
+
+main "$@"

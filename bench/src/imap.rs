@@ -6,6 +6,8 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -253,8 +255,34 @@ impl Conn {
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
         let w = self.io.get_mut();
-        w.write_all(bytes).await.map_err(ioerr("write"))?;
-        w.flush().await.map_err(ioerr("write"))
+        let r = match w.write_all(bytes).await {
+            Ok(()) => w.flush().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) => Err(format!("write: {e}{}", self.last_words().await)),
+        }
+    }
+
+    /// After a failed write: what the server said before it closed (its
+    /// `* BYE` or tagged NO), for the error message.
+    async fn last_words(&mut self) -> String {
+        let mut said = Vec::new();
+        let mut scratch = Reply::default();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Ok(Ok(())) =
+            tokio::time::timeout_at(deadline, self.read_logical(false, &mut scratch)).await
+        {
+            let l = String::from_utf8_lossy(&self.line).trim_end().to_string();
+            if !l.ends_with(" OK Completed") && !l.contains(" OK [APPENDUID") {
+                said.push(l);
+            }
+            if said.len() > 3 {
+                said.remove(0);
+            }
+        }
+        if said.is_empty() { String::new() } else { format!("; server said: {}", said.join(" | ")) }
     }
 
     /// Read one logical response line into `self.line` (literal contents

@@ -23,7 +23,7 @@ use imap::Conn;
 use workloads::{Params, Sample, Server, Workload};
 
 const USAGE: &str = "\
-usage: imapd-bench load   --server SPEC... [--messages N] [--seed S]
+usage: imapd-bench load   --server SPEC... [--messages N] [--seed S] [--window W]
        imapd-bench run    --server SPEC... [options]
        imapd-bench corpus [--messages N] [--seed S] --out DIR
 
@@ -45,6 +45,8 @@ run options:
   --body-fetch N     messages in FETCH 1:N BODY.PEEK[] (default 1000)
   --timeout SECS     limit per workload run (default 600)
   --json PATH        also write the results as JSON
+load options:
+  --window W         APPENDs in flight at once with LITERAL+ (default 1)
   --quick            smaller defaults (sessions 300, greetings 50, idle-conns 200, appends 200)
 ";
 
@@ -63,6 +65,7 @@ struct Args {
     workloads: Vec<Workload>,
     rounds: usize,
     subject: String,
+    window: usize,
     json: Option<String>,
     out: Option<String>,
     params: Params,
@@ -81,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         workloads: workloads::ALL.to_vec(),
         rounds: 5,
         subject: "imapd".into(),
+        window: 1,
         json: None,
         out: None,
         params: Params {
@@ -113,6 +117,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--rounds" => a.rounds = num(&v)?.max(1) as usize,
             "--subject" => a.subject = v,
+            "--window" => a.window = num(&v)?.max(1) as usize,
             "--messages" => p.messages = num(&v)?,
             "--seed" => p.seed = num(&v)?,
             "--clients" => p.clients = num(&v)?.max(1) as usize,
@@ -171,7 +176,9 @@ fn write_corpus(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// APPEND the corpus into each server's INBOX (pipelined with LITERAL+).
+/// APPEND the corpus into each server's INBOX; with `--window W` and
+/// LITERAL+, W APPENDs are in flight at once (default 1: servers fsync each
+/// message, so pipelining gains little).
 /// An INBOX that already holds exactly the corpus is left alone.
 async fn load_all(a: &Args) -> Result<(), String> {
     let corpus = Corpus::new(a.params.seed);
@@ -179,7 +186,7 @@ async fn load_all(a: &Args) -> Result<(), String> {
     let mut failed = Vec::new();
     for s in &a.servers {
         let t0 = Instant::now();
-        match load_one(s, &corpus, n).await {
+        match load_one(s, &corpus, n, a.window).await {
             Ok((0, _)) => eprintln!("[load] {}: INBOX already holds {n} messages", s.name),
             Ok((k, bytes)) => eprintln!(
                 "[load] {}: appended {k} messages ({:.1} MB) in {:.1} s",
@@ -196,7 +203,7 @@ async fn load_all(a: &Args) -> Result<(), String> {
     if failed.is_empty() { Ok(()) } else { Err(format!("loading failed on {}", failed.join(", "))) }
 }
 
-async fn load_one(s: &Server, corpus: &Corpus, n: u64) -> Result<(u64, u64), String> {
+async fn load_one(s: &Server, corpus: &Corpus, n: u64, window: usize) -> Result<(u64, u64), String> {
     let mut c = Conn::connect(&s.plain()).await?;
     c.login(&s.user, &s.pass).await?;
     let lp = c.capabilities().await?.contains("LITERAL+");
@@ -213,20 +220,26 @@ async fn load_one(s: &Server, corpus: &Corpus, n: u64) -> Result<(u64, u64), Str
     if have != 0 {
         return Err(format!("INBOX holds {have} messages, expected 0 or {n}: remove its data directory"));
     }
-    let window = if lp { 32 } else { 1 };
+    let window = if lp { window.max(1) } else { 1 };
     let mut pending = std::collections::VecDeque::new();
     let mut bytes = 0u64;
+    let at = |i: u64, len: usize| move |e: String| format!("message {i} ({len} bytes): {e}");
     for i in 0..n {
         let m = corpus.message(i);
-        bytes += m.bytes.len() as u64;
-        pending.push_back(c.send_append("INBOX", m.flags, &m.internal_date, &m.bytes, lp).await?);
+        let len = m.bytes.len();
+        bytes += len as u64;
+        let tag = c
+            .send_append("INBOX", m.flags, &m.internal_date, &m.bytes, lp)
+            .await
+            .map_err(at(i, len))?;
+        pending.push_back((tag, i, len));
         if pending.len() >= window {
-            let tag = pending.pop_front().expect("pending");
-            c.read_tagged(&tag, false).await?.ok("APPEND")?;
+            let (tag, i, len) = pending.pop_front().expect("pending");
+            c.read_tagged(&tag, false).await.and_then(|r| r.ok("APPEND")).map_err(at(i, len))?;
         }
     }
-    while let Some(tag) = pending.pop_front() {
-        c.read_tagged(&tag, false).await?.ok("APPEND")?;
+    while let Some((tag, i, len)) = pending.pop_front() {
+        c.read_tagged(&tag, false).await.and_then(|r| r.ok("APPEND")).map_err(at(i, len))?;
     }
     c.logout().await.ok();
     Ok((n, bytes))
@@ -245,14 +258,26 @@ async fn run_all(a: &Args) -> Result<(), String> {
     // Which servers answer at all?
     let mut servers = Vec::new();
     let mut unavailable = BTreeMap::new();
+    let mut short_inbox = BTreeMap::new();
     for s in &a.servers {
         let probe = async {
             let mut c = Conn::connect(&s.plain()).await?;
             c.login(&s.user, &s.pass).await?;
-            c.logout().await
+            let exists = c.select("INBOX").await.ok();
+            c.logout().await.ok();
+            Ok(exists)
         };
         match imap::within(Duration::from_secs(20), "probe", probe).await {
-            Ok(()) => servers.push(s.clone()),
+            Ok(exists) => {
+                if let Some(n) = exists.filter(|&n| n != p.messages) {
+                    eprintln!(
+                        "[bench] {}: INBOX holds {n} messages, not {}: workloads on INBOX are skipped",
+                        s.name, p.messages
+                    );
+                    short_inbox.insert(s.name.clone(), n);
+                }
+                servers.push(s.clone())
+            }
             Err(e) => {
                 eprintln!("[bench] {}: UNAVAILABLE ({e}); skipped", s.name);
                 unavailable.insert(s.name.clone(), e);
@@ -277,6 +302,12 @@ async fn run_all(a: &Args) -> Result<(), String> {
             for s in &servers {
                 let cell = cells.get_mut(&s.name).expect("cell");
                 if cell.error.is_some() {
+                    continue;
+                }
+                if let Some(n) = short_inbox.get(&s.name).filter(|_| w.uses_inbox()) {
+                    let e = format!("INBOX holds {n} messages, not {} (loading failed)", p.messages);
+                    eprintln!("[bench]   {:<8} SKIPPED: {e}", s.name);
+                    cell.error = Some(e);
                     continue;
                 }
                 match w.run(s, p, &corpus, &appends).await {
@@ -437,7 +468,10 @@ fn report(
         "ratio = {subject} / best other server; for sessions/s, MB/s, msgs/s above 1 is better, \
          for ms and KiB/conn below 1 is better."
     );
-    println!("memory: PSS (/proc/PID/smaps_rollup) summed over the server's process tree.");
+    println!(
+        "memory: PSS (/proc/PID/smaps_rollup) summed over the server's process tree with the \
+         connections open, divided by their number."
+    );
     for (n, e) in unavailable {
         println!("NOTE: {n} was unavailable: {e}");
     }
@@ -459,7 +493,7 @@ fn report(
                 "tls_addr": s.tls_addr,
                 "available": !unavailable.contains_key(&s.name),
             })).collect::<Vec<_>>(),
-            "memory_metric": "PSS summed over the process tree, growth per connection",
+            "memory_metric": "PSS (/proc/PID/smaps_rollup) summed over the server process tree while the connections are open, divided by their number",
             "workloads": json_workloads,
             "notes": notes,
             "available": servers.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),

@@ -193,6 +193,11 @@ impl Workload {
         matches!(self, Workload::Session | Workload::SessionTls | Workload::Body | Workload::Append)
     }
 
+    /// Whether the result depends on the INBOX holding the corpus.
+    pub fn uses_inbox(self) -> bool {
+        !matches!(self, Workload::Append | Workload::Greeting)
+    }
+
     /// One untimed run per server first (caches, indexes).
     pub fn warm_up(self) -> bool {
         matches!(
@@ -229,7 +234,7 @@ impl Workload {
             Workload::SearchSince => format!("UID SEARCH SINCE {}", c.since_date(p.messages)),
             Workload::Append => format!("APPEND {} msgs, one connection, one at a time", p.appends),
             Workload::Memory => format!(
-                "{} conns LOGIN+SELECT+IDLE: tree PSS growth / conn",
+                "{} conns LOGIN+SELECT+IDLE: process-tree PSS / conn",
                 p.idle_conns
             ),
             Workload::Greeting => format!("connect to greeting, median of {}", p.greetings),
@@ -389,8 +394,12 @@ async fn greeting(s: &Server, p: &Params) -> Result<Sample> {
     Ok(Sample { value: m, detail: format!("{} connects", lat.len()) })
 }
 
-/// (g): `idle_conns` authenticated connections in IDLE on INBOX; growth of
-/// the PSS summed over the server's process tree, per connection.
+/// (g): `idle_conns` authenticated connections in IDLE on INBOX; the PSS
+/// summed over the server's whole process tree while they are open, divided
+/// by their number (the server's fixed overhead is included, amortised).
+/// Growth over the tree's PSS before connecting goes into the detail: it is
+/// not comparable between servers that keep idle worker processes around
+/// (Cyrus reuses them) and those that do not.
 async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
     let pid = s.pid.ok_or("no server PID given (pid=N in --server)")?;
     let before = memory::measure(pid).ok_or(format!("PID {pid} not found"))?;
@@ -422,9 +431,10 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
             let after = memory::measure(pid).ok_or(format!("PID {pid} gone"))?;
             let n = conns.len() as f64;
             Ok(Sample {
-                value: after.pss_kib.saturating_sub(before.pss_kib) as f64 / n,
+                value: after.pss_kib as f64 / n,
                 detail: format!(
-                    "PSS {} -> {} MiB, RSS {} -> {} MiB, {} -> {} processes",
+                    "growth {:.0} KiB/conn; PSS {} -> {} MiB, RSS {} -> {} MiB, {} -> {} processes",
+                    after.pss_kib.saturating_sub(before.pss_kib) as f64 / n,
                     before.pss_kib / 1024,
                     after.pss_kib / 1024,
                     before.rss_kib / 1024,
