@@ -81,7 +81,11 @@ ensure_user() { id "$1" >/dev/null 2>&1 || useradd --system --no-create-home --s
 # ---------------------------------------------------------------- install
 install_peers() {
   local need=()
-  if want dovecot; then need+=(dovecot-imapd); fi
+  # dovecot-imapd and cyrus-imapd both provide imap-server and conflict.
+  # Neither is ever removed here (another user of the machine may need the
+  # one installed): dovecot-core comes from apt, and dovecot-imapd is used
+  # from the system when installed, else unpacked privately like Cyrus.
+  if want dovecot; then need+=(dovecot-core); fi
   if want cyrus; then
     command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
     # Cyrus's libraries' dependencies; cyrus-imapd itself conflicts with
@@ -96,16 +100,24 @@ install_peers() {
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     # Keep the packages' own daemons from starting (containers: policy-rc.d).
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
-      >"$B/apt.log" 2>&1 || { apt-get update >>"$B/apt.log" 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
-      >>"$B/apt.log" 2>&1; } || say "apt-get install failed (see $B/apt.log)"
+    # --no-remove: fail rather than remove anything already installed.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-remove --no-install-recommends \
+      "${missing[@]}" >"$B/apt.log" 2>&1 || { apt-get update >>"$B/apt.log" 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-remove --no-install-recommends \
+      "${missing[@]}" >>"$B/apt.log" 2>&1; } || say "apt-get install failed (see $B/apt.log)"
+  fi
+  if want dovecot && ! [ -x /usr/lib/dovecot/imap ] && ! [ -x "$B/dovecot-root/usr/lib/dovecot/imap" ]; then
+    say "dovecot-imapd is not installed (cyrus-imapd may be): unpacking it into $B/dovecot-root"
+    mkdir -p "$B/debs" && rm -f "$B"/debs/dovecot-imapd_*.deb
+    (cd "$B/debs" && apt-get download dovecot-imapd >"$B/apt-download.log" 2>&1) &&
+      dpkg-deb -x "$B"/debs/dovecot-imapd_*.deb "$B/dovecot-root" ||
+      say "could not fetch dovecot-imapd (see $B/apt-download.log)"
   fi
   if want cyrus && ! [ -x "$B/cyrus-root/usr/lib/cyrus/bin/master" ]; then
     say "unpacking cyrus-common and cyrus-imapd into $B/cyrus-root"
-    mkdir -p "$B/debs" && rm -f "$B"/debs/*.deb
+    mkdir -p "$B/debs" && rm -f "$B"/debs/cyrus-*.deb
     (cd "$B/debs" && apt-get download cyrus-common cyrus-imapd >"$B/apt-download.log" 2>&1) &&
-      for d in "$B"/debs/*.deb; do dpkg-deb -x "$d" "$B/cyrus-root"; done ||
+      for d in "$B"/debs/cyrus-*.deb; do dpkg-deb -x "$d" "$B/cyrus-root"; done ||
       say "could not fetch Cyrus (see $B/apt-download.log)"
   fi
 }
@@ -121,7 +133,10 @@ make_cert() {
 # ---------------------------------------------------------------- Dovecot
 start_dovecot() {
   local d=$B/dovecot
-  [ -x /usr/sbin/dovecot ] || { say "Dovecot is not installed: skipped"; return 1; }
+  [ -x /usr/sbin/dovecot ] || { say "Dovecot (dovecot-core) is not installed: skipped"; return 1; }
+  local libexec=/usr/lib/dovecot
+  [ -x $libexec/imap ] || libexec=$B/dovecot-root/usr/lib/dovecot
+  [ -x "$libexec/imap" ] || { say "no dovecot-imapd binaries: Dovecot skipped"; return 1; }
   rm -rf "$d" && mkdir -p "$d/run" "$d/home" "$d/log"
   ensure_user imapbench
   local uid gid
@@ -176,9 +191,23 @@ service imap-login {
   service_count = 0
   process_min_avail = 2
   client_limit = 2000
+  executable = $libexec/imap-login
 }
 service imap {
   process_limit = 2000
+  executable = $libexec/imap
+}
+service imap-hibernate {
+  executable = $libexec/imap-hibernate
+}
+service imap-urlauth {
+  executable = $libexec/imap-urlauth
+}
+service imap-urlauth-login {
+  executable = $libexec/imap-urlauth-login
+}
+service imap-urlauth-worker {
+  executable = $libexec/imap-urlauth-worker
 }
 service anvil {
   client_limit = 10000

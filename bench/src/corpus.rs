@@ -25,7 +25,9 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64, stream: u64, i: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut r = Rng(seed
+            ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
         r.next();
         r
     }
@@ -49,27 +51,163 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
-    "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
-    "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
-    "been", "if", "more", "when", "will", "would", "who", "so", "no", "meeting", "project",
-    "report", "schedule", "budget", "review", "team", "office", "customer", "release", "server",
-    "network", "update", "deadline", "quarter", "summary", "proposal", "contract", "design",
-    "draft", "agenda", "minutes", "travel", "lunch", "weekend", "question", "answer", "please",
-    "thanks", "regards", "attached", "document", "version", "change", "issue", "ticket",
-    "support", "account", "password", "calendar", "invite", "conference", "slides", "numbers",
-    "forecast", "sales", "marketing", "engineering", "finance", "legal", "policy", "security",
-    "backup", "storage", "mailbox", "folder", "archive", "message", "thread", "reply", "forward",
-    "tomorrow", "today", "yesterday", "morning", "afternoon", "evening", "monday", "tuesday",
-    "wednesday", "thursday", "friday", "january", "february", "march", "april", "garden",
-    "coffee", "kitchen", "bicycle", "library", "river", "mountain", "window", "paper", "pencil",
-    "orange", "yellow", "purple", "simple", "quick", "careful", "important", "urgent", "minor",
-    "major", "final", "initial", "second", "third", "several", "many", "few", "every",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "meeting",
+    "project",
+    "report",
+    "schedule",
+    "budget",
+    "review",
+    "team",
+    "office",
+    "customer",
+    "release",
+    "server",
+    "network",
+    "update",
+    "deadline",
+    "quarter",
+    "summary",
+    "proposal",
+    "contract",
+    "design",
+    "draft",
+    "agenda",
+    "minutes",
+    "travel",
+    "lunch",
+    "weekend",
+    "question",
+    "answer",
+    "please",
+    "thanks",
+    "regards",
+    "attached",
+    "document",
+    "version",
+    "change",
+    "issue",
+    "ticket",
+    "support",
+    "account",
+    "password",
+    "calendar",
+    "invite",
+    "conference",
+    "slides",
+    "numbers",
+    "forecast",
+    "sales",
+    "marketing",
+    "engineering",
+    "finance",
+    "legal",
+    "policy",
+    "security",
+    "backup",
+    "storage",
+    "mailbox",
+    "folder",
+    "archive",
+    "message",
+    "thread",
+    "reply",
+    "forward",
+    "tomorrow",
+    "today",
+    "yesterday",
+    "morning",
+    "afternoon",
+    "evening",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "garden",
+    "coffee",
+    "kitchen",
+    "bicycle",
+    "library",
+    "river",
+    "mountain",
+    "window",
+    "paper",
+    "pencil",
+    "orange",
+    "yellow",
+    "purple",
+    "simple",
+    "quick",
+    "careful",
+    "important",
+    "urgent",
+    "minor",
+    "major",
+    "final",
+    "initial",
+    "second",
+    "third",
+    "several",
+    "many",
+    "few",
+    "every",
 ];
 
 const FIRST: &[&str] = &[
-    "Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
-    "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter", "Yves",
+    "Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory",
+    "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter", "Yves",
 ];
 const LAST: &[&str] = &[
     "Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts", "Walker",
@@ -77,13 +215,28 @@ const LAST: &[&str] = &[
 ];
 /// Names that need RFC 2047 encoding.
 const INTL: &[&str] = &[
-    "Zoë Müller", "José Peña", "Françoise Lefèvre", "Søren Kierkegård", "Łukasz Wróbel",
-    "Björn Ångström", "Renée Dubé", "Jürgen Groß",
+    "Zoë Müller",
+    "José Peña",
+    "Françoise Lefèvre",
+    "Søren Kierkegård",
+    "Łukasz Wróbel",
+    "Björn Ångström",
+    "Renée Dubé",
+    "Jürgen Groß",
 ];
-const DOMAINS: &[&str] = &["example.com", "example.org", "mail.example.net", "corp.example"];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "example.org",
+    "mail.example.net",
+    "corp.example",
+];
 const INTL_SUBJECTS: &[&str] = &[
-    "Café réunion demain", "Übersicht für nächste Woche", "Résumé du projet", "Größenänderung",
-    "Año nuevo: planificación", "Déjà vu again",
+    "Café réunion demain",
+    "Übersicht für nächste Woche",
+    "Résumé du projet",
+    "Größenänderung",
+    "Año nuevo: planificación",
+    "Déjà vu again",
 ];
 
 /// One message of the corpus.
@@ -135,10 +288,14 @@ impl Corpus {
         }
         let mut r = self.rng(2, root);
         if root % 40 == 13 {
-            return format!("Invoice {} for order {}", 2024_0000 + root, r.below(90000) + 10000);
+            return format!(
+                "Invoice {} for order {}",
+                2024_0000 + root,
+                r.below(90000) + 10000
+            );
         }
         if r.chance(10) {
-            return encode_word_q(*r.pick(INTL_SUBJECTS));
+            return encode_word_q(r.pick::<&str>(INTL_SUBJECTS));
         }
         let n = 3 + r.below(6);
         let mut s = String::new();
@@ -162,14 +319,23 @@ impl Corpus {
         }
         if r.chance(15) {
             let name = r.pick(INTL);
-            return format!("{} <user{}@{}>", encode_word_b(name), r.below(100), r.pick(DOMAINS));
+            return format!(
+                "{} <user{}@{}>",
+                encode_word_b(name),
+                r.below(100),
+                r.pick(DOMAINS)
+            );
         }
         let (f, l) = (r.pick(FIRST), r.pick(LAST));
         let d = r.pick(DOMAINS);
         if r.chance(10) {
             format!("{}.{}@{d}", f.to_lowercase(), l.to_lowercase())
         } else {
-            format!("\"{f} {l}\" <{}.{}@{d}>", f.to_lowercase(), l.to_lowercase())
+            format!(
+                "\"{f} {l}\" <{}.{}@{d}>",
+                f.to_lowercase(),
+                l.to_lowercase()
+            )
         }
     }
 
@@ -180,7 +346,11 @@ impl Corpus {
             Some(_) => format!("Re: {}", self.root_subject(i)),
             None => self.root_subject(i),
         };
-        Head { from, subject, message_id: self.message_id(i) }
+        Head {
+            from,
+            subject,
+            message_id: self.message_id(i),
+        }
     }
 
     /// Seconds since the epoch of message `i`'s date.
@@ -223,7 +393,11 @@ impl Corpus {
             r.next(),
             rfc2822_date(t + 2)
         ));
-        m.push_str(&format!("Date: {}\r\nFrom: {}\r\n", rfc2822_date(t), h.from));
+        m.push_str(&format!(
+            "Date: {}\r\nFrom: {}\r\n",
+            rfc2822_date(t),
+            h.from
+        ));
         let mut to = vec!["Bench User <bench@bench.example>".to_string()];
         for _ in 0..r.below(3) {
             to.push(self.person(&mut r, i + 1));
@@ -232,7 +406,10 @@ impl Corpus {
         if r.chance(20) {
             m.push_str(&format!("Cc: {}\r\n", self.person(&mut r, i + 3)));
         }
-        m.push_str(&format!("Subject: {}\r\nMessage-ID: {}\r\n", h.subject, h.message_id));
+        m.push_str(&format!(
+            "Subject: {}\r\nMessage-ID: {}\r\n",
+            h.subject, h.message_id
+        ));
         if let Some(p) = self.parent(i) {
             let mut refs = vec![self.message_id(p)];
             let mut a = p;
@@ -252,7 +429,11 @@ impl Corpus {
         }
         m.push_str("MIME-Version: 1.0\r\n");
         if r.chance(30) {
-            m.push_str(&format!("X-Mailer: BenchMail {}.{}\r\n", r.below(9), r.below(20)));
+            m.push_str(&format!(
+                "X-Mailer: BenchMail {}.{}\r\n",
+                r.below(9),
+                r.below(20)
+            ));
         }
 
         // Body: kind, forced to carry an attachment when large.
@@ -283,15 +464,21 @@ impl Corpus {
                 m.push_str(&text_body(&text, qp));
             }
             1 => {
-                m.push_str(&format!("Content-Type: multipart/alternative; boundary=\"{b1}\"\r\n\r\n"));
+                m.push_str(&format!(
+                    "Content-Type: multipart/alternative; boundary=\"{b1}\"\r\n\r\n"
+                ));
                 m.push_str("This is a multi-part message in MIME format.\r\n");
                 alternative(&mut m, &b1, &text, qp);
             }
             _ => {
-                m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{b1}\"\r\n\r\n"));
+                m.push_str(&format!(
+                    "Content-Type: multipart/mixed; boundary=\"{b1}\"\r\n\r\n"
+                ));
                 m.push_str(&format!("--{b1}\r\n"));
                 if kind == 3 {
-                    m.push_str(&format!("Content-Type: multipart/alternative; boundary=\"{b2}\"\r\n\r\n"));
+                    m.push_str(&format!(
+                        "Content-Type: multipart/alternative; boundary=\"{b2}\"\r\n\r\n"
+                    ));
                     alternative(&mut m, &b2, &text, qp);
                 } else {
                     m.push_str(&text_headers("plain", qp));
@@ -314,7 +501,11 @@ impl Corpus {
             12..=13 => "\\Seen \\Answered",
             _ => "",
         };
-        Message { bytes: m.into_bytes(), internal_date: imap_date(t), flags }
+        Message {
+            bytes: m.into_bytes(),
+            internal_date: imap_date(t),
+            flags,
+        }
     }
 }
 
@@ -384,14 +575,18 @@ fn paragraphs(r: &mut Rng, len: usize, rare: bool) -> String {
     s.push_str("Hello,\r\n\r\n");
     let mut col = 0;
     let mut in_par = 0;
-    let rare_at = if rare { r.below(len as u64 / 2 + 1) as usize } else { usize::MAX };
+    let rare_at = if rare {
+        r.below(len as u64 / 2 + 1) as usize
+    } else {
+        usize::MAX
+    };
     let mut rare_done = !rare;
     while s.len() < len {
         let w: &str = if !rare_done && s.len() >= rare_at {
             rare_done = true;
             RARE_WORD
         } else {
-            *r.pick(WORDS)
+            r.pick::<&str>(WORDS)
         };
         if col + w.len() + 1 > 72 {
             s.push_str("\r\n");
@@ -452,11 +647,21 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -480,7 +685,9 @@ fn encode_word_q(s: &str) -> String {
     out
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 
 /// (year, month, day, hour, minute, second, weekday index from Thursday).
@@ -497,17 +704,32 @@ fn civil(t: i64) -> (i64, u32, u32, i64, i64, i64, usize) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, secs / 3600, secs / 60 % 60, secs % 60, days.rem_euclid(7) as usize)
+    (
+        y,
+        m,
+        d,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        days.rem_euclid(7) as usize,
+    )
 }
 
 fn rfc2822_date(t: i64) -> String {
     let (y, mo, d, h, mi, s, wd) = civil(t);
-    format!("{}, {d} {} {y} {h:02}:{mi:02}:{s:02} +0000", DAYS[wd], MONTHS[mo as usize - 1])
+    format!(
+        "{}, {d} {} {y} {h:02}:{mi:02}:{s:02} +0000",
+        DAYS[wd],
+        MONTHS[mo as usize - 1]
+    )
 }
 
 fn imap_date(t: i64) -> String {
     let (y, mo, d, h, mi, s, _) = civil(t);
-    format!("{d:02}-{}-{y} {h:02}:{mi:02}:{s:02} +0000", MONTHS[mo as usize - 1])
+    format!(
+        "{d:02}-{}-{y} {h:02}:{mi:02}:{s:02} +0000",
+        MONTHS[mo as usize - 1]
+    )
 }
 
 #[cfg(test)]
@@ -523,7 +745,10 @@ mod tests {
             assert_eq!(a.bytes, b.bytes);
             let s = String::from_utf8(a.bytes).unwrap();
             assert!(s.is_ascii(), "message {i} is 7-bit");
-            assert!(!s.replace("\r\n", "").contains('\n'), "message {i}: bare LF");
+            assert!(
+                !s.replace("\r\n", "").contains('\n'),
+                "message {i}: bare LF"
+            );
             assert!(s.contains("\r\n\r\n"));
             assert!(s.starts_with("Return-Path: "));
         }
@@ -543,14 +768,20 @@ mod tests {
             rare += usize::from(String::from_utf8_lossy(&m.bytes).contains(RARE_WORD));
         }
         assert!(small > n as usize / 2, "mostly small: {small}");
-        assert!(big > 0 && max <= 1_100_000, "a tail of large ones: {big}, max {max}");
+        assert!(
+            big > 0 && max <= 1_100_000,
+            "a tail of large ones: {big}, max {max}"
+        );
         assert_eq!(rare, n as usize / 100);
     }
 
     #[test]
     fn dates() {
         assert_eq!(rfc2822_date(EPOCH0), "Mon, 1 Jan 2024 00:00:00 +0000");
-        assert_eq!(imap_date(EPOCH0 + 86400 * 60 + 3661), "01-Mar-2024 01:01:01 +0000");
+        assert_eq!(
+            imap_date(EPOCH0 + 86400 * 60 + 3661),
+            "01-Mar-2024 01:01:01 +0000"
+        );
         assert_eq!(Corpus::new(1).since_date(10), "1-Jan-2024");
     }
 

@@ -122,7 +122,9 @@ fn is_fetch(line: &[u8]) -> bool {
         return false;
     };
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    digits > 0 && rest[digits..].len() >= 6 && rest[digits..6 + digits].eq_ignore_ascii_case(b" FETCH")
+    digits > 0
+        && rest[digits..].len() >= 6
+        && rest[digits..6 + digits].eq_ignore_ascii_case(b" FETCH")
 }
 
 /// Where to connect.
@@ -173,7 +175,12 @@ impl ServerCertVerifier for AnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -182,7 +189,12 @@ impl ServerCertVerifier for AnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -221,7 +233,11 @@ impl Conn {
             .map_err(ioerr(&format!("connect {}", ep.addr)))?;
         tcp.set_nodelay(true).ok();
         let io: Box<dyn Io> = if ep.tls {
-            let host = ep.addr.rsplit_once(':').map(|(h, _)| h).unwrap_or("localhost");
+            let host = ep
+                .addr
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or("localhost");
             let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                 .unwrap_or_else(|_| ServerName::try_from("localhost").expect("name"));
             let tls = tokio_rustls::TlsConnector::from(tls_config())
@@ -282,7 +298,11 @@ impl Conn {
                 said.remove(0);
             }
         }
-        if said.is_empty() { String::new() } else { format!("; server said: {}", said.join(" | ")) }
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!("; server said: {}", said.join(" | "))
+        }
     }
 
     /// Read one logical response line into `self.line` (literal contents
@@ -324,7 +344,8 @@ impl Conn {
         loop {
             self.read_logical(false, &mut reply).await?;
             let line = &self.line;
-            if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' ' {
+            if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' '
+            {
                 let text = String::from_utf8_lossy(&line[tag.len() + 1..]).into_owned();
                 let word = text.split_ascii_whitespace().next().unwrap_or("");
                 reply.status = match word.to_ascii_uppercase().as_str() {
@@ -339,10 +360,14 @@ impl Conn {
                 reply.fetches += 1;
             } else if line.starts_with(b"* BYE") && !capture {
                 // A BYE is worth reporting if the tagged reply never comes.
-                reply.untagged.push(String::from_utf8_lossy(line).into_owned());
+                reply
+                    .untagged
+                    .push(String::from_utf8_lossy(line).into_owned());
             }
             if capture {
-                reply.untagged.push(String::from_utf8_lossy(line).into_owned());
+                reply
+                    .untagged
+                    .push(String::from_utf8_lossy(line).into_owned());
             }
         }
     }
@@ -380,7 +405,10 @@ impl Conn {
 
     /// SELECT a mailbox; returns EXISTS.
     pub async fn select(&mut self, mailbox: &str) -> Result<u64> {
-        let r = self.cmd(&format!("SELECT {}", quote(mailbox)), true).await?.ok("SELECT")?;
+        let r = self
+            .cmd(&format!("SELECT {}", quote(mailbox)), true)
+            .await?
+            .ok("SELECT")?;
         Ok(r.exists().unwrap_or(0))
     }
 
@@ -390,8 +418,7 @@ impl Conn {
 
     pub async fn capabilities(&mut self) -> Result<String> {
         let r = self.cmd("CAPABILITY", true).await?.ok("CAPABILITY")?;
-        Ok(r
-            .untagged
+        Ok(r.untagged
             .iter()
             .find(|l| l.to_ascii_uppercase().starts_with("* CAPABILITY"))
             .cloned()
@@ -486,7 +513,10 @@ mod tests {
             ..Reply::default()
         };
         assert_eq!(e.search_hits(), Some(4));
-        let empty = Reply { untagged: vec!["* SEARCH\r\n".into()], ..Reply::default() };
+        let empty = Reply {
+            untagged: vec!["* SEARCH\r\n".into()],
+            ..Reply::default()
+        };
         assert_eq!(empty.search_hits(), Some(0));
     }
 
@@ -504,7 +534,9 @@ mod tests {
             let (mut s, _) = listener.accept().await.unwrap();
             s.write_all(b"* OK hi\r\n").await.unwrap();
             let mut buf = [0u8; 256];
-            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await.unwrap();
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf)
+                .await
+                .unwrap();
             for chunk in [
                 &b"* 1 FETCH (BODY[] {10}\r\nab\r\nb1 OK"[..],
                 b"xy UID 4)\r\n* 2 FETCH (BODY[] {3}\r\n}\r\n",

@@ -56,7 +56,11 @@ fn median(xs: &mut [f64]) -> f64 {
     }
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
-    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 struct Args {
@@ -104,14 +108,18 @@ fn parse_args() -> Result<Args, String> {
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         let p = &mut a.params;
         match flag.as_str() {
             "--server" => a.servers.push(Server::parse(&v)?),
             "--workloads" => {
                 a.workloads.clear();
                 for w in v.split(',') {
-                    let ws = Workload::parse(w.trim()).ok_or_else(|| format!("unknown workload {w}"))?;
+                    let ws =
+                        Workload::parse(w.trim()).ok_or_else(|| format!("unknown workload {w}"))?;
                     a.workloads.extend(ws);
                 }
             }
@@ -146,7 +154,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let r = rt.block_on(async {
         match args.cmd.as_str() {
             "load" => load_all(&args).await,
@@ -200,10 +211,19 @@ async fn load_all(a: &Args) -> Result<(), String> {
             }
         }
     }
-    if failed.is_empty() { Ok(()) } else { Err(format!("loading failed on {}", failed.join(", "))) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("loading failed on {}", failed.join(", ")))
+    }
 }
 
-async fn load_one(s: &Server, corpus: &Corpus, n: u64, window: usize) -> Result<(u64, u64), String> {
+async fn load_one(
+    s: &Server,
+    corpus: &Corpus,
+    n: u64,
+    window: usize,
+) -> Result<(u64, u64), String> {
     let mut c = Conn::connect(&s.plain()).await?;
     c.login(&s.user, &s.pass).await?;
     let lp = c.capabilities().await?.contains("LITERAL+");
@@ -218,7 +238,9 @@ async fn load_one(s: &Server, corpus: &Corpus, n: u64, window: usize) -> Result<
         return Ok((0, 0));
     }
     if have != 0 {
-        return Err(format!("INBOX holds {have} messages, expected 0 or {n}: remove its data directory"));
+        return Err(format!(
+            "INBOX holds {have} messages, expected 0 or {n}: remove its data directory"
+        ));
     }
     let window = if lp { window.max(1) } else { 1 };
     let mut pending = std::collections::VecDeque::new();
@@ -235,11 +257,17 @@ async fn load_one(s: &Server, corpus: &Corpus, n: u64, window: usize) -> Result<
         pending.push_back((tag, i, len));
         if pending.len() >= window {
             let (tag, i, len) = pending.pop_front().expect("pending");
-            c.read_tagged(&tag, false).await.and_then(|r| r.ok("APPEND")).map_err(at(i, len))?;
+            c.read_tagged(&tag, false)
+                .await
+                .and_then(|r| r.ok("APPEND"))
+                .map_err(at(i, len))?;
         }
     }
     while let Some((tag, i, len)) = pending.pop_front() {
-        c.read_tagged(&tag, false).await.and_then(|r| r.ok("APPEND")).map_err(at(i, len))?;
+        c.read_tagged(&tag, false)
+            .await
+            .and_then(|r| r.ok("APPEND"))
+            .map_err(at(i, len))?;
     }
     c.logout().await.ok();
     Ok((n, bytes))
@@ -296,7 +324,10 @@ async fn run_all(a: &Args) -> Result<(), String> {
     let mut results: Vec<(Workload, BTreeMap<String, Cell>)> = Vec::new();
     for &w in &a.workloads {
         eprintln!("[bench] {} {}: {}", w.id(), w.name(), w.title(p, &corpus));
-        let mut cells: BTreeMap<String, Cell> = servers.iter().map(|s| (s.name.clone(), Cell::default())).collect();
+        let mut cells: BTreeMap<String, Cell> = servers
+            .iter()
+            .map(|s| (s.name.clone(), Cell::default()))
+            .collect();
         let warm = if w.warm_up() { 1 } else { 0 };
         for round in 0..warm + a.rounds {
             for s in &servers {
@@ -305,7 +336,10 @@ async fn run_all(a: &Args) -> Result<(), String> {
                     continue;
                 }
                 if let Some(n) = short_inbox.get(&s.name).filter(|_| w.uses_inbox()) {
-                    let e = format!("INBOX holds {n} messages, not {} (loading failed)", p.messages);
+                    let e = format!(
+                        "INBOX holds {n} messages, not {} (loading failed)",
+                        p.messages
+                    );
                     eprintln!("[bench]   {:<8} SKIPPED: {e}", s.name);
                     cell.error = Some(e);
                     continue;
@@ -382,7 +416,11 @@ fn report(
             (Some(&m), Some((_, b))) if b > 0.0 => Some(m / b),
             _ => None,
         };
-        let mut row = vec![w.id().to_string(), w.name().to_string(), w.unit().to_string()];
+        let mut row = vec![
+            w.id().to_string(),
+            w.name().to_string(),
+            w.unit().to_string(),
+        ];
         let mut per_server = serde_json::Map::new();
         for n in &names {
             let cell = cells.get(*n);
@@ -400,7 +438,10 @@ fn report(
                     ("failed".into(), json!({ "median": null, "error": e }))
                 }
                 _ => {
-                    let why = unavailable.get(*n).cloned().unwrap_or_else(|| "not run".into());
+                    let why = unavailable
+                        .get(*n)
+                        .cloned()
+                        .unwrap_or_else(|| "not run".into());
                     ("-".into(), json!({ "median": null, "error": why }))
                 }
             };
@@ -450,7 +491,13 @@ fn report(
     let line = |r: &[String]| {
         r.iter()
             .enumerate()
-            .map(|(i, c)| if i < 3 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i < 3 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
@@ -460,7 +507,14 @@ fn report(
         p.messages, a.rounds
     );
     println!("{}", line(&header));
-    println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    println!(
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
     for r in &rows {
         println!("{}", line(r));
     }
@@ -480,7 +534,10 @@ fn report(
     }
 
     if let Some(path) = &a.json {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let doc: Value = json!({
             "timestamp": now,
             "messages": p.messages,
@@ -519,12 +576,18 @@ mod tests {
     #[test]
     fn server_specs() {
         let s = Server::parse("dovecot=127.0.0.1:143,bench,pw,tls=127.0.0.1:993,pid=42").unwrap();
-        assert_eq!((s.name.as_str(), s.addr.as_str(), s.user.as_str()), ("dovecot", "127.0.0.1:143", "bench"));
+        assert_eq!(
+            (s.name.as_str(), s.addr.as_str(), s.user.as_str()),
+            ("dovecot", "127.0.0.1:143", "bench")
+        );
         assert_eq!(s.tls_addr.as_deref(), Some("127.0.0.1:993"));
         assert_eq!(s.pid, Some(42));
         assert_eq!(s.append_user, "bench2");
         let t = Server::parse("x=h:1,u,p,append=other:secret").unwrap();
-        assert_eq!((t.append_user.as_str(), t.append_pass.as_str()), ("other", "secret"));
+        assert_eq!(
+            (t.append_user.as_str(), t.append_pass.as_str()),
+            ("other", "secret")
+        );
         assert!(Server::parse("x=h,u,p").is_err());
         assert!(Server::parse("x=h:1,u,p,bogus=1").is_err());
     }

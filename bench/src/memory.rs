@@ -31,7 +31,11 @@ fn parents() -> HashMap<u32, u32> {
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        if let Some(ppid) = after.split_ascii_whitespace().nth(1).and_then(|s| s.parse().ok()) {
+        if let Some(ppid) = after
+            .split_ascii_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+        {
             map.insert(pid, ppid);
         }
     }
@@ -61,7 +65,14 @@ pub fn tree(root: u32) -> Vec<u32> {
 
 fn field_kib(text: &str, name: &str) -> u64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -96,7 +107,8 @@ mod tests {
 
     #[test]
     fn parses_rollup() {
-        let t = "00400000-7fff [rollup]\nRss:               12345 kB\nPss:                 678 kB\n";
+        let t =
+            "00400000-7fff [rollup]\nRss:               12345 kB\nPss:                 678 kB\n";
         assert_eq!(field_kib(t, "Rss:"), 12345);
         assert_eq!(field_kib(t, "Pss:"), 678);
     }

@@ -38,7 +38,9 @@ impl Server {
         let user = parts.next().unwrap_or("").to_string();
         let pass = parts.next().unwrap_or("").to_string();
         if addr.is_empty() || user.is_empty() || !addr.contains(':') {
-            return Err(format!("--server {spec}: expected name=host:port,user,pass"));
+            return Err(format!(
+                "--server {spec}: expected name=host:port,user,pass"
+            ));
         }
         let mut s = Server {
             name: name.to_string(),
@@ -54,7 +56,10 @@ impl Server {
             match opt.split_once('=') {
                 Some(("tls", v)) => s.tls_addr = Some(v.to_string()),
                 Some(("pid", v)) => {
-                    s.pid = Some(v.parse().map_err(|_| format!("--server {spec}: bad pid {v}"))?)
+                    s.pid = Some(
+                        v.parse()
+                            .map_err(|_| format!("--server {spec}: bad pid {v}"))?,
+                    )
                 }
                 Some(("append", v)) => {
                     let (u, p) = v.split_once(':').unwrap_or((v, s.pass.as_str()));
@@ -68,7 +73,10 @@ impl Server {
     }
 
     pub fn plain(&self) -> Endpoint {
-        Endpoint { addr: self.addr.clone(), tls: false }
+        Endpoint {
+            addr: self.addr.clone(),
+            tls: false,
+        }
     }
 
     /// Connect, LOGIN, SELECT INBOX; returns the connection and EXISTS.
@@ -174,9 +182,17 @@ impl Workload {
             return Some(ALL.to_vec());
         }
         if s == "e" || s == "search" {
-            return Some(ALL.iter().copied().filter(|w| w.id().starts_with('e')).collect());
+            return Some(
+                ALL.iter()
+                    .copied()
+                    .filter(|w| w.id().starts_with('e'))
+                    .collect(),
+            );
         }
-        ALL.iter().copied().find(|w| w.id() == s || w.name() == s).map(|w| vec![w])
+        ALL.iter()
+            .copied()
+            .find(|w| w.id() == s || w.name() == s)
+            .map(|w| vec![w])
     }
 
     pub fn unit(self) -> &'static str {
@@ -190,7 +206,10 @@ impl Workload {
     }
 
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Workload::Session | Workload::SessionTls | Workload::Body | Workload::Append)
+        matches!(
+            self,
+            Workload::Session | Workload::SessionTls | Workload::Body | Workload::Append
+        )
     }
 
     /// Whether the result depends on the INBOX holding the corpus.
@@ -241,7 +260,13 @@ impl Workload {
         }
     }
 
-    pub async fn run(self, s: &Server, p: &Params, c: &Corpus, appends: &[Message]) -> Result<Sample> {
+    pub async fn run(
+        self,
+        s: &Server,
+        p: &Params,
+        c: &Corpus,
+        appends: &[Message],
+    ) -> Result<Sample> {
         let what = format!("{} {}", s.name, self.name());
         within(p.timeout, &what, async {
             match self {
@@ -251,11 +276,22 @@ impl Workload {
                     fetch(s, "1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)", None).await
                 }
                 Workload::Bodystructure => fetch(s, "1:* BODYSTRUCTURE", None).await,
-                Workload::Body => fetch(s, &format!("1:{} BODY.PEEK[]", p.body_fetch), Some(p.body_fetch)).await,
+                Workload::Body => {
+                    fetch(
+                        s,
+                        &format!("1:{} BODY.PEEK[]", p.body_fetch),
+                        Some(p.body_fetch),
+                    )
+                    .await
+                }
                 Workload::SearchText => search(s, &format!("TEXT {}", corpus::RARE_WORD)).await,
                 Workload::SearchFrom => search(s, &format!("FROM {}", corpus::FROM_WORD)).await,
-                Workload::SearchSubject => search(s, &format!("SUBJECT {}", corpus::SUBJECT_WORD)).await,
-                Workload::SearchSince => search(s, &format!("SINCE {}", c.since_date(p.messages))).await,
+                Workload::SearchSubject => {
+                    search(s, &format!("SUBJECT {}", corpus::SUBJECT_WORD)).await
+                }
+                Workload::SearchSince => {
+                    search(s, &format!("SINCE {}", c.since_date(p.messages))).await
+                }
                 Workload::Append => append(s, appends).await,
                 Workload::Memory => idle_memory(s, p).await,
                 Workload::Greeting => greeting(s, p).await,
@@ -303,7 +339,10 @@ async fn session_rate(s: &Server, tls: bool, p: &Params) -> Result<Sample> {
         return Err(e);
     }
     let secs = start.elapsed().as_secs_f64();
-    Ok(Sample { value: total as f64 / secs, detail: format!("{total} sessions in {secs:.2} s") })
+    Ok(Sample {
+        value: total as f64 / secs,
+        detail: format!("{total} sessions in {secs:.2} s"),
+    })
 }
 
 /// (b), (c), (d): one FETCH on a selected INBOX, timed from sending it to
@@ -317,7 +356,10 @@ async fn fetch(s: &Server, args: &str, throughput_of: Option<u64>) -> Result<Sam
     c.logout().await.ok();
     let expect = throughput_of.map_or(exists, |n| n.min(exists));
     if r.fetches != expect {
-        return Err(format!("FETCH returned {} responses, expected {expect}", r.fetches));
+        return Err(format!(
+            "FETCH returned {} responses, expected {expect}",
+            r.fetches
+        ));
     }
     match throughput_of {
         Some(_) => {
@@ -327,7 +369,10 @@ async fn fetch(s: &Server, args: &str, throughput_of: Option<u64>) -> Result<Sam
                 detail: format!("{} msgs, {mb:.1} MB in {:.0} ms", r.fetches, ms(dt)),
             })
         }
-        None => Ok(Sample { value: ms(dt), detail: format!("{} msgs", r.fetches) }),
+        None => Ok(Sample {
+            value: ms(dt),
+            detail: format!("{} msgs", r.fetches),
+        }),
     }
 }
 
@@ -340,7 +385,10 @@ async fn search(s: &Server, criteria: &str) -> Result<Sample> {
     let r = r.ok("SEARCH")?;
     c.logout().await.ok();
     let hits = r.search_hits().ok_or("no SEARCH response")?;
-    Ok(Sample { value: ms(dt), detail: format!("{hits} hits of {exists}") })
+    Ok(Sample {
+        value: ms(dt),
+        detail: format!("{hits} hits of {exists}"),
+    })
 }
 
 /// (f): APPEND messages one at a time (each waits for its tagged OK) on
@@ -348,13 +396,14 @@ async fn search(s: &Server, criteria: &str) -> Result<Sample> {
 async fn append(s: &Server, msgs: &[Message]) -> Result<Sample> {
     // Empty the target INBOX first (untimed; best effort).
     if let Ok(mut c) = Conn::connect(&s.plain()).await {
-        if c.login(&s.append_user, &s.append_pass).await.is_ok() {
-            if let Ok(n) = c.select("INBOX").await {
-                if n > 0 {
-                    c.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)", false).await.ok();
-                    c.cmd("EXPUNGE", false).await.ok();
-                }
-            }
+        if c.login(&s.append_user, &s.append_pass).await.is_ok()
+            && let Ok(n) = c.select("INBOX").await
+            && n > 0
+        {
+            c.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)", false)
+                .await
+                .ok();
+            c.cmd("EXPUNGE", false).await.ok();
         }
         c.logout().await.ok();
     }
@@ -364,7 +413,9 @@ async fn append(s: &Server, msgs: &[Message]) -> Result<Sample> {
     let bytes: usize = msgs.iter().map(|m| m.bytes.len()).sum();
     let t0 = Instant::now();
     for m in msgs {
-        let tag = c.send_append("INBOX", m.flags, &m.internal_date, &m.bytes, lp).await?;
+        let tag = c
+            .send_append("INBOX", m.flags, &m.internal_date, &m.bytes, lp)
+            .await?;
         c.read_tagged(&tag, false).await?.ok("APPEND")?;
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -375,7 +426,11 @@ async fn append(s: &Server, msgs: &[Message]) -> Result<Sample> {
             "{} msgs, {:.1} MB, {}",
             msgs.len(),
             bytes as f64 / 1e6,
-            if lp { "LITERAL+" } else { "synchronizing literals" }
+            if lp {
+                "LITERAL+"
+            } else {
+                "synchronizing literals"
+            }
         ),
     })
 }
@@ -391,7 +446,10 @@ async fn greeting(s: &Server, p: &Params) -> Result<Sample> {
         c.logout().await.ok();
     }
     let m = crate::median(&mut lat);
-    Ok(Sample { value: m, detail: format!("{} connects", lat.len()) })
+    Ok(Sample {
+        value: m,
+        detail: format!("{} connects", lat.len()),
+    })
 }
 
 /// (g): `idle_conns` authenticated connections in IDLE on INBOX; the PSS
@@ -425,7 +483,11 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
         }
     }
     let result = match first_err {
-        Some(e) => Err(format!("{} of {} connections failed: {e}", p.idle_conns - conns.len(), p.idle_conns)),
+        Some(e) => Err(format!(
+            "{} of {} connections failed: {e}",
+            p.idle_conns - conns.len(),
+            p.idle_conns
+        )),
         None => {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let after = memory::measure(pid).ok_or(format!("PID {pid} gone"))?;
