@@ -48,7 +48,7 @@ run options:
   --json PATH        also write the results as JSON
 load options:
   --window W         APPENDs in flight at once with LITERAL+ (default 1)
-  --quick            smaller defaults (sessions 300, greetings 50, idle-conns 200, appends 200)
+  --quick            smaller defaults (sessions 200, greetings 50, idle-conns 100, appends 100)
 ";
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -98,10 +98,10 @@ fn parse_args() -> Result<Args, String> {
             messages: 10_000,
             seed: 1,
             clients: 16,
-            sessions: if quick { 300 } else { 2000 },
+            sessions: if quick { 200 } else { 2000 },
             greetings: if quick { 50 } else { 200 },
-            idle_conns: if quick { 200 } else { 1000 },
-            appends: if quick { 200 } else { 1000 },
+            idle_conns: if quick { 100 } else { 1000 },
+            appends: if quick { 100 } else { 1000 },
             body_fetch: 1000,
             timeout: Duration::from_secs(600),
         },
@@ -328,6 +328,7 @@ async fn run_all(a: &Args) -> Result<(), String> {
     let mut results: Vec<(Workload, BTreeMap<String, Cell>)> = Vec::new();
     for &w in &a.workloads {
         eprintln!("[bench] {} {}: {}", w.id(), w.name(), w.title(p, &corpus));
+        let started = Instant::now();
         let mut cells: BTreeMap<String, Cell> = servers
             .iter()
             .map(|s| (s.name.clone(), Cell::default()))
@@ -376,6 +377,11 @@ async fn run_all(a: &Args) -> Result<(), String> {
                 }
             }
         }
+        eprintln!(
+            "[bench]   ({} took {:.1} s)",
+            w.name(),
+            started.elapsed().as_secs_f64()
+        );
         results.push((w, cells));
     }
     report(a, &servers, &unavailable, &corpus, results)
