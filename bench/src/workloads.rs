@@ -508,11 +508,16 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
         }
     };
     drop(conns);
-    // Let the server wind the sessions down before the next measurement.
-    for _ in 0..100 {
+    // Let the server wind the sessions down before the next measurement:
+    // until its process count is back or stops falling for a second (Cyrus
+    // keeps idle workers).
+    let (mut last, mut stable) = (u64::MAX, 0);
+    for _ in 0..80 {
         match memory::measure(pid) {
-            Some(m) if m.processes > before.processes + 2 => {
-                tokio::time::sleep(Duration::from_millis(200)).await
+            Some(m) if m.processes > before.processes + 2 && stable < 4 => {
+                stable = if m.processes >= last { stable + 1 } else { 0 };
+                last = m.processes;
+                tokio::time::sleep(Duration::from_millis(250)).await
             }
             _ => break,
         }
