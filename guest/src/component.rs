@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use crate::host::{AuthError, HostApi, Level};
 use crate::session::{self, Env, Session, State};
 use crate::settings::{ServerInfo, Settings};
+use crate::store::{MailboxLocker, MailboxName};
 
 wit_bindgen::generate!({ world: "session", path: "../wit" });
 
@@ -42,6 +43,23 @@ impl HostApi for WitHost {
             Level::Debug => wit_host::Level::Debug,
         };
         wit_host::log(level, message);
+    }
+
+    fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
+        std::rc::Rc::new(WitLocker)
+    }
+}
+
+/// Mailbox locks over the host's `lock-mailbox` / `unlock-mailbox`.
+struct WitLocker;
+
+impl MailboxLocker for WitLocker {
+    fn lock(&self, mailbox: &MailboxName) -> std::io::Result<()> {
+        wit_host::lock_mailbox(&mailbox.dir_name()).map_err(std::io::Error::other)
+    }
+
+    fn unlock(&self, mailbox: &MailboxName) {
+        wit_host::unlock_mailbox(&mailbox.dir_name());
     }
 }
 

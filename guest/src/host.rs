@@ -33,4 +33,10 @@ pub trait HostApi {
 
     /// One line for the server log.
     fn log(&self, level: Level, message: &str);
+
+    /// The lock that serialises writers of one mailbox across sessions
+    /// and processes. Without a host (native tests), nothing to share.
+    fn mailbox_locker(&self) -> std::rc::Rc<dyn crate::store::MailboxLocker> {
+        std::rc::Rc::new(crate::store::NoLocking)
+    }
 }

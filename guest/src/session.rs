@@ -5,7 +5,6 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +14,7 @@ use crate::commands::fetch::write_flags;
 use crate::host::{HostApi, Level};
 use crate::selected::{Selected, SelectedSnapshot};
 use crate::settings::{ServerInfo, Settings};
-use crate::store::{MailStore, MailboxChanges, MailboxName, NoLocking, StoreError};
+use crate::store::{MailStore, MailboxChanges, MailboxName, StoreError};
 use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
 use crate::wire::types::Tag;
 
@@ -396,10 +395,10 @@ impl Session {
                     "no mail tree in this instance",
                 )));
             };
-            // The host serialises writers per user tree; within one guest
-            // there is one session, so no lock of our own is needed.
-            let store =
-                MailStore::open(root, Rc::new(NoLocking), &self.settings.autocreate_folders)?;
+            // Writers of one mailbox are serialised by the host's lock
+            // (wit: lock-mailbox), across sessions and processes.
+            let locker = self.env.host.mailbox_locker();
+            let store = MailStore::open(root, locker, &self.settings.autocreate_folders)?;
             self.store = Some(store);
         }
         match self.store.as_mut() {

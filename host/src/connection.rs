@@ -36,6 +36,9 @@ pub struct ConnHost {
     telemetry: Option<std::fs::File>,
     /// This session's entry in the proc registry, while logged in.
     login_record: Option<crate::registry::LoginRecord>,
+    /// The user's mail tree (after promotion) and the mailbox locks held.
+    mail_dir: Option<cap_std::fs::Dir>,
+    locks: crate::locks::HeldLocks,
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -128,6 +131,20 @@ impl SessionHost for ConnHost {
                 ))
             }
         }
+    }
+
+    async fn lock_mailbox(&mut self, dir: String) -> Result<(), String> {
+        let Some(tree) = self.mail_dir.as_ref() else {
+            return Err("no mail tree before login".into());
+        };
+        self.locks
+            .lock(tree, &dir)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn unlock_mailbox(&mut self, dir: String) {
+        self.locks.unlock(&dir);
     }
 
     fn log(&mut self, level: Level, message: &str) {
@@ -260,6 +277,8 @@ async fn serve_inner(
         user: None,
         telemetry: None,
         login_record: None,
+        mail_dir: None,
+        locks: Default::default(),
     };
     let settings = server.settings(&session_id, conn.tls_active);
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
@@ -522,6 +541,10 @@ async fn promote(
         .open_dir(&user)
         .with_context(|| format!("opening the mail tree of {user}"))?;
     let settings = server.settings(session_id, tls_active);
+    session.host().mail_dir = Some(
+        dir.try_clone()
+            .with_context(|| format!("opening the mail tree of {user}"))?,
+    );
     let session = server
         .engine
         .reinstantiate(session, None, Some(&dir), &settings)

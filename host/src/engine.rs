@@ -64,6 +64,11 @@ pub trait SessionHost: Send + 'static {
         password: String,
     ) -> impl std::future::Future<Output = Result<String, AuthError>> + Send;
     fn log(&mut self, level: Level, message: &str);
+    fn lock_mailbox(
+        &mut self,
+        dir: String,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    fn unlock_mailbox(&mut self, dir: String);
 }
 
 /// The per-store state: WASI context, limits, deadline accounting and the
@@ -89,6 +94,17 @@ impl<H: SessionHost> WasiView for Ctx<H> {
 impl<H: SessionHost> imapd::session::host::Host for Ctx<H> {
     async fn log(&mut self, level: Level, message: String) {
         self.host.log(level, &message);
+    }
+
+    async fn lock_mailbox(&mut self, dir: String) -> Result<(), String> {
+        // Waiting for another session's lock is not guest CPU time.
+        let r = self.host.lock_mailbox(dir).await;
+        self.ticks = 0;
+        r
+    }
+
+    async fn unlock_mailbox(&mut self, dir: String) {
+        self.host.unlock_mailbox(dir);
     }
 
     async fn authenticate(
@@ -501,6 +517,10 @@ mod tests {
             Err(AuthError::BadCredentials)
         }
         fn log(&mut self, _: Level, _: &str) {}
+        async fn lock_mailbox(&mut self, _: String) -> Result<(), String> {
+            Ok(())
+        }
+        fn unlock_mailbox(&mut self, _: String) {}
     }
 
     fn settings() -> Settings {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod engine;
 pub mod idle;
+pub mod locks;
 pub mod master;
 pub mod net;
 pub mod passwd;
