@@ -983,7 +983,14 @@ impl Mailbox {
                 for (uid, &i) in (self.header.uidnext..).zip(pending.iter()) {
                     if items[i].uid != uid {
                         let file = self.file_name(uid, items[i].flags);
-                        fs::rename(tmp.join(&items[i].file), tmp.join(&file))?;
+                        let from = tmp.join(&items[i].file);
+                        // A scan elsewhere may have rolled it into cur/.
+                        let from = if from.exists() {
+                            from
+                        } else {
+                            cur.join(&items[i].file)
+                        };
+                        fs::rename(from, tmp.join(&file))?;
                         items[i].file = file;
                         items[i].uid = uid;
                     }
@@ -996,7 +1003,34 @@ impl Mailbox {
                 // before the renames below is rolled forward by the next scan).
                 let dead: HashSet<String> =
                     self.commit(&entries)?.into_iter().map(|r| r.file).collect();
-                pending.retain(|&i| dead.contains(&items[i].file));
+                if dead.is_empty() {
+                    pending.clear();
+                } else {
+                    // Another session took some of the UIDs. Take the whole
+                    // batch back and log it again, so that UIDs stay in the
+                    // order given (COPYUID maps sets in order) and APPEND
+                    // stays all or nothing; none of it was in cur/ or
+                    // reported yet.
+                    let mut undo = Vec::new();
+                    for &i in &pending {
+                        if !dead.contains(&items[i].file) {
+                            let modseq = self.next_modseq();
+                            undo.push(LogEntry::Expunge {
+                                uid: items[i].uid,
+                                modseq,
+                            });
+                        }
+                    }
+                    self.commit(&undo)?;
+                    let gone: HashSet<u32> = undo
+                        .iter()
+                        .filter_map(|e| match e {
+                            LogEntry::Expunge { uid, .. } => Some(*uid),
+                            _ => None,
+                        })
+                        .collect();
+                    self.records.retain(|r| !gone.contains(&r.uid));
+                }
             }
             Err(StoreError::Io(io::Error::other(
                 "no free UID after many tries",
