@@ -663,7 +663,10 @@ impl Mailbox {
                         renamed.push((r.uid, actual.to_string()));
                     }
                 }
-                None if tmp_files.contains(&r.file) => {
+                // Not in cur/ when listed. The listings may predate the
+                // entry (caught up since): look again, tmp/ first, as the
+                // file moves from there to cur/.
+                None if tmp_files.contains(&r.file) || tmp.join(&r.file).exists() => {
                     // Logged, not yet in cur/: an append that crashed before
                     // its rename, or one another session is finishing now.
                     match fs::rename(tmp.join(&r.file), cur.join(&r.file)) {
