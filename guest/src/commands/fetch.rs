@@ -490,7 +490,11 @@ mod tests {
     fn read_only_fetch_does_not_set_seen() {
         let (mut s, _dir) = selected_with(&[PLAIN], true);
         let out = command(&mut s, "a FETCH 1 (BODY[HEADER] FLAGS)");
-        assert!(out.starts_with("* 1 FETCH (FLAGS () BODY[HEADER] {"));
+        // The message was never selected read-write: EXAMINE shows it \Recent.
+        assert!(
+            out.starts_with("* 1 FETCH (FLAGS (\\Recent) BODY[HEADER] {"),
+            "{out}"
+        );
     }
 
     #[test]

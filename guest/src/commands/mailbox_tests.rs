@@ -88,10 +88,11 @@ fn recent_on_select() {
     append(&mut s, "INBOX", "");
     let mut other = second_session(&dir);
     let v = uidvalidity(&mut s, "INBOX");
-    // EXAMINE leaves \Recent alone; the first SELECT claims it.
+    // EXAMINE shows \Recent but leaves it (rfc3501 6.3.2); the first
+    // SELECT claims it.
     let examined = run(&mut other, "a EXAMINE INBOX\r\n").0;
     assert!(
-        examined.contains("* 1 EXISTS\r\n* 0 RECENT\r\n"),
+        examined.contains("* 1 EXISTS\r\n* 1 RECENT\r\n"),
         "{examined}"
     );
     let out = run(&mut s, "a SELECT INBOX\r\n").0;

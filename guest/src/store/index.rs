@@ -182,7 +182,13 @@ impl MailboxIndex {
                 }
             }
             LogEntry::Add(r) => {
-                h.uidnext = h.uidnext.max(r.uid.saturating_add(1));
+                // UIDs only go up in log order: an Add at or below a UID
+                // already handed out lost a race with another session
+                // (or repeats an entry) and is dead.
+                if !add_is_live(h, r) {
+                    return;
+                }
+                h.uidnext = r.uid.saturating_add(1);
                 h.highest_modseq = h.highest_modseq.max(r.modseq);
                 if let Err(pos) = self.position(r.uid) {
                     self.records.insert(pos, (**r).clone());
@@ -212,6 +218,13 @@ impl MailboxIndex {
             LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
         }
     }
+}
+
+/// Whether an `Add` read at this point of the log takes effect: its UID
+/// must be at or above UIDNEXT (every session replays the log in the same
+/// order, so all agree on which of two racing Adds won).
+pub fn add_is_live(h: &IndexHeader, r: &MessageRecord) -> bool {
+    r.uid >= h.uidnext.max(1)
 }
 
 // ---- binary encoding -------------------------------------------------------
@@ -459,6 +472,19 @@ pub fn frame_entries(entries: &[LogEntry]) -> Vec<u8> {
     out
 }
 
+/// The entry framed at `pos`, and where the next one starts.
+fn frame_at(data: &[u8], pos: usize) -> Option<(LogEntry, usize)> {
+    let head = data.get(pos..pos.checked_add(8)?)?;
+    let len = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(head[4..].try_into().ok()?);
+    let end = pos.checked_add(8)?.checked_add(len)?;
+    let payload = data.get(pos + 8..end)?;
+    if len == 0 || crc32(payload) != crc {
+        return None;
+    }
+    Some((decode_entry(payload)?, end))
+}
+
 /// Result of reading a log from some offset.
 #[derive(Debug, Default)]
 pub struct LogRead {
@@ -492,26 +518,23 @@ pub fn read_log(path: &Path, offset: u64) -> io::Result<Option<LogRead>> {
     let mut entries = Vec::new();
     let mut torn_tail = false;
     while pos < data.len() {
-        let Some(head) = data.get(pos..pos + 8) else {
-            torn_tail = true;
-            break;
-        };
-        let len = u32::from_le_bytes(head[..4].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(head[4..].try_into().unwrap_or_default());
-        let Some(payload) = data.get(pos + 8..pos + 8 + len) else {
-            torn_tail = true;
-            break;
-        };
-        if crc32(payload) != crc {
-            torn_tail = true;
-            break;
+        if let Some((e, next)) = frame_at(&data, pos) {
+            entries.push(e);
+            pos = next;
+            continue;
         }
-        let Some(e) = decode_entry(payload) else {
-            torn_tail = true;
-            break;
-        };
-        entries.push(e);
-        pos += 8 + len;
+        // Not a valid entry here. Either another session is writing it
+        // right now (it is the tail: stop, and read it next time), or a
+        // crash left a torn entry that later appends follow: skip to the
+        // next valid entry. The log is never truncated, as a concurrent
+        // writer's entry could be cut.
+        match (pos + 1..data.len()).find(|&q| frame_at(&data, q).is_some()) {
+            Some(q) => pos = q,
+            None => {
+                torn_tail = true;
+                break;
+            }
+        }
     }
     Ok(Some(LogRead {
         generation,
@@ -529,12 +552,25 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// A token no other session (or earlier process) uses: random bits from
+/// the system, plus a counter.
+pub fn unique_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", h.finish())
+}
+
 /// Writes `data` to `path` atomically: temp file, fsync, rename, dir fsync.
 pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    // A name of our own: another session may be replacing the same file.
     let tmp = dir.join(format!(
-        "{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+        "{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        unique_token()
     ));
     {
         let mut f = File::create(&tmp)?;
@@ -556,22 +592,16 @@ pub fn write_new_log(dir: &Path, generation: u64, entries: &[LogEntry]) -> io::R
     Ok(data.len() as u64)
 }
 
-/// Appends entries and fsyncs; returns the new end offset. `expected_end` is
-/// where the caller (holding the lock) believes the log ends: a torn tail
-/// beyond it is cut off first.
-pub fn append_log(dir: &Path, expected_end: u64, entries: &[LogEntry]) -> io::Result<u64> {
+/// Appends entries in one write to the end of the log, whatever other
+/// sessions appended meanwhile, and fsyncs. Where they landed is learnt by
+/// reading the log back (see `Mailbox::commit`).
+pub fn append_log(dir: &Path, entries: &[LogEntry]) -> io::Result<()> {
     let path = dir.join(LOG_FILE);
-    let mut f = OpenOptions::new().write(true).open(&path)?;
-    let len = f.metadata()?.len();
-    if len != expected_end {
-        f.set_len(expected_end)?;
-    }
-    use std::io::Seek;
-    f.seek(io::SeekFrom::Start(expected_end))?;
+    let mut f = OpenOptions::new().append(true).open(&path)?;
     let data = frame_entries(entries);
     f.write_all(&data)?;
     f.sync_all()?;
-    Ok(expected_end + data.len() as u64)
+    Ok(())
 }
 
 /// Serializes a snapshot.
@@ -666,5 +696,63 @@ mod tests {
         }
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(Flags::from_maildir_info("FSPRT").maildir_info(), "FRST");
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    /// A crash leaves a torn entry; later appends follow it. Readers skip
+    /// the torn bytes instead of stopping there for ever.
+    #[test]
+    fn entries_after_a_torn_entry_are_read() {
+        let t = tempfile::tempdir().unwrap();
+        write_new_log(t.path(), 0, &[LogEntry::Create { uidvalidity: 7 }]).unwrap();
+        let torn = frame_entries(&[LogEntry::UidNext(5)]);
+        let path = t.path().join(LOG_FILE);
+        let mut data = fs::read(&path).unwrap();
+        data.extend_from_slice(&torn[..torn.len() - 1]);
+        fs::write(&path, &data).unwrap();
+        let r = read_log(&path, 0).unwrap().unwrap();
+        assert!(r.torn_tail);
+        assert_eq!(r.entries.len(), 1);
+        append_log(t.path(), &[LogEntry::RecentUid(3)]).unwrap();
+        let r = read_log(&path, 0).unwrap().unwrap();
+        assert!(!r.torn_tail);
+        assert_eq!(
+            r.entries,
+            vec![LogEntry::Create { uidvalidity: 7 }, LogEntry::RecentUid(3)]
+        );
+        // Reading on from where the torn entry started finds the new one too.
+        let again = read_log(&path, data.len() as u64 - torn.len() as u64 + 1).unwrap();
+        assert_eq!(again.unwrap().entries, vec![LogEntry::RecentUid(3)]);
+    }
+
+    /// Replay: of two Adds for one UID the first wins, and a late Add below
+    /// UIDNEXT (after an expunge) does not bring the UID back.
+    #[test]
+    fn late_add_for_a_taken_uid_is_dead() {
+        let rec = |uid, file: &str| {
+            LogEntry::Add(Box::new(MessageRecord {
+                uid,
+                file: file.into(),
+                ..Default::default()
+            }))
+        };
+        let mut idx = MailboxIndex::default();
+        for e in [
+            LogEntry::Create { uidvalidity: 1 },
+            rec(1, "a"),
+            LogEntry::Expunge { uid: 1, modseq: 3 },
+            rec(1, "b"),
+            rec(2, "c"),
+            rec(2, "d"),
+        ] {
+            idx.apply(&e);
+        }
+        let files: Vec<&str> = idx.records.iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(files, vec!["c"]);
+        assert_eq!(idx.header.uidnext, 3);
     }
 }

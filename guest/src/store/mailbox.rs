@@ -24,6 +24,9 @@ use crate::mime::MessageSummary;
 /// Log size that triggers compaction into a new snapshot.
 const COMPACT_LOG_BYTES: u64 = 4 << 20;
 
+/// Age after which an unlogged temp file of ours is an abandoned APPEND.
+const STALE_TMP_SECS: u64 = 3600;
+
 /// A message given to APPEND (rfc3501 6.3.11).
 #[derive(Debug, Clone)]
 pub struct AppendMessage {
@@ -266,15 +269,10 @@ impl Mailbox {
             for e in &log.entries {
                 idx.apply(e);
             }
+            // A torn tail is left alone: it may be another session's
+            // entry being written; readers skip it once entries follow.
             log_end = log.end;
             log_ok = true;
-            if log.torn_tail {
-                let f = fs::OpenOptions::new()
-                    .write(true)
-                    .open(self.dir.join(LOG_FILE))?;
-                f.set_len(log.end)?;
-                f.sync_all()?;
-            }
         }
         if idx.header.uidvalidity == 0 {
             let v = new_uidvalidity()?;
@@ -286,8 +284,7 @@ impl Mailbox {
             let mut entries = vec![LogEntry::Create {
                 uidvalidity: idx.header.uidvalidity,
             }];
-            entries.push(LogEntry::UidNext(idx.header.uidnext));
-            entries.push(LogEntry::RecentUid(idx.header.recent_uid));
+            // Adds first: an Add below UIDNEXT would be dead on replay.
             if generation == 0 {
                 entries.extend(
                     idx.records
@@ -295,6 +292,8 @@ impl Mailbox {
                         .map(|r| LogEntry::Add(Box::new(r.clone()))),
                 );
             }
+            entries.push(LogEntry::UidNext(idx.header.uidnext));
+            entries.push(LogEntry::RecentUid(idx.header.recent_uid));
             log_end = index::write_new_log(&self.dir, generation, &entries)?;
         }
         self.header = idx.header;
@@ -395,28 +394,52 @@ impl Mailbox {
         self.header.highest_modseq
     }
 
-    /// Appends entries to the log (fsync) and applies them to the header.
-    fn commit(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+    /// Appends entries to the log (fsync) and reads the log back up to and
+    /// past them, applying them and whatever other sessions logged before
+    /// them, in log order (the order every session replays). Returns the
+    /// `Add` entries that did not take effect: another session took their
+    /// UID first, so the caller must retry them under a new UID. Other
+    /// entries that were not found (a concurrent compaction replaced the
+    /// log under the write) are appended again.
+    fn commit(&mut self, entries: &[LogEntry]) -> Result<Vec<MessageRecord>, StoreError> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.log_end = index::append_log(&self.dir, self.log_end, entries)?;
-        for e in entries {
-            match e {
-                LogEntry::RecentUid(u) => self.header.recent_uid = self.header.recent_uid.max(*u),
-                LogEntry::UidNext(u) => self.header.uidnext = self.header.uidnext.max(*u),
-                LogEntry::Add(r) => self.header.uidnext = self.header.uidnext.max(r.uid + 1),
-                _ => {}
+        let mut todo: Vec<LogEntry> = entries.to_vec();
+        let mut dead = Vec::new();
+        for _ in 0..8 {
+            index::append_log(&self.dir, &todo)?;
+            let missing = self.catch_up_own(&todo)?;
+            todo = Vec::new();
+            for e in missing {
+                match e {
+                    LogEntry::Add(r) => {
+                        if self.by_uid(r.uid).is_some_and(|x| x.file == r.file) {
+                            continue; // found through a reload
+                        }
+                        dead.push(*r);
+                    }
+                    e => todo.push(e),
+                }
             }
+            if todo.is_empty() {
+                break;
+            }
+        }
+        if !todo.is_empty() {
+            return Err(StoreError::Io(io::Error::other(
+                "log entries did not persist",
+            )));
         }
         if self.log_end > COMPACT_LOG_BYTES {
             self.compact()?;
         }
-        Ok(())
+        Ok(dead)
     }
 
     /// Writes the disk state as a new snapshot and starts an empty log.
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.catch_up()?;
         let disk = MailboxIndex {
             header: self.header,
             records: self
@@ -439,26 +462,87 @@ impl Mailbox {
     /// Reads other sessions' log entries into the view (lock not required
     /// for correctness of reading; a half-written tail is simply not read yet).
     fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.catch_up_own(&[]).map(|_| ())
+    }
+
+    /// `catch_up`, recognising `own` (just appended by this session, in
+    /// this order) among the entries: those change the view without being
+    /// reported as other sessions' changes. Returns the own entries that
+    /// were not found, or (Adds) found dead.
+    fn catch_up_own(&mut self, own: &[LogEntry]) -> Result<Vec<LogEntry>, StoreError> {
         let log = index::read_log(&self.dir.join(LOG_FILE), self.log_end)?;
         let same_generation = log
             .as_ref()
             .is_some_and(|l| l.generation == self.generation);
         if !same_generation {
-            return self.reload();
+            self.reload()?;
+            return Ok(own.to_vec());
         }
-        let Some(log) = log else { return Ok(()) };
+        let Some(log) = log else {
+            return Ok(own.to_vec());
+        };
+        let mut next_own = 0;
+        let mut missing = Vec::new();
         for e in &log.entries {
-            self.apply_foreign(e);
+            if next_own < own.len() && *e == own[next_own] {
+                next_own += 1;
+                if !self.apply_own(e) {
+                    missing.push(e.clone());
+                }
+            } else {
+                self.apply_foreign(e);
+            }
         }
+        missing.extend(own[next_own..].iter().cloned());
         self.log_end = log.end;
-        Ok(())
+        Ok(missing)
+    }
+
+    /// Applies an entry this session wrote; false for a dead Add.
+    fn apply_own(&mut self, e: &LogEntry) -> bool {
+        let h = &mut self.header;
+        match e {
+            LogEntry::Add(r) => {
+                if !index::add_is_live(h, r) {
+                    return false;
+                }
+                h.uidnext = r.uid + 1;
+                h.highest_modseq = h.highest_modseq.max(r.modseq);
+                if let Err(pos) = self.records.binary_search_by_key(&r.uid, |x| x.uid) {
+                    self.records.insert(pos, (**r).clone());
+                }
+            }
+            LogEntry::Flags {
+                uid,
+                flags,
+                keywords,
+                modseq,
+            } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                if let Ok(pos) = self.records.binary_search_by_key(uid, |x| x.uid) {
+                    let r = &mut self.records[pos];
+                    r.flags = *flags;
+                    r.keywords = keywords.clone();
+                    r.modseq = *modseq;
+                }
+            }
+            // The caller takes expunged records out of the view itself.
+            LogEntry::Expunge { modseq, .. } => h.highest_modseq = h.highest_modseq.max(*modseq),
+            LogEntry::Create { .. } => {}
+            LogEntry::RecentUid(u) => h.recent_uid = h.recent_uid.max(*u),
+            LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
+        }
+        true
     }
 
     fn apply_foreign(&mut self, e: &LogEntry) {
         let h = &mut self.header;
         match e {
             LogEntry::Add(r) => {
-                h.uidnext = h.uidnext.max(r.uid + 1);
+                if !index::add_is_live(h, r) {
+                    return; // lost a UID race: dead for every reader
+                }
+                h.uidnext = r.uid + 1;
                 h.highest_modseq = h.highest_modseq.max(r.modseq);
                 if let Err(pos) = self.records.binary_search_by_key(&r.uid, |x| x.uid) {
                     self.records.insert(pos, (**r).clone());
@@ -560,6 +644,10 @@ impl Mailbox {
         }
         let tmp_files: HashSet<String> = list_dir(&tmp)?.into_iter().collect();
         let cur_files = list_dir(&cur)?;
+        // Other sessions log a message before its file reaches cur/: read
+        // the log after listing, so every file listed that one of them
+        // added is known by now.
+        self.catch_up()?;
         let mut by_base: HashMap<&str, &str> = HashMap::with_capacity(cur_files.len());
         for f in &cur_files {
             by_base.insert(base_of(f), f);
@@ -569,20 +657,30 @@ impl Mailbox {
         let mut renamed: Vec<(u32, String)> = Vec::new();
         let mut vanished = Vec::new();
         for r in &self.records {
+            let base = base_of(&r.file).to_string();
             if self.expunged_unreported.contains(&r.uid) {
+                known.insert(base);
                 continue;
             }
-            let base = base_of(&r.file).to_string();
             match by_base.get(base.as_str()) {
                 Some(actual) => {
                     if *actual != r.file {
                         renamed.push((r.uid, actual.to_string()));
                     }
                 }
-                None if tmp_files.contains(&r.file) => {
-                    // committed append whose final rename did not happen
-                    fs::rename(tmp.join(&r.file), cur.join(&r.file))?;
+                // Not in cur/ when listed. The listings may predate the
+                // entry (caught up since): look again, tmp/ first, as the
+                // file moves from there to cur/.
+                None if tmp_files.contains(&r.file) || tmp.join(&r.file).exists() => {
+                    // Logged, not yet in cur/: an append that crashed before
+                    // its rename, or one another session is finishing now.
+                    match fs::rename(tmp.join(&r.file), cur.join(&r.file)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
+                None if cur.join(&r.file).exists() => {} // arrived since listing
                 None => vanished.push(r.uid),
             }
             known.insert(base);
@@ -592,27 +690,48 @@ impl Mailbox {
                 self.records[pos].file = file;
             }
         }
-        // Uncommitted temp files of ours are garbage (APPEND never finished).
+        // Temp files of ours that were never logged: an APPEND that died, or
+        // one another session is writing right now. Only old ones are garbage.
         for f in &tmp_files {
             if base_of(f).ends_with(".imapd") && !known.contains(base_of(f)) {
-                let _ = fs::remove_file(tmp.join(f));
+                let old = fs::metadata(tmp.join(f))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .is_some_and(|age| age.as_secs() > STALE_TMP_SECS);
+                if old {
+                    let _ = fs::remove_file(tmp.join(f));
+                }
             }
         }
         for uid in vanished {
             let modseq = self.next_modseq();
             entries.push(LogEntry::Expunge { uid, modseq });
         }
-        // Import unknown files, oldest first.
-        let mut unknown: Vec<&String> = cur_files
-            .iter()
-            .filter(|f| !known.contains(base_of(f)))
-            .collect();
-        unknown.sort();
-        for f in &unknown {
-            if let Some(u) = our_uid(base_of(f), self.header.uidvalidity) {
-                self.header.uidnext = self.header.uidnext.max(u.saturating_add(1));
+        // Files without index entries. Ours (current UIDVALIDITY) were
+        // logged before they reached cur/: one below UIDNEXT that the index
+        // does not hold was expunged (another session deletes the file
+        // right after logging... or before: it is gone either way) and must
+        // not come back. One at or above UIDNEXT lost its log entry (a
+        // damaged log): import it. Others are new mail. Imports get UIDs
+        // above every UID seen in a file name, oldest file first.
+        let mut unknown: Vec<&String> = Vec::new();
+        let mut floor = self.header.uidnext;
+        for f in cur_files.iter().filter(|f| !known.contains(base_of(f))) {
+            match our_uid(base_of(f), self.header.uidvalidity) {
+                Some(u) if u < self.header.uidnext => {}
+                Some(u) => {
+                    floor = floor.max(u.saturating_add(1));
+                    unknown.push(f);
+                }
+                None => unknown.push(f),
             }
         }
+        unknown.sort();
+        if floor > self.header.uidnext {
+            entries.push(LogEntry::UidNext(floor));
+        }
+        let mut uid = floor;
         for f in unknown {
             let path = cur.join(f);
             let Ok(mut data) = fs::read(&path) else {
@@ -626,13 +745,11 @@ impl Mailbox {
             if has_bare_lf(&data) {
                 // Served with CRLF: convert once, atomically, on import.
                 data = to_crlf(&data);
-                let t = tmp.join(format!("{}.crlf", base_of(f)));
+                let t = tmp.join(format!("{}.{}.crlf", base_of(f), index::unique_token()));
                 write_synced(&t, &data)?;
                 fs::rename(&t, &path)?;
             }
             let info = f.split_once(":2,").map_or("", |(_, i)| i);
-            let uid = self.header.uidnext;
-            self.header.uidnext += 1;
             let modseq = self.next_modseq();
             let record = self.make_record(
                 uid,
@@ -643,21 +760,21 @@ impl Mailbox {
                 modseq,
                 (mtime, 0),
             );
+            uid += 1;
             entries.push(LogEntry::Add(Box::new(record)));
         }
         if !entries.is_empty() {
             index::sync_dir(&cur);
+            // An import that loses a UID race is simply found again by the
+            // next scan (or was imported by the session that won).
             self.commit(&entries)?;
             for e in entries {
-                match e {
-                    LogEntry::Add(r) => self.records.push(*r),
-                    LogEntry::Expunge { uid, .. } => {
-                        self.expunged_unreported.insert(uid);
-                    }
-                    _ => {}
+                if let LogEntry::Expunge { uid, .. } = e
+                    && self.seq_of_uid(uid).is_some()
+                {
+                    self.expunged_unreported.insert(uid);
                 }
             }
-            self.records.sort_by_key(|r| r.uid);
         }
         Ok(())
     }
@@ -692,8 +809,19 @@ impl Mailbox {
 
     /// rfc3501 2.3.2 \Recent: a read-write session claims messages no
     /// session has seen.
+    /// EXAMINE (rfc3501 6.3.2) shows \Recent without taking it: the
+    /// messages stay \Recent for the next SELECT.
     fn claim_recent(&mut self) -> Result<(), StoreError> {
-        if self.read_only || !self.claims_recent {
+        if self.read_only {
+            let from = self.header.recent_uid;
+            for r in &self.records {
+                if r.uid > from && !self.expunged_unreported.contains(&r.uid) {
+                    self.recent.insert(r.uid);
+                }
+            }
+            return Ok(());
+        }
+        if !self.claims_recent {
             return Ok(());
         }
         let max = self.records.last().map_or(0, |r| r.uid);
@@ -843,6 +971,97 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Logs messages whose files wait in `tmp/` (name, record with the UID
+    /// the name was made for), then moves them into `cur/`. An Add that
+    /// loses its UID to another session's (see [`index::add_is_live`]) is
+    /// renamed and logged again under the next free UID. Returns the UIDs
+    /// in the order given.
+    fn add_messages(&mut self, mut items: Vec<MessageRecord>) -> Result<Vec<u32>, StoreError> {
+        let tmp = self.dir.join("tmp");
+        let cur = self.dir.join("cur");
+        let mut pending: Vec<usize> = (0..items.len()).collect();
+        let result = (|| -> Result<(), StoreError> {
+            for _ in 0..1000 {
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                self.catch_up()?;
+                let mut modseq = self.header.highest_modseq;
+                let mut entries = Vec::with_capacity(pending.len());
+                for (uid, &i) in (self.header.uidnext..).zip(pending.iter()) {
+                    if items[i].uid != uid {
+                        let file = self.file_name(uid, items[i].flags);
+                        let from = tmp.join(&items[i].file);
+                        // A scan elsewhere may have rolled it into cur/.
+                        let from = if from.exists() {
+                            from
+                        } else {
+                            cur.join(&items[i].file)
+                        };
+                        fs::rename(from, tmp.join(&file))?;
+                        items[i].file = file;
+                        items[i].uid = uid;
+                    }
+                    modseq += 1;
+                    items[i].modseq = modseq;
+                    entries.push(LogEntry::Add(Box::new(items[i].clone())));
+                }
+                index::sync_dir(&tmp);
+                // The commit point: once logged, the messages exist (a crash
+                // before the renames below is rolled forward by the next scan).
+                let dead: HashSet<String> =
+                    self.commit(&entries)?.into_iter().map(|r| r.file).collect();
+                if dead.is_empty() {
+                    pending.clear();
+                } else {
+                    // Another session took some of the UIDs. Take the whole
+                    // batch back and log it again, so that UIDs stay in the
+                    // order given (COPYUID maps sets in order) and APPEND
+                    // stays all or nothing; none of it was in cur/ or
+                    // reported yet.
+                    let mut undo = Vec::new();
+                    for &i in &pending {
+                        if !dead.contains(&items[i].file) {
+                            let modseq = self.next_modseq();
+                            undo.push(LogEntry::Expunge {
+                                uid: items[i].uid,
+                                modseq,
+                            });
+                        }
+                    }
+                    self.commit(&undo)?;
+                    let gone: HashSet<u32> = undo
+                        .iter()
+                        .filter_map(|e| match e {
+                            LogEntry::Expunge { uid, .. } => Some(*uid),
+                            _ => None,
+                        })
+                        .collect();
+                    self.records.retain(|r| !gone.contains(&r.uid));
+                }
+            }
+            Err(StoreError::Io(io::Error::other(
+                "no free UID after many tries",
+            )))
+        })();
+        if let Err(e) = result {
+            for &i in &pending {
+                let _ = fs::remove_file(tmp.join(&items[i].file));
+            }
+            return Err(e);
+        }
+        for r in &items {
+            match fs::rename(tmp.join(&r.file), cur.join(&r.file)) {
+                Ok(()) => {}
+                // Another session's scan finished the move for us.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && cur.join(&r.file).exists() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        index::sync_dir(&cur);
+        Ok(items.iter().map(|r| r.uid).collect())
+    }
+
     /// APPEND (rfc3501 6.3.11, MULTIAPPEND rfc3502): all messages or none.
     pub fn append(&mut self, messages: Vec<AppendMessage>) -> Result<AppendUid, StoreError> {
         let locker = self.locker.clone();
@@ -850,58 +1069,28 @@ impl Mailbox {
         let _g = LockGuard::take(&*locker, &name)?;
         self.prepare_write()?;
         let tmp = self.dir.join("tmp");
-        let cur = self.dir.join("cur");
-        let mut entries = Vec::with_capacity(messages.len());
-        let mut files = Vec::with_capacity(messages.len());
+        let mut items = Vec::with_capacity(messages.len());
         let mut uid = self.header.uidnext;
-        let mut modseq = self.header.highest_modseq;
         let result = (|| -> Result<(), StoreError> {
             for m in &messages {
                 let file = self.file_name(uid, m.flags);
                 write_synced(&tmp.join(&file), &m.data)?;
-                files.push(file.clone());
-                modseq += 1;
                 let date = m.internal_date.unwrap_or((now().0, 0));
                 let mut keywords = m.keywords.clone();
                 keywords.sort();
                 keywords.dedup();
-                let r = self.make_record(uid, file, &m.data, m.flags, keywords, modseq, date);
-                entries.push(LogEntry::Add(Box::new(r)));
+                items.push(self.make_record(uid, file, &m.data, m.flags, keywords, 0, date));
                 uid += 1;
             }
             Ok(())
         })();
         if let Err(e) = result {
-            for f in &files {
-                let _ = fs::remove_file(tmp.join(f));
+            for r in &items {
+                let _ = fs::remove_file(tmp.join(&r.file));
             }
             return Err(e);
         }
-        index::sync_dir(&tmp);
-        // The commit point: once logged, the messages exist (a crash before
-        // the renames below is rolled forward by the next scan).
-        if let Err(e) = self.commit(&entries) {
-            for f in &files {
-                let _ = fs::remove_file(tmp.join(f));
-            }
-            return Err(e);
-        }
-        self.header.highest_modseq = modseq;
-        for f in &files {
-            fs::rename(tmp.join(f), cur.join(f))?;
-        }
-        index::sync_dir(&cur);
-        let uids = entries
-            .into_iter()
-            .filter_map(|e| match e {
-                LogEntry::Add(r) => {
-                    let uid = r.uid;
-                    self.records.push(*r);
-                    Some(uid)
-                }
-                _ => None,
-            })
-            .collect();
+        let uids = self.add_messages(items)?;
         Ok(AppendUid {
             uidvalidity: self.header.uidvalidity,
             uids,
@@ -1037,7 +1226,8 @@ impl Mailbox {
         for u in &gone {
             self.recent.remove(u);
         }
-        self.reported_exists = self.records.len() as u32;
+        // New messages the log brought in stay to be reported as EXISTS.
+        self.reported_exists = self.reported_exists.saturating_sub(out.len() as u32);
         Ok(out)
     }
 
@@ -1049,12 +1239,9 @@ impl Mailbox {
         let _g = LockGuard::take(&*locker, &name)?;
         dest.prepare_write()?;
         let dtmp = dest.dir.join("tmp");
-        let dcur = dest.dir.join("cur");
-        let mut entries = Vec::new();
-        let mut files = Vec::new();
-        let mut pairs = Vec::new();
+        let mut items = Vec::new();
+        let mut sources = Vec::new();
         let mut uid = dest.header.uidnext;
-        let mut modseq = dest.header.highest_modseq;
         let mut sorted: Vec<u32> = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
@@ -1070,44 +1257,25 @@ impl Mailbox {
                     let data = fs::read(&src)?;
                     write_synced(&target, &data)?;
                 }
-                files.push(file.clone());
-                modseq += 1;
                 let mut copy = r.clone();
                 copy.uid = uid;
                 copy.file = file;
-                copy.modseq = modseq;
-                entries.push(LogEntry::Add(Box::new(copy)));
-                pairs.push((src_uid, uid));
+                items.push(copy);
+                sources.push(src_uid);
                 uid += 1;
             }
             Ok(())
         })();
         if let Err(e) = result {
-            for f in &files {
-                let _ = fs::remove_file(dtmp.join(f));
+            for r in &items {
+                let _ = fs::remove_file(dtmp.join(&r.file));
             }
             return Err(e);
         }
-        index::sync_dir(&dtmp);
-        if let Err(e) = dest.commit(&entries) {
-            for f in &files {
-                let _ = fs::remove_file(dtmp.join(f));
-            }
-            return Err(e);
-        }
-        dest.header.highest_modseq = modseq;
-        for f in &files {
-            fs::rename(dtmp.join(f), dcur.join(f))?;
-        }
-        index::sync_dir(&dcur);
-        for e in entries {
-            if let LogEntry::Add(r) = e {
-                dest.records.push(*r);
-            }
-        }
+        let new_uids = dest.add_messages(items)?;
         Ok(CopyUid {
             uidvalidity: dest.header.uidvalidity,
-            pairs,
+            pairs: sources.into_iter().zip(new_uids).collect(),
         })
     }
 
@@ -1139,5 +1307,122 @@ impl Mailbox {
         self.prepare_write()?;
         let all: Vec<u32> = self.records.iter().map(|r| r.uid).collect();
         self.remove_messages(&all).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    //! Two sessions of one user write the same mailbox with no lock
+    //! between them (`NoLocking`, as in the server today).
+    use super::*;
+    use crate::store::{MailStore, NoLocking};
+
+    fn msg(i: usize) -> AppendMessage {
+        AppendMessage {
+            data: format!("Subject: m{i}\r\nMessage-ID: <{i}@x>\r\n\r\nbody {i}\r\n").into_bytes(),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            internal_date: Some((1_700_000_000, 0)),
+        }
+    }
+
+    fn inbox() -> MailboxName {
+        MailboxName::inbox()
+    }
+
+    /// Root cause of "UID n reused": a writer with a stale view appended at
+    /// the offset it believed was the end (cutting off the other session's
+    /// entry with `set_len`) and reused UIDNEXT. Now the log is only ever
+    /// appended to, and the later of two Adds for one UID is dead.
+    #[test]
+    fn stale_writer_neither_truncates_nor_reuses_a_uid() {
+        let t = tempfile::tempdir().unwrap();
+        let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+        let mut a = s.open_for_writing(&inbox()).unwrap();
+        let mut b = s.open_for_writing(&inbox()).unwrap();
+        // b decides its UID before a's append lands (the race).
+        let stale_uid = b.header.uidnext;
+        let mut rec = b.records.first().cloned().unwrap_or_default();
+        rec.uid = stale_uid;
+        rec.file = b.file_name(stale_uid, Flags::default());
+        let got = a.append(vec![msg(1)]).unwrap();
+        assert_eq!(got.uids, vec![stale_uid]);
+        let dead = b.commit(&[LogEntry::Add(Box::new(rec.clone()))]).unwrap();
+        assert_eq!(dead.len(), 1, "the losing Add must be reported dead");
+        // b's view now has a's message, not its own.
+        assert_eq!(
+            b.by_uid(stale_uid).unwrap().file,
+            a.by_uid(stale_uid).unwrap().file
+        );
+        // And b's real APPEND gets the next UID.
+        let got_b = b.append(vec![msg(2)]).unwrap();
+        assert_eq!(got_b.uids, vec![stale_uid + 1]);
+        drop((a, b));
+        let m = s.select(&inbox()).unwrap();
+        let uids: Vec<u32> = m.records().iter().map(|r| r.uid).collect();
+        assert_eq!(uids, vec![stale_uid, stale_uid + 1]);
+        assert_eq!(
+            m.read_message(m.by_uid(stale_uid).unwrap()).unwrap(),
+            msg(1).data
+        );
+        assert_eq!(
+            m.read_message(m.by_uid(stale_uid + 1).unwrap()).unwrap(),
+            msg(2).data
+        );
+        assert_eq!(m.uid_next(), stale_uid + 2);
+    }
+
+    /// Root cause of "SELECT: System I/O error": opening truncated a torn
+    /// tail that was another session's entry being written, and rolled
+    /// forward / deleted that session's files under it.
+    #[test]
+    fn opening_leaves_another_writers_tail_and_temp_files_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+        let mut a = s.open_for_writing(&inbox()).unwrap();
+        a.append(vec![msg(1)]).unwrap();
+        let log = t.path().join(LOG_FILE);
+        // Half of an entry another session is writing right now.
+        let whole = index::frame_entries(&[LogEntry::UidNext(50)]);
+        let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(&whole[..whole.len() - 2]).unwrap();
+        let len = fs::metadata(&log).unwrap().len();
+        // ... and its message, written to tmp/ and not logged yet.
+        let inflight = t.path().join("tmp/9.M1P1U2V1.imapd:2,");
+        fs::write(&inflight, b"Subject: in flight\r\n\r\n").unwrap();
+        let m = s.select(&inbox()).unwrap();
+        assert_eq!(m.exists(), 1);
+        assert!(
+            fs::metadata(&log).unwrap().len() >= len,
+            "log was truncated"
+        );
+        assert!(inflight.exists(), "an in-flight APPEND's file was deleted");
+        drop(m);
+        // The torn entry stays garbage; entries after it are read.
+        a.append(vec![msg(2)]).unwrap();
+        let m = s.select(&inbox()).unwrap();
+        assert_eq!(m.exists(), 2);
+    }
+
+    /// A message another session expunged (file deleted, Expunge logged)
+    /// must not be imported again by a session that listed cur/ before
+    /// the deletion.
+    #[test]
+    fn expunged_file_of_ours_is_not_imported_again() {
+        let t = tempfile::tempdir().unwrap();
+        let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+        let mut a = s.select(&inbox()).unwrap();
+        a.append(vec![msg(1), msg(2)]).unwrap();
+        let file = a.by_uid(1).unwrap().file.clone();
+        let data = fs::read(t.path().join("cur").join(&file)).unwrap();
+        a.store_flags(&[1], FlagOperation::Add, Flags::DELETED, &[], None)
+            .unwrap();
+        a.expunge(None).unwrap();
+        // What a scan racing with the expunge saw: the file still there.
+        fs::write(t.path().join("cur").join(&file), data).unwrap();
+        let m = s.select(&inbox()).unwrap();
+        let uids: Vec<u32> = m.records().iter().map(|r| r.uid).collect();
+        assert_eq!(uids, vec![2]);
+        assert_eq!(m.uid_next(), 3);
     }
 }

@@ -446,11 +446,15 @@ fn interrupted_append_temp_files() {
     let mut m = s.select(&n("INBOX")).unwrap();
     m.append(vec![msg(1)]).unwrap();
     // Crash before the commit: a temp file of ours, never logged.
-    fs::write(
-        t.path().join("tmp/1.M1P1U7V1.imapd:2,"),
-        b"Subject: half\r\n\r\n",
-    )
-    .unwrap();
+    let stale = t.path().join("tmp/1.M1P1U7V1.imapd:2,");
+    fs::write(&stale, b"Subject: half\r\n\r\n").unwrap();
+    let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hours_ago)
+        .unwrap();
     // Crash after the commit, before the rename: move a committed file back.
     m.append(vec![msg(2)]).unwrap();
     let f = m.by_uid(2).unwrap().file.clone();
@@ -500,8 +504,12 @@ fn recent_goes_to_first_session_only() {
     s.append(&n("INBOX"), vec![msg(1)]).unwrap();
     let st = s.status(&n("INBOX")).unwrap();
     assert_eq!((st.recent, st.unseen, st.uidnext), (1, 1, 2));
+    // rfc3501 6.3.2: EXAMINE shows \Recent and leaves it in place.
     let e = s.examine(&n("INBOX")).unwrap();
-    assert_eq!(e.recent_count(), 0);
+    assert_eq!(e.recent_count(), 1);
+    assert!(e.is_recent(1));
+    let e = s.examine(&n("INBOX")).unwrap();
+    assert_eq!(e.recent_count(), 1);
     let a = s.select(&n("INBOX")).unwrap();
     assert!(a.is_recent(1));
     let b = s.select(&n("INBOX")).unwrap();
