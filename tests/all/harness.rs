@@ -286,6 +286,17 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Proportional set size of the server process (shared pages, such as
+    /// the guest image mapped by every instance, counted once), in KiB.
+    pub fn pss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid())).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("Pss:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

@@ -16,6 +16,7 @@ fn measure_memory_per_preauth_session() {
     warm.line();
     std::thread::sleep(Duration::from_millis(300));
     let before = s.rss_kib();
+    let pss_before = s.pss_kib();
     let n = 1000;
     let mut clients: Vec<Client> = Vec::with_capacity(n);
     for _ in 0..n {
@@ -25,9 +26,15 @@ fn measure_memory_per_preauth_session() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let after = s.rss_kib();
+    let pss_after = s.pss_kib();
     println!(
         "RSS {before} KiB -> {after} KiB with {n} pre-auth sessions: {:.1} KiB per session",
         (after - before) as f64 / n as f64
+    );
+    println!(
+        "PSS {pss_before} KiB -> {pss_after} KiB: {:.1} KiB per session \
+         (RSS counts the guest image, shared by every instance, once per mapping)",
+        (pss_after - pss_before) as f64 / n as f64
     );
     // All of them still answer.
     for c in clients.iter_mut().step_by(100) {
