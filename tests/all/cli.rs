@@ -37,3 +37,54 @@ fn merged_option_and_value_is_a_usage_error() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("MUST be separated by whitespace"), "{err}");
 }
+
+/// systemd socket activation: the listener arrives as fd 3 with
+/// LISTEN_FDS/LISTEN_PID (and LISTEN_FDNAMES); no --listen needed.
+#[test]
+fn systemd_socket_activation() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lfd = listener.as_raw_fd();
+    let mut cmd = std::process::Command::new("/bin/sh");
+    // LISTEN_PID must be imapd's own pid: the shell exports its pid, then
+    // execs imapd in its place.
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" -C \"$1\"")
+        .arg(crate::harness::imapd_bin())
+        .arg(data.conf())
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "imap")
+        .env_remove("CYRUS_SERVICE")
+        .env_remove("CYRUS_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only fcntl/dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let tmp = libc::fcntl(lfd, libc::F_DUPFD, 10);
+            if tmp < 0 || libc::dup2(tmp, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(tmp);
+            Ok(())
+        });
+    }
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(cmd.spawn().unwrap());
+    let mut c = crate::harness::Client::connect(addr);
+    let g = c.line();
+    assert!(g.starts_with("* OK [CAPABILITY IMAP4rev1"), "{g}");
+    assert!(c.cmd("a", "LOGIN plain secret").1.starts_with("a OK"));
+    assert_eq!(c.cmd("b", "LOGOUT").1, "b OK Completed");
+}
