@@ -124,6 +124,11 @@ pub(crate) fn copy_or_move(
     Ok(match result {
         Ok((copied, expunged)) => Outcome::Done { copied, expunged },
         Err(StoreError::ReadOnly) => Outcome::Refused("NO Permission denied".into()),
+        // rfc2180 4.4.1: another session expunged a message this one still
+        // sees; nothing was copied (rfc5530 EXPUNGEISSUED).
+        Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Refused(
+            "NO [EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
+        ),
         Err(e) => Outcome::Refused(format!("NO {e}")),
     })
 }

@@ -885,11 +885,18 @@ impl Mailbox {
         let mut changes = MailboxChanges::default();
         if report_expunges && !self.expunged_unreported.is_empty() {
             let gone = std::mem::take(&mut self.expunged_unreported);
+            // Only messages the client was told about (the first
+            // `reported_exists`) get an EXPUNGE; one that arrived and went
+            // again since the last report was never in its view (rfc3501
+            // 7.4.1: an EXPUNGE must name a message the client knows).
+            let known = self.reported_exists as usize;
             // Highest sequence numbers first: no renumbering between responses.
             for i in (0..self.records.len()).rev() {
                 let uid = self.records[i].uid;
                 if gone.contains(&uid) {
-                    changes.expunged.push((i as u32 + 1, uid));
+                    if i < known {
+                        changes.expunged.push((i as u32 + 1, uid));
+                    }
                     self.flags_changed.remove(&uid);
                     self.recent.remove(&uid);
                 }
