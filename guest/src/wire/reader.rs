@@ -353,6 +353,11 @@ impl Reader {
                         }
                         b' ' | b'\r' | b'(' | b')' => self.scan = Scan::Between,
                         b'"' => {
+                            // A quoted string is one word (e.g. APPEND's
+                            // mailbox: its message literal comes after).
+                            if self.scan == Scan::Between {
+                                self.words += 1;
+                            }
                             self.scan = Scan::Quoted {
                                 len: 0,
                                 escaped: false,
@@ -606,6 +611,11 @@ mod tests {
             }]
         );
         assert_eq!(events(b"a APPEND INBOX {20}\r\n"), vec![Event::GoAhead]);
+        // A quoted mailbox name is a word like any other: the literal after
+        // it is the message, limited by maxmessagesize, not maxliteral.
+        let quoted = b"a APPEND \"INBOX\" () {15}\r\n";
+        assert_eq!(events(quoted), vec![Event::GoAhead]);
+        assert_eq!(events(b"a APPEND \"INBOX\" {15}\r\n"), vec![Event::GoAhead]);
         // A non-synchronizing message over maxmessagesize is read past and
         // refused; the session goes on (rfc7889, rfc7888).
         let refused = Event::LiteralRefused {
