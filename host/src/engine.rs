@@ -29,7 +29,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
-pub use imapd::session::host::{AuthError, Level};
+pub use self::imapd::session::host::{AuthError, Level};
 
 /// The guest this binary was built with (see build.rs); empty when the
 /// build had none, in which case `guest_module` must name one.
@@ -91,7 +91,7 @@ impl<H: SessionHost> WasiView for Ctx<H> {
     }
 }
 
-impl<H: SessionHost> imapd::session::host::Host for Ctx<H> {
+impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
     async fn log(&mut self, level: Level, message: String) {
         self.host.log(level, &message);
     }
