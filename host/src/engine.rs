@@ -28,8 +28,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 pub use self::imapd::session::host::{AuthError, Level};
+pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 
 /// The guest this binary was built with (see build.rs); empty when the
 /// build had none, in which case `guest_module` must name one.
