@@ -281,7 +281,7 @@ mod tests {
             "* SEARCH\r\nA283 OK Completed\r\n"
         );
         assert_eq!(
-            // rfc3501 6.4.4 shows the 6 octets as XXXXXX: three Cyrillic letters.
+            // rfc3501 6.4.4 elides the 6 octets; here, three Cyrillic letters.
             command(&mut s, "A284 SEARCH CHARSET UTF-8 TEXT {6}\r\nабв"),
             "+ go ahead\r\n* SEARCH\r\nA284 OK Completed\r\n"
         );
