@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capability::{self, Listing, Security};
 use crate::commands;
-use crate::commands::fetch::write_flags;
+use crate::commands::fetch::{FetchJob, write_flags};
 use crate::host::{HostApi, Level};
 use crate::selected::{Selected, SelectedSnapshot};
 use crate::settings::{ServerInfo, Settings};
@@ -108,22 +108,28 @@ pub struct Facts {
 
 /// Output not yet handed to the host.
 #[derive(Debug, Default)]
-struct Outbox {
+pub(crate) struct Outbox {
     buf: Vec<u8>,
     sent: usize,
 }
 
 impl Outbox {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.buf.len() - self.sent
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf_mut().extend_from_slice(bytes);
+    }
+
+    /// The buffer to append output to (what is appended is sent after
+    /// what is pending; nothing already in it may be changed).
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
         if self.sent > 0 && self.sent == self.buf.len() {
             self.buf.clear();
             self.sent = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        &mut self.buf
     }
 
     fn take(&mut self, max: usize) -> Vec<u8> {
@@ -169,7 +175,7 @@ pub struct Session {
     pub(crate) facts: Facts,
     limits: Limits,
     reader: Reader,
-    outbox: Outbox,
+    pub(crate) outbox: Outbox,
     /// Execution paused because the outbox is over the high-water mark.
     throttled: bool,
     /// Closed: nothing is executed any more.
@@ -180,7 +186,9 @@ pub struct Session {
     /// The user's mail store, opened at first use (post-auth only).
     store: Option<MailStore>,
     /// The selected mailbox; `Some` exactly in `State::Selected`.
-    selected: Option<Selected>,
+    pub(crate) selected: Option<Selected>,
+    /// A FETCH still writing its responses: it runs before the next command.
+    pub(crate) fetch_job: Option<FetchJob>,
     /// Something went wrong that the session cannot continue from (the
     /// selected mailbox vanished or changed UIDVALIDITY): a `* BYE` has been
     /// written, close after the current command.
@@ -201,6 +209,7 @@ impl Session {
             pending: Action::None,
             store: None,
             selected: None,
+            fetch_job: None,
             must_close: false,
         }
     }
@@ -290,6 +299,7 @@ impl Session {
             pending: snap.pending,
             store: None,
             selected: None,
+            fetch_job: None,
             must_close: false,
         };
         if session.facts.state != State::NotAuthenticated && session.env.mail_root.is_some() {
@@ -493,6 +503,10 @@ impl Session {
             if self.outbox.len() > OUTBOX_HIGH_WATER {
                 self.throttled = true;
                 return;
+            }
+            if let Some(job) = self.fetch_job.take() {
+                commands::fetch::resume(self, job);
+                continue;
             }
             let event = if self.facts.sasl.is_some() || self.facts.idle.is_some() {
                 self.reader.next_line(&self.limits)

@@ -54,10 +54,17 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         req.reply(session, "NO [TOOBIG] Message too large");
         return Ok(Action::None);
     }
-    match session
-        .mail_store()
-        .and_then(|store| store.append(&name, messages))
-    {
+    let appended = session.store_and_selected().and_then(|(store, selected)| {
+        match selected {
+            // Into the selected mailbox: through the session's own view,
+            // which reports the new messages (EXISTS) below.
+            Some(s) if s.mailbox.name() == &name && !s.read_only && !s.mailbox.is_read_only() => {
+                s.mailbox.append_all(&messages)
+            }
+            _ => store.append(&name, messages),
+        }
+    });
+    match appended {
         Ok(appended) => {
             // The selected mailbox learns of its new messages (EXISTS).
             session.report_updates(true);

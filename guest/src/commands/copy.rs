@@ -10,7 +10,7 @@ use super::Request;
 use super::sequence::{MessageCommand, Numbering, resolve};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
-use crate::store::{CopyUid, Mailbox, MailboxName, StoreError, mutf7};
+use crate::store::{CopyUid, MailboxName, StoreError, mutf7};
 use crate::wire::parser::SyntaxError;
 use crate::wire::types::SequenceSet;
 
@@ -100,8 +100,17 @@ pub(crate) fn copy_or_move(
         .collect();
     // A second, writable view of the destination (the selected mailbox
     // itself included: it learns of the copies at its next sync).
-    let mut target: Mailbox = match store.select(&name) {
-        Ok(m) => m,
+    let result = store.with_writer(&name, |target| {
+        if moving {
+            selected.mailbox.move_to(&uids, target)
+        } else {
+            selected
+                .mailbox
+                .copy_to(&uids, target)
+                .map(|copied| (copied, Vec::new()))
+        }
+    });
+    let result = match result {
         Err(StoreError::NoSuchMailbox(_)) => {
             // rfc3501 6.4.7: the client may CREATE it and try again.
             return Ok(Outcome::Refused(
@@ -111,15 +120,7 @@ pub(crate) fn copy_or_move(
         Err(StoreError::NotSelectable(_)) => {
             return Ok(Outcome::Refused("NO Mailbox does not exist".into()));
         }
-        Err(e) => return Ok(Outcome::Refused(format!("NO {e}"))),
-    };
-    let result = if moving {
-        selected.mailbox.move_to(&uids, &mut target)
-    } else {
-        selected
-            .mailbox
-            .copy_to(&uids, &mut target)
-            .map(|copied| (copied, Vec::new()))
+        other => other,
     };
     Ok(match result {
         Ok((copied, expunged)) => Outcome::Done { copied, expunged },

@@ -23,7 +23,8 @@ use super::sequence::MessageCommand;
 use super::sequence::{Numbering, resolve};
 use crate::mime::section::{fetch_binary, fetch_section};
 use crate::mime::{MimePart, PartKind, SectionError, parse_tree};
-use crate::session::{Action, Session};
+use crate::session::{Action, OUTBOX_HIGH_WATER, Outbox, Session};
+use crate::store::cache::{CacheReader, SummaryView};
 use crate::store::{FlagOperation, Flags, Mailbox, MessageRecord};
 use crate::wire::parser::SyntaxError;
 
@@ -59,26 +60,68 @@ pub fn run(
     };
     let positions = resolve(&set, selected.mailbox.records(), numbering)?;
     let read_only = selected.read_only;
-    let mut out = Vec::new();
-    let result = write_fetch_responses(
-        &mut selected.mailbox,
-        read_only,
-        &positions,
-        &items,
-        &mut out,
-    );
-    session.write(&out);
-    drop(out);
-    session.report_updates(command.allows_expunge());
+    let newly_seen = mark_seen(&mut selected.mailbox, read_only, &positions, &items);
+    let summaries = selected.mailbox.cache_reader();
+    session.fetch_job = Some(FetchJob {
+        tag: request.tag.as_str().to_string(),
+        positions,
+        next: 0,
+        items,
+        newly_seen,
+        allows_expunge: command.allows_expunge(),
+        summaries,
+        raw: Vec::new(),
+    });
+    // The session runs the job (`resume`) before the next command.
+    Ok(Action::None)
+}
+
+/// A FETCH in progress. Its responses go into the session's output a
+/// message at a time, and the job pauses whenever the output is over the
+/// high-water mark until the host has taken it (`pull`): a FETCH of any
+/// size needs memory for one message, not for the whole response.
+///
+/// Jobs are not part of the session snapshot: the host snapshots only
+/// between commands (STARTTLS, promotion, IDLE), never while a step says
+/// there is more output.
+pub struct FetchJob {
+    tag: String,
+    /// The messages (0-based positions, sequence order) and the next one.
+    positions: Vec<usize>,
+    next: usize,
+    items: FetchItems,
+    /// UIDs this FETCH set \Seen on: they show FLAGS (sorted).
+    newly_seen: Vec<u32>,
+    allows_expunge: bool,
+    summaries: CacheReader,
+    /// The current message file, when the items need it (reused buffer).
+    raw: Vec<u8>,
+}
+
+/// Continues `job` until it is done or the output is full; in the latter
+/// case the job goes back into the session.
+pub fn resume(session: &mut Session, mut job: FetchJob) {
+    let result = match session.selected.as_mut() {
+        Some(selected) => {
+            let mailbox = &mut selected.mailbox;
+            let out = &mut session.outbox;
+            write_responses(mailbox, &mut job, out)
+        }
+        None => Ok(()),
+    };
+    if result.is_ok() && job.next < job.positions.len() {
+        session.fetch_job = Some(job);
+        return;
+    }
+    session.report_updates(job.allows_expunge);
     match result {
-        Ok(()) => request.reply(session, "OK Completed"),
+        Ok(()) => session.tagged(&job.tag, "OK Completed"),
         // rfc3516 4.3 (the BINARY extension's response code).
-        Err(FetchFailure::UnknownCte(cte)) => request.reply(
-            session,
+        Err(FetchFailure::UnknownCte(cte)) => session.tagged(
+            &job.tag,
             &format!("NO [UNKNOWN-CTE] Can't decode content-transfer-encoding {cte}"),
         ),
     }
-    Ok(Action::None)
 }
 
 /// Why a FETCH stopped before its last message.
@@ -88,37 +131,49 @@ pub enum FetchFailure {
     UnknownCte(String),
 }
 
-/// Writes one `* n FETCH (...)` per message at `positions` (0-based, in
-/// sequence order) into `out`. Sets \Seen first where the items require
-/// it (rfc3501 6.4.5), so FLAGS shows it; a message whose flags this
-/// changes gets FLAGS in its response even if not asked for.
-pub fn write_fetch_responses(
+/// Sets \Seen first where the items require it (rfc3501 6.4.5), so FLAGS
+/// shows it; returns the UIDs whose flags this changed (sorted): they get
+/// FLAGS in their response even if not asked for.
+fn mark_seen(
     mailbox: &mut Mailbox,
     read_only: bool,
     positions: &[usize],
     items: &FetchItems,
-    out: &mut Vec<u8>,
-) -> Result<(), FetchFailure> {
-    let mut newly_seen: Vec<u32> = Vec::new();
-    if items.sets_seen() && !read_only && !mailbox.is_read_only() {
-        let unseen: Vec<u32> = positions
-            .iter()
-            .filter_map(|&i| mailbox.records().get(i))
-            .filter(|r| !is_placeholder(r) && !r.flags.contains(Flags::SEEN))
-            .map(|r| r.uid)
-            .collect();
-        if !unseen.is_empty() {
-            // A failure to record \Seen does not fail the FETCH (Cyrus
-            // logs and carries on); the data is still sent.
-            if let Ok((changed, _)) =
-                mailbox.store_flags(&unseen, FlagOperation::Add, Flags::SEEN, &[], None)
-            {
-                newly_seen = changed.iter().map(|c| c.uid).collect();
-            }
-        }
+) -> Vec<u32> {
+    if !items.sets_seen() || read_only || mailbox.is_read_only() {
+        return Vec::new();
     }
-    let mut raw = Vec::new();
-    for &position in positions {
+    let unseen: Vec<u32> = positions
+        .iter()
+        .filter_map(|&i| mailbox.records().get(i))
+        .filter(|r| !is_placeholder(r) && !r.flags.contains(Flags::SEEN))
+        .map(|r| r.uid)
+        .collect();
+    if unseen.is_empty() {
+        return Vec::new();
+    }
+    // A failure to record \Seen does not fail the FETCH (Cyrus logs and
+    // carries on); the data is still sent.
+    match mailbox.store_flags(&unseen, FlagOperation::Add, Flags::SEEN, &[], None) {
+        Ok((changed, _)) => {
+            let mut uids: Vec<u32> = changed.iter().map(|c| c.uid).collect();
+            uids.sort_unstable();
+            uids
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Writes `* n FETCH (...)` responses for the job's next messages until
+/// they are all written or `out` is over the high-water mark.
+fn write_responses(
+    mailbox: &Mailbox,
+    job: &mut FetchJob,
+    out: &mut Outbox,
+) -> Result<(), FetchFailure> {
+    while job.next < job.positions.len() && out.len() <= OUTBOX_HIGH_WATER {
+        let position = job.positions[job.next];
+        job.next += 1;
         let Some(record) = mailbox.records().get(position) else {
             continue;
         };
@@ -127,19 +182,27 @@ pub fn write_fetch_responses(
         if is_placeholder(record) {
             continue;
         }
-        if items.reads_message() && read_file(mailbox, record, &mut raw).is_err() {
-            out.extend_from_slice(format!("* OK Message {seq} no longer exists\r\n").as_bytes());
+        let items = &job.items;
+        if items.reads_message() && read_file(mailbox, record, &mut job.raw).is_err() {
+            out.push(format!("* OK Message {seq} no longer exists\r\n").as_bytes());
             continue;
         }
-        let show_flags = items.flags || newly_seen.binary_search(&record.uid).is_ok();
-        let start = out.len();
+        let summary = if items.needs_summary() {
+            Some(job.summaries.summary(record))
+        } else {
+            None
+        };
+        let show_flags = items.flags || job.newly_seen.binary_search(&record.uid).is_ok();
         let message = MessageData {
             record,
             recent: mailbox.is_recent(record.uid),
-            raw: &raw,
+            raw: &job.raw,
+            summary,
         };
-        if let Err(failure) = write_one(out, seq, &message, items, show_flags) {
-            out.truncate(start);
+        let buf = out.buf_mut();
+        let start = buf.len();
+        if let Err(failure) = write_one(buf, seq, &message, items, show_flags) {
+            buf.truncate(start);
             return Err(failure);
         }
     }
@@ -166,6 +229,8 @@ struct MessageData<'a> {
     recent: bool,
     /// The message file, when the items need it.
     raw: &'a [u8],
+    /// ENVELOPE, BODYSTRUCTURE and BODY, when the items need them.
+    summary: Option<SummaryView<'a>>,
 }
 
 /// Starts each item: `(` before the first, SP before the others.
@@ -212,15 +277,17 @@ fn write_one(
         let out = list.item(b"RFC822.SIZE ");
         push_number(out, record.size);
     }
-    if items.envelope {
-        list.item(b"ENVELOPE ").extend_from_slice(&record.envelope);
-    }
-    if items.body_structure {
-        list.item(b"BODYSTRUCTURE ")
-            .extend_from_slice(&record.body_structure);
-    }
-    if items.body {
-        list.item(b"BODY ").extend_from_slice(&record.body);
+    if let Some(summary) = &message.summary {
+        if items.envelope {
+            list.item(b"ENVELOPE ").extend_from_slice(summary.envelope);
+        }
+        if items.body_structure {
+            list.item(b"BODYSTRUCTURE ")
+                .extend_from_slice(summary.body_structure);
+        }
+        if items.body {
+            list.item(b"BODY ").extend_from_slice(summary.body);
+        }
     }
     let header_end = if items.reads_message() {
         crate::mime::part::find_header_end(raw)
@@ -612,29 +679,5 @@ mod bench {
         time("d UID SEARCH SUBJECT \"plans 9999\"");
         time("e SEARCH TEXT \"plans 9999\"");
         time("f FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])");
-        // The response building alone, without the session's sync and the
-        // test harness's draining.
-        let selected = s.selected_mut().unwrap();
-        let all: Vec<usize> = (0..selected.mailbox.records().len()).collect();
-        for line in [
-            "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)",
-            "BODYSTRUCTURE",
-            "BODY.PEEK[]",
-        ] {
-            let items = super::super::fetch_items::parse_fetch_items(
-                &mut crate::wire::parser::Parser::new(line.as_bytes()),
-                "Fetch",
-            )
-            .unwrap();
-            let mut out = Vec::new();
-            let start = Instant::now();
-            super::write_fetch_responses(&mut selected.mailbox, false, &all, &items, &mut out)
-                .unwrap();
-            let elapsed = start.elapsed().as_secs_f64();
-            println!(
-                "write_fetch_responses {line}: {elapsed:.4} s, {:.0} MB/s",
-                out.len() as f64 / elapsed / 1e6
-            );
-        }
     }
 }

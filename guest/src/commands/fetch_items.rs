@@ -76,6 +76,11 @@ impl FetchItems {
             || !self.binary_sizes.is_empty()
     }
 
+    /// Items from the summary cache (ENVELOPE, BODYSTRUCTURE, BODY).
+    pub fn needs_summary(&self) -> bool {
+        self.envelope || self.body_structure || self.body
+    }
+
     /// rfc3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set
     /// \Seen; so does BINARY (rfc3516 4.1).
     pub fn sets_seen(&self) -> bool {

@@ -17,6 +17,7 @@ use super::search_keys::{IndexedHeader, SearchError, SearchKey, parse_search_pro
 use super::sequence::{MessageCommand, Numbering};
 use crate::mime::search::{body_contains, header_contains, text_contains};
 use crate::session::{Action, Session};
+use crate::store::cache::CacheReader;
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::SyntaxError;
 use crate::wire::types::{SeqNumber, SequenceSet};
@@ -78,6 +79,7 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
         largest_uid: records.last().map_or(0, |r| r.uid),
     };
     let mut raw = Vec::new();
+    let mut summaries = mailbox.cache_reader();
     let mut found = Vec::new();
     for (position, record) in records.iter().enumerate() {
         // Expunged elsewhere, not yet reported: matches nothing.
@@ -90,6 +92,7 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
             seq: position as u32 + 1,
             raw: &mut raw,
             loaded: false,
+            summaries: &mut summaries,
         };
         if matches(key, &mut message, &context) {
             found.push(position);
@@ -110,6 +113,8 @@ struct Candidate<'a> {
     seq: u32,
     raw: &'a mut Vec<u8>,
     loaded: bool,
+    /// ENVELOPE-level data (SEARCH FROM, SUBJECT, SENTBEFORE...).
+    summaries: &'a mut CacheReader,
 }
 
 impl Candidate<'_> {
@@ -130,7 +135,12 @@ impl Candidate<'_> {
 fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
     let r = m.record;
     let internal_day = || local_day(r.internal_date, r.tz_offset_minutes);
-    let sent_day = || r.search.sent_date.map(|s| s.div_euclid(86_400));
+    let sent_day = |m: &mut Candidate| {
+        m.summaries
+            .summary(r)
+            .sent_date
+            .map(|s| s.div_euclid(86_400))
+    };
     match key {
         SearchKey::All => true,
         SearchKey::Flag(flag, set) => r.flags.contains(*flag) == *set,
@@ -145,18 +155,19 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
         SearchKey::Before(day) => internal_day() < *day,
         SearchKey::On(day) => internal_day() == *day,
         SearchKey::Since(day) => internal_day() >= *day,
-        SearchKey::SentBefore(day) => sent_day().is_some_and(|d| d < *day),
-        SearchKey::SentOn(day) => sent_day().is_some_and(|d| d == *day),
-        SearchKey::SentSince(day) => sent_day().is_some_and(|d| d >= *day),
+        SearchKey::SentBefore(day) => sent_day(m).is_some_and(|d| d < *day),
+        SearchKey::SentOn(day) => sent_day(m).is_some_and(|d| d == *day),
+        SearchKey::SentSince(day) => sent_day(m).is_some_and(|d| d >= *day),
         SearchKey::Larger(n) => r.size > *n,
         SearchKey::Smaller(n) => r.size < *n,
         SearchKey::Indexed(field, needle) => {
+            let summary = m.summaries.summary(r);
             let value = match field {
-                IndexedHeader::From => &r.search.from,
-                IndexedHeader::To => &r.search.to,
-                IndexedHeader::Cc => &r.search.cc,
-                IndexedHeader::Bcc => &r.search.bcc,
-                IndexedHeader::Subject => &r.search.subject,
+                IndexedHeader::From => summary.from,
+                IndexedHeader::To => summary.to,
+                IndexedHeader::Cc => summary.cc,
+                IndexedHeader::Bcc => summary.bcc,
+                IndexedHeader::Subject => summary.subject,
             };
             value.contains(needle.as_str())
         }

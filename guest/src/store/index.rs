@@ -14,15 +14,15 @@
 //!   with a new UIDVALIDITY (rfc3501 2.3.1.1): no mail is lost.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::mime::SearchHeaders;
+use super::cache::CacheRef;
 
 pub const SNAPSHOT_FILE: &str = "imapd.index";
 pub const LOG_FILE: &str = "imapd.log";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX1";
-const LOG_MAGIC: &[u8; 8] = b"IMAPDLG1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX2";
+const LOG_MAGIC: &[u8; 8] = b"IMAPDLG2";
 pub const LOG_HEADER_LEN: u64 = 16;
 
 /// System flags (rfc3501 2.3.2), as bits. `\Recent` is per session, not stored.
@@ -105,7 +105,10 @@ impl Flags {
     }
 }
 
-/// One message as the index knows it: everything a metadata FETCH needs.
+/// One message as the index knows it. ENVELOPE, BODYSTRUCTURE and the
+/// SEARCH header fields live in the mailbox's summary cache
+/// ([`super::cache`]), read on demand: a session's view of a mailbox is
+/// these small records only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageRecord {
     pub uid: u32,
@@ -120,10 +123,8 @@ pub struct MessageRecord {
     pub tz_offset_minutes: i16,
     /// RFC822.SIZE: exact size of the file, which is what FETCH BODY[] returns.
     pub size: u64,
-    pub envelope: Vec<u8>,
-    pub body_structure: Vec<u8>,
-    pub body: Vec<u8>,
-    pub search: SearchHeaders,
+    /// Where the message's summary lies in `imapd.cache`.
+    pub cache: CacheRef,
 }
 
 /// Mailbox-wide counters.
@@ -249,15 +250,6 @@ impl Enc {
         self.u32(v.len() as u32);
         self.0.extend_from_slice(v);
     }
-    fn opt_i64(&mut self, v: Option<i64>) {
-        match v {
-            Some(v) => {
-                self.u8(1);
-                self.u64(v as u64);
-            }
-            None => self.u8(0),
-        }
-    }
     fn record(&mut self, r: &MessageRecord) {
         self.u32(r.uid);
         self.bytes(r.file.as_bytes());
@@ -267,14 +259,8 @@ impl Enc {
         self.u64(r.internal_date as u64);
         self.u16(r.tz_offset_minutes as u16);
         self.u64(r.size);
-        self.bytes(&r.envelope);
-        self.bytes(&r.body_structure);
-        self.bytes(&r.body);
-        let s = &r.search;
-        for f in [&s.from, &s.to, &s.cc, &s.bcc, &s.subject] {
-            self.bytes(f.as_bytes());
-        }
-        self.opt_i64(s.sent_date);
+        self.u64(r.cache.offset);
+        self.u32(r.cache.len);
     }
     fn keywords(&mut self, k: &[String]) {
         self.u32(k.len() as u32);
@@ -324,13 +310,6 @@ impl<'a> Dec<'a> {
     fn string(&mut self) -> D<String> {
         String::from_utf8(self.bytes()?).ok()
     }
-    fn opt_i64(&mut self) -> D<Option<i64>> {
-        match self.u8()? {
-            0 => Some(None),
-            1 => Some(Some(self.u64()? as i64)),
-            _ => None,
-        }
-    }
     fn keywords(&mut self) -> D<Vec<String>> {
         let n = self.u32()? as usize;
         if n > self.b.len() {
@@ -348,16 +327,9 @@ impl<'a> Dec<'a> {
             internal_date: self.u64()? as i64,
             tz_offset_minutes: self.u16()? as i16,
             size: self.u64()?,
-            envelope: self.bytes()?,
-            body_structure: self.bytes()?,
-            body: self.bytes()?,
-            search: SearchHeaders {
-                from: self.string()?,
-                to: self.string()?,
-                cc: self.string()?,
-                bcc: self.string()?,
-                subject: self.string()?,
-                sent_date: self.opt_i64()?,
+            cache: CacheRef {
+                offset: self.u64()?,
+                len: self.u32()?,
             },
         })
     }
@@ -435,29 +407,9 @@ fn decode_entry(b: &[u8]) -> D<LogEntry> {
     (d.i == b.len()).then_some(e)
 }
 
-/// CRC-32 (IEEE), bitwise-table-free but fast enough for index files.
+/// CRC-32 (IEEE) of index, log and cache data.
 pub fn crc32(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, slot) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *slot = c;
-        }
-        t
-    });
-    let mut c = !0u32;
-    for &b in data {
-        c = t[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 /// Frames entries for appending to the log.
@@ -496,16 +448,24 @@ pub struct LogRead {
     pub torn_tail: bool,
 }
 
-/// Reads the log header and entries starting at `offset` (0 = from the start).
+/// Reads the log header and entries starting at `offset` (0 = from the
+/// start). Only the bytes from `offset` on are read: a session catching up
+/// pays for what changed, not for the whole log.
 pub fn read_log(path: &Path, offset: u64) -> io::Result<Option<LogRead>> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut data = Vec::new();
-    f.read_to_end(&mut data)?;
-    if data.len() < LOG_HEADER_LEN as usize || &data[..8] != LOG_MAGIC {
+    let mut head = [0u8; LOG_HEADER_LEN as usize];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < head.len() || &head[..8] != LOG_MAGIC {
         return Ok(Some(LogRead {
             generation: 0,
             entries: Vec::new(),
@@ -513,8 +473,14 @@ pub fn read_log(path: &Path, offset: u64) -> io::Result<Option<LogRead>> {
             torn_tail: true,
         }));
     }
-    let generation = u64::from_le_bytes(data[8..16].try_into().unwrap_or_default());
-    let mut pos = (offset.max(LOG_HEADER_LEN) as usize).min(data.len());
+    let generation = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+    let base = offset.max(LOG_HEADER_LEN);
+    let mut data = Vec::new();
+    if base != LOG_HEADER_LEN {
+        f.seek(SeekFrom::Start(base))?;
+    }
+    f.read_to_end(&mut data)?;
+    let mut pos = 0;
     let mut entries = Vec::new();
     let mut torn_tail = false;
     while pos < data.len() {
@@ -539,7 +505,7 @@ pub fn read_log(path: &Path, offset: u64) -> io::Result<Option<LogRead>> {
     Ok(Some(LogRead {
         generation,
         entries,
-        end: pos as u64,
+        end: base + pos as u64,
         torn_tail,
     }))
 }
@@ -552,15 +518,19 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// A token no other session (or earlier process) uses: random bits from
-/// the system, plus a counter.
-pub fn unique_token() -> String {
+/// Random bits from the system, different at every call.
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}", h.finish())
+    h.finish()
+}
+
+/// A token no other session (or earlier process) uses.
+pub fn unique_token() -> String {
+    format!("{:016x}", random_u64())
 }
 
 /// Writes `data` to `path` atomically: temp file, fsync, rename, dir fsync.
@@ -670,13 +640,9 @@ mod tests {
             internal_date: -5,
             tz_offset_minutes: -420,
             size: 1234,
-            envelope: b"(NIL)".to_vec(),
-            body_structure: b"(x)".to_vec(),
-            body: b"(y)".to_vec(),
-            search: SearchHeaders {
-                subject: "s".into(),
-                sent_date: Some(3),
-                ..Default::default()
+            cache: CacheRef {
+                offset: 77,
+                len: 900,
             },
         };
         for e in [

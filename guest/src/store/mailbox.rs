@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::cache::{self, CacheReader, CacheRef};
 use super::index::{
     self, Flags, IndexHeader, LOG_FILE, LogEntry, MailboxIndex, MessageRecord, SNAPSHOT_FILE,
     SnapshotError,
@@ -23,6 +24,9 @@ use crate::mime::MessageSummary;
 
 /// Log size that triggers compaction into a new snapshot.
 const COMPACT_LOG_BYTES: u64 = 4 << 20;
+
+/// Messages a scan imports per log commit (bounds the summaries held).
+const IMPORT_BATCH: usize = 256;
 
 /// Age after which an unlogged temp file of ours is an abandoned APPEND.
 const STALE_TMP_SECS: u64 = 3600;
@@ -36,6 +40,13 @@ pub struct AppendMessage {
     pub keywords: Vec<String>,
     /// INTERNALDATE (seconds, zone in minutes); None = now, UTC.
     pub internal_date: Option<(i64, i16)>,
+}
+
+/// A message on its way into a mailbox: its record, and its summary
+/// (`cache::encode_summary`) for the cache.
+struct NewMessage {
+    record: MessageRecord,
+    summary: Vec<u8>,
 }
 
 /// rfc4315 APPENDUID / COPYUID data.
@@ -199,6 +210,67 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Modification times of a mailbox's `new/`, `cur/` and `tmp/`, and the
+/// copy kept in `imapd.scan` by the last scan that found them settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirStamps {
+    new: (u64, u32),
+    cur: (u64, u32),
+    tmp: (u64, u32),
+}
+
+const SCAN_MARK_FILE: &str = "imapd.scan";
+/// Directory times younger than this may still change without changing.
+const SETTLE_SECS: u64 = 2;
+
+impl DirStamps {
+    fn read(dir: &Path) -> Option<DirStamps> {
+        let stamp = |sub: &str| -> Option<(u64, u32)> {
+            let t = fs::metadata(dir.join(sub)).ok()?.modified().ok()?;
+            let d = t.duration_since(UNIX_EPOCH).ok()?;
+            Some((d.as_secs(), d.subsec_nanos()))
+        };
+        Some(DirStamps {
+            new: stamp("new")?,
+            cur: stamp("cur")?,
+            tmp: stamp("tmp")?,
+        })
+    }
+
+    fn settled(&self) -> bool {
+        let now = now().0.max(0) as u64;
+        [self.new, self.cur, self.tmp]
+            .iter()
+            .all(|(secs, _)| secs.saturating_add(SETTLE_SECS) < now)
+    }
+
+    fn load_mark(dir: &Path) -> Option<DirStamps> {
+        let text = fs::read_to_string(dir.join(SCAN_MARK_FILE)).ok()?;
+        let v: Vec<u64> = text
+            .split_ascii_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let [a, b, c, d, e, f] = v[..] else {
+            return None;
+        };
+        Some(DirStamps {
+            new: (a, b as u32),
+            cur: (c, d as u32),
+            tmp: (e, f as u32),
+        })
+    }
+
+    /// A hint, not state: not fsync'd, and anything unreadable means "scan".
+    fn save_mark(&self, dir: &Path) {
+        let text = format!(
+            "{} {} {} {} {} {}\n",
+            self.new.0, self.new.1, self.cur.0, self.cur.1, self.tmp.0, self.tmp.1
+        );
+        let _ = fs::write(dir.join(SCAN_MARK_FILE), text);
+    }
+}
+
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = File::create(path)?;
     f.write_all(data)?;
@@ -249,23 +321,25 @@ impl Mailbox {
 
     /// Loads snapshot + log from disk (lock held), repairing as needed.
     fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<(), StoreError> {
-        let (generation, mut idx) = match index::read_snapshot(&self.dir) {
-            Ok(x) => x,
-            Err(SnapshotError::Missing) => (0, MailboxIndex::default()),
+        // No snapshot yet: the log (of whatever generation) is everything.
+        let (mut generation, mut idx, any_generation) = match index::read_snapshot(&self.dir) {
+            Ok((g, idx)) => (g, idx, false),
+            Err(SnapshotError::Missing) => (0, MailboxIndex::default(), true),
             Err(SnapshotError::Corrupt) => {
                 // Rebuild from the files; UIDs are reassigned, so UIDVALIDITY changes.
                 let _ = fs::remove_file(self.dir.join(SNAPSHOT_FILE));
                 let _ = fs::remove_file(self.dir.join(LOG_FILE));
-                (0, MailboxIndex::default())
+                (0, MailboxIndex::default(), true)
             }
         };
         let log = index::read_log(&self.dir.join(LOG_FILE), 0)?;
         let mut log_end = 0;
         let mut log_ok = false;
         if let Some(log) = log
-            && log.generation == generation
+            && (log.generation == generation || any_generation)
             && log.end >= index::LOG_HEADER_LEN
         {
+            generation = log.generation;
             for e in &log.entries {
                 idx.apply(e);
             }
@@ -459,6 +533,12 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Catches up with other sessions' changes; `UidValidityChanged` if
+    /// the mailbox was re-created since this view was opened.
+    pub(crate) fn refresh(&mut self) -> Result<(), StoreError> {
+        self.catch_up()
+    }
+
     /// Reads other sessions' log entries into the view (lock not required
     /// for correctness of reading; a half-written tail is simply not read yet).
     fn catch_up(&mut self) -> Result<(), StoreError> {
@@ -577,9 +657,15 @@ impl Mailbox {
 
     /// The log was compacted by someone else: reload and diff.
     fn reload(&mut self) -> Result<(), StoreError> {
-        let (generation, mut idx) = index::read_snapshot(&self.dir).unwrap_or_default();
+        let snapshot = index::read_snapshot(&self.dir);
         let Some(log) = index::read_log(&self.dir.join(LOG_FILE), 0)? else {
             return Ok(());
+        };
+        let (generation, mut idx) = match snapshot {
+            Ok(x) => x,
+            // A mailbox never compacted (or re-created under this session).
+            Err(SnapshotError::Missing) => (log.generation, MailboxIndex::default()),
+            Err(SnapshotError::Corrupt) => (0, MailboxIndex::default()),
         };
         if log.generation != generation {
             return Ok(()); // compaction in progress elsewhere; try again later
@@ -622,10 +708,53 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Maildir scan (lock held): delivers `new/` into `cur/`, imports files
-    /// without index entries, rolls interrupted appends forward and expunges
-    /// files that vanished.
+    /// Maildir scan (lock held), skipped when `new/`, `cur/` and `tmp/` are
+    /// as the last complete scan (or this store's own writes since) left
+    /// them: other sessions' changes come through the log, so only a
+    /// change to the directories by something else (an MTA delivering into
+    /// `new/`, a crashed APPEND, another program) needs the listing.
     fn scan(&mut self) -> Result<(), StoreError> {
+        let before = DirStamps::read(&self.dir);
+        if before.is_some() && before == DirStamps::load_mark(&self.dir) {
+            return self.catch_up();
+        }
+        let clean = self.full_scan()?;
+        // The stamps from before the scan: if the scan (or anyone) changed
+        // a directory, the next sync lists it once more and finds nothing.
+        // Only settled stamps are kept: a change within the file system's
+        // timestamp granularity after the read would leave them equal.
+        if clean && let Some(b) = before.filter(DirStamps::settled) {
+            b.save_mark(&self.dir);
+        }
+        Ok(())
+    }
+
+    /// The scan mark, if it is current: taken before this store changes
+    /// the directories itself, so that [`renew_scan_mark`](Self::renew_scan_mark)
+    /// can move it past its own changes.
+    fn current_scan_mark(&self) -> Option<DirStamps> {
+        let now = DirStamps::read(&self.dir)?;
+        (Some(now) == DirStamps::load_mark(&self.dir)).then_some(now)
+    }
+
+    /// After this store's own changes to `tmp/` and `cur/` (lock held): if
+    /// the mark was current before them and `new/` did not change
+    /// meanwhile, the mark covers the new state, so the next sync does
+    /// not list the mailbox for changes it made itself.
+    fn renew_scan_mark(&self, before: Option<DirStamps>) {
+        if let Some(before) = before
+            && let Some(after) = DirStamps::read(&self.dir)
+            && after.new == before.new
+        {
+            after.save_mark(&self.dir);
+        }
+    }
+
+    /// The scan itself (see [`scan`](Self::scan)): delivers `new/` into
+    /// `cur/`, imports files without index entries, rolls interrupted
+    /// appends forward and expunges files that vanished. False if some
+    /// import must be retried.
+    fn full_scan(&mut self) -> Result<bool, StoreError> {
         let cur = self.dir.join("cur");
         let new = self.dir.join("new");
         let tmp = self.dir.join("tmp");
@@ -732,6 +861,8 @@ impl Mailbox {
             entries.push(LogEntry::UidNext(floor));
         }
         let mut uid = floor;
+        let mut batch: Vec<NewMessage> = Vec::new();
+        let mut clean = true;
         for f in unknown {
             let path = cur.join(f);
             let Ok(mut data) = fs::read(&path) else {
@@ -751,7 +882,7 @@ impl Mailbox {
             }
             let info = f.split_once(":2,").map_or("", |(_, i)| i);
             let modseq = self.next_modseq();
-            let record = self.make_record(
+            batch.push(self.make_record(
                 uid,
                 f.to_string(),
                 &data,
@@ -759,26 +890,45 @@ impl Mailbox {
                 Vec::new(),
                 modseq,
                 (mtime, 0),
-            );
+            ));
             uid += 1;
-            entries.push(LogEntry::Add(Box::new(record)));
-        }
-        if !entries.is_empty() {
-            index::sync_dir(&cur);
-            // An import that loses a UID race is simply found again by the
-            // next scan (or was imported by the session that won).
-            self.commit(&entries)?;
-            for e in entries {
-                if let LogEntry::Expunge { uid, .. } = e
-                    && self.seq_of_uid(uid).is_some()
-                {
-                    self.expunged_unreported.insert(uid);
-                }
+            if batch.len() >= IMPORT_BATCH {
+                clean &= self.log_scan_results(&mut entries, &mut batch)?;
             }
         }
-        Ok(())
+        clean &= self.log_scan_results(&mut entries, &mut batch)?;
+        Ok(clean)
     }
 
+    /// Logs what a scan found (expunges, UIDNEXT, imports with their
+    /// summaries cached); false if an import lost its UID to another
+    /// session (a later scan finds the file again).
+    fn log_scan_results(
+        &mut self,
+        entries: &mut Vec<LogEntry>,
+        imports: &mut Vec<NewMessage>,
+    ) -> Result<bool, StoreError> {
+        if !imports.is_empty() {
+            self.cache_summaries(imports.iter_mut())?;
+            entries.extend(imports.drain(..).map(|m| LogEntry::Add(Box::new(m.record))));
+        }
+        if entries.is_empty() {
+            return Ok(true);
+        }
+        index::sync_dir(&self.dir.join("cur"));
+        let dead = self.commit(entries)?;
+        for e in entries.drain(..) {
+            if let LogEntry::Expunge { uid, .. } = e
+                && self.seq_of_uid(uid).is_some()
+            {
+                self.expunged_unreported.insert(uid);
+            }
+        }
+        Ok(dead.is_empty())
+    }
+
+    /// A record for a message about to enter the mailbox, with its
+    /// summary rendered for the cache.
     #[allow(clippy::too_many_arguments)]
     fn make_record(
         &self,
@@ -789,22 +939,45 @@ impl Mailbox {
         keywords: Vec<String>,
         modseq: u64,
         date: (i64, i16),
-    ) -> MessageRecord {
-        let s = MessageSummary::of(data);
-        MessageRecord {
-            uid,
-            file,
-            flags,
-            keywords,
-            modseq,
-            internal_date: date.0,
-            tz_offset_minutes: date.1,
-            size: data.len() as u64,
-            envelope: s.envelope,
-            body_structure: s.body_structure,
-            body: s.body,
-            search: s.search,
+    ) -> NewMessage {
+        NewMessage {
+            record: MessageRecord {
+                uid,
+                file,
+                flags,
+                keywords,
+                modseq,
+                internal_date: date.0,
+                tz_offset_minutes: date.1,
+                size: data.len() as u64,
+                cache: CacheRef::default(),
+            },
+            summary: cache::encode_summary(&MessageSummary::of(data)),
         }
+    }
+
+    /// Writes the summaries of `items` to the cache (lock held) and points
+    /// their records at them.
+    fn cache_summaries<'a>(
+        &self,
+        items: impl Iterator<Item = &'a mut NewMessage>,
+    ) -> Result<(), StoreError> {
+        let items: Vec<&mut NewMessage> = items.collect();
+        let blobs: Vec<(u32, &[u8])> = items
+            .iter()
+            .map(|m| (m.record.uid, &m.summary[..]))
+            .collect();
+        let refs = cache::append_blobs(&self.dir, &blobs)?;
+        for (m, r) in items.into_iter().zip(refs) {
+            m.record.cache = r;
+        }
+        Ok(())
+    }
+
+    /// A reader of this mailbox's summaries (ENVELOPE, BODYSTRUCTURE,
+    /// SEARCH headers) for one command.
+    pub fn cache_reader(&self) -> CacheReader {
+        CacheReader::new(&self.dir)
     }
 
     /// rfc3501 2.3.2 \Recent: a read-write session claims messages no
@@ -983,7 +1156,7 @@ impl Mailbox {
     /// loses its UID to another session's (see [`index::add_is_live`]) is
     /// renamed and logged again under the next free UID. Returns the UIDs
     /// in the order given.
-    fn add_messages(&mut self, mut items: Vec<MessageRecord>) -> Result<Vec<u32>, StoreError> {
+    fn add_messages(&mut self, mut items: Vec<NewMessage>) -> Result<Vec<u32>, StoreError> {
         let tmp = self.dir.join("tmp");
         let cur = self.dir.join("cur");
         let mut pending: Vec<usize> = (0..items.len()).collect();
@@ -994,25 +1167,37 @@ impl Mailbox {
                 }
                 self.catch_up()?;
                 let mut modseq = self.header.highest_modseq;
-                let mut entries = Vec::with_capacity(pending.len());
                 for (uid, &i) in (self.header.uidnext..).zip(pending.iter()) {
-                    if items[i].uid != uid {
-                        let file = self.file_name(uid, items[i].flags);
-                        let from = tmp.join(&items[i].file);
+                    let item = &mut items[i].record;
+                    if item.uid != uid {
+                        let file = self.file_name(uid, item.flags);
+                        let item = &mut items[i].record;
+                        let from = tmp.join(&item.file);
                         // A scan elsewhere may have rolled it into cur/.
                         let from = if from.exists() {
                             from
                         } else {
-                            cur.join(&items[i].file)
+                            cur.join(&item.file)
                         };
                         fs::rename(from, tmp.join(&file))?;
-                        items[i].file = file;
-                        items[i].uid = uid;
+                        item.file = file;
+                        item.uid = uid;
                     }
                     modseq += 1;
-                    items[i].modseq = modseq;
-                    entries.push(LogEntry::Add(Box::new(items[i].clone())));
+                    items[i].record.modseq = modseq;
                 }
+                // Summaries first: a logged record always points at its own.
+                self.cache_summaries(
+                    items
+                        .iter_mut()
+                        .enumerate()
+                        .filter(|(i, _)| pending.contains(i))
+                        .map(|(_, m)| m),
+                )?;
+                let entries: Vec<LogEntry> = pending
+                    .iter()
+                    .map(|&i| LogEntry::Add(Box::new(items[i].record.clone())))
+                    .collect();
                 index::sync_dir(&tmp);
                 // The commit point: once logged, the messages exist (a crash
                 // before the renames below is rolled forward by the next scan).
@@ -1028,10 +1213,10 @@ impl Mailbox {
                     // reported yet.
                     let mut undo = Vec::new();
                     for &i in &pending {
-                        if !dead.contains(&items[i].file) {
+                        if !dead.contains(&items[i].record.file) {
                             let modseq = self.next_modseq();
                             undo.push(LogEntry::Expunge {
-                                uid: items[i].uid,
+                                uid: items[i].record.uid,
                                 modseq,
                             });
                         }
@@ -1053,11 +1238,11 @@ impl Mailbox {
         })();
         if let Err(e) = result {
             for &i in &pending {
-                let _ = fs::remove_file(tmp.join(&items[i].file));
+                let _ = fs::remove_file(tmp.join(&items[i].record.file));
             }
             return Err(e);
         }
-        for r in &items {
+        for r in items.iter().map(|m| &m.record) {
             match fs::rename(tmp.join(&r.file), cur.join(&r.file)) {
                 Ok(()) => {}
                 // Another session's scan finished the move for us.
@@ -1066,20 +1251,26 @@ impl Mailbox {
             }
         }
         index::sync_dir(&cur);
-        Ok(items.iter().map(|r| r.uid).collect())
+        Ok(items.iter().map(|m| m.record.uid).collect())
     }
 
     /// APPEND (rfc3501 6.3.11, MULTIAPPEND rfc3502): all messages or none.
     pub fn append(&mut self, messages: Vec<AppendMessage>) -> Result<AppendUid, StoreError> {
+        self.append_all(&messages)
+    }
+
+    /// [`append`](Self::append) from a slice.
+    pub fn append_all(&mut self, messages: &[AppendMessage]) -> Result<AppendUid, StoreError> {
         let locker = self.locker.clone();
         let name = self.name.clone();
         let _g = LockGuard::take(&*locker, &name)?;
         self.prepare_write()?;
+        let mark = self.current_scan_mark();
         let tmp = self.dir.join("tmp");
         let mut items = Vec::with_capacity(messages.len());
         let mut uid = self.header.uidnext;
         let result = (|| -> Result<(), StoreError> {
-            for m in &messages {
+            for m in messages {
                 let file = self.file_name(uid, m.flags);
                 write_synced(&tmp.join(&file), &m.data)?;
                 let date = m.internal_date.unwrap_or((now().0, 0));
@@ -1092,12 +1283,13 @@ impl Mailbox {
             Ok(())
         })();
         if let Err(e) = result {
-            for r in &items {
-                let _ = fs::remove_file(tmp.join(&r.file));
+            for m in &items {
+                let _ = fs::remove_file(tmp.join(&m.record.file));
             }
             return Err(e);
         }
         let uids = self.add_messages(items)?;
+        self.renew_scan_mark(mark);
         Ok(AppendUid {
             uidvalidity: self.header.uidvalidity,
             uids,
@@ -1207,6 +1399,7 @@ impl Mailbox {
     /// Deletes files first, then logs: a crash in between leaves index
     /// entries without files, which the next scan expunges.
     fn remove_messages(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, StoreError> {
+        let mark = self.current_scan_mark();
         let mut entries = Vec::new();
         let cur = self.dir.join("cur");
         for &uid in uids {
@@ -1222,6 +1415,7 @@ impl Mailbox {
         }
         index::sync_dir(&cur);
         self.commit(&entries)?;
+        self.renew_scan_mark(mark);
         let gone: HashSet<u32> = uids.iter().copied().collect();
         let mut out = Vec::new();
         for i in (0..self.records.len()).rev() {
@@ -1245,7 +1439,9 @@ impl Mailbox {
         let name = dest.name.clone();
         let _g = LockGuard::take(&*locker, &name)?;
         dest.prepare_write()?;
+        let mark = dest.current_scan_mark();
         let dtmp = dest.dir.join("tmp");
+        let mut summaries = self.cache_reader();
         let mut items = Vec::new();
         let mut sources = Vec::new();
         let mut uid = dest.header.uidnext;
@@ -1267,19 +1463,23 @@ impl Mailbox {
                 let mut copy = r.clone();
                 copy.uid = uid;
                 copy.file = file;
-                items.push(copy);
+                items.push(NewMessage {
+                    record: copy,
+                    summary: summaries.payload(r).to_vec(),
+                });
                 sources.push(src_uid);
                 uid += 1;
             }
             Ok(())
         })();
         if let Err(e) = result {
-            for r in &items {
-                let _ = fs::remove_file(dtmp.join(&r.file));
+            for m in &items {
+                let _ = fs::remove_file(dtmp.join(&m.record.file));
             }
             return Err(e);
         }
         let new_uids = dest.add_messages(items)?;
+        dest.renew_scan_mark(mark);
         Ok(CopyUid {
             uidvalidity: dest.header.uidvalidity,
             pairs: sources.into_iter().zip(new_uids).collect(),

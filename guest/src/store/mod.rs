@@ -15,11 +15,13 @@
 //! A directory without `cur/` is a `\Noselect` mailbox (what DELETE leaves
 //! of a mailbox that has children, rfc3501 6.3.4).
 
+pub mod cache;
 pub mod index;
 pub mod mailbox;
 pub mod mutf7;
 pub mod name;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -143,6 +145,9 @@ const UIDVALIDITY_FILE: &str = "imapd.uidvalidity";
 pub struct MailStore {
     root: PathBuf,
     locker: Rc<dyn MailboxLocker>,
+    /// The last APPEND/COPY/MOVE target, kept open: the next write to it
+    /// only catches up with the log instead of loading the mailbox again.
+    writer: RefCell<Option<Mailbox>>,
 }
 
 impl MailStore {
@@ -157,6 +162,7 @@ impl MailStore {
         let store = MailStore {
             root: root.into(),
             locker,
+            writer: RefCell::new(None),
         };
         if !store.root.join("cur").is_dir() {
             store.make_maildir(&MailboxName::inbox())?;
@@ -202,7 +208,10 @@ impl MailStore {
         fs::create_dir_all(dir.join("tmp"))?;
         fs::create_dir_all(dir.join("new"))?;
         let uidvalidity = self.new_uidvalidity()?;
-        index::write_new_log(&dir, 0, &[index::LogEntry::Create { uidvalidity }])?;
+        // A random first generation: a session still holding a view of a
+        // deleted mailbox of the same name sees a different log.
+        let generation = index::random_u64() >> 1;
+        index::write_new_log(&dir, generation, &[index::LogEntry::Create { uidvalidity }])?;
         // cur/ last: it is what makes the mailbox exist.
         fs::create_dir_all(dir.join("cur"))?;
         index::sync_dir(&dir);
@@ -211,6 +220,7 @@ impl MailStore {
 
     /// CREATE (rfc3501 6.3.3); superiors are created too.
     pub fn create(&self, name: &MailboxName) -> Result<(), StoreError> {
+        self.writer.borrow_mut().take();
         if self.is_selectable(name) {
             return Err(StoreError::AlreadyExists(name.clone()));
         }
@@ -258,6 +268,7 @@ impl MailStore {
 
     /// DELETE (rfc3501 6.3.4).
     pub fn delete(&self, name: &MailboxName) -> Result<(), StoreError> {
+        self.writer.borrow_mut().take();
         if name.is_inbox() {
             return Err(StoreError::CannotDeleteInbox);
         }
@@ -290,6 +301,7 @@ impl MailStore {
     /// RENAME (rfc3501 6.3.5), inferiors included. Renaming INBOX moves its
     /// messages into the new mailbox and leaves INBOX empty.
     pub fn rename(&self, from: &MailboxName, to: &MailboxName) -> Result<(), StoreError> {
+        self.writer.borrow_mut().take();
         let all = self.all_names()?;
         if !all.contains_key(from) {
             return Err(StoreError::NoSuchMailbox(from.clone()));
@@ -500,11 +512,39 @@ impl MailStore {
         name: &MailboxName,
         messages: Vec<AppendMessage>,
     ) -> Result<AppendUid, StoreError> {
-        let mut m = self.open_for_writing(name).map_err(|e| match e {
-            StoreError::NotSelectable(n) => StoreError::NoSuchMailbox(n),
-            e => e,
-        })?;
-        m.append(messages)
+        self.with_writer(name, |m| m.append_all(&messages))
+            .map_err(|e| match e {
+                StoreError::NotSelectable(n) => StoreError::NoSuchMailbox(n),
+                e => e,
+            })
+    }
+
+    /// Runs `write` on a writable view of `name` (the target of APPEND,
+    /// COPY, MOVE: \Recent is left to the next SELECT, rfc3501 2.3.2). The
+    /// view stays open for the next write to the same mailbox; one that
+    /// finds the mailbox deleted or re-created since is opened afresh.
+    pub fn with_writer<T>(
+        &self,
+        name: &MailboxName,
+        write: impl FnOnce(&mut Mailbox) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.writer.borrow_mut();
+        let reusable = match slot.as_mut() {
+            Some(m) if m.name() == name && self.is_selectable(name) => m.refresh().is_ok(),
+            _ => false,
+        };
+        if !reusable {
+            *slot = None;
+            *slot = Some(self.open_for_writing(name)?);
+        }
+        let Some(mailbox) = slot.as_mut() else {
+            return Err(StoreError::NoSuchMailbox(name.clone()));
+        };
+        let result = write(mailbox);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
     }
 }
 

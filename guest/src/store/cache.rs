@@ -1,0 +1,300 @@
+//! The per-mailbox summary cache, `imapd.cache`: each message's ENVELOPE,
+//! BODYSTRUCTURE and BODY renderings and its SEARCH header fields
+//! (`mime::MessageSummary`), rendered once when the message enters the
+//! store and read on demand by FETCH and SEARCH.
+//!
+//! Keeping them out of the index keeps a session's view of a mailbox
+//! small (a record is about a hundred bytes) and SELECT cheap; a metadata
+//! FETCH still opens no message file, it reads the cache sequentially.
+//!
+//! Format: `IMAPDCA1`, then blobs `[len u32][crc32 u32][uid u32][payload]`
+//! appended by writers under the mailbox lock; a record points at its blob
+//! ([`CacheRef`]). The cache is derived data: it is not fsync'd, and a blob
+//! that is missing, torn or not the record's (wrong UID or checksum) is
+//! rebuilt from the message file when read. So a crash can cost a re-parse,
+//! never a wrong answer.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::index::{MessageRecord, crc32};
+use crate::mime::{MessageSummary, SearchHeaders};
+
+pub const CACHE_FILE: &str = "imapd.cache";
+const MAGIC: &[u8; 8] = b"IMAPDCA1";
+const BLOB_HEADER: usize = 12;
+/// How much of the cache one read brings in: sequential FETCHes read
+/// the file in windows of this size.
+const WINDOW: usize = 256 << 10;
+
+/// Where a message's summary lies in the cache (offset of its blob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheRef {
+    pub offset: u64,
+    /// Blob length including its header; 0: no blob (rebuilt on read).
+    pub len: u32,
+}
+
+/// A summary as stored: the payload of a blob.
+pub fn encode_summary(s: &MessageSummary) -> Vec<u8> {
+    let h = &s.search;
+    let fields: [&[u8]; 8] = [
+        &s.envelope,
+        &s.body_structure,
+        &s.body,
+        h.from.as_bytes(),
+        h.to.as_bytes(),
+        h.cc.as_bytes(),
+        h.bcc.as_bytes(),
+        h.subject.as_bytes(),
+    ];
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum::<usize>() + 9);
+    for f in fields {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    match h.sent_date {
+        Some(d) => {
+            out.push(1);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+    out
+}
+
+/// A stored summary, borrowed from the cache buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryView<'a> {
+    pub envelope: &'a [u8],
+    pub body_structure: &'a [u8],
+    pub body: &'a [u8],
+    pub from: &'a str,
+    pub to: &'a str,
+    pub cc: &'a str,
+    pub bcc: &'a str,
+    pub subject: &'a str,
+    /// The Date: header, seconds since the epoch (UTC).
+    pub sent_date: Option<i64>,
+}
+
+pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
+    let mut i = 0;
+    let mut next = || -> Option<&[u8]> {
+        let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+        let field = b.get(i + 4..(i + 4).checked_add(n)?)?;
+        i += 4 + n;
+        Some(field)
+    };
+    let envelope = next()?;
+    let body_structure = next()?;
+    let body = next()?;
+    let mut text = || std::str::from_utf8(next()?).ok();
+    let (from, to, cc, bcc, subject) = (text()?, text()?, text()?, text()?, text()?);
+    let sent_date = match b.get(i)? {
+        0 => None,
+        1 => Some(i64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?)),
+        _ => return None,
+    };
+    Some(SummaryView {
+        envelope,
+        body_structure,
+        body,
+        from,
+        to,
+        cc,
+        bcc,
+        subject,
+        sent_date,
+    })
+}
+
+impl SummaryView<'_> {
+    pub fn search_headers(&self) -> SearchHeaders {
+        SearchHeaders {
+            from: self.from.to_string(),
+            to: self.to.to_string(),
+            cc: self.cc.to_string(),
+            bcc: self.bcc.to_string(),
+            subject: self.subject.to_string(),
+            sent_date: self.sent_date,
+        }
+    }
+}
+
+/// Appends one blob per `(uid, payload)` in a single write (mailbox lock
+/// held) and returns where each landed.
+pub fn append_blobs(dir: &Path, blobs: &[(u32, &[u8])]) -> io::Result<Vec<CacheRef>> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(CACHE_FILE))?;
+    // `data` is written at the current end of the file.
+    let at = f.metadata()?.len();
+    let mut data = Vec::new();
+    if at < MAGIC.len() as u64 {
+        // New (or a torn start): blobs are found by offset and checked,
+        // so a short start is simply completed.
+        data.extend_from_slice(&MAGIC[at as usize..]);
+    }
+    let mut refs = Vec::with_capacity(blobs.len());
+    for (uid, payload) in blobs {
+        let len = BLOB_HEADER + payload.len();
+        refs.push(CacheRef {
+            offset: at + data.len() as u64,
+            len: len as u32,
+        });
+        data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        data.extend_from_slice(&crc32(payload).to_le_bytes());
+        data.extend_from_slice(&uid.to_le_bytes());
+        data.extend_from_slice(payload);
+    }
+    f.write_all(&data)?;
+    Ok(refs)
+}
+
+/// Reads summaries for one command (FETCH, SEARCH): keeps the cache file
+/// open and a window of it in memory, so records in UID order cost one
+/// sequential pass over the file.
+pub struct CacheReader {
+    dir: PathBuf,
+    file: Option<File>,
+    tried_open: bool,
+    window: Vec<u8>,
+    /// File offset of `window[0]`.
+    start: u64,
+    /// A summary rebuilt from the message file.
+    rebuilt: Vec<u8>,
+}
+
+impl CacheReader {
+    /// A reader for the mailbox in `dir`.
+    pub fn new(dir: &Path) -> CacheReader {
+        CacheReader {
+            dir: dir.to_path_buf(),
+            file: None,
+            tried_open: false,
+            window: Vec::new(),
+            start: 0,
+            rebuilt: Vec::new(),
+        }
+    }
+
+    /// The summary of `record`: from the cache, or rebuilt from the
+    /// message (an empty message's if that cannot be read either).
+    pub fn summary(&mut self, record: &MessageRecord) -> SummaryView<'_> {
+        decode_summary(self.payload(record)).unwrap_or(EMPTY_VIEW)
+    }
+
+    /// The stored form of the summary of `record` (see [`summary`](Self::summary)).
+    pub fn payload(&mut self, record: &MessageRecord) -> &[u8] {
+        match self.blob(record) {
+            Some(range) => &self.window[range],
+            None => {
+                let raw =
+                    std::fs::read(self.dir.join("cur").join(&record.file)).unwrap_or_default();
+                self.rebuilt = encode_summary(&MessageSummary::of(&raw));
+                &self.rebuilt
+            }
+        }
+    }
+
+    /// The payload range in `window` of the record's blob, if it is there
+    /// and intact.
+    fn blob(&mut self, record: &MessageRecord) -> Option<Range<usize>> {
+        let len = record.cache.len as usize;
+        if len < BLOB_HEADER {
+            return None;
+        }
+        let offset = record.cache.offset;
+        let end = offset.checked_add(len as u64)?;
+        let window_end = self.start + self.window.len() as u64;
+        if offset < self.start || end > window_end {
+            self.fill(offset, len).ok()?;
+        }
+        let at = (offset - self.start) as usize;
+        let blob = self.window.get(at..at + len)?;
+        let payload_len = u32::from_le_bytes(blob[0..4].try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(blob[4..8].try_into().ok()?);
+        let uid = u32::from_le_bytes(blob[8..12].try_into().ok()?);
+        let payload = &blob[BLOB_HEADER..];
+        let intact = payload_len == payload.len()
+            && uid == record.uid
+            && crc32(payload) == crc
+            && decode_summary(payload).is_some();
+        intact.then_some(at + BLOB_HEADER..at + len)
+    }
+
+    /// Reads the window starting at `offset`, at least `len` bytes.
+    fn fill(&mut self, offset: u64, len: usize) -> io::Result<()> {
+        if !self.tried_open {
+            self.tried_open = true;
+            self.file = File::open(self.dir.join(CACHE_FILE)).ok();
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        f.seek(SeekFrom::Start(offset))?;
+        let want = len.max(WINDOW);
+        self.window.clear();
+        self.start = offset;
+        (&mut *f).take(want as u64).read_to_end(&mut self.window)?;
+        Ok(())
+    }
+}
+
+const EMPTY_VIEW: SummaryView<'static> = SummaryView {
+    envelope: b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+    body_structure: b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)",
+    body: b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)",
+    from: "",
+    to: "",
+    cc: "",
+    bcc: "",
+    subject: "",
+    sent_date: None,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uid: u32, cache: CacheRef) -> MessageRecord {
+        MessageRecord {
+            uid,
+            file: format!("{uid}.msg"),
+            cache,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn summaries_round_trip_and_bad_blobs_are_rebuilt() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("cur")).unwrap();
+        let raw = |n: u32| format!("From: a{n}@x\r\nSubject: s{n}\r\n\r\nbody\r\n").into_bytes();
+        let payloads: Vec<Vec<u8>> = (1..=3)
+            .map(|n| encode_summary(&MessageSummary::of(&raw(n))))
+            .collect();
+        let blobs: Vec<(u32, &[u8])> = (1..=3).zip(payloads.iter().map(|p| &p[..])).collect();
+        let refs = append_blobs(t.path(), &blobs).unwrap();
+        assert_eq!(refs[0].offset, MAGIC.len() as u64);
+        let more = append_blobs(t.path(), &[(4, &payloads[0][..])]).unwrap();
+        assert_eq!(more[0].offset, refs[2].offset + refs[2].len as u64);
+        let mut reader = CacheReader::new(t.path());
+        for (i, r) in refs.iter().enumerate() {
+            let uid = i as u32 + 1;
+            let view = reader.summary(&record(uid, *r));
+            assert_eq!(view.subject, format!("s{uid}"));
+        }
+        // Not this record's blob (UID differs): rebuilt from the file.
+        std::fs::write(t.path().join("cur/9.msg"), raw(9)).unwrap();
+        assert_eq!(reader.summary(&record(9, refs[0])).subject, "s9");
+        // No blob and no file: an empty message's summary, still valid.
+        let view = reader.summary(&record(8, CacheRef::default()));
+        assert!(view.envelope.starts_with(b"("));
+        assert_eq!(view.subject, "");
+    }
+}
