@@ -355,7 +355,7 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
             }
         };
         drop(lock);
-        crate::net::enable_keepalive(&conn);
+        crate::net::prepare_client_socket(&conn);
         notify(Status::Unavailable);
         install_on_stdio(&conn);
         notify(Status::Connection);

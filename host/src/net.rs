@@ -1,21 +1,32 @@
-//! Socket details the protocol code never sees: TCP keepalive and peer names.
+//! Socket details the protocol code never sees: socket options and peer names.
 
 use std::os::fd::{AsRawFd, RawFd};
 
-/// TCP keepalive on, so dead peers and NAT timeouts are noticed even when
-/// a client sits in IDLE for hours (Cyrus does the same for every
-/// accepted connection).
-pub fn enable_keepalive(sock: &impl AsRawFd) {
+/// Options for every accepted client socket:
+/// - TCP keepalive on, so dead peers and NAT timeouts are noticed even
+///   when a client sits in IDLE for hours (Cyrus does the same);
+/// - TCP_NODELAY: a response goes out when written. With Nagle's algorithm
+///   a reply written after a small one (a literal's `+` continuation, a
+///   tagged OK after untagged data) waits for the client's delayed ACK,
+///   40 ms per command on Linux.
+pub fn prepare_client_socket(sock: &impl AsRawFd) {
     let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid fd and a pointer to a c_int.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_KEEPALIVE,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+    for (level, option) in [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+    ] {
+        // SAFETY: setsockopt with a valid fd and a pointer to a c_int. On
+        // a socket that is not TCP (a UNIX socket from master) it fails
+        // harmlessly.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                option,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
     }
 }
 

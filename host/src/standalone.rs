@@ -143,8 +143,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {
                 continue;
             }
         };
-        let _ = sock.set_nodelay(true);
-        crate::net::enable_keepalive(&sock);
+        crate::net::prepare_client_socket(&sock);
         let server = server.clone();
         tokio::spawn(async move {
             serve(server, Box::new(sock), peer.to_string(), tls).await;

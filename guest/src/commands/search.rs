@@ -15,7 +15,7 @@ use super::Request;
 use super::dates::local_day;
 use super::search_keys::{IndexedHeader, SearchError, SearchKey, parse_search_program};
 use super::sequence::{MessageCommand, Numbering};
-use crate::mime::search::{body_contains, header_contains, text_contains};
+use crate::mime::search::{BodyText, body_matches, header_contains, text_matches};
 use crate::session::{Action, Session};
 use crate::store::cache::CacheReader;
 use crate::store::{Mailbox, MessageRecord};
@@ -80,6 +80,7 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
     };
     let mut raw = Vec::new();
     let mut summaries = mailbox.cache_reader();
+    let mut texts = mailbox.text_reader();
     let mut found = Vec::new();
     for (position, record) in records.iter().enumerate() {
         // Expunged elsewhere, not yet reported: matches nothing.
@@ -93,6 +94,7 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
             raw: &mut raw,
             loaded: false,
             summaries: &mut summaries,
+            texts: &mut texts,
         };
         if matches(key, &mut message, &context) {
             found.push(position);
@@ -115,6 +117,27 @@ struct Candidate<'a> {
     loaded: bool,
     /// ENVELOPE-level data (SEARCH FROM, SUBJECT, SENTBEFORE...).
     summaries: &'a mut CacheReader,
+    /// Decoded text (BODY, TEXT) of messages whose text is not raw.
+    texts: &'a mut CacheReader,
+}
+
+impl Candidate<'_> {
+    /// BODY or TEXT: what the index knows of the text spares parsing.
+    fn text_search(&mut self, needle: &str, whole: bool) -> bool {
+        self.raw();
+        let known = if self.record.text_is_raw {
+            BodyText::Raw
+        } else if self.record.text.len > 0 {
+            BodyText::Decoded(self.texts.text(self.record))
+        } else {
+            BodyText::Unknown
+        };
+        if whole {
+            text_matches(self.raw, needle, known)
+        } else {
+            body_matches(self.raw, needle, known)
+        }
+    }
 }
 
 impl Candidate<'_> {
@@ -172,8 +195,8 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
             value.contains(needle.as_str())
         }
         SearchKey::Header { name, needle } => header_contains(m.raw(), name, needle),
-        SearchKey::Body(needle) => body_contains(m.raw(), needle),
-        SearchKey::Text(needle) => text_contains(m.raw(), needle),
+        SearchKey::Body(needle) => m.text_search(needle, false),
+        SearchKey::Text(needle) => m.text_search(needle, true),
         SearchKey::Sequence(set) => set_contains(set, m.seq, facts.exists),
         SearchKey::Uid(set) => set_contains(set, r.uid, facts.largest_uid),
         SearchKey::Not(inner) => !matches(inner, m, facts),
@@ -311,4 +334,32 @@ mod tests {
             "u BAD Missing required argument to Uid\r\n"
         );
     }
+}
+
+/// Profiling aid, not a test: `IMAPD_PERF_MAILDIR=<a user's tree>
+/// cargo test -p guest --release search_text_profile -- --ignored
+/// --nocapture` runs SEARCH TEXT natively over a real mailbox (e.g. one
+/// `make bench` loaded), so `perf` shows function names.
+#[cfg(test)]
+#[test]
+#[ignore]
+fn search_text_profile() {
+    let Ok(root) = std::env::var("IMAPD_PERF_MAILDIR") else {
+        return;
+    };
+    let store = crate::store::MailStore::open(root, std::rc::Rc::new(crate::store::NoLocking), &[])
+        .unwrap();
+    let m = store.examine(&crate::store::MailboxName::inbox()).unwrap();
+    let needle = std::env::var("IMAPD_PERF_WORD").unwrap_or_else(|_| "quetzalcoatl".into());
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let hits = search_mailbox(&m, &SearchKey::Text(needle.clone()));
+        println!(
+            "TEXT {needle}: {} hits in {:?}",
+            hits.len(),
+            start.elapsed()
+        );
+    }
+    let raw = m.records().iter().filter(|r| r.text_is_raw).count();
+    println!("{raw} of {} messages have raw text", m.records().len());
 }

@@ -32,21 +32,35 @@ pub struct MessageSummary {
     /// BODY (non-extensible form), ready to send.
     pub body: Vec<u8>,
     pub search: SearchHeaders,
+    /// Every text part is in the raw bytes as it decodes (see
+    /// [`search::text_is_raw`]): SEARCH BODY/TEXT can rule the message
+    /// out from the raw bytes.
+    pub text_is_raw: bool,
+    /// For a message whose text is not raw: its text parts decoded, NUL
+    /// between parts (what SEARCH BODY matches; no needle has a NUL).
+    pub decoded_text: Option<Vec<u8>>,
 }
 
 impl MessageSummary {
-    /// Parses `raw` and renders everything the index caches.
+    /// Parses `raw` (once) and renders everything the index caches.
     pub fn of(raw: &[u8]) -> MessageSummary {
-        let tree = parse_tree(raw);
-        let search = mail_parser::MessageParser::default()
-            .parse_headers(raw)
-            .map(|m| search::search_headers(&m))
+        let message = mail_parser::MessageParser::default().parse(raw);
+        let tree = part::tree_of(raw, message.as_ref());
+        let search = message
+            .as_ref()
+            .map(search::search_headers)
             .unwrap_or_default();
+        let text_is_raw = message.as_ref().is_some_and(search::text_is_raw);
         MessageSummary {
             envelope: envelope::envelope(&raw[tree.header.clone()]),
             body_structure: bodystructure::body_structure(raw, &tree, true),
             body: bodystructure::body_structure(raw, &tree, false),
             search,
+            text_is_raw,
+            decoded_text: match &message {
+                Some(m) if !text_is_raw => Some(search::decoded_text(m)),
+                _ => None,
+            },
         }
     }
 }

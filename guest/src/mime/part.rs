@@ -110,10 +110,14 @@ pub fn media_type(header_block: &[u8], in_digest: bool) -> MediaType {
 /// Parses `raw` into its part tree. Never fails: input without any header
 /// becomes a single text/plain body.
 pub fn parse_tree(raw: &[u8]) -> MimePart {
-    let parser = MessageParser::default();
-    match parser.parse(raw) {
+    tree_of(raw, MessageParser::default().parse(raw).as_ref())
+}
+
+/// [`parse_tree`] from mail-parser's parse of `raw` (`None`: it failed).
+pub fn tree_of(raw: &[u8], message: Option<&Message<'_>>) -> MimePart {
+    match message {
         Some(message) if !message.parts.is_empty() => {
-            convert(raw, &message, 0, 0, false).unwrap_or_else(|| whole_body(raw))
+            convert(raw, message, 0, 0, false).unwrap_or_else(|| whole_body(raw))
         }
         _ => whole_body(raw),
     }

@@ -3,15 +3,38 @@
 //! folding (Unicode lower-casing, a superset of the ASCII folding
 //! rfc3501 requires).
 
-use mail_parser::{Address, HeaderValue, Message, MessageParser, PartType};
+use mail_parser::{Address, Encoding, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
 /// Folds `s` for case-insensitive comparison.
 pub fn fold_case(s: &str) -> String {
     if s.is_ascii() {
-        s.to_ascii_lowercase()
-    } else {
-        s.chars().flat_map(char::to_lowercase).collect()
+        return s.to_ascii_lowercase();
     }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// `fold_case(text).contains(needle_folded)`, without folding `text` when
+/// the needle is ASCII: ASCII letters then match ignoring ASCII case, as
+/// no other character lower-cases to ASCII but KELVIN SIGN and LATIN
+/// CAPITAL I WITH DOT ABOVE (which take the slow way).
+pub fn folded_contains(text: &str, needle_folded: &str) -> bool {
+    if !needle_folded.is_ascii() {
+        return fold_case(text).contains(needle_folded);
+    }
+    if contains_ascii_nocase(text.as_bytes(), needle_folded.as_bytes()) {
+        return true;
+    }
+    !text.is_ascii()
+        && text.contains(['\u{212A}', '\u{130}'])
+        && fold_case(text).contains(needle_folded)
 }
 
 /// Decoded text of a header value, as matched by SEARCH FROM/TO/SUBJECT/HEADER.
@@ -114,7 +137,7 @@ pub fn header_contains(raw: &[u8], name: &str, needle_folded: &str) -> bool {
     root.headers.iter().any(|h| {
         h.name.as_str().eq_ignore_ascii_case(name)
             && (needle_folded.is_empty()
-                || fold_case(&header_value_text(&h.value)).contains(needle_folded))
+                || folded_contains(&header_value_text(&h.value), needle_folded))
     })
 }
 
@@ -122,30 +145,74 @@ pub fn header_contains(raw: &[u8], name: &str, needle_folded: &str) -> bool {
 pub fn body_contains(raw: &[u8], needle_folded: &str) -> bool {
     match MessageParser::default().parse(raw) {
         Some(m) => message_text_contains(&m, needle_folded, 0),
-        None => fold_case(&String::from_utf8_lossy(raw)).contains(needle_folded),
+        None => folded_contains(&String::from_utf8_lossy(raw), needle_folded),
     }
 }
 
-/// SEARCH TEXT: header or body contains the needle.
+/// SEARCH TEXT: the header or the body text contains the needle. The
+/// header is matched as it is (field names included) and, where it has
+/// rfc2047 encoded words, decoded.
 pub fn text_contains(raw: &[u8], needle_folded: &str) -> bool {
-    let Some(m) = MessageParser::default().parse(raw) else {
-        return fold_case(&String::from_utf8_lossy(raw)).contains(needle_folded);
-    };
-    if let Some(root) = m.parts.first() {
-        let headers_match = root.headers.iter().any(|h| {
-            fold_case(h.name.as_str()).contains(needle_folded)
-                || fold_case(&header_value_text(&h.value)).contains(needle_folded)
-        });
-        if headers_match {
-            return true;
+    text_matches(raw, needle_folded, BodyText::Unknown)
+}
+
+/// What is known of a message's body text before parsing it (the index
+/// keeps it: `MessageSummary::text_is_raw`, `decoded_text`).
+#[derive(Debug, Clone, Copy)]
+pub enum BodyText<'a> {
+    /// Nothing: parse the message.
+    Unknown,
+    /// Its text parts are their raw bytes ([`text_is_raw`]).
+    Raw,
+    /// Its text parts, decoded ([`decoded_text`]).
+    Decoded(&'a [u8]),
+}
+
+/// SEARCH TEXT given what is known of the body text.
+pub fn text_matches(raw: &[u8], needle_folded: &str, body: BodyText<'_>) -> bool {
+    let header = &raw[..super::part::find_header_end(raw)];
+    folded_contains(&String::from_utf8_lossy(header), needle_folded)
+        || (memchr::memmem::find(header, b"=?").is_some() && headers_contain(raw, needle_folded))
+        || body_matches(raw, needle_folded, body)
+}
+
+/// SEARCH BODY given what is known of the body text. A message whose text
+/// is raw and does not contain an ASCII needle anywhere is ruled out
+/// without parsing.
+pub fn body_matches(raw: &[u8], needle_folded: &str, body: BodyText<'_>) -> bool {
+    match body {
+        BodyText::Decoded(text) => folded_contains(&String::from_utf8_lossy(text), needle_folded),
+        BodyText::Raw
+            if raw_searchable(needle_folded)
+                && !contains_ascii_nocase(raw, needle_folded.as_bytes()) =>
+        {
+            false
         }
-        // fields mail-parser keeps structured but we render as empty: raw
-        let end = (root.offset_body as usize).min(raw.len());
-        if fold_case(&String::from_utf8_lossy(&raw[..end])).contains(needle_folded) {
-            return true;
+        _ => body_contains(raw, needle_folded),
+    }
+}
+
+/// The decoded text parts of `m` (nested messages included), NUL between
+/// parts: what [`body_contains`] matches, ready to store.
+pub fn decoded_text(m: &Message<'_>) -> Vec<u8> {
+    fn walk(m: &Message<'_>, depth: usize, out: &mut Vec<u8>) {
+        if depth > super::part::MAX_DEPTH {
+            return;
+        }
+        for p in &m.parts {
+            match &p.body {
+                PartType::Text(t) | PartType::Html(t) => {
+                    out.extend_from_slice(t.as_bytes());
+                    out.push(0);
+                }
+                PartType::Message(inner) => walk(inner, depth + 1, out),
+                _ => {}
+            }
         }
     }
-    message_text_contains(&m, needle_folded, 0)
+    let mut out = Vec::new();
+    walk(m, 0, &mut out);
+    out
 }
 
 fn message_text_contains(m: &Message<'_>, needle: &str, depth: usize) -> bool {
@@ -153,8 +220,83 @@ fn message_text_contains(m: &Message<'_>, needle: &str, depth: usize) -> bool {
         return false;
     }
     m.parts.iter().any(|p| match &p.body {
-        PartType::Text(t) | PartType::Html(t) => fold_case(t).contains(needle),
+        PartType::Text(t) | PartType::Html(t) => folded_contains(t, needle),
         PartType::Message(inner) => message_text_contains(inner, needle, depth + 1),
         _ => false,
+    })
+}
+
+/// Whether every text part of `m` (what BODY and TEXT match, nested
+/// messages included) decodes to what its raw bytes say: no
+/// quoted-printable or base64, and a charset in which ASCII letters are
+/// their own bytes. Then a needle of ASCII letters and digits that is not
+/// in the raw message (ignoring ASCII case) is in no text part either.
+pub fn text_is_raw(m: &Message<'_>) -> bool {
+    fn walk(m: &Message<'_>, depth: usize) -> bool {
+        if depth > super::part::MAX_DEPTH {
+            return false;
+        }
+        m.parts.iter().all(|p| match &p.body {
+            PartType::Text(_) | PartType::Html(_) => {
+                p.encoding == Encoding::None
+                    && p.content_type()
+                        .and_then(|ct| ct.attribute("charset"))
+                        .is_none_or(ascii_compatible)
+            }
+            PartType::Message(inner) => p.encoding == Encoding::None && walk(inner, depth + 1),
+            _ => true,
+        })
+    }
+    walk(m, 0)
+}
+
+/// Charsets that encode ASCII as ASCII and use no ASCII bytes for
+/// anything else (so not UTF-7, UTF-16/32, ISO-2022-*, HZ).
+fn ascii_compatible(charset: &str) -> bool {
+    let c = charset.trim().to_ascii_lowercase();
+    c == "us-ascii"
+        || c == "ascii"
+        || c == "utf-8"
+        || c == "utf8"
+        || c.starts_with("iso-8859-")
+        || c.starts_with("windows-125")
+        || c.starts_with("cp125")
+        || c == "koi8-r"
+        || c == "koi8-u"
+}
+
+/// A needle the raw-bytes shortcut can decide: ASCII letters and digits
+/// only (no space a header fold could split, nothing case folding or
+/// decoding could produce from other bytes).
+pub fn raw_searchable(needle_folded: &str) -> bool {
+    !needle_folded.is_empty() && needle_folded.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `haystack` contains `needle` (lower-case ASCII) ignoring ASCII case.
+pub fn contains_ascii_nocase(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut at = 0;
+    while let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), &haystack[at..]) {
+        let start = at + i + 1;
+        match haystack.get(start..start + rest.len()) {
+            Some(tail) if tail.eq_ignore_ascii_case(rest) => return true,
+            Some(_) => at = start,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The decoded top-level header values contain the needle.
+fn headers_contain(raw: &[u8], needle_folded: &str) -> bool {
+    let Some(m) = MessageParser::default().parse_headers(raw) else {
+        return false;
+    };
+    m.parts.first().is_some_and(|root| {
+        root.headers
+            .iter()
+            .any(|h| folded_contains(&header_value_text(&h.value), needle_folded))
     })
 }

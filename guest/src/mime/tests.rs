@@ -651,3 +651,94 @@ fn show_corpus() {
         );
     }
 }
+
+/// What the index keeps of a message's text never changes an answer of
+/// SEARCH BODY/TEXT: over the whole corpus, for words that are in some
+/// messages' text (also only inside encoded words or QP) and not in others.
+#[test]
+fn search_shortcuts_agree_with_the_full_match() {
+    use super::search::{BodyText, body_contains, body_matches, text_contains, text_matches};
+    let files = corpus_files();
+    let (mut raw_text, mut decoded) = (0, 0);
+    for path in &files {
+        let raw = std::fs::read(path).unwrap();
+        let summary = MessageSummary::of(&raw);
+        let known = match (&summary.decoded_text, summary.text_is_raw) {
+            (_, true) => BodyText::Raw,
+            (Some(text), false) => BodyText::Decoded(text),
+            (None, false) => BodyText::Unknown,
+        };
+        raw_text += usize::from(summary.text_is_raw);
+        decoded += usize::from(summary.decoded_text.is_some());
+        for needle in [
+            "the", "subject", "mime", "caf", "html", "zzqx", "message", "2", "de",
+        ] {
+            assert_eq!(
+                text_matches(&raw, needle, known),
+                text_contains(&raw, needle),
+                "TEXT {needle} in {}",
+                path.display()
+            );
+            assert_eq!(
+                body_matches(&raw, needle, known),
+                body_contains(&raw, needle),
+                "BODY {needle} in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        raw_text > 10 && decoded > 10,
+        "{raw_text} raw, {decoded} decoded"
+    );
+    // A word only in an encoded-word header, in a message whose text is raw.
+    let raw = b"Subject: =?UTF-8?B?cXVldHphbGNvYXRs?=\r\n\r\nplain body\r\n";
+    let summary = MessageSummary::of(raw);
+    assert!(summary.text_is_raw);
+    assert!(text_matches(raw, "quetzalcoatl", BodyText::Raw));
+    assert!(!body_matches(raw, "quetzalcoatl", BodyText::Raw));
+    // Quoted-printable text is not raw: its decoded text is kept.
+    let raw = b"Content-Transfer-Encoding: quoted-printable\r\n\r\nquetzal=\r\ncoatl\r\n";
+    let summary = MessageSummary::of(raw);
+    assert!(!summary.text_is_raw);
+    let text = summary.decoded_text.unwrap();
+    assert!(body_matches(raw, "quetzalcoatl", BodyText::Decoded(&text)));
+    assert!(!body_matches(
+        raw,
+        "quetzal coatl",
+        BodyText::Decoded(&text)
+    ));
+}
+
+/// The ASCII shortcut of case-insensitive matching agrees with folding.
+#[test]
+fn folded_contains_agrees_with_fold_case() {
+    use super::search::{fold_case, folded_contains};
+    let texts = [
+        "Hello World",
+        "caf\u{e9} CAF\u{c9}",
+        "\u{212A}elvin",
+        "\u{130}stanbul",
+        "stra\u{df}e",
+        "",
+    ];
+    for text in texts {
+        for needle in [
+            "hello",
+            "kelvin",
+            "istanbul",
+            "i",
+            "caf\u{e9}",
+            "e",
+            "xyz",
+            "",
+        ] {
+            let needle = fold_case(needle);
+            assert_eq!(
+                folded_contains(text, &needle),
+                fold_case(text).contains(&needle),
+                "{needle:?} in {text:?}"
+            );
+        }
+    }
+}

@@ -3,6 +3,11 @@
 //! (`mime::MessageSummary`), rendered once when the message enters the
 //! store and read on demand by FETCH and SEARCH.
 //!
+//! `imapd.text`, in the same format, holds the decoded text of messages
+//! whose text parts are quoted-printable, base64 or in an unusual charset
+//! (`MessageSummary::decoded_text`), so SEARCH BODY/TEXT never decodes
+//! MIME; other messages are searched in their raw bytes.
+//!
 //! Keeping them out of the index keeps a session's view of a mailbox
 //! small (a record is about a hundred bytes) and SELECT cheap; a metadata
 //! FETCH still opens no message file, it reads the cache sequentially.
@@ -23,6 +28,7 @@ use super::index::{MessageRecord, crc32};
 use crate::mime::{MessageSummary, SearchHeaders};
 
 pub const CACHE_FILE: &str = "imapd.cache";
+pub const TEXT_FILE: &str = "imapd.text";
 const MAGIC: &[u8; 8] = b"IMAPDCA1";
 const BLOB_HEADER: usize = 12;
 /// How much of the cache one read brings in: sequential FETCHes read
@@ -124,13 +130,13 @@ impl SummaryView<'_> {
     }
 }
 
-/// Appends one blob per `(uid, payload)` in a single write (mailbox lock
-/// held) and returns where each landed.
-pub fn append_blobs(dir: &Path, blobs: &[(u32, &[u8])]) -> io::Result<Vec<CacheRef>> {
+/// Appends one blob per `(uid, payload)` to the cache file `file` in a
+/// single write (mailbox lock held) and returns where each landed.
+pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Result<Vec<CacheRef>> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(CACHE_FILE))?;
+        .open(dir.join(file))?;
     // `data` is written at the current end of the file.
     let at = f.metadata()?.len();
     let mut data = Vec::new();
@@ -160,6 +166,7 @@ pub fn append_blobs(dir: &Path, blobs: &[(u32, &[u8])]) -> io::Result<Vec<CacheR
 /// sequential pass over the file.
 pub struct CacheReader {
     dir: PathBuf,
+    name: &'static str,
     file: Option<File>,
     tried_open: bool,
     window: Vec<u8>,
@@ -170,10 +177,16 @@ pub struct CacheReader {
 }
 
 impl CacheReader {
-    /// A reader for the mailbox in `dir`.
+    /// A reader of the summaries of the mailbox in `dir`.
     pub fn new(dir: &Path) -> CacheReader {
+        Self::of_file(dir, CACHE_FILE)
+    }
+
+    /// A reader of the cache file `name` (`CACHE_FILE`, `TEXT_FILE`).
+    pub fn of_file(dir: &Path, name: &'static str) -> CacheReader {
         CacheReader {
             dir: dir.to_path_buf(),
+            name,
             file: None,
             tried_open: false,
             window: Vec::new(),
@@ -190,25 +203,44 @@ impl CacheReader {
 
     /// The stored form of the summary of `record` (see [`summary`](Self::summary)).
     pub fn payload(&mut self, record: &MessageRecord) -> &[u8] {
-        match self.blob(record) {
+        match self.blob(record, record.cache) {
             Some(range) => &self.window[range],
             None => {
-                let raw =
-                    std::fs::read(self.dir.join("cur").join(&record.file)).unwrap_or_default();
-                self.rebuilt = encode_summary(&MessageSummary::of(&raw));
+                let summary = MessageSummary::of(&self.message(record));
+                self.rebuilt = encode_summary(&summary);
                 &self.rebuilt
             }
         }
     }
 
+    /// The decoded text of `record` (a `TEXT_FILE` reader), for messages
+    /// whose text is not raw; rebuilt from the message if the blob is bad.
+    pub fn text(&mut self, record: &MessageRecord) -> &[u8] {
+        match self.blob(record, record.text) {
+            Some(range) => &self.window[range],
+            None => {
+                let summary = MessageSummary::of(&self.message(record));
+                self.rebuilt = summary.decoded_text.unwrap_or_default();
+                &self.rebuilt
+            }
+        }
+    }
+
+    fn message(&self, record: &MessageRecord) -> Vec<u8> {
+        let cur = self.dir.join("cur").join(&record.file);
+        std::fs::read(cur)
+            .or_else(|_| std::fs::read(self.dir.join("tmp").join(&record.file)))
+            .unwrap_or_default()
+    }
+
     /// The payload range in `window` of the record's blob, if it is there
     /// and intact.
-    fn blob(&mut self, record: &MessageRecord) -> Option<Range<usize>> {
-        let len = record.cache.len as usize;
+    fn blob(&mut self, record: &MessageRecord, at: CacheRef) -> Option<Range<usize>> {
+        let len = at.len as usize;
         if len < BLOB_HEADER {
             return None;
         }
-        let offset = record.cache.offset;
+        let offset = at.offset;
         let end = offset.checked_add(len as u64)?;
         let window_end = self.start + self.window.len() as u64;
         if offset < self.start || end > window_end {
@@ -223,7 +255,7 @@ impl CacheReader {
         let intact = payload_len == payload.len()
             && uid == record.uid
             && crc32(payload) == crc
-            && decode_summary(payload).is_some();
+            && (self.name != CACHE_FILE || decode_summary(payload).is_some());
         intact.then_some(at + BLOB_HEADER..at + len)
     }
 
@@ -231,7 +263,7 @@ impl CacheReader {
     fn fill(&mut self, offset: u64, len: usize) -> io::Result<()> {
         if !self.tried_open {
             self.tried_open = true;
-            self.file = File::open(self.dir.join(CACHE_FILE)).ok();
+            self.file = File::open(self.dir.join(self.name)).ok();
         }
         let Some(f) = self.file.as_mut() else {
             return Err(io::ErrorKind::NotFound.into());
@@ -279,9 +311,9 @@ mod tests {
             .map(|n| encode_summary(&MessageSummary::of(&raw(n))))
             .collect();
         let blobs: Vec<(u32, &[u8])> = (1..=3).zip(payloads.iter().map(|p| &p[..])).collect();
-        let refs = append_blobs(t.path(), &blobs).unwrap();
+        let refs = append_blobs(t.path(), CACHE_FILE, &blobs).unwrap();
         assert_eq!(refs[0].offset, MAGIC.len() as u64);
-        let more = append_blobs(t.path(), &[(4, &payloads[0][..])]).unwrap();
+        let more = append_blobs(t.path(), CACHE_FILE, &[(4, &payloads[0][..])]).unwrap();
         assert_eq!(more[0].offset, refs[2].offset + refs[2].len as u64);
         let mut reader = CacheReader::new(t.path());
         for (i, r) in refs.iter().enumerate() {

@@ -3,8 +3,9 @@
 //!
 //! Crash safety:
 //! - Log entries are `[len u32][crc32 u32][payload]`, written then fsync'd.
-//!   Replay stops at the first short or bad entry (a torn tail); the writer
-//!   holding the mailbox lock truncates it away.
+//!   Replay skips bytes that are not a valid entry; a torn tail (what a
+//!   writer that died left) is cut off by the next writer, which holds the
+//!   mailbox lock.
 //! - Replaying an entry is idempotent (absolute flag values, add-if-absent,
 //!   remove-if-present), and entries only ever move UIDNEXT/HIGHESTMODSEQ up.
 //! - Compaction writes a new snapshot (generation g+1) via temp + fsync +
@@ -125,6 +126,12 @@ pub struct MessageRecord {
     pub size: u64,
     /// Where the message's summary lies in `imapd.cache`.
     pub cache: CacheRef,
+    /// `MessageSummary::text_is_raw`: SEARCH BODY/TEXT may rule the
+    /// message out from its raw bytes.
+    pub text_is_raw: bool,
+    /// Where its decoded text lies in `imapd.text` (messages whose text
+    /// is not raw).
+    pub text: CacheRef,
 }
 
 /// Mailbox-wide counters.
@@ -261,6 +268,9 @@ impl Enc {
         self.u64(r.size);
         self.u64(r.cache.offset);
         self.u32(r.cache.len);
+        self.u8(u8::from(r.text_is_raw));
+        self.u64(r.text.offset);
+        self.u32(r.text.len);
     }
     fn keywords(&mut self, k: &[String]) {
         self.u32(k.len() as u32);
@@ -328,6 +338,11 @@ impl<'a> Dec<'a> {
             tz_offset_minutes: self.u16()? as i16,
             size: self.u64()?,
             cache: CacheRef {
+                offset: self.u64()?,
+                len: self.u32()?,
+            },
+            text_is_raw: self.u8()? == 1,
+            text: CacheRef {
                 offset: self.u64()?,
                 len: self.u32()?,
             },
@@ -565,13 +580,22 @@ pub fn write_new_log(dir: &Path, generation: u64, entries: &[LogEntry]) -> io::R
 /// Appends entries in one write to the end of the log, whatever other
 /// sessions appended meanwhile, and fsyncs. Where they landed is learnt by
 /// reading the log back (see `Mailbox::commit`).
-pub fn append_log(dir: &Path, entries: &[LogEntry]) -> io::Result<()> {
+pub fn append_log(dir: &Path, entries: &[LogEntry], durable: bool) -> io::Result<()> {
     let path = dir.join(LOG_FILE);
     let mut f = OpenOptions::new().append(true).open(&path)?;
     let data = frame_entries(entries);
     f.write_all(&data)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     Ok(())
+}
+
+/// Cuts the log back to `len` bytes (mailbox lock held: a torn tail).
+pub fn truncate_log(dir: &Path, len: u64) -> io::Result<()> {
+    let f = OpenOptions::new().write(true).open(dir.join(LOG_FILE))?;
+    f.set_len(len.max(LOG_HEADER_LEN))?;
+    f.sync_all()
 }
 
 /// Serializes a snapshot.
@@ -644,6 +668,8 @@ mod tests {
                 offset: 77,
                 len: 900,
             },
+            text_is_raw: true,
+            text: CacheRef { offset: 9, len: 30 },
         };
         for e in [
             LogEntry::Create { uidvalidity: 5 },
@@ -683,7 +709,7 @@ mod log_tests {
         let r = read_log(&path, 0).unwrap().unwrap();
         assert!(r.torn_tail);
         assert_eq!(r.entries.len(), 1);
-        append_log(t.path(), &[LogEntry::RecentUid(3)]).unwrap();
+        append_log(t.path(), &[LogEntry::RecentUid(3)], true).unwrap();
         let r = read_log(&path, 0).unwrap().unwrap();
         assert!(!r.torn_tail);
         assert_eq!(

@@ -47,6 +47,8 @@ pub struct AppendMessage {
 struct NewMessage {
     record: MessageRecord,
     summary: Vec<u8>,
+    /// `MessageSummary::decoded_text`, for `imapd.text`.
+    text: Option<Vec<u8>>,
 }
 
 /// rfc4315 APPENDUID / COPYUID data.
@@ -143,6 +145,8 @@ pub struct Mailbox {
     header: IndexHeader,
     generation: u64,
     log_end: u64,
+    /// The log has bytes after `log_end` that are not a valid entry.
+    torn_tail: bool,
     /// Expunged on disk by someone else, not yet reported to this session.
     expunged_unreported: HashSet<u32>,
     flags_changed: BTreeSet<u32>,
@@ -220,8 +224,11 @@ struct DirStamps {
 }
 
 const SCAN_MARK_FILE: &str = "imapd.scan";
-/// Directory times younger than this may still change without changing.
-const SETTLE_SECS: u64 = 2;
+/// A directory time younger than this may still be the time of a change
+/// made after it was read (file systems stamp with a coarse clock).
+const SETTLE_NANOS: u128 = 100_000_000;
+/// The same where times have whole seconds only.
+const SETTLE_NANOS_COARSE: u128 = 2_000_000_000;
 
 impl DirStamps {
     fn read(dir: &Path) -> Option<DirStamps> {
@@ -237,11 +244,22 @@ impl DirStamps {
         })
     }
 
+    /// Whether a mark of these stamps can be trusted: a change to `new/`
+    /// made after they were read must show in its time. `new/` is where
+    /// other programs (MTAs) write without our lock, so its time must be
+    /// older than the clock's granularity. `cur/` and `tmp/` change under
+    /// the mailbox lock (imapd sessions), which every mark is taken under.
     fn settled(&self) -> bool {
-        let now = now().0.max(0) as u64;
-        [self.new, self.cur, self.tmp]
-            .iter()
-            .all(|(secs, _)| secs.saturating_add(SETTLE_SECS) < now)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let (secs, nanos) = self.new;
+        let settle = if nanos == 0 {
+            SETTLE_NANOS_COARSE
+        } else {
+            SETTLE_NANOS
+        };
+        u128::from(secs) * 1_000_000_000 + u128::from(nanos) + settle < now
     }
 
     fn load_mark(dir: &Path) -> Option<DirStamps> {
@@ -299,6 +317,7 @@ impl Mailbox {
             header: IndexHeader::default(),
             generation: 0,
             log_end: 0,
+            torn_tail: false,
             expunged_unreported: HashSet::new(),
             flags_changed: BTreeSet::new(),
             recent: HashSet::new(),
@@ -343,9 +362,9 @@ impl Mailbox {
             for e in &log.entries {
                 idx.apply(e);
             }
-            // A torn tail is left alone: it may be another session's
-            // entry being written; readers skip it once entries follow.
+            // A torn tail is cut off by the next write (see `commit_with`).
             log_end = log.end;
+            self.torn_tail = log.torn_tail;
             log_ok = true;
         }
         if idx.header.uidvalidity == 0 {
@@ -449,9 +468,16 @@ impl Mailbox {
     pub fn message_path(&self, record: &MessageRecord) -> PathBuf {
         self.dir.join("cur").join(&record.file)
     }
-    /// Opens a message for streaming.
+    /// Opens a message for streaming. One whose APPEND was logged but
+    /// not moved into `cur/` (the writer died in between; the next full
+    /// scan finishes the move) is read from `tmp/`.
     pub fn open_message(&self, record: &MessageRecord) -> io::Result<File> {
-        File::open(self.message_path(record))
+        match File::open(self.message_path(record)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !record.file.is_empty() => {
+                File::open(self.dir.join("tmp").join(&record.file)).map_err(|_| e)
+            }
+            other => other,
+        }
     }
     /// Reads a whole message (section extraction, SEARCH BODY/TEXT).
     pub fn read_message(&self, record: &MessageRecord) -> io::Result<Vec<u8>> {
@@ -476,13 +502,31 @@ impl Mailbox {
     /// entries that were not found (a concurrent compaction replaced the
     /// log under the write) are appended again.
     fn commit(&mut self, entries: &[LogEntry]) -> Result<Vec<MessageRecord>, StoreError> {
+        self.commit_with(entries, true)
+    }
+
+    /// [`commit`](Self::commit); `durable: false` skips the fsync (for
+    /// entries a crash may lose without harm).
+    fn commit_with(
+        &mut self,
+        entries: &[LogEntry],
+        durable: bool,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
         let mut todo: Vec<LogEntry> = entries.to_vec();
         let mut dead = Vec::new();
         for _ in 0..8 {
-            index::append_log(&self.dir, &todo)?;
+            if self.torn_tail {
+                // Writers hold the mailbox lock, so bytes after the last
+                // valid entry are what a writer that died left: cut them
+                // off, or they could combine with the entry written next
+                // into something that decodes.
+                index::truncate_log(&self.dir, self.log_end)?;
+                self.torn_tail = false;
+            }
+            index::append_log(&self.dir, &todo, durable)?;
             let missing = self.catch_up_own(&todo)?;
             todo = Vec::new();
             for e in missing {
@@ -575,6 +619,7 @@ impl Mailbox {
         }
         missing.extend(own[next_own..].iter().cloned());
         self.log_end = log.end;
+        self.torn_tail = log.torn_tail;
         Ok(missing)
     }
 
@@ -940,6 +985,7 @@ impl Mailbox {
         modseq: u64,
         date: (i64, i16),
     ) -> NewMessage {
+        let summary = MessageSummary::of(data);
         NewMessage {
             record: MessageRecord {
                 uid,
@@ -951,25 +997,41 @@ impl Mailbox {
                 tz_offset_minutes: date.1,
                 size: data.len() as u64,
                 cache: CacheRef::default(),
+                text_is_raw: summary.text_is_raw,
+                text: CacheRef::default(),
             },
-            summary: cache::encode_summary(&MessageSummary::of(data)),
+            summary: cache::encode_summary(&summary),
+            text: summary.decoded_text,
         }
     }
 
-    /// Writes the summaries of `items` to the cache (lock held) and points
-    /// their records at them.
+    /// Writes the summaries and decoded texts of `items` to the cache files
+    /// (lock held) and points their records at them.
     fn cache_summaries<'a>(
         &self,
         items: impl Iterator<Item = &'a mut NewMessage>,
     ) -> Result<(), StoreError> {
-        let items: Vec<&mut NewMessage> = items.collect();
+        let mut items: Vec<&mut NewMessage> = items.collect();
         let blobs: Vec<(u32, &[u8])> = items
             .iter()
             .map(|m| (m.record.uid, &m.summary[..]))
             .collect();
-        let refs = cache::append_blobs(&self.dir, &blobs)?;
-        for (m, r) in items.into_iter().zip(refs) {
+        let refs = cache::append_blobs(&self.dir, cache::CACHE_FILE, &blobs)?;
+        let texts: Vec<(u32, &[u8])> = items
+            .iter()
+            .filter_map(|m| Some((m.record.uid, m.text.as_deref()?)))
+            .collect();
+        let mut text_refs = if texts.is_empty() {
+            Vec::new()
+        } else {
+            cache::append_blobs(&self.dir, cache::TEXT_FILE, &texts)?
+        }
+        .into_iter();
+        for (m, r) in items.iter_mut().zip(refs) {
             m.record.cache = r;
+            if m.text.is_some() {
+                m.record.text = text_refs.next().unwrap_or_default();
+            }
         }
         Ok(())
     }
@@ -978,6 +1040,11 @@ impl Mailbox {
     /// SEARCH headers) for one command.
     pub fn cache_reader(&self) -> CacheReader {
         CacheReader::new(&self.dir)
+    }
+
+    /// A reader of the decoded texts (SEARCH BODY/TEXT) for one command.
+    pub fn text_reader(&self) -> CacheReader {
+        CacheReader::of_file(&self.dir, cache::TEXT_FILE)
     }
 
     /// rfc3501 2.3.2 \Recent: a read-write session claims messages no
@@ -1005,7 +1072,8 @@ impl Mailbox {
                     self.recent.insert(r.uid);
                 }
             }
-            self.commit(&[LogEntry::RecentUid(max)])?;
+            // \Recent is advice (rfc3501 2.3.2): not worth an fsync.
+            self.commit_with(&[LogEntry::RecentUid(max)], false)?;
         }
         Ok(())
     }
@@ -1198,7 +1266,10 @@ impl Mailbox {
                     .iter()
                     .map(|&i| LogEntry::Add(Box::new(items[i].record.clone())))
                     .collect();
-                index::sync_dir(&tmp);
+                // No fsync of tmp/ itself: the file's data is synced, and
+                // the rename into cur/ below is synced before the command
+                // succeeds; a crash before that leaves an APPEND that never
+                // succeeded (its logged UID is then simply unused).
                 // The commit point: once logged, the messages exist (a crash
                 // before the renames below is rolled forward by the next scan).
                 let dead: HashSet<String> =
@@ -1442,6 +1513,7 @@ impl Mailbox {
         let mark = dest.current_scan_mark();
         let dtmp = dest.dir.join("tmp");
         let mut summaries = self.cache_reader();
+        let mut texts = self.text_reader();
         let mut items = Vec::new();
         let mut sources = Vec::new();
         let mut uid = dest.header.uidnext;
@@ -1466,6 +1538,7 @@ impl Mailbox {
                 items.push(NewMessage {
                     record: copy,
                     summary: summaries.payload(r).to_vec(),
+                    text: (!r.text_is_raw).then(|| texts.text(r).to_vec()),
                 });
                 sources.push(src_uid);
                 uid += 1;
@@ -1520,7 +1593,8 @@ impl Mailbox {
 #[cfg(test)]
 mod concurrency_tests {
     //! Two sessions of one user write the same mailbox with no lock
-    //! between them (`NoLocking`, as in the server today).
+    //! between them (`NoLocking`): the store stays consistent even where
+    //! the host's mailbox lock does not serialise the writers.
     use super::*;
     use crate::store::{MailStore, NoLocking};
 
@@ -1579,36 +1653,37 @@ mod concurrency_tests {
         assert_eq!(m.uid_next(), stale_uid + 2);
     }
 
-    /// Root cause of "SELECT: System I/O error": opening truncated a torn
-    /// tail that was another session's entry being written, and rolled
-    /// forward / deleted that session's files under it.
+    /// A torn tail (a writer died mid-entry; writers hold the mailbox
+    /// lock, so nobody is still writing it) is never read as an entry and
+    /// is cut off by the next write: appended entries could otherwise
+    /// complete it into one that decodes. A young temp file of an APPEND
+    /// not logged yet is left alone.
     #[test]
-    fn opening_leaves_another_writers_tail_and_temp_files_alone() {
+    fn torn_tail_is_cut_and_young_temp_files_are_left_alone() {
         let t = tempfile::tempdir().unwrap();
         let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
         let mut a = s.open_for_writing(&inbox()).unwrap();
         a.append(vec![msg(1)]).unwrap();
         let log = t.path().join(LOG_FILE);
-        // Half of an entry another session is writing right now.
+        let len = fs::metadata(&log).unwrap().len();
+        // Half of an entry.
         let whole = index::frame_entries(&[LogEntry::UidNext(50)]);
         let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(&whole[..whole.len() - 2]).unwrap();
-        let len = fs::metadata(&log).unwrap().len();
-        // ... and its message, written to tmp/ and not logged yet.
+        // ... and a message in tmp/, not logged yet.
         let inflight = t.path().join("tmp/9.M1P1U2V1.imapd:2,");
         fs::write(&inflight, b"Subject: in flight\r\n\r\n").unwrap();
         let m = s.select(&inbox()).unwrap();
         assert_eq!(m.exists(), 1);
-        assert!(
-            fs::metadata(&log).unwrap().len() >= len,
-            "log was truncated"
-        );
+        assert_eq!(m.uid_next(), 2);
         assert!(inflight.exists(), "an in-flight APPEND's file was deleted");
         drop(m);
-        // The torn entry stays garbage; entries after it are read.
         a.append(vec![msg(2)]).unwrap();
+        let read = index::read_log(&log, len).unwrap().unwrap();
+        assert!(!read.torn_tail, "the torn tail is still there");
         let m = s.select(&inbox()).unwrap();
         assert_eq!(m.exists(), 2);
+        assert_eq!(m.uid_next(), 3);
     }
 
     /// A message another session expunged (file deleted, Expunge logged)
