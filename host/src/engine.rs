@@ -158,10 +158,15 @@ fn engine_config(options: &EngineOptions) -> Config {
         .max_core_instances_per_component(16)
         .max_memories_per_component(2)
         .max_tables_per_component(4)
-        // Keep the first pages of a freed slot mapped: the next session
-        // reuses them without page faults.
-        .linear_memory_keep_resident(64 * 1024);
+        // A freed slot (a session ended or hibernated) keeps nothing
+        // resident: its linear memory and its fiber stack go back to the
+        // kernel. Otherwise every slot ever used would stay resident, and
+        // hibernated sessions would cost as much as live ones.
+        .linear_memory_keep_resident(0)
+        .async_stack_keep_resident(0);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Without zeroing, a freed fiber stack keeps every page it touched.
+    config.async_stack_zeroing(true);
     config
 }
 
