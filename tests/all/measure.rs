@@ -86,6 +86,38 @@ fn breakdown(pid: u32) -> String {
     format!("[heap] {heap} KiB, other anonymous {anon} KiB, files {file} KiB")
 }
 
+/// Bytes malloc has handed out and not had back, from malloc_stats(),
+/// which gdb makes the process print on its stderr. Only when
+/// MEASURE_MALLOC_STATS is set (it needs gdb and ptrace).
+fn malloc_in_use(s: &crate::harness::TestServer) -> Option<u64> {
+    std::env::var_os("MEASURE_MALLOC_STATS")?;
+    let before = s.log().len();
+    let st = std::process::Command::new("gdb")
+        .args([
+            "-p",
+            &s.pid().to_string(),
+            "-batch",
+            "-ex",
+            "call (void) malloc_stats()",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.log();
+    let total = log[before..].split("Total (incl. mmap):").nth(1)?;
+    total
+        .lines()
+        .find(|l| l.starts_with("in use bytes"))?
+        .split('=')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Resident memory of imapd with 1,000 logged-in sessions idling in a
 /// selected INBOX of a few messages: awake (each with its guest instance),
 /// then hibernated (`idle_hibernate`), per session, beside one warm
@@ -147,6 +179,7 @@ fn measure_memory_per_idle_session() {
     std::thread::sleep(Duration::from_secs(2));
     let (rss0, pss0, anon0) = memory(s.pid());
     let base = breakdown(s.pid());
+    let heap0 = malloc_in_use(&s);
 
     let n = 1000;
     let t0 = Instant::now();
@@ -155,6 +188,7 @@ fn measure_memory_per_idle_session() {
     std::thread::sleep(Duration::from_millis(500));
     let (rss1, pss1, anon1) = memory(s.pid());
     let awake = breakdown(s.pid());
+    let heap1 = malloc_in_use(&s);
     assert_eq!(
         hibernated(),
         1,
@@ -194,6 +228,17 @@ fn measure_memory_per_idle_session() {
         per(pss0, pss2),
         per(anon0, anon2)
     );
+    if let (Some(h0), Some(h1), Some(h2)) = (heap0, heap1, malloc_in_use(&s)) {
+        println!(
+            "  malloc in use: baseline {} KiB, awake {} KiB ({:.1} KiB per session), \
+             hibernated {} KiB ({:.1} KiB per session)",
+            h0 / 1024,
+            h1 / 1024,
+            (h1 as f64 - h0 as f64) / 1024.0 / n as f64,
+            h2 / 1024,
+            (h2 as f64 - h0 as f64) / 1024.0 / n as f64
+        );
+    }
     println!(
         "  baseline: {base}\n  awake: {awake}\n  hibernated: {}",
         breakdown(s.pid())
@@ -201,41 +246,22 @@ fn measure_memory_per_idle_session() {
     if let Some(l) = s.log().lines().rev().find(|l| l.contains(": hibernated (")) {
         println!("last hibernation: {l}");
     }
-    // How much of that is malloc keeping freed memory (the instances'
-    // host-side state, the read buffers) for reuse rather than held by the
-    // sleeping sessions: ask it to give back what it can (needs gdb).
-    if std::env::var_os("MEASURE_MALLOC_TRIM").is_some() {
-        let st = std::process::Command::new("gdb")
-            .args([
-                "-p",
-                &s.pid().to_string(),
-                "-batch",
-                "-ex",
-                "call (int) malloc_trim(0)",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let (rss3, pss3, anon3) = memory(s.pid());
-        println!(
-            "after malloc_trim(0): RSS {rss3} KiB, PSS {pss3} KiB, anonymous {anon3} KiB: \
-             per session RSS {:.1} KiB, PSS {:.1} KiB, anonymous {:.1} KiB; {}",
-            per(rss0, rss3),
-            per(pss0, pss3),
-            per(anon0, anon3),
-            breakdown(s.pid())
-        );
-    }
-
-    // Every session wakes and carries on.
+    // Every session wakes and carries on; how long from DONE to its OK.
     warm.append(&mut clients);
+    let mut waking = Vec::with_capacity(warm.len());
     for (i, c) in warm.iter_mut().enumerate() {
+        let t = Instant::now();
         c.send("DONE\r\n");
         let tag = if i == 0 { "w" } else { "i" };
         assert_eq!(c.until_tagged(tag).1, format!("{tag} OK Completed"));
+        waking.push(t.elapsed());
     }
+    waking.sort();
+    println!(
+        "DONE to OK from hibernation, one session at a time: median {:.0} us, p90 {:.0} us",
+        waking[waking.len() / 2].as_secs_f64() * 1e6,
+        waking[waking.len() * 9 / 10].as_secs_f64() * 1e6
+    );
     for c in warm.iter_mut().step_by(100) {
         assert_eq!(c.cmd("n", "NOOP").1, "n OK Completed");
     }
