@@ -212,6 +212,15 @@ pub static OPTIONS: &[OptionSpec] = &[
                       within 29 minutes; many NATs drop idle TCP far sooner). 0: never.",
     },
     OptionSpec {
+        name: "idle_hibernate",
+        kind: SECONDS,
+        default: Some("30s"),
+        description: "(imapd) After this long in IDLE without client input, a session is \
+                      reduced to its snapshot and its guest instance freed; the host keeps the \
+                      socket, the keepalive and the change watch, and a change or client input \
+                      restores it into a fresh instance. The client cannot tell. 0: never.",
+    },
+    OptionSpec {
         name: "imapidletimeout",
         kind: MINUTES,
         default: None,
@@ -1207,6 +1216,11 @@ impl Config {
         self.duration("idle_keepalive").filter(|d| !d.is_zero())
     }
 
+    /// `idle_hibernate`: how long an IDLE session keeps its guest instance.
+    pub fn idle_hibernate(&self) -> Option<Duration> {
+        self.duration("idle_hibernate").filter(|d| !d.is_zero())
+    }
+
     /// Autologout during IDLE: `imapidletimeout`, or `timeout` when unset or 0.
     pub fn imapidletimeout(&self) -> Duration {
         self.duration("imapidletimeout")
@@ -1730,6 +1744,12 @@ mod tests {
             Some(Duration::from_secs(5))
         );
         assert_eq!(conf("imapidlepoll: 0\n").imapidlepoll(), None);
+        assert_eq!(conf("").idle_hibernate(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            conf("idle_hibernate: 2\n").idle_hibernate(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(conf("idle_hibernate: 0\n").idle_hibernate(), None);
         assert_eq!(conf("").imapidletimeout(), Duration::from_secs(32 * 60));
         assert_eq!(
             conf("timeout: 40\n").imapidletimeout(),

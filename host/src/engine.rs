@@ -158,10 +158,15 @@ fn engine_config(options: &EngineOptions) -> Config {
         .max_core_instances_per_component(16)
         .max_memories_per_component(2)
         .max_tables_per_component(4)
-        // Keep the first pages of a freed slot mapped: the next session
-        // reuses them without page faults.
-        .linear_memory_keep_resident(64 * 1024);
+        // A freed slot (a session ended or hibernated) keeps nothing
+        // resident: its linear memory and its fiber stack go back to the
+        // kernel. Otherwise every slot ever used would stay resident, and
+        // hibernated sessions would cost as much as live ones.
+        .linear_memory_keep_resident(0)
+        .async_stack_keep_resident(0);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Without zeroing, a freed fiber stack keeps every page it touched.
+    config.async_stack_zeroing(true);
     config
 }
 
@@ -311,6 +316,36 @@ impl<H: SessionHost> GuestEngine<H> {
             Some(h) => h,
             None => old.into_host().await,
         };
+        self.restore(host, &snapshot, mail_dir, settings).await
+    }
+
+    /// Bring a hibernated session back: a fresh instance (with `mail_dir`
+    /// as its only preopen, as at promotion) restored from the snapshot.
+    pub async fn wake(
+        &self,
+        hibernated: Hibernated<H>,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> Result<GuestSession<H>> {
+        let Hibernated { snapshot, host } = hibernated;
+        self.restore(host, &snapshot, mail_dir, settings).await
+    }
+
+    /// Guest instances alive in this process (pool slots in use).
+    pub fn live_instances(&self) -> u64 {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or(0, |m| m.component_instances())
+    }
+
+    /// A new instance for `host`, restored from `snapshot`.
+    async fn restore(
+        &self,
+        host: H,
+        snapshot: &str,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> Result<GuestSession<H>> {
         let mut store = self.new_store(host, mail_dir)?;
         let instance = self
             .pre
@@ -322,7 +357,7 @@ impl<H: SessionHost> GuestEngine<H> {
             instance,
             handle: None,
         };
-        let snap = &snapshot;
+        let snap = snapshot;
         let restored = s
             .call(|inst, store| async move {
                 inst.imapd_session_engine()
@@ -333,6 +368,20 @@ impl<H: SessionHost> GuestEngine<H> {
         let handle = restored.map_err(|e| anyhow!("guest refused the session snapshot: {e}"))?;
         s.handle = Some(handle);
         Ok(s)
+    }
+}
+
+/// A session reduced to its snapshot (hibernation): no store, no instance,
+/// no pool slot; only the guest's state as text and the host services.
+pub struct Hibernated<H: SessionHost> {
+    snapshot: String,
+    pub host: H,
+}
+
+impl<H: SessionHost> Hibernated<H> {
+    /// Bytes of guest state kept while hibernated.
+    pub fn snapshot_len(&self) -> usize {
+        self.snapshot.len()
     }
 }
 
@@ -420,6 +469,15 @@ impl<H: SessionHost> GuestSession<H> {
 
     pub fn host(&mut self) -> &mut H {
         &mut self.store.data_mut().host
+    }
+
+    /// Reduce the session to its snapshot: take it, then drop the store,
+    /// which frees the instance and its pool slot (memory, stack, tables).
+    pub async fn hibernate(mut self) -> Result<Hibernated<H>> {
+        let mut snapshot = self.snapshot().await?;
+        snapshot.shrink_to_fit();
+        let host = self.into_host().await;
+        Ok(Hibernated { snapshot, host })
     }
 
     /// Tear the instance down and hand back the session's host services.

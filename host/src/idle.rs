@@ -58,14 +58,24 @@ impl IdleWatch {
         })
     }
 
-    /// Wait for a change, then for the burst to settle.
+    /// Wait for a change, then for the burst to settle. Opening and
+    /// closing the mailbox lock (`imapd.lock`, which every session takes
+    /// around its writes and its rescans) is not a change: the writes it
+    /// guards are seen on their own files.
     pub async fn changed(&mut self) {
-        let mut buf = [0u8; 4096];
+        // Room for one event with the longest name; more are read later.
+        let mut buf = [0u8; 512];
         loop {
             let Ok(mut guard) = self.fd.readable_mut().await else {
                 return std::future::pending().await;
             };
-            match guard.try_io(|inner| inner.get_mut().read_events(&mut buf).map(|e| e.count())) {
+            let read = guard.try_io(|inner| {
+                inner
+                    .get_mut()
+                    .read_events(&mut buf)
+                    .map(|events| events.filter(|e| !is_lock(e)).count())
+            });
+            match read {
                 Ok(Ok(n)) if n > 0 => break,
                 Ok(Ok(_)) => continue,
                 Ok(Err(_)) => return std::future::pending().await,
@@ -73,7 +83,16 @@ impl IdleWatch {
             }
         }
         tokio::time::sleep(SETTLE).await;
-        // Drain whatever else arrived meanwhile.
-        let _ = self.fd.get_mut().read_events(&mut buf);
+        // Drain whatever else arrived meanwhile (bounded: a mailbox written
+        // to without pause must not keep us here).
+        for _ in 0..64 {
+            if self.fd.get_mut().read_events(&mut buf).is_err() {
+                break;
+            }
+        }
     }
+}
+
+fn is_lock(e: &inotify::Event<&std::ffi::OsStr>) -> bool {
+    e.name.is_some_and(|n| n == crate::locks::LOCK_FILE)
 }

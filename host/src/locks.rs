@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use anyhow::{Context, Result, bail};
 use cap_std::fs::{Dir, OpenOptions};
 
-const LOCK_FILE: &str = "imapd.lock";
+pub const LOCK_FILE: &str = "imapd.lock";
 
 /// The locks one session holds, counted so a mailbox locked twice by the
 /// same session (e.g. COPY into the same mailbox) does not deadlock.

@@ -56,6 +56,7 @@ pub struct Options {
     pub idle_poll: Option<Duration>,
     pub idle_timeout: Duration,
     pub idle_keepalive: Option<Duration>,
+    pub idle_hibernate: Option<Duration>,
     pub max_logins_per_user: Option<u32>,
     pub max_logins_per_host: Option<u32>,
     pub engine: EngineOptions,
@@ -106,6 +107,7 @@ impl Options {
             idle_poll: cfg.imapidlepoll(),
             idle_timeout: cfg.imapidletimeout(),
             idle_keepalive: cfg.idle_keepalive(),
+            idle_hibernate: cfg.idle_hibernate(),
             max_logins_per_user: cfg.maxlogins_per_user(),
             max_logins_per_host: cfg.maxlogins_per_host(),
             engine: EngineOptions {

@@ -130,6 +130,35 @@ fn keepalive_while_idle() {
 }
 
 #[test]
+fn keepalive_is_not_postponed_by_polls() {
+    // The poll interval is shorter than the keepalive's: polls must not
+    // restart the keepalive's clock.
+    let s = idle_server(&["imapidlepoll: 1s", "idle_keepalive: 2s"]);
+    let mut c = logged_in(&s);
+    c.cmd("s", "SELECT INBOX");
+    c.send("i IDLE\r\n");
+    assert_eq!(c.line(), "+ idling");
+    let t0 = Instant::now();
+    assert_eq!(c.line(), "* OK Still here");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    c.send("DONE\r\n");
+    assert_eq!(c.until_tagged("i").1, "i OK Completed");
+}
+
+#[test]
+fn autologout_is_not_postponed_by_keepalives() {
+    let s = idle_server(&["imapidletimeout: 3s", "idle_keepalive: 1s"]);
+    let mut c = logged_in(&s);
+    c.cmd("s", "SELECT INBOX");
+    c.send("i IDLE\r\n");
+    assert_eq!(c.line(), "+ idling");
+    expect_push(&mut c, Duration::from_secs(5), |l| {
+        l == "* BYE idle for too long"
+    });
+    assert!(c.closed());
+}
+
+#[test]
 fn idle_can_be_turned_off() {
     let s = idle_server(&["imapidlepoll: 0"]);
     let mut c = logged_in(&s);

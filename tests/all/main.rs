@@ -8,6 +8,7 @@ mod concurrency;
 mod config_errors;
 mod consistency;
 mod greeting;
+mod hibernate;
 mod idle;
 mod limits;
 mod login;
