@@ -61,7 +61,8 @@ impl IdleWatch {
     /// Wait for a change, then for the burst to settle. Opening and
     /// closing the mailbox lock (`imapd.lock`, which every session takes
     /// around its writes and its rescans) is not a change: the writes it
-    /// guards are seen on their own files.
+    /// guards are seen on their own files. Nor are the store's derived
+    /// files ([`NOT_CHANGES`]).
     pub async fn changed(&mut self) {
         // Room for one event with the longest name; more are read later.
         let mut buf = [0u8; 512];
@@ -93,6 +94,13 @@ impl IdleWatch {
     }
 }
 
+/// Files whose changes are not news: the lock, and the store's derived
+/// files (summary and text caches, scan mark), which are written together
+/// with the log that other sessions read or as a session's bookkeeping.
+const NOT_CHANGES: &[&str] = &["imapd.cache", "imapd.text", "imapd.scan"];
+
 fn is_lock(e: &inotify::Event<&std::ffi::OsStr>) -> bool {
-    e.name.is_some_and(|n| n == crate::locks::LOCK_FILE)
+    e.name.is_some_and(|n| {
+        n == crate::locks::LOCK_FILE || NOT_CHANGES.iter().any(|f| n == std::ffi::OsStr::new(f))
+    })
 }
