@@ -22,8 +22,11 @@ use super::name::MailboxName;
 use super::{MailboxLocker, StoreError};
 use crate::mime::MessageSummary;
 
-/// Log size that triggers compaction into a new snapshot.
-const COMPACT_LOG_BYTES: u64 = 4 << 20;
+/// Compaction into a new snapshot happens once the log is longer than
+/// this and than half the snapshot: opening a mailbox then reads about
+/// one record per message (replaying a log costs more: entries are
+/// decoded, boxed and copied).
+const COMPACT_LOG_MIN_BYTES: u64 = 256 << 10;
 
 /// Messages a scan imports per log commit (bounds the summaries held).
 const IMPORT_BATCH: usize = 256;
@@ -147,6 +150,8 @@ pub struct Mailbox {
     log_end: u64,
     /// The log has bytes after `log_end` that are not a valid entry.
     torn_tail: bool,
+    /// Size of the snapshot (`imapd.index`) this view was loaded from.
+    snapshot_len: u64,
     /// Expunged on disk by someone else, not yet reported to this session.
     expunged_unreported: HashSet<u32>,
     flags_changed: BTreeSet<u32>,
@@ -318,6 +323,7 @@ impl Mailbox {
             generation: 0,
             log_end: 0,
             torn_tail: false,
+            snapshot_len: 0,
             expunged_unreported: HashSet::new(),
             flags_changed: BTreeSet::new(),
             recent: HashSet::new(),
@@ -341,6 +347,7 @@ impl Mailbox {
     /// Loads snapshot + log from disk (lock held), repairing as needed.
     fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<(), StoreError> {
         // No snapshot yet: the log (of whatever generation) is everything.
+        self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
         let (mut generation, mut idx, any_generation) = match index::read_snapshot(&self.dir) {
             Ok((g, idx)) => (g, idx, false),
             Err(SnapshotError::Missing) => (0, MailboxIndex::default(), true),
@@ -549,7 +556,7 @@ impl Mailbox {
                 "log entries did not persist",
             )));
         }
-        if self.log_end > COMPACT_LOG_BYTES {
+        if self.log_end > COMPACT_LOG_MIN_BYTES.max(self.snapshot_len / 2) {
             self.compact()?;
         }
         Ok(dead)
@@ -568,10 +575,9 @@ impl Mailbox {
                 .collect(),
         };
         let generation = self.generation + 1;
-        index::write_atomically(
-            &self.dir.join(SNAPSHOT_FILE),
-            &index::encode_snapshot(&disk, generation),
-        )?;
+        let snapshot = index::encode_snapshot(&disk, generation);
+        index::write_atomically(&self.dir.join(SNAPSHOT_FILE), &snapshot)?;
+        self.snapshot_len = snapshot.len() as u64;
         self.log_end = index::write_new_log(&self.dir, generation, &[])?;
         self.generation = generation;
         Ok(())
