@@ -42,13 +42,17 @@ run options:
   --sessions M       sessions per session-rate round (default 2000)
   --greetings N      connects per greeting-latency round (default 200)
   --idle-conns N     concurrent IDLE connections for memory (default 1000)
+  --idle-settle SECS how long they idle before memory is measured (default 40:
+                     past imapd's idle_hibernate; servers that free idle
+                     sessions' memory get to do so)
   --appends N        messages per APPEND round (default 1000)
   --body-fetch N     messages in FETCH 1:N BODY.PEEK[] (default 1000)
   --timeout SECS     limit per workload run (default 600)
   --json PATH        also write the results as JSON
 load options:
   --window W         APPENDs in flight at once with LITERAL+ (default 1)
-  --quick            smaller defaults (sessions 200, greetings 50, idle-conns 100, appends 100)
+  --quick            smaller defaults (sessions 200, greetings 50, idle-conns 100,
+                     idle-settle 2, appends 100)
 ";
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -101,6 +105,7 @@ fn parse_args() -> Result<Args, String> {
             sessions: if quick { 200 } else { 2000 },
             greetings: if quick { 50 } else { 200 },
             idle_conns: if quick { 100 } else { 1000 },
+            idle_settle: Duration::from_secs(if quick { 2 } else { 40 }),
             appends: if quick { 100 } else { 1000 },
             body_fetch: 1000,
             timeout: Duration::from_secs(600),
@@ -136,6 +141,7 @@ fn parse_args() -> Result<Args, String> {
             "--sessions" => p.sessions = num(&v)?.max(1),
             "--greetings" => p.greetings = num(&v)?.max(1) as usize,
             "--idle-conns" => p.idle_conns = num(&v)?.max(1) as usize,
+            "--idle-settle" => p.idle_settle = Duration::from_secs(num(&v)?),
             "--appends" => p.appends = num(&v)?.max(1),
             "--body-fetch" => p.body_fetch = num(&v)?.max(1),
             "--timeout" => p.timeout = Duration::from_secs(num(&v)?),

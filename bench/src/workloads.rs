@@ -97,6 +97,8 @@ pub struct Params {
     pub sessions: u64,
     pub greetings: usize,
     pub idle_conns: usize,
+    /// How long the IDLE connections sit before their memory is measured.
+    pub idle_settle: Duration,
     pub appends: u64,
     pub body_fetch: u64,
     pub timeout: Duration,
@@ -489,13 +491,14 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
             p.idle_conns
         )),
         None => {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(p.idle_settle).await;
             let after = memory::measure(pid).ok_or(format!("PID {pid} gone"))?;
             let n = conns.len() as f64;
             Ok(Sample {
                 value: after.pss_kib as f64 / n,
                 detail: format!(
-                    "growth {:.0} KiB/conn; PSS {} -> {} MiB, RSS {} -> {} MiB, {} -> {} processes",
+                    "after {} s idle: growth {:.0} KiB/conn; PSS {} -> {} MiB, RSS {} -> {} MiB, {} -> {} processes",
+                    p.idle_settle.as_secs(),
                     after.pss_kib.saturating_sub(before.pss_kib) as f64 / n,
                     before.pss_kib / 1024,
                     after.pss_kib / 1024,

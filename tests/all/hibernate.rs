@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{Client, TestServer, server};
+use crate::idle::{append, expect_push, logged_in};
 
 fn hib_server(extra: &[&str]) -> TestServer {
     let mut b = server()
@@ -16,23 +17,6 @@ fn hib_server(extra: &[&str]) -> TestServer {
         b = b.conf(l);
     }
     b.start()
-}
-
-fn logged_in(s: &TestServer) -> Client {
-    let mut c = s.connect();
-    c.line();
-    c.login("plain", "secret");
-    c
-}
-
-fn append(c: &mut Client, tag: &str, subject: &str) {
-    let msg = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody\r\n");
-    c.send(&format!(
-        "{tag} APPEND INBOX {{{}+}}\r\n{msg}\r\n",
-        msg.len()
-    ));
-    let (_, t) = c.until_tagged(tag);
-    assert!(t.starts_with(&format!("{tag} OK")), "{t}");
 }
 
 /// How many times the server has hibernated a session so far.
@@ -56,18 +40,6 @@ fn await_log(s: &TestServer, needle: &str, n: usize) {
 /// Wait until the server has hibernated `n` sessions in all.
 fn await_hibernations(s: &TestServer, n: usize) {
     await_log(s, ": hibernated (", n);
-}
-
-/// Read lines until one satisfies `want`, within `limit`.
-fn expect_push(c: &mut Client, limit: Duration, want: impl Fn(&str) -> bool) -> String {
-    let t0 = Instant::now();
-    loop {
-        let l = c.line();
-        assert!(t0.elapsed() < limit, "{l:?} after {:?}", t0.elapsed());
-        if want(&l) {
-            return l;
-        }
-    }
 }
 
 /// A session idling in INBOX (which holds the messages `subjects`).

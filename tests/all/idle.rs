@@ -14,14 +14,15 @@ fn idle_server(extra: &[&str]) -> TestServer {
     b.start()
 }
 
-fn logged_in(s: &TestServer) -> Client {
+pub(crate) fn logged_in(s: &TestServer) -> Client {
     let mut c = s.connect();
     c.line();
     c.login("plain", "secret");
     c
 }
 
-fn append(c: &mut Client, tag: &str, subject: &str) {
+/// APPEND a small message with `subject` to INBOX (LITERAL+).
+pub(crate) fn append(c: &mut Client, tag: &str, subject: &str) {
     let msg = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody\r\n");
     c.send(&format!(
         "{tag} APPEND INBOX {{{}+}}\r\n{msg}\r\n",
@@ -32,7 +33,7 @@ fn append(c: &mut Client, tag: &str, subject: &str) {
 }
 
 /// Read untagged lines until one satisfies `want`, within `limit`.
-fn expect_push(c: &mut Client, limit: Duration, want: impl Fn(&str) -> bool) -> String {
+pub(crate) fn expect_push(c: &mut Client, limit: Duration, want: impl Fn(&str) -> bool) -> String {
     let t0 = Instant::now();
     loop {
         let l = c.line();

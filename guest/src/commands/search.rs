@@ -349,6 +349,11 @@ fn search_text_profile() {
     };
     let store = crate::store::MailStore::open(root, std::rc::Rc::new(crate::store::NoLocking), &[])
         .unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        drop(store.examine(&crate::store::MailboxName::inbox()).unwrap());
+    }
+    println!("EXAMINE: {:?}", start.elapsed() / 100);
     let m = store.examine(&crate::store::MailboxName::inbox()).unwrap();
     let needle = std::env::var("IMAPD_PERF_WORD").unwrap_or_else(|_| "quetzalcoatl".into());
     for _ in 0..3 {
@@ -361,5 +366,18 @@ fn search_text_profile() {
         );
     }
     let raw = m.records().iter().filter(|r| r.text_is_raw).count();
-    println!("{raw} of {} messages have raw text", m.records().len());
+    let decoded = m.records().iter().filter(|r| r.text.len > 0).count();
+    let mut texts = m.text_reader();
+    let t0 = std::time::Instant::now();
+    let bytes: usize = m
+        .records()
+        .iter()
+        .filter(|r| r.text.len > 0)
+        .map(|r| texts.text(r).len())
+        .sum();
+    println!(
+        "{raw} of {} messages have raw text, {decoded} decoded text ({bytes} bytes read in {:?})",
+        m.records().len(),
+        t0.elapsed()
+    );
 }

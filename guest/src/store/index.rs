@@ -22,7 +22,7 @@ use super::cache::CacheRef;
 
 pub const SNAPSHOT_FILE: &str = "imapd.index";
 pub const LOG_FILE: &str = "imapd.log";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX2";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX3";
 const LOG_MAGIC: &[u8; 8] = b"IMAPDLG2";
 pub const LOG_HEADER_LEN: u64 = 16;
 
@@ -174,6 +174,14 @@ pub struct MailboxIndex {
 }
 
 impl MailboxIndex {
+    /// An empty index with room for `n` records.
+    pub fn with_capacity(n: usize) -> MailboxIndex {
+        MailboxIndex {
+            header: IndexHeader::default(),
+            records: Vec::with_capacity(n.min(1 << 20)),
+        }
+    }
+
     pub fn position(&self, uid: u32) -> Result<usize, usize> {
         self.records.binary_search_by_key(&uid, |r| r.uid)
     }
@@ -605,8 +613,12 @@ pub fn encode_snapshot(index: &MailboxIndex, generation: u64) -> Vec<u8> {
     x.u64(generation);
     x.header(&index.header);
     x.u32(index.records.len() as u32);
+    let mut one = Enc::default();
     for r in &index.records {
-        x.record(r);
+        // Length-prefixed, so a reader decodes record by record.
+        one.0.clear();
+        one.record(r);
+        x.bytes(&one.0);
     }
     let crc = crc32(&x.0);
     x.u32(crc);
@@ -620,33 +632,91 @@ pub enum SnapshotError {
 }
 
 /// Reads `imapd.index`: (generation, index).
-pub fn read_snapshot(dir: &Path) -> Result<(u64, MailboxIndex), SnapshotError> {
-    let data = match fs::read(dir.join(SNAPSHOT_FILE)) {
-        Ok(d) => d,
+/// The file is read in small pieces and checked as it goes: opening a
+/// large mailbox holds its records, not the file too.
+/// `extra`: room to leave for records added later (the log's).
+pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), SnapshotError> {
+    let file = match File::open(dir.join(SNAPSHOT_FILE)) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
         Err(_) => return Err(SnapshotError::Corrupt),
     };
-    if data.len() < 12 || &data[..8] != SNAPSHOT_MAGIC {
-        return Err(SnapshotError::Corrupt);
-    }
-    let (body, crc) = data.split_at(data.len() - 4);
-    if crc32(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
-        return Err(SnapshotError::Corrupt);
-    }
-    let mut d = Dec { b: body, i: 8 };
-    let parse = |d: &mut Dec<'_>| -> D<(u64, MailboxIndex)> {
+    let mut r = CheckedReader {
+        inner: file,
+        buf: Vec::with_capacity(64 << 10),
+        pos: 0,
+        crc: crc32fast::Hasher::new(),
+    };
+    let mut parse = || -> D<(u64, MailboxIndex)> {
+        let head = r.take(8 + 8 + 20 + 4)?;
+        if &head[..8] != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let mut d = Dec { b: head, i: 8 };
         let generation = d.u64()?;
         let header = d.header()?;
         let n = d.u32()? as usize;
-        let mut records = Vec::with_capacity(n.min(1 << 20));
+        let mut records = Vec::with_capacity(n.min(1 << 20) + extra.min(1 << 20));
         for _ in 0..n {
+            let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+            let mut d = Dec {
+                b: r.take(len)?,
+                i: 0,
+            };
             records.push(d.record()?);
+            if d.i != len {
+                return None;
+            }
         }
-        records.sort_by_key(|r| r.uid);
+        let computed = r.crc.clone().finalize();
+        r.crc = crc32fast::Hasher::new();
+        let stored = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+        if computed != stored {
+            return None;
+        }
+        // Written in UID order; a stable sort would allocate half the
+        // records again as scratch space.
+        if !records.is_sorted_by_key(|r| r.uid) {
+            records.sort_unstable_by_key(|r| r.uid);
+        }
         records.dedup_by_key(|r| r.uid);
         Some((generation, MailboxIndex { header, records }))
     };
-    parse(&mut d).ok_or(SnapshotError::Corrupt)
+    parse().ok_or(SnapshotError::Corrupt)
+}
+
+/// Reads a file in 64 KiB pieces, hands out exact slices and checksums
+/// them.
+struct CheckedReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> CheckedReader<R> {
+    /// The next `n` bytes; `None` at the end of the file.
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.buf.len() - self.pos < n {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            // A corrupt length must not allocate: the buffer grows by
+            // what the file holds, and reading stops at its end.
+            while self.buf.len() < n {
+                let have = self.buf.len();
+                self.buf.resize(have + (64 << 10), 0);
+                let got = self.inner.read(&mut self.buf[have..]).unwrap_or(0);
+                self.buf.truncate(have + got);
+                if got == 0 {
+                    return None;
+                }
+            }
+        }
+        let slice = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        self.crc.update(slice);
+        Some(slice)
+    }
 }
 
 #[cfg(test)]

@@ -346,19 +346,30 @@ impl Mailbox {
 
     /// Loads snapshot + log from disk (lock held), repairing as needed.
     fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<(), StoreError> {
-        // No snapshot yet: the log (of whatever generation) is everything.
-        self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
-        let (mut generation, mut idx, any_generation) = match index::read_snapshot(&self.dir) {
-            Ok((g, idx)) => (g, idx, false),
-            Err(SnapshotError::Missing) => (0, MailboxIndex::default(), true),
-            Err(SnapshotError::Corrupt) => {
-                // Rebuild from the files; UIDs are reassigned, so UIDVALIDITY changes.
-                let _ = fs::remove_file(self.dir.join(SNAPSHOT_FILE));
-                let _ = fs::remove_file(self.dir.join(LOG_FILE));
-                (0, MailboxIndex::default(), true)
-            }
-        };
+        // The log first: the records it adds get room up front (growing a
+        // large Vec later would double it, and a guest's memory never
+        // shrinks).
         let log = index::read_log(&self.dir.join(LOG_FILE), 0)?;
+        let adds = log.as_ref().map_or(0, |l| {
+            l.entries
+                .iter()
+                .filter(|e| matches!(e, LogEntry::Add(_)))
+                .count()
+        });
+        self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
+        // No snapshot yet: the log (of whatever generation) is everything.
+        let (mut generation, mut idx, any_generation, log) =
+            match index::read_snapshot(&self.dir, adds) {
+                Ok((g, idx)) => (g, idx, false, log),
+                Err(SnapshotError::Missing) => (0, MailboxIndex::with_capacity(adds), true, log),
+                Err(SnapshotError::Corrupt) => {
+                    // Rebuild from the files; UIDs are reassigned, so
+                    // UIDVALIDITY changes (the log alone is not the index).
+                    let _ = fs::remove_file(self.dir.join(SNAPSHOT_FILE));
+                    let _ = fs::remove_file(self.dir.join(LOG_FILE));
+                    (0, MailboxIndex::default(), true, None)
+                }
+            };
         let mut log_end = 0;
         let mut log_ok = false;
         if let Some(log) = log
@@ -708,7 +719,7 @@ impl Mailbox {
 
     /// The log was compacted by someone else: reload and diff.
     fn reload(&mut self) -> Result<(), StoreError> {
-        let snapshot = index::read_snapshot(&self.dir);
+        let snapshot = index::read_snapshot(&self.dir, 0);
         let Some(log) = index::read_log(&self.dir.join(LOG_FILE), 0)? else {
             return Ok(());
         };
