@@ -185,3 +185,89 @@ fn shutdown_file_is_noticed_during_idle() {
     });
     assert!(c.closed());
 }
+
+/// More sessions in IDLE than the user may have inotify instances
+/// (`fs.inotify.max_user_instances`, 128 by default): with an instance per
+/// session the rest failed with "inotify_init: Too many open files" and
+/// fell back to the 60 s poll. All share the process's one instance now,
+/// and every one of them hears of an APPEND at once.
+#[test]
+fn more_idlers_than_inotify_instances_all_get_the_push() {
+    push_to_many_idlers(false, Duration::from_secs(3));
+}
+
+/// The same with every idler hibernated: the watch outlives the instance,
+/// and each push wakes one.
+#[test]
+fn more_hibernated_idlers_than_inotify_instances_all_get_the_push() {
+    push_to_many_idlers(true, Duration::from_secs(3));
+}
+
+fn push_to_many_idlers(hibernate: bool, limit: Duration) {
+    let instances: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(128);
+    let n = (instances + 20).clamp(150, 300);
+    // The poll interval is far off, so only a watch can deliver in time.
+    let s = idle_server(&[
+        "imapidlepoll: 60s",
+        if hibernate {
+            "idle_hibernate: 1"
+        } else {
+            "idle_hibernate: 0"
+        },
+    ]);
+    let mut writer = logged_in(&s);
+    let mut idlers: Vec<Client> = (0..n)
+        .map(|i| {
+            let mut c = logged_in(&s);
+            let (u, t) = c.cmd("s", "SELECT INBOX");
+            assert!(t.starts_with("s OK"), "idler {i}: {t}");
+            assert!(u.iter().any(|l| l == "* 0 EXISTS"), "{u:?}");
+            c.send("i IDLE\r\n");
+            assert_eq!(c.line(), "+ idling", "idler {i}");
+            c
+        })
+        .collect();
+    // The watch is set up just after "+ idling" is written.
+    std::thread::sleep(Duration::from_millis(300));
+    if hibernate {
+        let t0 = Instant::now();
+        while s.log().matches(": hibernated (").count() < n {
+            assert!(t0.elapsed() < Duration::from_secs(60), "{}", s.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(!s.log().contains("inotify"), "{}", s.log());
+
+    append(&mut writer, "w1", "to all");
+    let t0 = Instant::now();
+    for (i, c) in idlers.iter_mut().enumerate() {
+        let left = limit
+            .saturating_sub(t0.elapsed())
+            .max(Duration::from_millis(1));
+        c.raw
+            .as_ref()
+            .unwrap()
+            .set_read_timeout(Some(left))
+            .unwrap();
+        let l = c.line();
+        assert_eq!(l, "* 1 EXISTS", "idler {i} after {:?}", t0.elapsed());
+    }
+    let took = t0.elapsed();
+    assert!(took < limit, "{n} pushes took {took:?}");
+    eprintln!("{n} idlers (hibernated: {hibernate}), all pushed within {took:?}");
+    let log = s.log();
+    assert!(!log.contains("inotify"), "{log}");
+    assert!(!log.contains("Too many open files"), "{log}");
+
+    for c in &mut idlers {
+        let raw = c.raw.as_ref().unwrap();
+        raw.set_read_timeout(Some(crate::harness::TIMEOUT)).unwrap();
+        c.send("DONE\r\n");
+    }
+    for c in &mut idlers {
+        assert_eq!(c.until_tagged("i").1, "i OK Completed");
+    }
+}
