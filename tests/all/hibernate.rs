@@ -42,6 +42,16 @@ fn await_hibernations(s: &TestServer, n: usize) {
     await_log(s, ": hibernated (", n);
 }
 
+/// IDLE until the server has hibernated `n` sessions in all, then DONE:
+/// the tagged OK comes from the woken session.
+fn idle_through_hibernation(s: &TestServer, c: &mut Client, tag: &str, n: usize) {
+    c.send(&format!("{tag} IDLE\r\n"));
+    assert_eq!(c.line(), "+ idling");
+    await_hibernations(s, n);
+    c.send("DONE\r\n");
+    assert_eq!(c.until_tagged(tag).1, format!("{tag} OK Completed"));
+}
+
 /// A session idling in INBOX (which holds the messages `subjects`).
 fn idling(s: &TestServer, subjects: &[&str]) -> (Client, Client) {
     let mut writer = logged_in(s);
@@ -134,11 +144,7 @@ fn done_after_hibernation_continues_the_session() {
     let (u, _) = idler.cmd("g", "FETCH 1:* FLAGS");
     assert_eq!(u.len(), 2, "{u:?}");
     // A second IDLE hibernates and wakes as well.
-    idler.send("j IDLE\r\n");
-    assert_eq!(idler.line(), "+ idling");
-    await_hibernations(&s, 3);
-    idler.send("DONE\r\n");
-    assert_eq!(idler.until_tagged("j").1, "j OK Completed");
+    idle_through_hibernation(&s, &mut idler, "j", 3);
     assert_eq!(idler.cmd("k", "LOGOUT").1, "k OK Completed");
 }
 
@@ -149,11 +155,7 @@ fn hibernation_works_over_tls() {
     c.line();
     c.login("plain", "secret");
     c.cmd("s", "SELECT INBOX");
-    c.send("i IDLE\r\n");
-    assert_eq!(c.line(), "+ idling");
-    await_hibernations(&s, 1);
-    c.send("DONE\r\n");
-    assert_eq!(c.until_tagged("i").1, "i OK Completed");
+    idle_through_hibernation(&s, &mut c, "i", 1);
     assert_eq!(c.cmd("n", "NOOP").1, "n OK Completed");
 }
 
