@@ -19,12 +19,12 @@
 //! rebuilt from the message file when read. So a crash can cost a re-parse,
 //! never a wrong answer.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::index::{MessageRecord, crc32};
+use super::index::{MessageRecord, crc32, unique_token};
 use crate::mime::{MessageSummary, SearchHeaders};
 
 pub const CACHE_FILE: &str = "imapd.cache";
@@ -159,6 +159,64 @@ pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Resul
     }
     f.write_all(&data)?;
     Ok(refs)
+}
+
+/// Cache files smaller than this are not worth compacting.
+const COMPACT_MIN_BYTES: u64 = 1 << 20;
+
+/// Which reference of a record points into a cache file.
+pub type RefField = fn(&mut MessageRecord) -> &mut CacheRef;
+
+/// Rewrites the cache file `name` with only the blobs `records` point at
+/// (their references move to the new places), once at least half of it is
+/// blobs of expunged messages; false if it was left as it is. Mailbox lock
+/// held: nobody appends meanwhile. Other sessions' references into the
+/// old file fail their checks until they reload the index (whose
+/// generation the caller moves on), and are rebuilt in the meantime.
+pub fn compact_file(
+    dir: &Path,
+    name: &'static str,
+    records: &mut [MessageRecord],
+    field: RefField,
+) -> io::Result<bool> {
+    let Ok(size) = fs::metadata(dir.join(name)).map(|m| m.len()) else {
+        return Ok(false);
+    };
+    let live: u64 = records.iter_mut().map(|r| u64::from(field(r).len)).sum();
+    if size < COMPACT_MIN_BYTES || live.saturating_mul(2) > size {
+        return Ok(false);
+    }
+    let tmp = dir.join(format!("{name}.{}.tmp", unique_token()));
+    let written = (|| -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        out.write_all(MAGIC)?;
+        let mut at = MAGIC.len() as u64;
+        let mut reader = CacheReader::of_file(dir, name);
+        for r in records.iter_mut() {
+            if field(r).len == 0 {
+                continue;
+            }
+            let payload = if name == TEXT_FILE {
+                reader.text(r)
+            } else {
+                reader.payload(r)
+            };
+            out.write_all(&(payload.len() as u32).to_le_bytes())?;
+            out.write_all(&crc32(payload).to_le_bytes())?;
+            out.write_all(&r.uid.to_le_bytes())?;
+            out.write_all(payload)?;
+            let len = (BLOB_HEADER + payload.len()) as u32;
+            *field(r) = CacheRef { offset: at, len };
+            at += u64::from(len);
+        }
+        out.flush()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, dir.join(name))?;
+    Ok(true)
 }
 
 /// Reads summaries for one command (FETCH, SEARCH): keeps the cache file

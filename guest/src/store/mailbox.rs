@@ -574,9 +574,10 @@ impl Mailbox {
     }
 
     /// Writes the disk state as a new snapshot and starts an empty log.
+    /// The cache files are rewritten too once half of them is garbage.
     pub fn compact(&mut self) -> Result<(), StoreError> {
         self.catch_up()?;
-        let disk = MailboxIndex {
+        let mut disk = MailboxIndex {
             header: self.header,
             records: self
                 .records
@@ -585,6 +586,19 @@ impl Mailbox {
                 .cloned()
                 .collect(),
         };
+        let fields: [(&'static str, cache::RefField); 2] = [
+            (cache::CACHE_FILE, |r| &mut r.cache),
+            (cache::TEXT_FILE, |r| &mut r.text),
+        ];
+        for (name, field) in fields {
+            if cache::compact_file(&self.dir, name, &mut disk.records, field)? {
+                for d in &mut disk.records {
+                    if let Ok(pos) = self.records.binary_search_by_key(&d.uid, |r| r.uid) {
+                        *field(&mut self.records[pos]) = *field(d);
+                    }
+                }
+            }
+        }
         let generation = self.generation + 1;
         let snapshot = index::encode_snapshot(&disk, generation);
         index::write_atomically(&self.dir.join(SNAPSHOT_FILE), &snapshot)?;
@@ -755,6 +769,9 @@ impl Mailbox {
                 r.flags = d.flags;
                 r.keywords = d.keywords.clone();
                 r.modseq = d.modseq;
+                // A compaction may have moved its summary and text.
+                r.cache = d.cache;
+                r.text = d.text;
             }
         }
         let known: HashSet<u32> = self.records.iter().map(|r| r.uid).collect();

@@ -666,3 +666,55 @@ Message-ID: <{i}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/al
         start.elapsed()
     );
 }
+
+/// Once half of the summary cache is expunged messages' blobs, compaction
+/// rewrites it; the compacting view, another open view (after it
+/// reloads) and a fresh one all still read every summary right.
+#[test]
+fn compaction_rewrites_a_sparse_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let long = |i: usize| AppendMessage {
+        data: format!("Subject: {i} {}\r\n\r\nbody\r\n", "x".repeat(2000)).into_bytes(),
+        flags: Flags::default(),
+        keywords: Vec::new(),
+        internal_date: Some((1_700_000_000, 0)),
+    };
+    let mut m = s.select(&n("INBOX")).unwrap();
+    for chunk in 0..4 {
+        m.append((0..100).map(|i| long(chunk * 100 + i)).collect())
+            .unwrap();
+    }
+    let mut other = s.select(&n("INBOX")).unwrap();
+    let cache = t.path().join(super::cache::CACHE_FILE);
+    let before = fs::metadata(&cache).unwrap().len();
+    assert!(before > 1 << 20, "cache {before} bytes");
+    let doomed: Vec<u32> = m
+        .records()
+        .iter()
+        .map(|r| r.uid)
+        .filter(|u| u % 4 != 0)
+        .collect();
+    m.store_flags(&doomed, FlagOperation::Add, Flags::DELETED, &[], None)
+        .unwrap();
+    m.expunge(None).unwrap();
+    m.compact().unwrap();
+    let after = fs::metadata(&cache).unwrap().len();
+    assert!(after * 3 < before, "cache {before} -> {after} bytes");
+    let subject_of = |m: &Mailbox, r: &MessageRecord| {
+        let mut reader = m.cache_reader();
+        reader.summary(r).subject.to_string()
+    };
+    other.sync().unwrap();
+    let fresh = s.select(&n("INBOX")).unwrap();
+    for view in [&m, &other, &fresh] {
+        assert_eq!(view.exists(), 100);
+        for r in view.records() {
+            let subject = subject_of(view, r);
+            assert!(
+                subject.starts_with(&format!("{} x", r.uid - 1)),
+                "{subject:.20}"
+            );
+        }
+    }
+}
