@@ -350,10 +350,14 @@ fn search_text_profile() {
     let store = crate::store::MailStore::open(root, std::rc::Rc::new(crate::store::NoLocking), &[])
         .unwrap();
     let start = std::time::Instant::now();
-    for _ in 0..100 {
+    let rounds: u32 = std::env::var("IMAPD_PERF_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for _ in 0..rounds {
         drop(store.examine(&crate::store::MailboxName::inbox()).unwrap());
     }
-    println!("EXAMINE: {:?}", start.elapsed() / 100);
+    println!("EXAMINE: {:?}", start.elapsed() / rounds);
     let m = store.examine(&crate::store::MailboxName::inbox()).unwrap();
     let needle = std::env::var("IMAPD_PERF_WORD").unwrap_or_else(|_| "quetzalcoatl".into());
     for _ in 0..3 {
