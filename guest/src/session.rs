@@ -504,45 +504,19 @@ impl Session {
                 self.throttled = true;
                 return;
             }
-            if let Some(job) = self.fetch_job.take() {
-                commands::fetch::resume(self, job);
-                continue;
-            }
-            let event = if self.facts.sasl.is_some() || self.facts.idle.is_some() {
-                self.reader.next_line(&self.limits)
-            } else {
-                self.reader.next_command(&self.limits)
-            };
-            let Some(event) = event else { return };
-            let action = match event {
-                Event::GoAhead => {
-                    self.write(GO_AHEAD);
+            let action = match self.fetch_job.take() {
+                // A FETCH still writing: it goes first (and may end the
+                // session like any command, e.g. on a UIDVALIDITY change).
+                Some(job) => {
+                    commands::fetch::resume(self, job);
                     Action::None
                 }
-                Event::Fatal(fatal) => {
-                    self.write(format!("* BYE {}\r\n", fatal.text()).as_bytes());
-                    Action::Close
+                None => {
+                    let Some(event) = self.next_event() else {
+                        return;
+                    };
+                    self.dispatch(event)
                 }
-                Event::LiteralRefused { tag, command } => {
-                    if Tag::new(tag.as_bytes()).is_some() {
-                        // The name is client bytes: keep control characters out.
-                        let command: String = command
-                            .chars()
-                            .map(|c| if c.is_control() { '?' } else { c })
-                            .collect();
-                        let text =
-                            format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
-                        self.tagged(&tag, &text);
-                    } else {
-                        self.write(b"* BAD Invalid tag\r\n");
-                    }
-                    Action::None
-                }
-                Event::Line(line) if self.facts.idle.is_some() => {
-                    commands::idle::resume(self, &line)
-                }
-                Event::Line(line) => commands::authenticate::resume(self, &line),
-                Event::Command(bytes) => commands::execute(self, &bytes),
             };
             let action = if std::mem::take(&mut self.must_close) {
                 Action::Close
@@ -568,6 +542,46 @@ impl Session {
                 // Reported by `step` for as long as the IDLE lasts.
                 Action::Idle => {}
             }
+        }
+    }
+
+    /// The next complete command (or line, in SASL and IDLE), if any.
+    fn next_event(&mut self) -> Option<Event> {
+        if self.facts.sasl.is_some() || self.facts.idle.is_some() {
+            self.reader.next_line(&self.limits)
+        } else {
+            self.reader.next_command(&self.limits)
+        }
+    }
+
+    /// Runs one event; returns the action it asks for.
+    fn dispatch(&mut self, event: Event) -> Action {
+        match event {
+            Event::GoAhead => {
+                self.write(GO_AHEAD);
+                Action::None
+            }
+            Event::Fatal(fatal) => {
+                self.write(format!("* BYE {}\r\n", fatal.text()).as_bytes());
+                Action::Close
+            }
+            Event::LiteralRefused { tag, command } => {
+                if Tag::new(tag.as_bytes()).is_some() {
+                    // The name is client bytes: keep control characters out.
+                    let command: String = command
+                        .chars()
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect();
+                    let text = format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
+                    self.tagged(&tag, &text);
+                } else {
+                    self.write(b"* BAD Invalid tag\r\n");
+                }
+                Action::None
+            }
+            Event::Line(line) if self.facts.idle.is_some() => commands::idle::resume(self, &line),
+            Event::Line(line) => commands::authenticate::resume(self, &line),
+            Event::Command(bytes) => commands::execute(self, &bytes),
         }
     }
 

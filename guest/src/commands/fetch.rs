@@ -444,6 +444,36 @@ fn push_number(out: &mut Vec<u8>, mut n: u64) {
 mod tests {
     use super::super::message_testing::*;
 
+    /// A FETCH bigger than the output high-water mark comes out a piece at
+    /// a time as the host pulls, with never more than the mark plus one
+    /// message's response queued, and what was pipelined after it runs
+    /// after it.
+    #[test]
+    fn large_fetch_streams_through_pull() {
+        use crate::session::OUTBOX_HIGH_WATER;
+        let big = format!(
+            "Subject: big\r\n\r\n{}",
+            "0123456789abcdef\r\n".repeat(12_000)
+        );
+        let messages: Vec<&str> = std::iter::repeat_n(big.as_str(), 8).collect();
+        let (mut s, _dir) = selected_with(&messages, false);
+        let mut step = s.feed(b"a FETCH 1:* BODY.PEEK[]\r\nb NOOP\r\n");
+        let mut out = Vec::new();
+        loop {
+            assert!(s.outbox.len() <= OUTBOX_HIGH_WATER + big.len() + 100);
+            out.extend_from_slice(&step.output);
+            if !step.more {
+                break;
+            }
+            step = s.pull(64 << 10);
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches(&big).count(), 8);
+        let a = text.find("a OK Completed").unwrap();
+        let b = text.find("b OK").unwrap();
+        assert!(a < b && text.ends_with("\r\n"));
+    }
+
     #[test]
     fn metadata_from_the_index() {
         let (mut s, _dir) = selected();
