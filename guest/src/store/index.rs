@@ -198,17 +198,7 @@ impl MailboxIndex {
                 }
             }
             LogEntry::Add(r) => {
-                // UIDs only go up in log order: an Add at or below a UID
-                // already handed out lost a race with another session
-                // (or repeats an entry) and is dead.
-                if !add_is_live(h, r) {
-                    return;
-                }
-                h.uidnext = r.uid.saturating_add(1);
-                h.highest_modseq = h.highest_modseq.max(r.modseq);
-                if let Err(pos) = self.position(r.uid) {
-                    self.records.insert(pos, (**r).clone());
-                }
+                apply_add(h, &mut self.records, r);
             }
             LogEntry::Flags {
                 uid,
@@ -216,13 +206,7 @@ impl MailboxIndex {
                 keywords,
                 modseq,
             } => {
-                h.highest_modseq = h.highest_modseq.max(*modseq);
-                if let Ok(pos) = self.position(*uid) {
-                    let r = &mut self.records[pos];
-                    r.flags = *flags;
-                    r.keywords = keywords.clone();
-                    r.modseq = *modseq;
-                }
+                apply_flags(h, &mut self.records, *uid, *flags, keywords, *modseq);
             }
             LogEntry::Expunge { uid, modseq } => {
                 h.highest_modseq = h.highest_modseq.max(*modseq);
@@ -234,6 +218,42 @@ impl MailboxIndex {
             LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
         }
     }
+}
+
+/// Applies an `Add` to a header and records sorted by UID (the index's,
+/// or a session's view); false if it is dead. UIDs only go up in log
+/// order: an Add at or below a UID already handed out lost a race with
+/// another session (or repeats an entry).
+pub fn apply_add(h: &mut IndexHeader, records: &mut Vec<MessageRecord>, r: &MessageRecord) -> bool {
+    if !add_is_live(h, r) {
+        return false;
+    }
+    h.uidnext = r.uid.saturating_add(1);
+    h.highest_modseq = h.highest_modseq.max(r.modseq);
+    if let Err(pos) = records.binary_search_by_key(&r.uid, |x| x.uid) {
+        records.insert(pos, r.clone());
+    }
+    true
+}
+
+/// Applies a `Flags` entry the same way; false if no record has the UID.
+pub fn apply_flags(
+    h: &mut IndexHeader,
+    records: &mut [MessageRecord],
+    uid: u32,
+    flags: Flags,
+    keywords: &[String],
+    modseq: u64,
+) -> bool {
+    h.highest_modseq = h.highest_modseq.max(modseq);
+    let Ok(pos) = records.binary_search_by_key(&uid, |x| x.uid) else {
+        return false;
+    };
+    let r = &mut records[pos];
+    r.flags = flags;
+    r.keywords = keywords.to_vec();
+    r.modseq = modseq;
+    true
 }
 
 /// Whether an `Add` read at this point of the log takes effect: its UID

@@ -658,29 +658,14 @@ impl Mailbox {
     fn apply_own(&mut self, e: &LogEntry) -> bool {
         let h = &mut self.header;
         match e {
-            LogEntry::Add(r) => {
-                if !index::add_is_live(h, r) {
-                    return false;
-                }
-                h.uidnext = r.uid + 1;
-                h.highest_modseq = h.highest_modseq.max(r.modseq);
-                if let Err(pos) = self.records.binary_search_by_key(&r.uid, |x| x.uid) {
-                    self.records.insert(pos, (**r).clone());
-                }
-            }
+            LogEntry::Add(r) => return index::apply_add(h, &mut self.records, r),
             LogEntry::Flags {
                 uid,
                 flags,
                 keywords,
                 modseq,
             } => {
-                h.highest_modseq = h.highest_modseq.max(*modseq);
-                if let Ok(pos) = self.records.binary_search_by_key(uid, |x| x.uid) {
-                    let r = &mut self.records[pos];
-                    r.flags = *flags;
-                    r.keywords = keywords.clone();
-                    r.modseq = *modseq;
-                }
+                index::apply_flags(h, &mut self.records, *uid, *flags, keywords, *modseq);
             }
             // The caller takes expunged records out of the view itself.
             LogEntry::Expunge { modseq, .. } => h.highest_modseq = h.highest_modseq.max(*modseq),
@@ -694,15 +679,9 @@ impl Mailbox {
     fn apply_foreign(&mut self, e: &LogEntry) {
         let h = &mut self.header;
         match e {
+            // A dead Add lost a UID race: dead for every reader.
             LogEntry::Add(r) => {
-                if !index::add_is_live(h, r) {
-                    return; // lost a UID race: dead for every reader
-                }
-                h.uidnext = r.uid + 1;
-                h.highest_modseq = h.highest_modseq.max(r.modseq);
-                if let Err(pos) = self.records.binary_search_by_key(&r.uid, |x| x.uid) {
-                    self.records.insert(pos, (**r).clone());
-                }
+                index::apply_add(h, &mut self.records, r);
             }
             LogEntry::Flags {
                 uid,
@@ -710,12 +689,7 @@ impl Mailbox {
                 keywords,
                 modseq,
             } => {
-                h.highest_modseq = h.highest_modseq.max(*modseq);
-                if let Ok(pos) = self.records.binary_search_by_key(uid, |x| x.uid) {
-                    let r = &mut self.records[pos];
-                    r.flags = *flags;
-                    r.keywords = keywords.clone();
-                    r.modseq = *modseq;
+                if index::apply_flags(h, &mut self.records, *uid, *flags, keywords, *modseq) {
                     self.flags_changed.insert(*uid);
                 }
             }
