@@ -330,6 +330,10 @@ async fn serve_inner(
             }
             Action::Close => {
                 let _ = conn.io.flush().await;
+                // Free the instance (pool slot, login record, locks) before
+                // the client sees the end: one that reconnects at once
+                // after LOGOUT must find them free.
+                drop(session);
                 let _ = conn.io.shutdown().await;
                 return Ok(());
             }
