@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Mailbox, MailboxView};
+use crate::store::{Mailbox, MailboxView, MessageRecord};
+
+/// The system flags, in Cyrus's order (rfc3501 2.3.2).
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Draft \\Deleted \\Seen";
 
 /// The selected mailbox of a session.
 pub struct Selected {
@@ -18,16 +21,27 @@ pub struct Selected {
     pub read_only: bool,
     /// The RECENT count last reported.
     pub reported_recent: u32,
+    /// The keywords the client was told of in `* FLAGS`.
+    pub keywords: KeywordsTold,
 }
 
 impl Selected {
+    /// A newly selected mailbox: its FLAGS will list every keyword in use.
     pub fn new(mailbox: Mailbox, read_only: bool) -> Selected {
         let reported_recent = mailbox.recent_count();
+        let mut keywords = KeywordsTold::default();
+        keywords.learn_all(mailbox.records());
         Selected {
             mailbox,
             read_only,
             reported_recent,
+            keywords,
         }
+    }
+
+    /// `* FLAGS` and `* OK [PERMANENTFLAGS]` as SELECT sends them.
+    pub fn flags_responses(&self) -> String {
+        self.keywords.responses(self.read_only)
     }
 
     /// What the snapshot carries.
@@ -43,7 +57,88 @@ impl Selected {
             flags_changed: format_uid_set(&view.flags_changed),
             highest_modseq: view.highest_modseq,
             reported_exists: view.reported_exists,
+            keywords: Some(self.keywords.names.clone()),
         }
+    }
+}
+
+/// The keywords a session has announced in `* FLAGS` (rfc3501 7.2.6,
+/// rfc9051 7.3.5): a client learns the mailbox's flags from FLAGS, so a
+/// keyword must be listed there before any `FETCH (FLAGS ...)` shows it.
+/// When another session (or this one) introduces a keyword, FLAGS and
+/// PERMANENTFLAGS are sent again first, as Cyrus does. The list only
+/// grows while the mailbox stays selected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeywordsTold {
+    /// In the order they were learned (sorted at SELECT).
+    names: Vec<String>,
+}
+
+impl KeywordsTold {
+    /// Learns every keyword of `records`; true if one was new.
+    pub fn learn_all(&mut self, records: &[MessageRecord]) -> bool {
+        let mut all: Vec<&str> = records
+            .iter()
+            .flat_map(|r| r.keywords.iter().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut new = false;
+        for k in all {
+            new |= self.learn_one(k);
+        }
+        new
+    }
+
+    /// What a snapshot recorded; `None` (an older snapshot): nothing, so
+    /// any keyword is announced again before it is shown.
+    pub fn from_snapshot(names: Option<&[String]>) -> KeywordsTold {
+        KeywordsTold {
+            names: names.map(<[String]>::to_vec).unwrap_or_default(),
+        }
+    }
+
+    fn learn_one(&mut self, keyword: &str) -> bool {
+        // Keywords are case-insensitive (rfc3501 2.3.2).
+        if self.names.iter().any(|n| n.eq_ignore_ascii_case(keyword)) {
+            return false;
+        }
+        self.names.push(keyword.to_string());
+        true
+    }
+
+    /// Learns `keywords`; true if one of them was new to the client.
+    pub fn learn(&mut self, keywords: &[String]) -> bool {
+        let mut new = false;
+        for k in keywords {
+            new |= self.learn_one(k);
+        }
+        new
+    }
+
+    /// The FLAGS and PERMANENTFLAGS responses listing what is known.
+    pub fn responses(&self, read_only: bool) -> String {
+        let mut flags = SYSTEM_FLAGS.to_string();
+        for k in &self.names {
+            flags.push(' ');
+            flags.push_str(k);
+        }
+        let mut out = format!("* FLAGS ({flags})\r\n");
+        // rfc3501 7.1: an empty PERMANENTFLAGS list for a read-only mailbox;
+        // `\*`: clients may create keywords.
+        if read_only {
+            out += "* OK [PERMANENTFLAGS ()] Ok\r\n";
+        } else {
+            out += &format!("* OK [PERMANENTFLAGS ({flags} \\*)] Ok\r\n");
+        }
+        out
+    }
+
+    /// Learns the keywords of `record`; if one was new, the responses
+    /// announcing it (to send before anything shows the record's flags).
+    pub fn announce(&mut self, record: &MessageRecord, read_only: bool) -> Option<String> {
+        self.learn(&record.keywords)
+            .then(|| self.responses(read_only))
     }
 }
 
@@ -62,6 +157,9 @@ pub struct SelectedSnapshot {
     pub flags_changed: String,
     pub highest_modseq: u64,
     pub reported_exists: u32,
+    /// The keywords announced in FLAGS; `None` in snapshots written before
+    /// they were kept (the client then hears FLAGS again for any keyword).
+    pub keywords: Option<Vec<String>>,
 }
 
 /// At most this many UIDs are read back from a snapshot's UID sets
@@ -243,6 +341,49 @@ mod tests {
         assert_eq!(
             run(&mut a, "n NOOP\r\n").0,
             "* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 3 RECENT\r\nn OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn keywords_told_survive_a_snapshot_and_older_snapshots_restore() {
+        let (mut a, dir) = store_session();
+        let mut b = second_session(&dir);
+        let inbox = MailboxName::inbox();
+        let mut m = message("1");
+        m.keywords = vec!["$old".into()];
+        b.mail_store().unwrap().append(&inbox, vec![m]).unwrap();
+        select_inbox(&mut a);
+        select_inbox(&mut b);
+        let snapshot = a.snapshot();
+        assert!(snapshot.contains("\"keywords\":[\"$old\"]"), "{snapshot}");
+        // The same snapshot as a guest before keyword tracking wrote it.
+        let mut older: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+        older["selected"]
+            .as_object_mut()
+            .unwrap()
+            .remove("keywords")
+            .unwrap();
+        let older = older.to_string();
+        drop(a);
+        let mbox = &mut b.selected_mut().unwrap().mailbox;
+        mbox.store_flags(&[1], FlagOperation::Add, Flags::SEEN, &[], None)
+            .unwrap();
+        let restore = |json: &str| {
+            let env = Env {
+                host: Box::new(crate::commands::testing::FakeHost::default()),
+                mail_root: Some(dir.path().to_path_buf()),
+            };
+            Session::restore(json, crate::commands::testing::settings(), env).unwrap()
+        };
+        let fetch = "* 1 FETCH (FLAGS (\\Recent \\Seen $old))\r\n";
+        assert_eq!(updates(&mut restore(&snapshot), false), fetch);
+        // Not knowing what the client was told, the older one tells again.
+        assert_eq!(
+            updates(&mut restore(&older), false),
+            format!(
+                "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $old)\r\n\
+                 * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $old \\*)] Ok\r\n{fetch}"
+            )
         );
     }
 

@@ -12,7 +12,7 @@ use crate::capability::{self, Listing, Security};
 use crate::commands;
 use crate::commands::fetch::{FetchJob, write_flags};
 use crate::host::{HostApi, Level};
-use crate::selected::{Selected, SelectedSnapshot};
+use crate::selected::{KeywordsTold, Selected, SelectedSnapshot};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailStore, MailboxChanges, MailboxName, StoreError};
 use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
@@ -336,6 +336,7 @@ impl Session {
             mailbox.resume_view(&view)?;
             let mut selected = Selected::new(mailbox, snap.read_only);
             selected.reported_recent = snap.reported_recent;
+            selected.keywords = KeywordsTold::from_snapshot(snap.keywords.as_deref());
             Ok(selected)
         })();
         match reopened {
@@ -650,11 +651,24 @@ fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> Vec<u8> 
         selected.reported_recent = changes.recent;
     }
     let mut out = out.into_bytes();
-    let mailbox = &selected.mailbox;
+    let Selected {
+        mailbox,
+        keywords,
+        read_only,
+        ..
+    } = selected;
+    // New messages may bring keywords (APPEND, COPY, MOVE): rfc3501 7.2.6,
+    // the client hears of them in FLAGS before any FETCH shows them.
+    if changes.exists_changed && keywords.learn_all(mailbox.records()) {
+        out.extend_from_slice(keywords.responses(*read_only).as_bytes());
+    }
     for &uid in &changes.flags_changed {
         if let Some(seq) = mailbox.seq_of_uid(uid)
             && let Some(record) = mailbox.by_seq(seq)
         {
+            if let Some(flags) = keywords.announce(record, *read_only) {
+                out.extend_from_slice(flags.as_bytes());
+            }
             // The same FLAGS list as FETCH FLAGS (one order for both).
             out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
             write_flags(&mut out, record, mailbox.is_recent(uid));

@@ -23,6 +23,7 @@ use super::sequence::MessageCommand;
 use super::sequence::{Numbering, resolve};
 use crate::mime::section::{fetch_binary, fetch_section};
 use crate::mime::{MimePart, PartKind, SectionError, parse_tree};
+use crate::selected::Selected;
 use crate::session::{Action, OUTBOX_HIGH_WATER, Outbox, Session};
 use crate::store::cache::{CacheReader, SummaryView};
 use crate::store::{FlagOperation, Flags, Mailbox, MessageRecord};
@@ -103,9 +104,8 @@ pub struct FetchJob {
 pub fn resume(session: &mut Session, mut job: FetchJob) {
     let result = match session.selected.as_mut() {
         Some(selected) => {
-            let mailbox = &mut selected.mailbox;
             let out = &mut session.outbox;
-            write_responses(mailbox, &mut job, out)
+            write_responses(selected, &mut job, out)
         }
         None => Ok(()),
     };
@@ -167,10 +167,16 @@ fn mark_seen(
 /// Writes `* n FETCH (...)` responses for the job's next messages until
 /// they are all written or `out` is over the high-water mark.
 fn write_responses(
-    mailbox: &Mailbox,
+    selected: &mut Selected,
     job: &mut FetchJob,
     out: &mut Outbox,
 ) -> Result<(), FetchFailure> {
+    let Selected {
+        mailbox,
+        keywords,
+        read_only,
+        ..
+    } = selected;
     while job.next < job.positions.len() && out.len() <= OUTBOX_HIGH_WATER {
         let position = job.positions[job.next];
         job.next += 1;
@@ -193,6 +199,11 @@ fn write_responses(
             None
         };
         let show_flags = items.flags || job.newly_seen.binary_search(&record.uid).is_ok();
+        // rfc3501 7.2.6: a keyword this FETCH would show first (another
+        // session's change caught up with while setting \Seen).
+        if show_flags && let Some(flags) = keywords.announce(record, *read_only) {
+            out.push(flags.as_bytes());
+        }
         let message = MessageData {
             record,
             recent: mailbox.is_recent(record.uid),

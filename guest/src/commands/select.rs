@@ -11,11 +11,7 @@ use super::Request;
 use super::mailbox_arg::{parse_mailbox, reply_failure};
 use crate::selected::Selected;
 use crate::session::{Action, Session};
-use crate::store::Mailbox;
 use crate::wire::parser::SyntaxError;
-
-/// The system flags, in Cyrus's order (rfc3501 2.3.2).
-const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Draft \\Deleted \\Seen";
 
 pub fn select(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     open(session, req, false)
@@ -53,9 +49,10 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
             return Ok(Action::None);
         }
     };
-    let text = untagged_responses(&mailbox, read_only);
+    let selected = Selected::new(mailbox, read_only);
+    let text = untagged_responses(&selected);
     session.write(text.as_bytes());
-    session.enter_selected(Selected::new(mailbox, read_only));
+    session.enter_selected(selected);
     let done = if read_only {
         "OK [READ-ONLY] Completed"
     } else {
@@ -65,27 +62,9 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
     Ok(Action::None)
 }
 
-fn untagged_responses(mailbox: &Mailbox, read_only: bool) -> String {
-    let mut keywords: Vec<&str> = mailbox
-        .records()
-        .iter()
-        .flat_map(|r| r.keywords.iter().map(String::as_str))
-        .collect();
-    keywords.sort_unstable();
-    keywords.dedup();
-    let mut flags = SYSTEM_FLAGS.to_string();
-    for k in &keywords {
-        flags.push(' ');
-        flags.push_str(k);
-    }
-    let mut out = format!("* FLAGS ({flags})\r\n");
-    // rfc3501 7.1: an empty PERMANENTFLAGS list for a read-only mailbox;
-    // `\*`: clients may create keywords.
-    if read_only {
-        out += "* OK [PERMANENTFLAGS ()] Ok\r\n";
-    } else {
-        out += &format!("* OK [PERMANENTFLAGS ({flags} \\*)] Ok\r\n");
-    }
+fn untagged_responses(selected: &Selected) -> String {
+    let mailbox = &selected.mailbox;
+    let mut out = selected.flags_responses();
     out += &format!("* {} EXISTS\r\n", mailbox.exists());
     out += &format!("* {} RECENT\r\n", mailbox.recent_count());
     if let Some(seq) = mailbox.first_unseen_seq() {

@@ -18,8 +18,9 @@
 use super::Request;
 use super::fetch::write_flags;
 use super::sequence::{MessageCommand, Numbering, resolve};
+use crate::selected::Selected;
 use crate::session::{Action, Session};
-use crate::store::{FlagOperation, Flags, StoreError};
+use crate::store::{FlagOperation, Flags, MessageRecord, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
 use crate::wire::types::is_atom_char;
 
@@ -78,8 +79,28 @@ pub fn run(
         None,
     );
     let mut out = Vec::new();
+    // A keyword new to the mailbox is announced in FLAGS first (rfc3501
+    // 7.2.6), also for .SILENT: the client's list of flags grew.
+    if result.is_ok() && !update.keywords.is_empty() {
+        let stored: Vec<&MessageRecord> = uids
+            .iter()
+            .filter_map(|&uid| selected.mailbox.by_uid(uid))
+            .collect();
+        let mut new = false;
+        for record in stored {
+            new |= selected.keywords.learn(&record.keywords);
+        }
+        if new {
+            out.extend_from_slice(selected.flags_responses().as_bytes());
+        }
+    }
     if result.is_ok() && !update.silent {
-        let mailbox = &selected.mailbox;
+        let Selected {
+            mailbox,
+            keywords,
+            read_only,
+            ..
+        } = selected;
         for &uid in &uids {
             let Some(seq) = mailbox.seq_of_uid(uid) else {
                 continue;
@@ -87,6 +108,9 @@ pub fn run(
             let Some(record) = mailbox.by_seq(seq) else {
                 continue;
             };
+            if let Some(flags) = keywords.announce(record, *read_only) {
+                out.extend_from_slice(flags.as_bytes());
+            }
             out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
             write_flags(&mut out, record, mailbox.is_recent(uid));
             if numbering == Numbering::Uid {
@@ -280,7 +304,9 @@ mod session_tests {
         );
         assert_eq!(
             command(&mut s, "b STORE 1 FLAGS ($Work \\Seen \\Flagged)"),
-            "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen $Work))\r\nb OK Completed\r\n"
+            "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $Work)\r\n\
+             * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $Work \\*)] Ok\r\n\
+             * 1 FETCH (FLAGS (\\Recent \\Flagged \\Seen $Work))\r\nb OK Completed\r\n"
         );
         assert_eq!(
             command(&mut s, "c UID STORE 1 -FLAGS $work"),
