@@ -15,9 +15,11 @@ use super::Request;
 use super::dates::local_day;
 use super::search_keys::{IndexedHeader, SearchError, SearchKey, parse_search_program};
 use super::sequence::{MessageCommand, Numbering};
-use crate::mime::search::{BodyText, body_matches, header_contains, text_matches};
+use crate::mime::search::{
+    BodyText, SentDate, body_matches, header_contains, sent_date_of, text_matches,
+};
 use crate::session::{Action, Session};
-use crate::store::cache::CacheReader;
+use crate::store::cache::{CacheReader, SentField};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::SyntaxError;
 use crate::wire::types::{SeqNumber, SequenceSet};
@@ -158,11 +160,16 @@ impl Candidate<'_> {
 fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
     let r = m.record;
     let internal_day = || local_day(r.internal_date, r.tz_offset_minutes);
+    // rfc3501 6.4.4: the date as written, disregarding time and zone; a
+    // message without a usable Date: counts as sent on 1-Jan-1970 (Cyrus).
     let sent_day = |m: &mut Candidate| {
-        m.summaries
-            .summary(r)
-            .sent_date
-            .map(|s| s.div_euclid(86_400))
+        let field = m.summaries.summary(r).sent_date;
+        let date = match field {
+            SentField::Date(d) => Some(d),
+            SentField::Missing => None,
+            SentField::Unknown => sent_date_of(m.raw()),
+        };
+        date.map_or(SentDate::MISSING_DAY, |d| d.day())
     };
     match key {
         SearchKey::All => true,
@@ -178,9 +185,9 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
         SearchKey::Before(day) => internal_day() < *day,
         SearchKey::On(day) => internal_day() == *day,
         SearchKey::Since(day) => internal_day() >= *day,
-        SearchKey::SentBefore(day) => sent_day(m).is_some_and(|d| d < *day),
-        SearchKey::SentOn(day) => sent_day(m).is_some_and(|d| d == *day),
-        SearchKey::SentSince(day) => sent_day(m).is_some_and(|d| d >= *day),
+        SearchKey::SentBefore(day) => sent_day(m) < *day,
+        SearchKey::SentOn(day) => sent_day(m) == *day,
+        SearchKey::SentSince(day) => sent_day(m) >= *day,
         SearchKey::Larger(n) => r.size > *n,
         SearchKey::Smaller(n) => r.size < *n,
         SearchKey::Indexed(field, needle) => {

@@ -90,8 +90,37 @@ pub struct SearchHeaders {
     pub cc: String,
     pub bcc: String,
     pub subject: String,
-    /// Date: header as seconds since the epoch (UTC), for SENTBEFORE etc.
-    pub sent_date: Option<i64>,
+    /// The Date: header, for SENTBEFORE etc.; `None` if missing or
+    /// unparsable.
+    pub sent_date: Option<SentDate>,
+}
+
+/// A Date: header: the instant, and the zone it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentDate {
+    /// Seconds since the epoch (UTC).
+    pub timestamp: i64,
+    /// The zone's offset from UTC, in minutes.
+    pub tz_minutes: i16,
+}
+
+impl SentDate {
+    /// The date as written in the header, disregarding time and timezone
+    /// (rfc3501 6.4.4 SENTBEFORE/SENTON/SENTSINCE), in days since the epoch.
+    pub fn day(&self) -> i64 {
+        (self.timestamp + i64::from(self.tz_minutes) * 60).div_euclid(86_400)
+    }
+
+    /// The day a message without a usable Date: header is taken to be sent
+    /// on: Cyrus records such a message's sent date as 0, 1-Jan-1970.
+    pub const MISSING_DAY: i64 = 0;
+}
+
+/// The Date: header of the top-level header block `raw` starts with.
+pub fn sent_date_of(raw: &[u8]) -> Option<SentDate> {
+    let header = &raw[..super::part::find_header_end(raw)];
+    let message = mail_parser::MessageParser::default().parse_headers(header)?;
+    search_headers(&message).sent_date
 }
 
 /// Extracts [`SearchHeaders`] from a parsed message.
@@ -111,7 +140,11 @@ pub fn search_headers(message: &Message<'_>) -> SearchHeaders {
                 if out.sent_date.is_none()
                     && let HeaderValue::DateTime(d) = &h.value
                 {
-                    out.sent_date = Some(d.to_timestamp());
+                    let minutes = i16::from(d.tz_hour) * 60 + i16::from(d.tz_minute);
+                    out.sent_date = Some(SentDate {
+                        timestamp: d.to_timestamp(),
+                        tz_minutes: if d.tz_before_gmt { -minutes } else { minutes },
+                    });
                 }
                 continue;
             }

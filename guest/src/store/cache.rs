@@ -25,6 +25,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::index::{MessageRecord, crc32, unique_token};
+use crate::mime::search::SentDate;
 use crate::mime::{MessageSummary, SearchHeaders};
 
 pub const CACHE_FILE: &str = "imapd.cache";
@@ -61,14 +62,36 @@ pub fn encode_summary(s: &MessageSummary) -> Vec<u8> {
         out.extend_from_slice(&(f.len() as u32).to_le_bytes());
         out.extend_from_slice(f);
     }
+    // The Date: header: 0 none; 2 timestamp and zone. (1, a timestamp
+    // without its zone, was written before SENTON used the date as
+    // written; it is read as `SentField::Unknown`.)
     match h.sent_date {
         Some(d) => {
-            out.push(1);
-            out.extend_from_slice(&d.to_le_bytes());
+            out.push(2);
+            out.extend_from_slice(&d.timestamp.to_le_bytes());
+            out.extend_from_slice(&d.tz_minutes.to_le_bytes());
         }
         None => out.push(0),
     }
     out
+}
+
+/// The Date: header as a stored summary has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentField {
+    Missing,
+    Date(SentDate),
+    /// Stored by an older version without the zone: read the message.
+    Unknown,
+}
+
+impl SentField {
+    pub fn known(self) -> Option<SentDate> {
+        match self {
+            SentField::Date(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// A stored summary, borrowed from the cache buffer.
@@ -82,8 +105,8 @@ pub struct SummaryView<'a> {
     pub cc: &'a str,
     pub bcc: &'a str,
     pub subject: &'a str,
-    /// The Date: header, seconds since the epoch (UTC).
-    pub sent_date: Option<i64>,
+    /// The Date: header.
+    pub sent_date: SentField,
 }
 
 pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
@@ -100,8 +123,12 @@ pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
     let mut text = || std::str::from_utf8(next()?).ok();
     let (from, to, cc, bcc, subject) = (text()?, text()?, text()?, text()?, text()?);
     let sent_date = match b.get(i)? {
-        0 => None,
-        1 => Some(i64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?)),
+        0 => SentField::Missing,
+        1 => SentField::Unknown,
+        2 => SentField::Date(SentDate {
+            timestamp: i64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?),
+            tz_minutes: i16::from_le_bytes(b.get(i + 9..i + 11)?.try_into().ok()?),
+        }),
         _ => return None,
     };
     Some(SummaryView {
@@ -125,7 +152,7 @@ impl SummaryView<'_> {
             cc: self.cc.to_string(),
             bcc: self.bcc.to_string(),
             subject: self.subject.to_string(),
-            sent_date: self.sent_date,
+            sent_date: self.sent_date.known(),
         }
     }
 }
@@ -344,7 +371,7 @@ const EMPTY_VIEW: SummaryView<'static> = SummaryView {
     cc: "",
     bcc: "",
     subject: "",
-    sent_date: None,
+    sent_date: SentField::Missing,
 };
 
 #[cfg(test)]
@@ -358,6 +385,37 @@ mod tests {
             cache,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn sent_dates_keep_their_zone_and_older_blobs_say_unknown() {
+        let raw = b"Date: Sat, 24 Mar 2007 23:30:00 -0500\r\nSubject: s\r\n\r\nx\r\n";
+        let payload = encode_summary(&MessageSummary::of(raw));
+        let view = decode_summary(&payload).unwrap();
+        let SentField::Date(date) = view.sent_date else {
+            panic!("{:?}", view.sent_date);
+        };
+        assert_eq!(date.tz_minutes, -300);
+        // 04:30 UTC on the 25th; written as the 24th.
+        assert_eq!(date.timestamp.div_euclid(86_400), 13_597);
+        assert_eq!(date.day(), 13_596);
+        // Tag 1 (a timestamp without zone, written by older versions).
+        let tag = payload.len() - 11;
+        assert_eq!(payload[tag], 2);
+        let mut older = payload[..tag].to_vec();
+        older.push(1);
+        older.extend_from_slice(&date.timestamp.to_le_bytes());
+        assert_eq!(
+            decode_summary(&older).unwrap().sent_date,
+            SentField::Unknown
+        );
+        assert_eq!(
+            crate::mime::search::sent_date_of(raw),
+            Some(date),
+            "what SEARCH reads from the message instead"
+        );
+        let none = encode_summary(&MessageSummary::of(b"Subject: s\r\n\r\nx\r\n"));
+        assert_eq!(decode_summary(&none).unwrap().sent_date, SentField::Missing);
     }
 
     #[test]
