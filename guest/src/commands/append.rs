@@ -14,6 +14,7 @@
 
 use super::Request;
 use super::mailbox_arg::{failure_text, parse_mailbox};
+use crate::mime::binary::{NulOutsideBody, encode_nul_parts};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
 use crate::settings::Settings;
@@ -53,6 +54,18 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     if messages.iter().any(|m| m.data.len() as u64 > limit) {
         req.reply(session, "NO [TOOBIG] Message too large");
         return Ok(Action::None);
+    }
+    // rfc3516 4.4: parts holding NUL octets are stored base64-encoded, so
+    // BODY[] never carries a NUL in a plain literal.
+    for message in &mut messages {
+        match encode_nul_parts(&message.data) {
+            Ok(Some(data)) => message.data = data,
+            Ok(None) => {}
+            Err(NulOutsideBody) => {
+                req.reply(session, "NO Message contains NUL characters");
+                return Ok(Action::None);
+            }
+        }
     }
     let appended = session.store_and_selected().and_then(|(store, selected)| {
         match selected {

@@ -494,10 +494,15 @@ fn append_forms() {
         run(&mut s, "c APPEND INBOX hello\r\n").0,
         "c BAD Invalid message literal in Append\r\n"
     );
-    // literal8 (rfc3516), NUL allowed.
+    // literal8 (rfc3516), NUL allowed in a body (stored base64), not in
+    // a header.
+    assert_eq!(
+        run(&mut s, "d APPEND INBOX ~{5+}\r\n\r\na\0b\r\n").0,
+        format!("d OK [APPENDUID {v} 3] Completed\r\n")
+    );
     assert_eq!(
         run(&mut s, "d APPEND INBOX ~{5+}\r\na\0b\r\n\r\n").0,
-        format!("d OK [APPENDUID {v} 3] Completed\r\n")
+        "d NO Message contains NUL characters\r\n"
     );
     assert_eq!(
         run(&mut s, "a STATUS INBOX (MESSAGES)\r\n").0,

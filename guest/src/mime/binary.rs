@@ -139,3 +139,106 @@ mod tests {
         assert_eq!(&*decode_body(b"x", b"8BIT").unwrap(), b"x");
     }
 }
+
+/// Why a message with NUL octets cannot be stored (rfc3516 4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NulOutsideBody;
+
+/// rfc3516 4.4: a message APPENDed as literal8 may hold NUL octets in
+/// `binary` parts, but `BODY[]` and `RFC822` go out as plain literals,
+/// whose CHAR8 excludes NUL (rfc3501 9). So every leaf part whose body
+/// holds a NUL is stored base64-encoded instead (its
+/// Content-Transfer-Encoding field replaced, the decoded content kept): no
+/// data is lost, `BINARY[n]` still returns the original octets, and BODY,
+/// BODYSTRUCTURE and RFC822.SIZE all describe the stored form.
+///
+/// `Ok(None)`: no NUL, store as is. `Err`: a NUL outside any part's body
+/// (a header, a boundary line) that no encoding can carry.
+pub fn encode_nul_parts(raw: &[u8]) -> Result<Option<Vec<u8>>, NulOutsideBody> {
+    if !raw.contains(&0) {
+        return Ok(None);
+    }
+    let tree = super::parse_tree(raw);
+    let mut edits = Vec::new();
+    collect_nul_parts(raw, &tree, &mut edits)?;
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 3);
+    let mut at = 0;
+    for (range, replacement) in edits {
+        out.extend_from_slice(&raw[at..range.start]);
+        out.extend_from_slice(&replacement);
+        at = range.end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    if out.contains(&0) {
+        return Err(NulOutsideBody);
+    }
+    Ok(Some(out))
+}
+
+/// The (header + body) ranges of the leaves of `part` to replace, in
+/// order, with their base64 form.
+fn collect_nul_parts(
+    raw: &[u8],
+    part: &super::MimePart,
+    edits: &mut Vec<(std::ops::Range<usize>, Vec<u8>)>,
+) -> Result<(), NulOutsideBody> {
+    use super::PartKind;
+    let header = &raw[part.header.clone()];
+    if header.contains(&0) {
+        return Err(NulOutsideBody);
+    }
+    match &part.kind {
+        PartKind::Multipart(children) => {
+            for child in children {
+                collect_nul_parts(raw, child, edits)?;
+            }
+        }
+        PartKind::Message(inner) => collect_nul_parts(raw, inner, edits)?,
+        PartKind::Leaf => {
+            let body = &raw[part.body.clone()];
+            if !body.contains(&0) {
+                return Ok(());
+            }
+            let fields = super::header::fields(header);
+            let cte = super::header::first(&fields, "Content-Transfer-Encoding")
+                .map(|v| super::header::parse_param_header(v).value)
+                .unwrap_or_default();
+            // An unknown encoding cannot be decoded: its octets are kept.
+            let content = decode_body(body, &cte).unwrap_or(Cow::Borrowed(body));
+            // The header as it was, less its Content-Transfer-Encoding
+            // fields and the empty line that ends it, then the new field.
+            let mut replacement = Vec::with_capacity(header.len() + content.len() * 4 / 3 + 64);
+            let mut at = 0;
+            for f in &fields {
+                if f.name.eq_ignore_ascii_case(b"Content-Transfer-Encoding") {
+                    replacement.extend_from_slice(&header[at..f.span.start]);
+                    at = f.span.end;
+                }
+            }
+            replacement.extend_from_slice(&header[at..]);
+            for ending in [&b"\r\n"[..], b"\n"] {
+                if replacement == ending {
+                    replacement.clear();
+                } else if replacement.ends_with(ending)
+                    && replacement[..replacement.len() - ending.len()].ends_with(b"\n")
+                {
+                    replacement.truncate(replacement.len() - ending.len());
+                }
+            }
+            if !replacement.is_empty() && !replacement.ends_with(b"\n") {
+                replacement.extend_from_slice(b"\r\n");
+            }
+            replacement.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+            // rfc2045 6.8: lines of at most 76 characters.
+            let encoded = crate::wire::base64::encode(&content);
+            for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+                if i > 0 {
+                    replacement.extend_from_slice(b"\r\n");
+                }
+                replacement.extend_from_slice(line);
+            }
+            edits.push((part.header.start..part.body.end, replacement));
+        }
+    }
+    Ok(())
+}

@@ -199,8 +199,14 @@ fn convert(
             if part.encoding == Encoding::None && media.is_message() && same_buffer(inner) =>
         {
             match convert(raw, inner, 0, depth + 1, false) {
-                Some(p) => PartKind::Message(Box::new(p)),
-                None => PartKind::Leaf,
+                // The encapsulated message is the whole body (rfc3501
+                // 6.4.5 n.TEXT): mail-parser ends a multipart one at its
+                // close delimiter, before the line break and epilogue.
+                Some(mut p) if p.body.start <= body.end => {
+                    p.body.end = body.end;
+                    PartKind::Message(Box::new(p))
+                }
+                _ => PartKind::Leaf,
             }
         }
         _ => PartKind::Leaf,

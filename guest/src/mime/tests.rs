@@ -409,6 +409,16 @@ fn corpus_structures_are_grammatical() {
     );
 }
 
+/// BODY[section] of `raw`, which must exist.
+fn section(raw: &[u8], tree: &MimePart, parts: &[u32], text: Option<SectionText>) -> Vec<u8> {
+    let wanted = Section {
+        parts: parts.to_vec(),
+        text,
+    };
+    let data = fetch_section(raw, tree, &wanted).unwrap_or_else(|e| panic!("{wanted:?}: {e:?}"));
+    data.bytes(raw).to_vec()
+}
+
 fn bs(raw: &str) -> String {
     String::from_utf8(MessageSummary::of(raw.as_bytes()).body_structure).unwrap()
 }
@@ -479,17 +489,8 @@ fn multipart_alternative() {
     let tree = parse_tree(raw);
     let bin = fetch_binary(raw, &tree, &[1]).unwrap();
     assert_eq!(&*bin, "Caf\u{e9}".as_bytes());
-    let mime = fetch_section(
-        raw,
-        &tree,
-        &Section {
-            parts: vec![2],
-            text: Some(SectionText::Mime),
-        },
-    )
-    .unwrap();
     assert_eq!(
-        mime.bytes(raw),
+        section(raw, &tree, &[2], Some(SectionText::Mime)),
         b"Content-Type: text/html; charset=utf-8\r\n\r\n"
     );
     assert!(search::body_contains(raw, &search::fold_case("CAFÉ")));
@@ -740,5 +741,93 @@ fn folded_contains_agrees_with_fold_case() {
                 "{needle:?} in {text:?}"
             );
         }
+    }
+}
+
+#[test]
+fn nul_parts_are_stored_base64() {
+    use super::binary::{NulOutsideBody, encode_nul_parts};
+    let payload: Vec<u8> = vec![0, 1, 2, 0, b'\r', b'\n', 255, 0];
+    let mut raw = b"Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nplain\r\n--b\r\n\
+        Content-Type: application/x-thing\r\nContent-Transfer-Encoding: BINARY\r\n\
+        X-Kept: yes\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&payload);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    let stored = encode_nul_parts(&raw).unwrap().unwrap();
+    assert!(!stored.contains(&0));
+    let tree = parse_tree(&stored);
+    assert_eq!(
+        fetch_binary(&stored, &tree, &[2]).unwrap().as_ref(),
+        payload
+    );
+    assert_eq!(
+        fetch_binary(&stored, &tree, &[1]).unwrap().as_ref(),
+        b"plain"
+    );
+    assert_eq!(
+        section(&stored, &tree, &[2], Some(SectionText::Mime)),
+        b"Content-Type: application/x-thing\r\nX-Kept: yes\r\n\
+          Content-Transfer-Encoding: base64\r\n\r\n"
+    );
+    let s = bs(std::str::from_utf8(&stored).unwrap());
+    assert!(s.contains("\"BASE64\""), "{s}");
+    validate_body(s.as_bytes()).unwrap();
+
+    // No NUL: unchanged. A NUL in a header: refused.
+    assert_eq!(encode_nul_parts(b"Subject: s\r\n\r\nbody\r\n"), Ok(None));
+    assert_eq!(
+        encode_nul_parts(b"Subject: s\0\r\n\r\nbody\r\n"),
+        Err(NulOutsideBody)
+    );
+    // A single-part message without MIME headers: the top-level body.
+    let stored = encode_nul_parts(b"Subject: s\r\n\r\na\0b")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored,
+        b"Subject: s\r\nContent-Transfer-Encoding: base64\r\n\r\nYQBi"
+    );
+    let tree = parse_tree(&stored);
+    assert_eq!(
+        fetch_binary(&stored, &tree, &[1]).unwrap().as_ref(),
+        b"a\0b"
+    );
+}
+
+#[test]
+fn sections_of_an_encapsulated_multipart_message() {
+    let inner_header = "From: inner@example.org\r\nSubject: digest\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/digest; boundary=\"d\"\r\n\r\n";
+    let inner_text = "--d\r\n\r\nSubject: first\r\n\r\nfirst body\r\n\
+        --d\r\n\r\nSubject: second\r\n\r\nsecond body\r\n--d--\r\n";
+    for wrapped in [false, true] {
+        let (raw, n) = if wrapped {
+            (
+                format!(
+                    "Subject: w\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\n\
+                     Content-Type: text/plain\r\n\r\nintro\r\n--m\r\n\
+                     Content-Type: message/rfc822\r\n\r\n{inner_header}{inner_text}\r\n--m--\r\n"
+                ),
+                2,
+            )
+        } else {
+            (
+                format!(
+                    "Subject: outer\r\nContent-Type: message/rfc822\r\n\r\n{inner_header}{inner_text}"
+                ),
+                1,
+            )
+        };
+        let raw = raw.as_bytes();
+        let tree = parse_tree(raw);
+        let get = |parts: Vec<u32>, text: Option<SectionText>| {
+            String::from_utf8(section(raw, &tree, &parts, text)).unwrap()
+        };
+        assert_eq!(get(vec![n], Some(SectionText::Header)), inner_header);
+        assert_eq!(get(vec![n], Some(SectionText::Text)), inner_text);
+        assert_eq!(get(vec![n, 2], Some(SectionText::Text)), "second body");
+        assert_eq!(get(vec![n, 1], None), "Subject: first\r\n\r\nfirst body");
     }
 }
