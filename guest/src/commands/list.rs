@@ -6,6 +6,7 @@
 use super::Request;
 use super::mailbox_arg::{decode_wire, reply_failure, wire_name};
 use crate::session::{Action, Session};
+use crate::store::{canonical_pattern, list_matches, mutf7};
 use crate::wire::parser::SyntaxError;
 
 /// Reference plus pattern, in bytes.
@@ -25,12 +26,16 @@ fn run(session: &mut Session, req: &mut Request, lsub: bool) -> Result<Action, S
     req.args.sp()?;
     let pattern = req.args.list_mailbox()?;
     req.args.finish()?;
-    let (reference, pattern) = match (decode_wire(&reference), decode_wire(&pattern)) {
-        (Ok(r), Ok(p)) => (r, p),
-        (Err(bad), _) | (_, Err(bad)) => {
-            req.reply(session, &bad.0);
-            return Ok(Action::None);
-        }
+    // A pattern is not a mailbox name (rfc3501 6.3.8): one that is not
+    // valid modified UTF-7 still gets OK, with the names whose wire form
+    // it matches (Cyrus, which keeps names in modified UTF-7, does that).
+    let (reference, pattern, wire_form) = match (decode_wire(&reference), decode_wire(&pattern)) {
+        (Ok(r), Ok(p)) => (r, p, false),
+        _ => (
+            String::from_utf8_lossy(&reference).into_owned(),
+            String::from_utf8_lossy(&pattern).into_owned(),
+            true,
+        ),
     };
     // No name is longer than 1000 bytes; a longer pattern matches nothing
     // and would only cost matching time.
@@ -46,11 +51,19 @@ fn run(session: &mut Session, req: &mut Request, lsub: bool) -> Result<Action, S
         req.reply(session, "OK Completed");
         return Ok(Action::None);
     }
+    let pattern = canonical_pattern(&reference, &pattern);
+    let matches = |name: &str| {
+        if wire_form {
+            list_matches(&pattern, &mutf7::encode(name))
+        } else {
+            list_matches(&pattern, name)
+        }
+    };
     let entries = session.mail_store().and_then(|store| {
         if lsub {
-            store.lsub(&reference, &pattern)
+            store.lsub_where(matches)
         } else {
-            store.list(&reference, &pattern)
+            store.list_where(matches)
         }
     });
     match entries {

@@ -345,12 +345,17 @@ impl MailStore {
 
     /// LIST (rfc3501 6.3.8) with `*` / `%` wildcards.
     pub fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>, StoreError> {
+        let pattern = canonical_pattern(reference, pattern);
+        self.list_where(|n| list_matches(&pattern, n))
+    }
+
+    /// LIST of the names `matches` accepts (given as UTF-8 names).
+    pub fn list_where(&self, matches: impl Fn(&str) -> bool) -> Result<Vec<ListEntry>, StoreError> {
         let all = self.all_names()?;
         let subs = self.subscriptions()?;
-        let pattern = canonical_pattern(reference, pattern);
         Ok(all
             .iter()
-            .filter(|(n, _)| list_matches(&pattern, n.as_str()))
+            .filter(|(n, _)| matches(n.as_str()))
             .map(|(n, &sel)| ListEntry {
                 name: n.clone(),
                 noselect: !sel,
@@ -363,12 +368,17 @@ impl MailStore {
     /// LSUB (rfc3501 6.3.9): subscribed names matching; a `%` that stops
     /// at a non-subscribed superior of a subscribed name lists it \Noselect.
     pub fn lsub(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>, StoreError> {
-        let all = self.all_names()?;
         let pattern = canonical_pattern(reference, pattern);
+        self.lsub_where(|n| list_matches(&pattern, n))
+    }
+
+    /// LSUB of the names `matches` accepts (given as UTF-8 names).
+    pub fn lsub_where(&self, matches: impl Fn(&str) -> bool) -> Result<Vec<ListEntry>, StoreError> {
+        let all = self.all_names()?;
         let subs = self.subscriptions()?;
         let mut out: BTreeMap<MailboxName, ListEntry> = BTreeMap::new();
         for s in &subs {
-            if list_matches(&pattern, s.as_str()) {
+            if matches(s.as_str()) {
                 out.insert(
                     s.clone(),
                     ListEntry {
@@ -381,12 +391,12 @@ impl MailStore {
             }
             // A superior is listed only where a `%` stopped at it, i.e. the
             // pattern matches it but not the subscribed name.
-            let stopped_above = !list_matches(&pattern, s.as_str());
+            let stopped_above = !matches(s.as_str());
             for a in s.ancestors() {
                 if stopped_above
                     && !out.contains_key(&a)
                     && !subs.contains(&a)
-                    && list_matches(&pattern, a.as_str())
+                    && matches(a.as_str())
                 {
                     out.insert(
                         a.clone(),
