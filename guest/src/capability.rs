@@ -95,7 +95,9 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
     if settings.starttls_available && !sec.tls && !sec.authenticated {
         caps.push("STARTTLS".into());
     }
-    if tls_required(settings, sec) || sec.authenticated || !has_layer(settings, sec) {
+    // Before login only: Cyrus 3.6 lists no LOGINDISABLED once logged in
+    // (seen against the real binary; LOGIN is then a state error anyway).
+    if !sec.authenticated && (tls_required(settings, sec) || !has_layer(settings, sec)) {
         caps.push("LOGINDISABLED".into());
     }
     // AUTH=: not under tls_required, and after login only with a security
@@ -209,7 +211,7 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
@@ -217,7 +219,7 @@ mod tests {
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
         );
     }
 

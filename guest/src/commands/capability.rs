@@ -30,7 +30,7 @@ mod tests {
         let mut s = logged_in();
         assert_eq!(
             run(&mut s, "c2 capability\r\n").0,
-            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE LOGINDISABLED APPENDLIMIT=4294967295\r\nc2 OK Completed\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE APPENDLIMIT=4294967295\r\nc2 OK Completed\r\n"
         );
     }
 
