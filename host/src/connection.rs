@@ -226,6 +226,20 @@ pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_
     }
 }
 
+/// A read error from the client. Most clients close a TLS connection
+/// without close_notify, and some reset it: those are ordinary ends of a
+/// session, logged at info level in one line; anything else is an error.
+fn client_gone(peer: &str, e: std::io::Error) -> Result<()> {
+    use std::io::ErrorKind;
+    let how = match e.kind() {
+        ErrorKind::UnexpectedEof => "closed the connection without TLS close_notify",
+        ErrorKind::ConnectionReset => "reset the connection",
+        _ => return Err(anyhow!(e).context("reading from the client")),
+    };
+    eprintln!("imapd[{}]: {peer} info: client {how}", std::process::id());
+    Ok(())
+}
+
 struct Conn {
     io: Box<dyn Io>,
     tls_active: bool,
@@ -381,7 +395,7 @@ async fn serve_inner(
             match wait(server, &mut conn, &mut buf, watch.as_mut(), idle.as_ref()).await {
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => break n,
-                Wake::Read(Err(e)) => return Err(anyhow!(e).context("reading from the client")),
+                Wake::Read(Err(e)) => return client_gone(peer, e),
                 Wake::Timeout => return autologout(&mut conn).await,
                 Wake::Keepalive => {
                     keepalive(&mut conn).await?;
@@ -655,7 +669,7 @@ impl Asleep<'_> {
             {
                 Wake::Read(Ok(0)) => return Ok(None),
                 Wake::Read(Ok(n)) => break Resume::Input(n),
-                Wake::Read(Err(e)) => return Err(anyhow!(e).context("reading from the client")),
+                Wake::Read(Err(e)) => return client_gone(self.peer, e).map(|()| None),
                 Wake::Timeout => {
                     autologout(conn).await?;
                     return Ok(None);
