@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod concurrency;
 mod config_errors;
+mod conformance;
 mod consistency;
 mod greeting;
 mod hibernate;
