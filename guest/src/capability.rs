@@ -26,16 +26,21 @@ pub struct Security {
 const BASE: &[&str] = &["IMAP4rev1", "LITERAL+", "ID", "ENABLE"];
 
 /// ===== Post-auth capabilities (static part) =====
-/// In Cyrus's order (cyrus-compat 2.8: `ACL ... NAMESPACE UIDPLUS ...
-/// UNSELECT CHILDREN MULTIAPPEND BINARY ... MOVE ...`); only what works.
+/// In Cyrus 3.6.1's order (cyrus-compat 2.8: `ACL ANNOTATE-EXPERIMENT-1
+/// BINARY CATENATE CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH ESORT
+/// LIST-EXTENDED LIST-MYRIGHTS LIST-STATUS MAILBOX-REFERRALS METADATA MOVE
+/// MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC QUOTA RIGHTS=kxten
+/// SAVEDATE SEARCH=FUZZY SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE
+/// THREAD=ORDEREDSUBJECT THREAD=REFERENCES UIDPLUS UNSELECT URLAUTH
+/// URLAUTH=BINARY WITHIN`); only what works, each where Cyrus has it.
 const POST_AUTH_STATIC: &[&str] = &[
+    "BINARY",      // rfc3516
+    "CHILDREN",    // rfc3348
+    "MOVE",        // rfc6851
+    "MULTIAPPEND", // rfc3502
     "NAMESPACE",   // rfc2342
     "UIDPLUS",     // rfc4315
     "UNSELECT",    // rfc3691
-    "CHILDREN",    // rfc3348
-    "MULTIAPPEND", // rfc3502
-    "BINARY",      // rfc3516
-    "MOVE",        // rfc6851
 ];
 
 /// SASL mechanisms the guest can run; the host's list is filtered by this.
@@ -211,7 +216,7 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
@@ -219,7 +224,7 @@ mod tests {
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
         );
     }
 
@@ -232,14 +237,14 @@ mod tests {
         st.suppress_capabilities = vec!["ID".into(), "enable".into()];
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
         );
         st.mechanisms.clear();
         st.suppress_capabilities
             .extend(["NAMESPACE", "UIDPLUS", "BINARY", "APPENDLIMIT"].map(String::from));
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE UNSELECT CHILDREN MULTIAPPEND MOVE"
+            "IMAP4rev1 LITERAL+ ENABLE CHILDREN MOVE MULTIAPPEND UNSELECT"
         );
     }
 }

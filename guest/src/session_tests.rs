@@ -126,7 +126,7 @@ fn output_is_pulled_in_bounded_pieces() {
         assert_eq!(step.action, Action::None);
     }
     assert!(pulls > 10);
-    let one = "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\nc OK Completed\r\n";
+    let one = "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\nc OK Completed\r\n";
     let want = one.repeat(n) + "* BYE LOGOUT received\r\no OK Completed\r\n";
     assert_eq!(String::from_utf8(out).unwrap(), want);
 }

@@ -194,7 +194,7 @@ mod tests {
     use crate::session::{Action, State};
     use crate::wire::base64::encode;
 
-    const OK: &str = "a OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE APPENDLIMIT=4294967295] Success \
+    const OK: &str = "a OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT APPENDLIMIT=4294967295] Success \
                       (no protection) SESSIONID=<test.example-1-2-3-4>\r\n";
 
     fn plain(authzid: &str, user: &str, pass: &str) -> String {

@@ -89,7 +89,7 @@ mod tests {
     use crate::commands::testing::*;
     use crate::session::{Action, State};
 
-    const OK: &str = "l OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE APPENDLIMIT=4294967295] User logged in \
+    const OK: &str = "l OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT APPENDLIMIT=4294967295] User logged in \
                       SESSIONID=<test.example-1-2-3-4>\r\n";
 
     #[test]
@@ -199,7 +199,7 @@ mod tests {
         let (mut s, _) = session_with(st);
         assert_eq!(
             run(&mut s, "l LOGIN alice secret\r\n").0,
-            "l OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295] \
+            "l OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295] \
              User logged in SESSIONID=<test.example-1-2-3-4>\r\n"
         );
     }

@@ -58,7 +58,7 @@ mod tests {
         // Now inside TLS: the capabilities change and a second one is refused.
         assert_eq!(
             run(&mut s, "c CAPABILITY\r\nt2 STARTTLS\r\n").0,
-            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS UNSELECT CHILDREN MULTIAPPEND BINARY MOVE AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\n\
+            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\n\
              c OK Completed\r\nt2 NO TLS already active\r\n"
         );
         assert!(s.snapshot().contains("\"tls_started\":true"));
