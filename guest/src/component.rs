@@ -88,6 +88,7 @@ fn settings(s: engine::Settings) -> Settings {
         motd: s.motd,
         autocreate_folders: s.autocreate_folders,
         idle_enabled: s.idle_enabled,
+        options: s.options,
     }
 }
 

@@ -32,6 +32,24 @@ pub struct Settings {
     pub motd: Option<String>,
     pub autocreate_folders: Vec<String>,
     pub idle_enabled: bool,
+    /// imapd.conf options read by name (host `GUEST_OPTIONS`), defaults
+    /// applied, switches as `1`/`0`.
+    pub options: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// The value of imapd.conf option `name`, if the host passed it.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A switch option; `default` if the host did not pass it.
+    pub fn switch(&self, name: &str, default: bool) -> bool {
+        self.option(name).map_or(default, |v| v == "1")
+    }
 }
 
 impl Default for Settings {
@@ -57,6 +75,7 @@ impl Default for Settings {
             motd: None,
             autocreate_folders: Vec::new(),
             idle_enabled: false,
+            options: Vec::new(),
         }
     }
 }

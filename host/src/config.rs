@@ -473,6 +473,10 @@ pub struct Config {
     default_partition: Option<(String, PathBuf)>,
 }
 
+/// Options the guest reads by name (`settings.options` in the WIT
+/// contract); each must be in [`OPTIONS`].
+pub const GUEST_OPTIONS: &[&str] = &[];
+
 fn spec(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS
         .iter()
@@ -1043,6 +1047,21 @@ impl Config {
             .get(&service_key)
             .or_else(|| self.overflow.get(&key))
             .map(|s| s.raw.as_str())
+    }
+
+    /// The options a guest reads by name ([`GUEST_OPTIONS`]), with their
+    /// defaults; switches as `1` or `0`. Unset options are left out.
+    pub fn guest_options(&self) -> Vec<(String, String)> {
+        GUEST_OPTIONS
+            .iter()
+            .filter_map(|&name| {
+                let value = match spec(name)?.kind {
+                    Kind::Switch => if self.switch(name) { "1" } else { "0" }.to_string(),
+                    _ => self.get_raw(name)?.to_string(),
+                };
+                Some((name.to_string(), value))
+            })
+            .collect()
     }
 
     /// Where an option's value was written; `None` if it was not (a default, or absent).

@@ -602,6 +602,7 @@ mod tests {
             motd: None,
             autocreate_folders: vec![],
             idle_enabled: false,
+            options: vec![],
         }
     }
 

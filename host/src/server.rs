@@ -53,6 +53,8 @@ pub struct Options {
     pub admins: Vec<String>,
     pub suppress_capabilities: Vec<String>,
     pub autocreate_folders: Vec<String>,
+    /// `Config::guest_options`.
+    pub guest_options: Vec<(String, String)>,
     pub idle_poll: Option<Duration>,
     pub idle_timeout: Duration,
     pub idle_keepalive: Option<Duration>,
@@ -104,6 +106,7 @@ impl Options {
             admins: cfg.admins().to_vec(),
             suppress_capabilities: cfg.suppress_capabilities().to_vec(),
             autocreate_folders: cfg.autocreate_inbox_folders().to_vec(),
+            guest_options: cfg.guest_options(),
             idle_poll: cfg.imapidlepoll(),
             idle_timeout: cfg.imapidletimeout(),
             idle_keepalive: cfg.idle_keepalive(),
@@ -260,6 +263,7 @@ impl Server {
             motd: self.message_file("motd"),
             autocreate_folders: o.autocreate_folders.clone(),
             idle_enabled: o.idle_poll.is_some(),
+            options: o.guest_options.clone(),
         }
     }
 }
