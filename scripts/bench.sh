@@ -6,6 +6,15 @@
 # server's config and data, the TLS certificate, logs and latest.json.
 # Every server this script starts is stopped by PID when it exits.
 #
+# Steps: install the peers, start the servers, load the corpus into each,
+# then one `imapd-bench run` per workload (all servers alternating, as one
+# run would), then `imapd-bench report` merges them into one table and
+# latest.json. Every step that waits on a server is bounded: a server that
+# does not serve in time is named ("did not serve within N s"), stopped by
+# PID and left out of the remaining steps; the others carry on, and the
+# results lack it. The exit status is 0 when imapd served to the end (with
+# SERVERS without imapd: when any server did), else 1 with the reason.
+#
 # Environment:
 #   QUICK=1            reduced run (1,000 messages, fewer rounds), < 2 minutes
 #   MESSAGES=N         corpus size (default 10000, QUICK 1000)
@@ -16,6 +25,20 @@
 #   IMAPD_GUEST=path   guest component for imapd (guest_module), else the built-in one
 #   BENCH=path         load generator (default $CARGO_TARGET_DIR/release/imapd-bench)
 #   BENCH_ARGS="..."   extra arguments for `imapd-bench run`
+#
+# Time limits, in seconds (the defaults are generous: they are for servers
+# that hang, not slow ones):
+#   READY_TIMEOUT=S     for a server to greet and accept LOGIN: after it
+#                       starts, and again after loading and after every
+#                       workload (default 30)
+#   LOAD_TIMEOUT=S      to APPEND the corpus into one server
+#                       (default 120 + MESSAGES/10: 1120 full, 220 QUICK)
+#   RUN_TIMEOUT=S       one run of one workload on one server (imapd-bench
+#                       run --timeout; a server past it gets `failed` for that
+#                       workload) (default 600, QUICK 120)
+#   WORKLOAD_TIMEOUT=S  one workload, every round on every server, a bound on
+#                       imapd-bench itself (default (ROUNDS+1) x servers x
+#                       RUN_TIMEOUT + 60)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,9 +49,16 @@ BENCH=${BENCH:-$TARGET/release/imapd-bench}
 QUICK=${QUICK:-}
 if [ -n "$QUICK" ] && [ "$QUICK" != 0 ]; then
   MESSAGES=${MESSAGES:-1000}; ROUNDS=${ROUNDS:-2}; QUICKARG=--quick
+  RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 else
   MESSAGES=${MESSAGES:-10000}; ROUNDS=${ROUNDS:-5}; QUICKARG=
+  RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 fi
+READY_TIMEOUT=${READY_TIMEOUT:-30}
+for v in MESSAGES ROUNDS READY_TIMEOUT RUN_TIMEOUT ${LOAD_TIMEOUT:+LOAD_TIMEOUT} ${WORKLOAD_TIMEOUT:+WORKLOAD_TIMEOUT}; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "[bench] $v=${!v}: not a number of seconds/messages/rounds" >&2; exit 2; }
+done
+LOAD_TIMEOUT=${LOAD_TIMEOUT:-$((120 + MESSAGES / 10))}
 WORKLOADS=${WORKLOADS:-all}
 SERVERS=${SERVERS:-imapd,dovecot,cyrus}
 USERS="bench bench2"
@@ -38,12 +68,17 @@ IMAPD_PORT=21143 IMAPD_TLS=21993
 DOVECOT_PORT=22143 DOVECOT_TLS=22993
 CYRUS_PORT=23143 CYRUS_TLS=23993
 
-PIDS=()
+PIDS=()       # every process started here, stopped on exit
+ACTIVE=()     # servers serving, in start (and alternation) order
+NOTES=()      # for the report: servers left out and why, lost workloads
+GEN_PID=      # the running `timeout imapd-bench ...`, if any
+declare -A PID PORT LOG SPEC BANNER   # per server name
 say() { printf '[bench] %s\n' "$*" >&2; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; esac; return 1; }
 
 cleanup() {
   local p
+  [ -n "$GEN_PID" ] && kill -TERM "$GEN_PID" 2>/dev/null
   for p in "${PIDS[@]}"; do
     kill -TERM "$p" 2>/dev/null
   done
@@ -67,13 +102,95 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() { # host port pid name
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-    kill -0 "$3" 2>/dev/null || { say "$4 exited during startup"; return 1; }
-    sleep 0.1
+# `timeout SECS CMD...` in the background, waited for, so that Ctrl-C and
+# TERM reach this script (and its cleanup) at once; timeout's status.
+bounded() {
+  timeout -k 10 "$@" &
+  GEN_PID=$!
+  wait "$GEN_PID"
+  local rc=$?
+  GEN_PID=
+  return "$rc"
+}
+
+# 0 when 127.0.0.1:$1 greets and accepts LOGIN as bench within 5 s,
+# 2 when it greets but refuses the LOGIN, else 1.
+serves() {
+  # shellcheck disable=SC2016 # expanded by that bash
+  timeout --foreground -k 1 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    IFS= read -r -t 5 l <&3 || exit 1
+    case $l in "* OK"*) ;; *) exit 1 ;; esac
+    printf "r1 LOGIN %s %s\r\n" "$2" "$3" >&3
+    while IFS= read -r -t 5 l <&3; do
+      case $l in
+        "r1 OK"*) printf "r2 LOGOUT\r\n" >&3; exit 0 ;;
+        "r1 "*) exit 2 ;;
+      esac
+    done
+    exit 1' serves "$1" bench "$PASS" 2>/dev/null
+}
+
+# A started server: its PID, port, log and --server spec.
+launched() { # name pid port tls-port log
+  PIDS+=("$2")
+  PID[$1]=$2 PORT[$1]=$3 LOG[$1]=$5
+  SPEC[$1]="$1=127.0.0.1:$3,bench,$PASS,tls=127.0.0.1:$4,pid=$2"
+}
+
+# Wait (at most READY_TIMEOUT s) until server $1 serves; else stop it and
+# leave it out. $2: when, for the message ("after starting", ...).
+ready() {
+  local n=$1 end=$((SECONDS + READY_TIMEOUT)) rc
+  while :; do
+    serves "${PORT[$n]}"; rc=$?
+    [ "$rc" = 0 ] && return 0
+    if ! kill -0 "${PID[$n]}" 2>/dev/null; then drop "$n" "exited $2"; return 1; fi
+    if [ "$SECONDS" -ge "$end" ]; then
+      if [ "$rc" = 2 ]; then drop "$n" "refused LOGIN for $READY_TIMEOUT s $2"
+      else drop "$n" "did not serve within $READY_TIMEOUT s $2"; fi
+      return 1
+    fi
+    sleep 0.5
   done
-  say "$4 did not listen on $1:$2 within 10 s"; return 1
+}
+
+# Say why, stop server $1 by PID and leave it out of the remaining steps.
+drop() { # name why
+  say "$1: $2 (see ${LOG[$1]}); skipping it"
+  tail -n 5 "${LOG[$1]}" 2>/dev/null | sed 's/^/[bench]   | /' >&2
+  NOTES+=("$1 was left out: $2 (see ${LOG[$1]})")
+  stop_tree "${PID[$1]}"
+  local keep=() n
+  for n in "${ACTIVE[@]}"; do [ "$n" = "$1" ] || keep+=("$n"); done
+  ACTIVE=("${keep[@]}")
+}
+
+descendants() { # pid: its child processes, recursively
+  local d k v ppid kids=() front=("$1") p
+  declare -A children
+  for d in /proc/[0-9]*; do
+    ppid=
+    while read -r k v; do [ "$k" = PPid: ] && { ppid=$v; break; }; done 2>/dev/null <"$d/status"
+    [ -n "$ppid" ] && children[$ppid]+="${d#/proc/} "
+  done
+  while [ ${#front[@]} -gt 0 ]; do
+    p=${front[0]} front=("${front[@]:1}")
+    for k in ${children[$p]:-}; do kids+=("$k") front+=("$k"); done
+  done
+  echo "${kids[*]}"
+}
+
+stop_tree() { # pid: TERM it, then KILL whatever is left of its process tree
+  local p=$1 tree q keep=()
+  tree=$(descendants "$p")
+  kill -TERM "$p" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$p" 2>/dev/null && say "PID $p did not stop on TERM; sending KILL"
+  for q in $p $tree; do kill -KILL "$q" 2>/dev/null; done
+  wait "$p" 2>/dev/null   # reaped here: no "Killed" job notice from bash
+  for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+  PIDS=("${keep[@]}")
 }
 
 ensure_user() { id "$1" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$1"; }
@@ -123,7 +240,7 @@ install_peers() {
 }
 
 make_cert() {
-  mkdir -p "$B/tls"
+  mkdir -p "$B/tls" && chmod 755 "$B/tls"   # Cyrus reads it as user cyrus
   [ -f "$B/tls/cert.pem" ] && return 0
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
     -keyout "$B/tls/key.pem" -out "$B/tls/cert.pem" >/dev/null 2>&1
@@ -146,7 +263,7 @@ start_dovecot() {
     echo "$u:{PLAIN}$PASS:$uid:$gid::$d/home/$u::" >>"$d/passwd"
     mkdir -p "$d/home/$u"
   done
-  chown -R imapbench:imapbench "$d/home"
+  chown -R "imapbench:$(id -gn imapbench)" "$d/home"
   chmod 755 "$d"
   cat >"$d/dovecot.conf" <<CONF
 # Private Dovecot for the benchmark (scripts/bench.sh)
@@ -220,12 +337,11 @@ protocol imap {
 }
 CONF
   mkdir -p "$d/state"
-  /usr/sbin/dovecot -F -c "$d/dovecot.conf" >"$d/log/stdout.log" 2>&1 &
+  # Its own errors before log_path is open (config) go to the same log.
+  /usr/sbin/dovecot -F -c "$d/dovecot.conf" >>"$d/log/dovecot.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid")
-  wait_port 127.0.0.1 "$DOVECOT_PORT" "$pid" Dovecot || return 1
-  DOVECOT_PID=$pid
-  say "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1) PID $pid on 127.0.0.1:$DOVECOT_PORT (TLS $DOVECOT_TLS)"
+  launched dovecot "$pid" "$DOVECOT_PORT" "$DOVECOT_TLS" "$d/log/dovecot.log"
+  BANNER[dovecot]="Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1) PID $pid on 127.0.0.1:$DOVECOT_PORT (TLS $DOVECOT_TLS)"
 }
 
 # ---------------------------------------------------------------- Cyrus
@@ -234,7 +350,11 @@ start_cyrus() {
   local bin=$root/usr/lib/cyrus/bin
   [ -x "$bin/master" ] || { say "Cyrus could not be unpacked: skipped"; return 1; }
   command -v saslpasswd2 >/dev/null || { say "saslpasswd2 (sasl2-bin) missing: Cyrus skipped"; return 1; }
+  # Debian's cyrus-common creates the user cyrus with primary group mail
+  # (and no group cyrus); created here, it gets its own group.
   ensure_user cyrus
+  local group
+  group=$(id -gn cyrus) || { say "no user cyrus: Cyrus skipped"; return 1; }
   rm -rf "$d" && mkdir -p "$d/conf/socket" "$d/conf/proc" "$d/conf/log" "$d/spool" "$d/run"
   chmod 755 "$d" "$B" "$root"
   cat >"$d/imapd.conf" <<CONF
@@ -278,16 +398,23 @@ CONF
     echo "$PASS" | saslpasswd2 -p -c -f "$d/conf/sasldb2" -u localhost "$u" ||
       { say "saslpasswd2 failed: Cyrus skipped"; return 1; }
   done
-  chown -R cyrus:cyrus "$d"
+  # Cyrus's processes run as cyrus: its directories (sockets, databases,
+  # spool) must be its own, else master.log fills with `bind: Permission
+  # denied` while the ports accept connections that are never greeted.
+  chown -R "cyrus:$group" "$d" || { say "chown -R cyrus:$group $d failed: Cyrus skipped"; return 1; }
   chmod 640 "$d/conf/sasldb2"
+  # shellcheck disable=SC2016 # expanded by that sh
+  if command -v runuser >/dev/null &&
+     ! runuser -u cyrus -- sh -c 'test -w "$1" && test -r "$2"' sh "$d/conf/socket" "$B/tls/key.pem"; then
+    say "user cyrus cannot write $d/conf/socket or read $B/tls/key.pem (a directory above $B closed to others?): Cyrus skipped"
+    return 1
+  fi
   LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu \
     "$bin/master" -C "$d/imapd.conf" -M "$d/cyrus.conf" -p "$d/run/master.pid" -l 2048 -D \
     >"$d/master.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid")
-  wait_port 127.0.0.1 "$CYRUS_PORT" "$pid" Cyrus || { tail -5 "$d/master.log" >&2; return 1; }
-  CYRUS_PID=$pid
-  say "Cyrus $(LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu "$bin/cyr_info" -C "$d/imapd.conf" -M "$d/cyrus.conf" version 2>/dev/null | awk '{print $2}') PID $pid on 127.0.0.1:$CYRUS_PORT (TLS $CYRUS_TLS)"
+  launched cyrus "$pid" "$CYRUS_PORT" "$CYRUS_TLS" "$d/master.log"
+  BANNER[cyrus]="Cyrus $(LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu timeout 10 "$bin/cyr_info" -C "$d/imapd.conf" -M "$d/cyrus.conf" version 2>/dev/null | awk '{print $2}') PID $pid on 127.0.0.1:$CYRUS_PORT (TLS $CYRUS_TLS)"
 }
 
 # ---------------------------------------------------------------- imapd
@@ -308,14 +435,12 @@ CONF
   [ -n "${IMAPD_GUEST:-}" ] && echo "guest_module: $IMAPD_GUEST" >>"$d/imapd.conf"
   : >"$d/config/passwd"
   for u in $USERS; do echo "$u:{PLAIN}$PASS" >>"$d/config/passwd"; done
-  "$IMAPD" precompile -C "$d/imapd.conf" >"$d/precompile.log" 2>&1 || true
+  timeout 600 "$IMAPD" precompile -C "$d/imapd.conf" >"$d/precompile.log" 2>&1 || true
   "$IMAPD" -C "$d/imapd.conf" --listen "127.0.0.1:$IMAPD_PORT" --listen-tls "127.0.0.1:$IMAPD_TLS" \
     >"$d/imapd.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid")
-  wait_port 127.0.0.1 "$IMAPD_PORT" "$pid" imapd || { tail -5 "$d/imapd.log" >&2; return 1; }
-  IMAPD_PID=$pid
-  say "imapd PID $pid on 127.0.0.1:$IMAPD_PORT (TLS $IMAPD_TLS)"
+  launched imapd "$pid" "$IMAPD_PORT" "$IMAPD_TLS" "$d/imapd.log"
+  BANNER[imapd]="imapd PID $pid on 127.0.0.1:$IMAPD_PORT (TLS $IMAPD_TLS)"
 }
 
 # ---------------------------------------------------------------- main
@@ -326,37 +451,99 @@ main() {
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   install_peers
   make_cert
-  local specs=() skipped=()
-  if want imapd; then
-    if start_imapd; then
-      specs+=(--server "imapd=127.0.0.1:$IMAPD_PORT,bench,$PASS,tls=127.0.0.1:$IMAPD_TLS,pid=$IMAPD_PID")
-    else skipped+=(imapd); fi
-  fi
-  if want dovecot; then
-    if start_dovecot; then
-      specs+=(--server "dovecot=127.0.0.1:$DOVECOT_PORT,bench,$PASS,tls=127.0.0.1:$DOVECOT_TLS,pid=$DOVECOT_PID")
-    else skipped+=(dovecot); fi
-  fi
-  if want cyrus; then
-    if start_cyrus; then
-      specs+=(--server "cyrus=127.0.0.1:$CYRUS_PORT,bench,$PASS,tls=127.0.0.1:$CYRUS_TLS,pid=$CYRUS_PID")
-    else skipped+=(cyrus); fi
-  fi
+  local n skipped=()
+  for n in imapd dovecot cyrus; do
+    want "$n" || continue
+    if ! "start_$n"; then
+      skipped+=("$n")
+      NOTES+=("$n was not running (could not be installed or started; see the messages before the results)")
+    elif ready "$n" "after starting"; then
+      ACTIVE+=("$n")
+      say "${BANNER[$n]}"
+    fi
+  done
   [ ${#skipped[@]} -gt 0 ] && say "NOT RUNNING: ${skipped[*]} (see messages above); benchmarking the others"
-  [ ${#specs[@]} -gt 0 ] || { say "no server started"; exit 1; }
+  [ ${#ACTIVE[@]} -gt 0 ] || { say "FAILED: no server serves"; exit 1; }
 
-  say "loading $MESSAGES messages into each INBOX through APPEND"
-  "$BENCH" load "${specs[@]}" --messages "$MESSAGES" ||
-    say "loading failed on some server (its workloads will fail and say why)"
+  say "loading $MESSAGES messages into each INBOX through APPEND (at most $LOAD_TIMEOUT s a server)"
+  local rc
+  for n in "${ACTIVE[@]}"; do
+    bounded "$LOAD_TIMEOUT" "$BENCH" load --server "${SPEC[$n]}" --messages "$MESSAGES"
+    rc=$?
+    case $rc in
+      0) ready "$n" "after loading" ;;
+      124 | 137) drop "$n" "did not serve within $LOAD_TIMEOUT s while loading $MESSAGES messages" ;;
+      *) say "$n: loading failed (its workloads on INBOX will be skipped and say why)"
+         ready "$n" "after loading" ;;
+    esac
+  done
 
-  mkdir -p "$B/history"
-  # shellcheck disable=SC2086
-  "$BENCH" run "${specs[@]}" --messages "$MESSAGES" --rounds "$ROUNDS" \
-    --workloads "$WORKLOADS" --json "$B/latest.json" $QUICKARG ${BENCH_ARGS:-}
-  local rc=$?
-  [ -f "$B/latest.json" ] && cp "$B/latest.json" "$B/history/$(date -u +%Y%m%dT%H%M%SZ).json"
-  for n in "${skipped[@]}"; do echo "NOTE: $n was not running (could not be installed or started)"; done
-  return $rc
+  # One `imapd-bench run` per workload, each under its own time limit.
+  local wl=() w i=0 part limit specs
+  if [ "$WORKLOADS" = all ]; then
+    wl=(a b c d e1 e2 e3 e4 f g h i)   # bench/src/workloads.rs ALL
+  else
+    IFS=, read -ra wl <<<"$WORKLOADS"
+  fi
+  rm -rf "$B/parts"
+  mkdir -p "$B/parts" "$B/history"
+  local again served lost
+  for w in "${wl[@]}"; do
+    i=$((i + 1))
+    part=$B/parts/$(printf %02d "$i")-$w
+    again=
+    while :; do
+      if [ ${#ACTIVE[@]} -eq 0 ]; then
+        say "no server left: workload $w and the rest not run"
+        NOTES+=("no server left: workload $w and the rest not run")
+        break 2
+      fi
+      specs=()
+      for n in "${ACTIVE[@]}"; do specs+=(--server "${SPEC[$n]}"); done
+      limit=${WORKLOAD_TIMEOUT:-$(((ROUNDS + 1) * ${#ACTIVE[@]} * RUN_TIMEOUT + 60))}
+      # shellcheck disable=SC2086 # QUICKARG, BENCH_ARGS: words
+      bounded "$limit" "$BENCH" run "${specs[@]}" --messages "$MESSAGES" --rounds "$ROUNDS" \
+        --workloads "$w" --timeout "$RUN_TIMEOUT" --json "$part.json" $QUICKARG ${BENCH_ARGS:-} \
+        >"$part.out"
+      rc=$?
+      lost=
+      case $rc in
+        0) ;;
+        124 | 137) lost="did not finish within $limit s" ;;
+        *) lost="imapd-bench run exited with $rc (see above)" ;;
+      esac
+      [ -n "$lost" ] && { rm -f "$part.json"; say "workload $w $lost"; }
+      served=${#ACTIVE[@]}
+      for n in "${ACTIVE[@]}"; do ready "$n" "after workload $w"; done
+      # Lost to a server that stopped serving: once more without it.
+      if [ -n "$lost" ] && [ -z "$again" ] && [ ${#ACTIVE[@]} -lt "$served" ] && [ ${#ACTIVE[@]} -gt 0 ]; then
+        say "workload $w again, on ${ACTIVE[*]}"
+        again=1
+        continue
+      fi
+      [ -n "$lost" ] && NOTES+=("workload $w $lost: no results for it")
+      break
+    done
+  done
+
+  # One table and latest.json from the parts.
+  local args=() p
+  for p in "$B"/parts/*.json; do [ -f "$p" ] && args+=(--part "$p"); done
+  rm -f "$B/latest.json"
+  if [ ${#args[@]} -gt 0 ]; then
+    for p in "${NOTES[@]}"; do args+=(--note "$p"); done
+    bounded 120 "$BENCH" report "${args[@]}" --json "$B/latest.json" || say "imapd-bench report failed"
+    [ -f "$B/latest.json" ] && cp "$B/latest.json" "$B/history/$(date -u +%Y%m%dT%H%M%SZ).json"
+  else
+    for p in "${NOTES[@]}"; do echo "NOTE: $p"; done
+  fi
+
+  if want imapd && [[ " ${ACTIVE[*]} " != *" imapd "* ]]; then
+    say "FAILED: imapd did not serve through the benchmark (see the messages above and $B/imapd/)"
+    return 1
+  fi
+  [ ${#ACTIVE[@]} -gt 0 ] || { say "FAILED: no server served through the benchmark"; return 1; }
+  [ -f "$B/latest.json" ] || { say "FAILED: no results"; return 1; }
 }
 
 main "$@"

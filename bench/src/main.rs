@@ -4,6 +4,7 @@
 //! imapd-bench load   --server SPEC... [--messages N] [--seed S]
 //! imapd-bench run    --server SPEC... [--workloads a,b,e,...] [--rounds R] [--json PATH] ...
 //! imapd-bench corpus --messages N --out DIR
+//! imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
 //! ```
 //! SPEC is `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]`.
 
@@ -26,6 +27,7 @@ const USAGE: &str = "\
 usage: imapd-bench load   --server SPEC... [--messages N] [--seed S] [--window W]
        imapd-bench run    --server SPEC... [options]
        imapd-bench corpus [--messages N] [--seed S] --out DIR
+       imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
 
 SPEC: name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]
   tls=     implicit-TLS address (workload i)
@@ -53,6 +55,10 @@ load options:
   --window W         APPENDs in flight at once with LITERAL+ (default 1)
   --quick            smaller defaults (sessions 200, greetings 50, idle-conns 100,
                      idle-settle 2, appends 100)
+report options (one table and JSON from several `run --json` files, in order;
+a server missing from a file's workloads shows `-` there):
+  --part PATH        a `run --json` file (repeat)
+  --note TEXT        an extra NOTE line, also in the JSON (repeat)
 ";
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -78,13 +84,15 @@ struct Args {
     window: usize,
     json: Option<String>,
     out: Option<String>,
+    parts: Vec<String>,
+    notes: Vec<String>,
     params: Params,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or(USAGE)?;
-    if !matches!(cmd.as_str(), "load" | "run" | "corpus") {
+    if !matches!(cmd.as_str(), "load" | "run" | "corpus" | "report") {
         return Err(USAGE.into());
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -98,6 +106,8 @@ fn parse_args() -> Result<Args, String> {
         window: 1,
         json: None,
         out: None,
+        parts: Vec::new(),
+        notes: Vec::new(),
         params: Params {
             messages: 10_000,
             seed: 1,
@@ -147,10 +157,12 @@ fn parse_args() -> Result<Args, String> {
             "--timeout" => p.timeout = Duration::from_secs(num(&v)?),
             "--json" => a.json = Some(v),
             "--out" => a.out = Some(v),
+            "--part" => a.parts.push(v),
+            "--note" => a.notes.push(v),
             _ => return Err(format!("unknown option {flag}\n\n{USAGE}")),
         }
     }
-    if a.cmd != "corpus" && a.servers.is_empty() {
+    if matches!(a.cmd.as_str(), "load" | "run") && a.servers.is_empty() {
         return Err(format!("no --server given\n\n{USAGE}"));
     }
     Ok(a)
@@ -172,6 +184,7 @@ fn main() -> ExitCode {
         match args.cmd.as_str() {
             "load" => load_all(&args).await,
             "corpus" => write_corpus(&args),
+            "report" => report_parts(&args),
             _ => run_all(&args).await,
         }
     });
@@ -390,7 +403,19 @@ async fn run_all(a: &Args) -> Result<(), String> {
         );
         results.push((w, cells));
     }
-    report(a, &servers, &unavailable, &corpus, results)
+    let doc = summarize(a, &servers, &unavailable, &corpus, results);
+    print_summary(&doc);
+    if let Some(path) = &a.json {
+        write_json(path, &doc)?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &str, doc: &Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
+    println!("JSON: {path}");
+    Ok(())
 }
 
 fn fmt(v: f64) -> String {
@@ -405,17 +430,18 @@ fn fmt(v: f64) -> String {
     }
 }
 
-fn report(
+/// The results as the JSON document that `--json` writes, `report`
+/// merges and `print_summary` prints.
+fn summarize(
     a: &Args,
     servers: &[Server],
     unavailable: &BTreeMap<String, String>,
     corpus: &Corpus,
     results: Vec<(Workload, BTreeMap<String, Cell>)>,
-) -> Result<(), String> {
+) -> Value {
     let p = &a.params;
     let names: Vec<&str> = a.servers.iter().map(|s| s.name.as_str()).collect();
     let subject = a.subject.as_str();
-    let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut json_workloads = Vec::new();
     for (w, cells) in &results {
@@ -439,42 +465,29 @@ fn report(
             (Some(&m), Some((_, b))) if b > 0.0 => Some(m / b),
             _ => None,
         };
-        let mut row = vec![
-            w.id().to_string(),
-            w.name().to_string(),
-            w.unit().to_string(),
-        ];
         let mut per_server = serde_json::Map::new();
         for n in &names {
             let cell = cells.get(*n);
-            let (text, j) = match (cell, medians.get(n)) {
-                (Some(c), Some(m)) => (
-                    fmt(*m),
-                    json!({
-                        "median": m,
-                        "samples": c.samples.iter().map(|s| s.value).collect::<Vec<_>>(),
-                        "detail": c.samples.last().map(|s| s.detail.clone()),
-                    }),
-                ),
+            let j = match (cell, medians.get(n)) {
+                (Some(c), Some(m)) => json!({
+                    "median": m,
+                    "samples": c.samples.iter().map(|s| s.value).collect::<Vec<_>>(),
+                    "detail": c.samples.last().map(|s| s.detail.clone()),
+                }),
                 (Some(Cell { error: Some(e), .. }), _) => {
                     notes.push(format!("{} {} on {n}: {e}", w.id(), w.name()));
-                    ("failed".into(), json!({ "median": null, "error": e }))
+                    json!({ "median": null, "error": e })
                 }
                 _ => {
                     let why = unavailable
                         .get(*n)
                         .cloned()
                         .unwrap_or_else(|| "not run".into());
-                    ("-".into(), json!({ "median": null, "error": why }))
+                    json!({ "median": null, "error": why })
                 }
             };
-            row.push(text);
             per_server.insert(n.to_string(), j);
         }
-        row.push(match (ratio, best_peer) {
-            (Some(r), Some((b, _))) => format!("{r:.2} ({b})"),
-            _ => "-".into(),
-        });
         // Cross-check: servers should agree on what a search found.
         if w.id().starts_with('e') {
             let details: BTreeMap<&str, &str> = cells
@@ -487,7 +500,6 @@ fn report(
                 notes.push(format!("{} results differ: {details:?}", w.name()));
             }
         }
-        rows.push(row);
         json_workloads.push(json!({
             "id": w.id(),
             "name": w.name(),
@@ -500,10 +512,70 @@ fn report(
             "ratio": ratio,
         }));
     }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    json!({
+        "timestamp": now,
+        "messages": p.messages,
+        "seed": p.seed,
+        "rounds": a.rounds,
+        "memory_rounds": a.rounds.min(a.memory_rounds),
+        "clients": p.clients,
+        "subject": subject,
+        "servers": a.servers.iter().map(|s| json!({
+            "name": s.name,
+            "addr": s.addr,
+            "tls_addr": s.tls_addr,
+            "available": !unavailable.contains_key(&s.name),
+        })).collect::<Vec<_>>(),
+        "unavailable": unavailable,
+        "memory_metric": "PSS (/proc/PID/smaps_rollup) summed over the server process tree while the connections are open, divided by their number",
+        "workloads": json_workloads,
+        "notes": notes,
+        "available": servers.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// The table and notes of a `summarize` (or merged) document.
+fn print_summary(doc: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let names: Vec<String> = doc["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| text(&s["name"]))
+        .collect();
+    let subject = doc["subject"].as_str().unwrap_or("imapd");
+    let unavailable = doc["unavailable"].as_object();
+    let mut rows = Vec::new();
+    for w in doc["workloads"].as_array().into_iter().flatten() {
+        let mut row = vec![text(&w["id"]), text(&w["name"]), text(&w["unit"])];
+        for n in &names {
+            let c = &w["servers"][n.as_str()];
+            row.push(if c.get("samples").is_some() {
+                // A median that is not a finite number is written as null.
+                fmt(c["median"].as_f64().unwrap_or(f64::NAN))
+            } else if c.get("error").is_none()
+                || c["error"] == "not run"
+                || unavailable.is_some_and(|u| u.contains_key(n))
+            {
+                "-".into()
+            } else {
+                "failed".into()
+            });
+        }
+        row.push(match (w["ratio"].as_f64(), w["best_peer"].as_str()) {
+            (Some(r), Some(b)) => format!("{r:.2} ({b})"),
+            _ => "-".into(),
+        });
+        rows.push(row);
+    }
 
     // The table.
     let mut header = vec!["id".to_string(), "workload".into(), "unit".into()];
-    header.extend(names.iter().map(|n| n.to_string()));
+    header.extend(names.iter().cloned());
     header.push(format!("{subject}/best"));
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
@@ -527,9 +599,7 @@ fn report(
     println!();
     println!(
         "IMAP benchmark: {} messages, {} rounds per workload ({} for g), servers alternating; medians",
-        p.messages,
-        a.rounds,
-        a.rounds.min(a.memory_rounds)
+        doc["messages"], doc["rounds"], doc["memory_rounds"]
     );
     println!("{}", line(&header));
     println!(
@@ -551,39 +621,94 @@ fn report(
         "memory: PSS (/proc/PID/smaps_rollup) summed over the server's process tree with the \
          connections open, divided by their number."
     );
-    for (n, e) in unavailable {
-        println!("NOTE: {n} was unavailable: {e}");
+    for (n, e) in unavailable.into_iter().flatten() {
+        println!("NOTE: {n} was unavailable: {}", e.as_str().unwrap_or("?"));
     }
-    for n in &notes {
-        println!("NOTE: {n}");
+    for n in doc["notes"].as_array().into_iter().flatten() {
+        println!("NOTE: {}", text(n));
     }
+}
 
+/// One document from several `run --json` ones (`scripts/bench.sh` runs
+/// each workload on its own, under its own time limit): their workloads in
+/// order, every server that any of them lists (a server missing from a
+/// part's workloads is "not run" there), their notes and then `extra_notes`.
+fn merge(docs: &[Value], extra_notes: &[String]) -> Value {
+    let mut servers: Vec<Value> = Vec::new();
+    let mut unavailable = serde_json::Map::new();
+    let mut workloads = Vec::new();
+    let mut notes: Vec<Value> = Vec::new();
+    for d in docs {
+        for s in d["servers"].as_array().into_iter().flatten() {
+            let answered = s["available"].as_bool().unwrap_or(true);
+            match servers.iter_mut().find(|t| t["name"] == s["name"]) {
+                Some(t) => {
+                    if !answered {
+                        t["available"] = json!(false);
+                    }
+                }
+                None => servers.push(s.clone()),
+            }
+            if !answered && let Some(n) = s["name"].as_str() {
+                let why = d["unavailable"][n].clone();
+                unavailable.entry(n).or_insert(if why.is_null() {
+                    json!("unavailable")
+                } else {
+                    why
+                });
+            }
+        }
+        workloads.extend(d["workloads"].as_array().into_iter().flatten().cloned());
+        notes.extend(d["notes"].as_array().into_iter().flatten().cloned());
+    }
+    // A server that a later part leaves out (dropped) did not answer throughout.
+    for s in &mut servers {
+        if docs.iter().any(|d| {
+            !d["servers"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|t| t["name"] == s["name"]))
+        }) {
+            s["available"] = json!(false);
+        }
+    }
+    for w in &mut workloads {
+        if let Some(m) = w["servers"].as_object_mut() {
+            for s in &servers {
+                if let Some(n) = s["name"].as_str() {
+                    m.entry(n)
+                        .or_insert(json!({ "median": null, "error": "not run" }));
+                }
+            }
+        }
+    }
+    notes.extend(extra_notes.iter().map(|n| json!(n)));
+    let available: Vec<Value> = servers
+        .iter()
+        .filter(|s| s["available"] == true)
+        .map(|s| s["name"].clone())
+        .collect();
+    let mut doc = docs.first().cloned().unwrap_or_else(|| json!({}));
+    doc["servers"] = json!(servers);
+    doc["unavailable"] = json!(unavailable);
+    doc["workloads"] = json!(workloads);
+    doc["notes"] = json!(notes);
+    doc["available"] = json!(available);
+    doc
+}
+
+fn report_parts(a: &Args) -> Result<(), String> {
+    if a.parts.is_empty() {
+        return Err(format!("report needs --part PATH\n\n{USAGE}"));
+    }
+    let mut docs = Vec::new();
+    for path in &a.parts {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        docs.push(serde_json::from_str::<Value>(&text).map_err(|e| format!("{path}: {e}"))?);
+    }
+    let doc = merge(&docs, &a.notes);
+    print_summary(&doc);
     if let Some(path) = &a.json {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let doc: Value = json!({
-            "timestamp": now,
-            "messages": p.messages,
-            "seed": p.seed,
-            "rounds": a.rounds,
-            "memory_rounds": a.rounds.min(a.memory_rounds),
-            "clients": p.clients,
-            "servers": a.servers.iter().map(|s| json!({
-                "name": s.name,
-                "addr": s.addr,
-                "tls_addr": s.tls_addr,
-                "available": !unavailable.contains_key(&s.name),
-            })).collect::<Vec<_>>(),
-            "memory_metric": "PSS (/proc/PID/smaps_rollup) summed over the server process tree while the connections are open, divided by their number",
-            "workloads": json_workloads,
-            "notes": notes,
-            "available": servers.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
-        println!("JSON: {path}");
+        write_json(path, &doc)?;
     }
     Ok(())
 }
@@ -616,6 +741,53 @@ mod tests {
         );
         assert!(Server::parse("x=h,u,p").is_err());
         assert!(Server::parse("x=h:1,u,p,bogus=1").is_err());
+    }
+
+    #[test]
+    fn merged_parts() {
+        let part = |w: &str, servers: &[(&str, bool)], cells: Value| {
+            json!({
+                "messages": 50, "rounds": 1, "memory_rounds": 1, "subject": "imapd",
+                "servers": servers.iter().map(|(n, up)| json!({"name": n, "available": up}))
+                    .collect::<Vec<_>>(),
+                "unavailable": if servers.iter().any(|(n, up)| *n == "cyrus" && !up) {
+                    json!({"cyrus": "probe: timed out after 20 s"})
+                } else {
+                    json!({})
+                },
+                "workloads": [{"id": w, "name": w, "unit": "ms", "servers": cells,
+                               "ratio": null, "best_peer": null}],
+                "notes": [format!("{w} note")],
+            })
+        };
+        let a = part(
+            "b",
+            &[("imapd", true), ("cyrus", true)],
+            json!({"imapd": {"median": 1.0, "samples": [1.0]},
+                   "cyrus": {"median": 2.0, "samples": [2.0]}}),
+        );
+        // cyrus dropped before h
+        let b = part(
+            "h",
+            &[("imapd", true)],
+            json!({"imapd": {"median": 0.5, "samples": [0.5]}}),
+        );
+        let m = merge(&[a.clone(), b], &["cyrus was dropped".to_string()]);
+        assert_eq!(m["workloads"].as_array().unwrap().len(), 2);
+        assert_eq!(m["workloads"][1]["servers"]["cyrus"]["error"], "not run");
+        assert_eq!(m["servers"][1]["name"], "cyrus");
+        assert_eq!(m["servers"][1]["available"], false);
+        assert_eq!(m["available"], json!(["imapd"]));
+        assert_eq!(m["notes"], json!(["b note", "h note", "cyrus was dropped"]));
+        let c = part(
+            "c",
+            &[("imapd", true), ("cyrus", false)],
+            json!({"imapd": {"median": 1.0, "samples": [1.0]},
+                   "cyrus": {"median": null, "error": "probe: timed out after 20 s"}}),
+        );
+        let m = merge(&[a, c], &[]);
+        assert_eq!(m["unavailable"]["cyrus"], "probe: timed out after 20 s");
+        assert_eq!(m["available"], json!(["imapd"]));
     }
 
     #[test]
