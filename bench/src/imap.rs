@@ -209,6 +209,8 @@ pub struct Conn {
     line: Vec<u8>,
     /// The greeting line.
     pub greeting: String,
+    /// Bytes received from the server so far (greeting included).
+    pub received: u64,
 }
 
 /// Quote a string for IMAP (no literals needed for our user names).
@@ -253,6 +255,7 @@ impl Conn {
             next_tag: 1,
             line: Vec::with_capacity(4096),
             greeting: String::new(),
+            received: 0,
         };
         c.read_logical(false, &mut Reply::default()).await?;
         let g = String::from_utf8_lossy(&c.line).into_owned();
@@ -319,10 +322,12 @@ impl Conn {
             if n == 0 {
                 return Err("connection closed by server".into());
             }
+            self.received += n as u64;
             let Some(mut len) = literal_len(&self.line[start..]) else {
                 return Ok(());
             };
             reply.literal_bytes += len;
+            self.received += len;
             while len > 0 {
                 let buf = self.io.fill_buf().await.map_err(ioerr("read"))?;
                 if buf.is_empty() {

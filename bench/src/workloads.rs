@@ -126,9 +126,11 @@ pub enum Workload {
     Memory,
     Greeting,
     SessionTls,
+    Resync,
+    ResyncBytes,
 }
 
-pub const ALL: [Workload; 12] = [
+pub const ALL: [Workload; 14] = [
     Workload::Session,
     Workload::Envelope,
     Workload::Bodystructure,
@@ -141,6 +143,8 @@ pub const ALL: [Workload; 12] = [
     Workload::Memory,
     Workload::Greeting,
     Workload::SessionTls,
+    Workload::Resync,
+    Workload::ResyncBytes,
 ];
 
 impl Workload {
@@ -159,6 +163,8 @@ impl Workload {
             Workload::Memory => "g",
             Workload::Greeting => "h",
             Workload::SessionTls => "i",
+            Workload::Resync => "j1",
+            Workload::ResyncBytes => "j2",
         }
     }
 
@@ -176,6 +182,8 @@ impl Workload {
             Workload::Memory => "idle-memory",
             Workload::Greeting => "greeting-latency",
             Workload::SessionTls => "session-rate-tls",
+            Workload::Resync => "qresync-time",
+            Workload::ResyncBytes => "qresync-bytes",
         }
     }
 
@@ -183,13 +191,15 @@ impl Workload {
         if s == "all" {
             return Some(ALL.to_vec());
         }
-        if s == "e" || s == "search" {
-            return Some(
-                ALL.iter()
-                    .copied()
-                    .filter(|w| w.id().starts_with('e'))
-                    .collect(),
-            );
+        for group in ["e", "j"] {
+            if s == group || (group == "e" && s == "search") || (group == "j" && s == "qresync") {
+                return Some(
+                    ALL.iter()
+                        .copied()
+                        .filter(|w| w.id().starts_with(group))
+                        .collect(),
+                );
+            }
         }
         ALL.iter()
             .copied()
@@ -203,6 +213,7 @@ impl Workload {
             Workload::Body => "MB/s",
             Workload::Append => "msgs/s",
             Workload::Memory => "KiB/conn",
+            Workload::ResyncBytes => "bytes",
             _ => "ms",
         }
     }
@@ -259,6 +270,16 @@ impl Workload {
                 p.idle_conns
             ),
             Workload::Greeting => format!("connect to greeting, median of {}", p.greetings),
+            Workload::Resync | Workload::ResyncBytes => format!(
+                "reconnect+LOGIN+ENABLE+SELECT (QRESYNC) after {RESYNC_FLAGS} flag changes and \
+                 {RESYNC_EXPUNGES} expunges in {} msgs: {}",
+                p.messages,
+                if self == Workload::Resync {
+                    "time"
+                } else {
+                    "bytes received"
+                }
+            ),
         }
     }
 
@@ -297,10 +318,114 @@ impl Workload {
                 Workload::Append => append(s, appends).await,
                 Workload::Memory => idle_memory(s, p).await,
                 Workload::Greeting => greeting(s, p).await,
+                Workload::Resync => resync(s, false).await,
+                Workload::ResyncBytes => resync(s, true).await,
             }
         })
         .await
     }
+}
+
+/// (j) What changes while the QRESYNC client is away.
+const RESYNC_FLAGS: u64 = 10;
+const RESYNC_EXPUNGES: u64 = 5;
+
+/// (j1, j2): a client that knows INBOX comes back after another client
+/// changed the flags of 10 messages and expunged 5, and resynchronises
+/// with one `SELECT INBOX (QRESYNC (uidvalidity modseq))` (rfc7162 3.2.5).
+/// The 5 expunged messages are appended first, so INBOX keeps its size
+/// from round to round. Timed: connect, LOGIN, ENABLE, SELECT; or the
+/// bytes the server sent for them.
+async fn resync(s: &Server, bytes: bool) -> Result<Sample> {
+    let ep = s.plain();
+    let mut w = Conn::connect(&ep).await?;
+    w.login(&s.user, &s.pass).await?;
+    let lp = w.capabilities().await?.contains("LITERAL+");
+    for i in 0..RESYNC_EXPUNGES {
+        let msg = format!("From: resync@example.org\r\nSubject: to expunge {i}\r\n\r\nx\r\n");
+        let tag = w
+            .send_append(
+                "INBOX",
+                "",
+                "01-Jan-2024 00:00:00 +0000",
+                msg.as_bytes(),
+                lp,
+            )
+            .await?;
+        w.read_tagged(&tag, false).await?.ok("APPEND")?;
+    }
+    // The client's state.
+    let mut c = Conn::connect(&ep).await?;
+    c.login(&s.user, &s.pass).await?;
+    c.cmd("ENABLE QRESYNC", false).await?.ok("ENABLE QRESYNC")?;
+    let r = c.cmd("SELECT INBOX", true).await?.ok("SELECT")?;
+    let code = |name: &str| {
+        r.untagged.iter().find_map(|l| {
+            let at = l.find(&format!("[{name} "))? + name.len() + 2;
+            l[at..].split(']').next()?.trim().parse::<u64>().ok()
+        })
+    };
+    let (uidvalidity, modseq) = match (code("UIDVALIDITY"), code("HIGHESTMODSEQ")) {
+        (Some(v), Some(m)) => (v, m),
+        _ => return Err("SELECT gave no UIDVALIDITY or HIGHESTMODSEQ".into()),
+    };
+    c.logout().await?;
+    // Meanwhile: 10 flag changes spread over the mailbox, 5 expunges.
+    let exists = w.select("INBOX").await?;
+    let keyword = format!("$Resync{}", modseq % 7);
+    for k in 0..RESYNC_FLAGS {
+        let n = 1 + k * (exists - RESYNC_EXPUNGES) / RESYNC_FLAGS;
+        // Toggle, so that every STORE changes the message.
+        let r = w
+            .cmd(&format!("FETCH {n} (FLAGS)"), true)
+            .await?
+            .ok("FETCH")?;
+        let has = r.untagged.iter().any(|l| l.contains(&keyword));
+        let op = if has { '-' } else { '+' };
+        w.cmd(&format!("STORE {n} {op}FLAGS.SILENT ({keyword})"), false)
+            .await?
+            .ok("STORE")?;
+    }
+    let first = exists - RESYNC_EXPUNGES + 1;
+    w.cmd(&format!("STORE {first}:* +FLAGS.SILENT (\\Deleted)"), false)
+        .await?
+        .ok("STORE")?;
+    w.cmd("EXPUNGE", false).await?.ok("EXPUNGE")?;
+    w.logout().await.ok();
+    // The resync.
+    let t0 = Instant::now();
+    let mut c = Conn::connect(&ep).await?;
+    c.login(&s.user, &s.pass).await?;
+    c.cmd("ENABLE QRESYNC", false).await?.ok("ENABLE QRESYNC")?;
+    let r = c
+        .cmd(
+            &format!("SELECT INBOX (QRESYNC ({uidvalidity} {modseq}))"),
+            true,
+        )
+        .await?
+        .ok("SELECT (QRESYNC)")?;
+    let took = t0.elapsed();
+    let received = c.received;
+    c.logout().await.ok();
+    let vanished = r
+        .untagged
+        .iter()
+        .any(|l| l.starts_with("* VANISHED (EARLIER)"));
+    if r.fetches < RESYNC_FLAGS || !vanished {
+        return Err(format!(
+            "resync told {} FETCH{}",
+            r.fetches,
+            if vanished {
+                ""
+            } else {
+                " and no VANISHED (EARLIER)"
+            }
+        ));
+    }
+    Ok(Sample {
+        value: if bytes { received as f64 } else { ms(took) },
+        detail: format!("{} FETCH, {received} bytes", r.fetches),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
