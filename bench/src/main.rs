@@ -792,8 +792,16 @@ mod tests {
 
     #[test]
     fn workload_names() {
-        assert_eq!(Workload::parse("all").unwrap().len(), 12);
+        assert_eq!(Workload::parse("all").unwrap().len(), 14);
         assert_eq!(Workload::parse("e").unwrap().len(), 4);
+        assert_eq!(
+            Workload::parse("j").unwrap(),
+            vec![Workload::Resync, Workload::ResyncBytes]
+        );
+        assert_eq!(
+            Workload::parse("qresync-bytes").unwrap(),
+            vec![Workload::ResyncBytes]
+        );
         assert_eq!(Workload::parse("fetch-body").unwrap(), vec![Workload::Body]);
         assert_eq!(Workload::parse("g").unwrap(), vec![Workload::Memory]);
         assert!(Workload::parse("z").is_none());
