@@ -20,6 +20,8 @@ pub struct Security {
     pub tls: bool,
     /// Logged in.
     pub authenticated: bool,
+    /// Logged in as an administrator (imapd.conf `admins`; the host's word).
+    pub admin: bool,
 }
 
 /// Static items shown both before and after login.
@@ -33,18 +35,51 @@ const BASE: &[&str] = &["IMAP4rev1", "LITERAL+", "ID", "ENABLE"];
 /// SAVEDATE SEARCH=FUZZY SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE
 /// THREAD=ORDEREDSUBJECT THREAD=REFERENCES UIDPLUS UNSELECT URLAUTH
 /// URLAUTH=BINARY WITHIN`); only what works, each where Cyrus has it.
+/// SEARCHRES is not in 3.6's list; it stands where Cyrus 3.12 lists it,
+/// alphabetically between SEARCH=FUZZY and SORT.
 const POST_AUTH_STATIC: &[&str] = &[
-    "BINARY",      // rfc3516
-    "CHILDREN",    // rfc3348
-    "MOVE",        // rfc6851
-    "MULTIAPPEND", // rfc3502
-    "NAMESPACE",   // rfc2342
-    "UIDPLUS",     // rfc4315
-    "UNSELECT",    // rfc3691
+    "BINARY",             // rfc3516
+    "CHILDREN",           // rfc3348
+    "CONDSTORE",          // rfc7162
+    "CREATE-SPECIAL-USE", // rfc6154
+    "ESEARCH",            // rfc4731
+    "LIST-EXTENDED",      // rfc5258
+    "LIST-STATUS",        // rfc5819
+    "MOVE",               // rfc6851
+    "MULTIAPPEND",        // rfc3502
+    "NAMESPACE",          // rfc2342
+    "OBJECTID",           // rfc8474
+    "PREVIEW",            // rfc8970
+    "QRESYNC",            // rfc7162
+    "SAVEDATE",           // rfc8514
+    "SEARCHRES",          // rfc5182
+    "SPECIAL-USE",        // rfc6154
+    "STATUS=SIZE",        // rfc8438
+    "UIDPLUS",            // rfc4315
+    "UNSELECT",           // rfc3691
+    "WITHIN",             // rfc5032
 ];
 
 /// SASL mechanisms the guest can run; the host's list is filtered by this.
 pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "LOGIN"];
+
+/// `literalminus` (cyrus-compat 2.7): LITERAL- (rfc7888 5) instead of
+/// LITERAL+, so non-synchronizing literals are limited to 4096 bytes.
+pub fn literal_minus(settings: &Settings) -> bool {
+    settings.switch("literalminus", false)
+}
+
+/// UNAUTHENTICATE (rfc8437) is offered: to an authenticated admin, as in
+/// Cyrus 3.6 (cyrus-compat 2.8), unless `suppress_capabilities` hides it
+/// (rfc8437 3: a server that does not advertise it answers BAD).
+pub fn unauthenticate_offered(settings: &Settings, sec: Security) -> bool {
+    sec.authenticated
+        && sec.admin
+        && !settings
+            .suppress_capabilities
+            .iter()
+            .any(|s| s == "UNAUTHENTICATE")
+}
 
 /// `tls_required` stops counting once TLS is up (Cyrus clears
 /// `imapd_tls_required` after the handshake).
@@ -83,6 +118,12 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
     let mut caps: Vec<String> = BASE
         .iter()
         .copied()
+        // rfc7888 5: LITERAL- in LITERAL+'s place, never both (Cyrus 3.6
+        // meant to, but kept printing LITERAL+; cyrus-compat 2.7).
+        .map(|c| match c {
+            "LITERAL+" if literal_minus(settings) => "LITERAL-",
+            c => c,
+        })
         .filter(|c| !suppressed(c))
         .map(String::from)
         .collect();
@@ -118,6 +159,10 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
         // ===== Post-auth capabilities (dynamic part) =====
         // Cyrus appends here: COMPRESS=DEFLATE, IDLE (settings.idle_enabled),
         // APPENDLIMIT. Not COMPRESS: it is not implemented.
+        if unauthenticate_offered(settings, sec) {
+            // rfc8437; Cyrus lists it first here (cyrus-compat 2.8 item 4).
+            caps.push("UNAUTHENTICATE".into());
+        }
         if settings.idle_enabled {
             // rfc2177; `imapidlepoll: 0` turns it off, as in Cyrus.
             caps.push("IDLE".into());
@@ -153,14 +198,17 @@ mod tests {
     const PRE: Security = Security {
         tls: false,
         authenticated: false,
+        admin: false,
     };
     const TLS: Security = Security {
         tls: true,
         authenticated: false,
+        admin: false,
     };
     const AUTHED: Security = Security {
         tls: false,
         authenticated: true,
+        admin: false,
     };
 
     #[test]
@@ -216,15 +264,16 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
             authenticated: true,
+            admin: false,
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
         );
     }
 
@@ -237,14 +286,132 @@ mod tests {
         st.suppress_capabilities = vec!["ID".into(), "enable".into()];
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
         );
         st.mechanisms.clear();
         st.suppress_capabilities
             .extend(["NAMESPACE", "UIDPLUS", "BINARY", "APPENDLIMIT"].map(String::from));
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE CHILDREN MOVE MULTIAPPEND UNSELECT"
+            "IMAP4rev1 LITERAL+ ENABLE CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UNSELECT WITHIN"
+        );
+    }
+
+    #[test]
+    fn unauthenticate_for_an_authenticated_admin_only() {
+        let mut st = s();
+        st.allow_plaintext = true;
+        st.idle_enabled = true;
+        let admin = Security {
+            tls: true,
+            authenticated: true,
+            admin: true,
+        };
+        // cyrus-compat 2.8: after SASL-IR/AUTH=, before IDLE and APPENDLIMIT.
+        let full = capability_string(&st, admin, Listing::Full);
+        assert!(
+            full.ends_with(" AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE IDLE APPENDLIMIT=4294967295"),
+            "{full}"
+        );
+        // Post-auth only, and never to a user who is not an admin.
+        assert!(!capability_string(&st, admin, Listing::Greeting).contains("UNAUTHENTICATE"));
+        let user = Security {
+            admin: false,
+            ..admin
+        };
+        assert!(!capability_string(&st, user, Listing::Full).contains("UNAUTHENTICATE"));
+        let pre = Security {
+            authenticated: false,
+            ..admin
+        };
+        assert!(!capability_string(&st, pre, Listing::Full).contains("UNAUTHENTICATE"));
+        st.suppress_capabilities = vec!["UNAUTHENTICATE".into()];
+        assert!(!unauthenticate_offered(&st, admin));
+        assert!(!capability_string(&st, admin, Listing::Full).contains("UNAUTHENTICATE"));
+    }
+
+    #[test]
+    fn literal_minus_replaces_literal_plus() {
+        let mut st = s();
+        st.options = vec![("literalminus".into(), "1".into())];
+        assert_eq!(
+            capability_string(&st, PRE, Listing::Greeting),
+            "IMAP4rev1 LITERAL- ID ENABLE STARTTLS LOGINDISABLED"
+        );
+        let full = capability_string(&st, AUTHED, Listing::Full);
+        assert!(full.starts_with("IMAP4rev1 LITERAL- ID ENABLE "), "{full}");
+        assert!(!full.contains("LITERAL+"), "{full}");
+        // Hidden by its own name.
+        st.suppress_capabilities = vec!["LITERAL-".into()];
+        assert_eq!(
+            capability_string(&st, PRE, Listing::Greeting),
+            "IMAP4rev1 ID ENABLE STARTTLS LOGINDISABLED"
+        );
+        st.options = vec![("literalminus".into(), "0".into())];
+        assert_eq!(
+            capability_string(&st, PRE, Listing::Greeting),
+            "IMAP4rev1 LITERAL+ ID ENABLE STARTTLS LOGINDISABLED"
+        );
+    }
+
+    /// README.md's capability table lists every capability the code can
+    /// announce, and nothing else.
+    #[test]
+    fn readme_table_lists_every_capability() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        let section = readme
+            .split("\n## Capabilities\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("README has a Capabilities section");
+        let mut table = std::collections::BTreeSet::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let first = row.split('|').nth(1).unwrap_or("");
+            for name in first.split('`').skip(1).step_by(2) {
+                table.insert(name.to_string());
+            }
+        }
+        // Every name each combination of settings and states produces.
+        let mut seen = std::collections::BTreeSet::new();
+        for starttls in [false, true] {
+            for plaintext in [false, true] {
+                for admin in [false, true] {
+                    for literal_minus in [false, true] {
+                        let mut st = s();
+                        st.starttls_available = starttls;
+                        st.allow_plaintext = plaintext;
+                        st.idle_enabled = true;
+                        st.options = vec![(
+                            "literalminus".into(),
+                            if literal_minus { "1" } else { "0" }.into(),
+                        )];
+                        for tls in [false, true] {
+                            for authenticated in [false, true] {
+                                let sec = Security {
+                                    tls,
+                                    authenticated,
+                                    admin: admin && authenticated,
+                                };
+                                for listing in [Listing::Greeting, Listing::Full] {
+                                    for c in capabilities(&st, sec, listing) {
+                                        let name = match c.split_once('=') {
+                                            Some(("APPENDLIMIT", _)) => "APPENDLIMIT=".to_string(),
+                                            _ => c,
+                                        };
+                                        seen.insert(name);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let missing: Vec<&String> = seen.difference(&table).collect();
+        let stale: Vec<&String> = table.difference(&seen).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "not in README: {missing:?}; in README but never announced: {stale:?}"
         );
     }
 }

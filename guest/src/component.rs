@@ -45,6 +45,10 @@ impl HostApi for WitHost {
         wit_host::log(level, message);
     }
 
+    fn is_admin(&self) -> bool {
+        wit_host::is_admin()
+    }
+
     fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
         std::rc::Rc::new(WitLocker)
     }
@@ -101,6 +105,7 @@ fn step(session: &Session, step: session::Step) -> engine::Step {
             session::Action::Close => engine::Action::Close,
             session::Action::StartTls => engine::Action::StartTls,
             session::Action::Promote => engine::Action::Promote,
+            session::Action::Demote => engine::Action::Demote,
             session::Action::Idle => engine::Action::Idle(session.watch_dir()),
         },
     }

@@ -34,6 +34,12 @@ pub trait HostApi {
     /// One line for the server log.
     fn log(&self, level: Level, message: &str);
 
+    /// The user the host authenticated is an administrator (imapd.conf
+    /// `admins`); false before login. Native tests have none.
+    fn is_admin(&self) -> bool {
+        false
+    }
+
     /// The lock that serialises writers of one mailbox across sessions
     /// and processes. Without a host (native tests), nothing to share.
     fn mailbox_locker(&self) -> std::rc::Rc<dyn crate::store::MailboxLocker> {

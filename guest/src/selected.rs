@@ -7,6 +7,8 @@
 //! expunged by other sessions stay (as placeholders, when restored from a
 //! snapshot) until `* n EXPUNGE` is sent.
 
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Mailbox, MailboxView, MessageRecord};
@@ -23,6 +25,11 @@ pub struct Selected {
     pub reported_recent: u32,
     /// The keywords the client was told of in `* FLAGS`.
     pub keywords: KeywordsTold,
+    /// rfc5182 2.1: the search result variable `$`, as UIDs (ascending):
+    /// set by `SEARCH RETURN (SAVE)`, empty after SELECT and EXAMINE (a new
+    /// `Selected`). Messages expunged since drop out by themselves (UIDs are
+    /// never reused); a new UIDVALIDITY ends the session.
+    pub saved_result: Rc<[u32]>,
 }
 
 impl Selected {
@@ -36,6 +43,7 @@ impl Selected {
             read_only,
             reported_recent,
             keywords,
+            saved_result: Rc::from([]),
         }
     }
 
@@ -58,8 +66,20 @@ impl Selected {
             highest_modseq: view.highest_modseq,
             reported_exists: view.reported_exists,
             keywords: Some(self.keywords.names.clone()),
+            saved_result: saved_result_snapshot(&self.saved_result, &view.uids),
         }
     }
+}
+
+/// The saved result as a snapshot writes it: the UIDs still in the view
+/// (`view_uids` ascends), `None` when that is none.
+fn saved_result_snapshot(saved: &[u32], view_uids: &[u32]) -> Option<String> {
+    let kept: Vec<u32> = saved
+        .iter()
+        .copied()
+        .filter(|uid| view_uids.binary_search(uid).is_ok())
+        .collect();
+    (!kept.is_empty()).then(|| format_uid_set(&kept))
 }
 
 /// The keywords a session has announced in `* FLAGS` (rfc3501 7.2.6,
@@ -160,6 +180,10 @@ pub struct SelectedSnapshot {
     /// The keywords announced in FLAGS; `None` in snapshots written before
     /// they were kept (the client then hears FLAGS again for any keyword).
     pub keywords: Option<Vec<String>>,
+    /// The saved search result `$` (rfc5182), as UIDs; `None` when empty,
+    /// and in snapshots written before it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_result: Option<String>,
 }
 
 /// At most this many UIDs are read back from a snapshot's UID sets
@@ -178,6 +202,12 @@ impl SelectedSnapshot {
             reported_exists: self.reported_exists,
         })
     }
+
+    /// The saved search result to resume, or `None` if unreadable.
+    pub fn saved_result(&self) -> Option<Rc<[u32]>> {
+        let set = self.saved_result.as_deref().unwrap_or_default();
+        parse_uid_set(set).map(Rc::from)
+    }
 }
 
 /// Ascending UIDs as an rfc3501 sequence set (`1:3,7`); empty for none.
@@ -186,24 +216,28 @@ pub fn format_uid_set(uids: &[u32]) -> String {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = sorted[i];
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for uid in sorted {
+        match ranges.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(uid) => last.1 = uid,
+            _ => ranges.push((uid, uid)),
         }
+    }
+    format_ranges(&ranges)
+}
+
+/// Inclusive ranges, in the order given, as a sequence set (`1:3,7`).
+pub fn format_ranges(ranges: &[(u32, u32)]) -> String {
+    let mut out = String::new();
+    for &(a, b) in ranges {
         if !out.is_empty() {
             out.push(',');
         }
-        if start == end {
-            out += &start.to_string();
+        if a == b {
+            out += &a.to_string();
         } else {
-            out += &format!("{start}:{end}");
+            out += &format!("{a}:{b}");
         }
-        i += 1;
     }
     out
 }
@@ -411,6 +445,53 @@ mod tests {
         };
         let mut a = Session::restore(&snapshot, crate::commands::testing::settings(), env).unwrap();
         let (out, action) = run(&mut a, "");
+        assert_eq!(out, "* BYE The selected mailbox is no longer available\r\n");
+        assert_eq!(action, crate::session::Action::Close);
+    }
+
+    /// rfc5182: the saved result `$` survives a snapshot (hibernation),
+    /// without the UIDs expunged meanwhile; older snapshots restore with
+    /// an empty one, unreadable ones end the session.
+    #[test]
+    fn saved_result_survives_a_snapshot() {
+        use crate::commands::message_testing::{PLAIN, command, selected_with};
+        let (mut a, dir) = selected_with(&[PLAIN; 5], false);
+        command(&mut a, "x STORE 2 +FLAGS.SILENT (\\Deleted)");
+        command(&mut a, "s SEARCH RETURN (SAVE) 1:3,5");
+        // Not yet in the snapshot: UIDs 1:3,5; then 2 is expunged.
+        command(&mut a, "e EXPUNGE");
+        let snapshot = a.snapshot();
+        assert!(
+            snapshot.contains("\"saved_result\":\"1,3,5\""),
+            "{snapshot}"
+        );
+        drop(a);
+        let restore = |json: &str| {
+            let env = Env {
+                host: Box::new(crate::commands::testing::FakeHost::default()),
+                mail_root: Some(dir.path().to_path_buf()),
+            };
+            Session::restore(json, crate::commands::testing::settings(), env).unwrap()
+        };
+        let mut a = restore(&snapshot);
+        assert_eq!(
+            command(&mut a, "f FETCH $ (UID)"),
+            "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 3)\r\n* 4 FETCH (UID 5)\r\nf OK Completed\r\n"
+        );
+        // Nothing saved: nothing written.
+        command(&mut a, "s SEARCH RETURN (SAVE) KEYWORD none");
+        assert!(!a.snapshot().contains("saved_result"));
+        // Written before `$` was kept: restores with `$` empty.
+        let mut older: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+        let selected = older["selected"].as_object_mut().unwrap();
+        selected.remove("saved_result").unwrap();
+        assert_eq!(
+            command(&mut restore(&older.to_string()), "f FETCH $ (UID)"),
+            "f OK Completed\r\n"
+        );
+        // Damaged: the session cannot go on as it was.
+        older["selected"]["saved_result"] = "3:1".into();
+        let (out, action) = run(&mut restore(&older.to_string()), "");
         assert_eq!(out, "* BYE The selected mailbox is no longer available\r\n");
         assert_eq!(action, crate::session::Action::Close);
     }

@@ -15,7 +15,7 @@ use crate::host::{HostApi, Level};
 use crate::selected::{KeywordsTold, Selected, SelectedSnapshot};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailStore, MailboxChanges, MailboxName, StoreError};
-use crate::wire::reader::{Event, GO_AHEAD, Limits, Reader};
+use crate::wire::reader::{Event, GO_AHEAD, LITERAL_MINUS_TEXT, Limits, Reader};
 use crate::wire::types::Tag;
 
 /// Stop executing pipelined commands once this much output is queued
@@ -35,6 +35,9 @@ pub enum Action {
     Close,
     StartTls,
     Promote,
+    /// Back into a pre-auth instance with no filesystem (UNAUTHENTICATE,
+    /// rfc8437); the host forgets the user.
+    Demote,
     /// In IDLE: the host reads on and calls `poll` on changes.
     Idle,
 }
@@ -337,6 +340,8 @@ impl Session {
             let mut selected = Selected::new(mailbox, snap.read_only);
             selected.reported_recent = snap.reported_recent;
             selected.keywords = KeywordsTold::from_snapshot(snap.keywords.as_deref());
+            // rfc5182: `$` survives hibernation.
+            selected.saved_result = snap.saved_result().ok_or(StoreError::UidValidityChanged)?;
             Ok(selected)
         })();
         match reopened {
@@ -382,9 +387,12 @@ impl Session {
     }
 
     pub(crate) fn security(&self) -> Security {
+        let authenticated = self.facts.state != State::NotAuthenticated;
         Security {
             tls: self.settings.tls_active || self.facts.tls_started,
-            authenticated: self.facts.state != State::NotAuthenticated,
+            authenticated,
+            // The host's word, never the guest's (wit: is-admin).
+            admin: authenticated && self.env.host.is_admin(),
         }
     }
 
@@ -409,7 +417,10 @@ impl Session {
             // Writers of one mailbox are serialised by the host's lock
             // (wit: lock-mailbox), across sessions and processes.
             let locker = self.env.host.mailbox_locker();
-            let store = MailStore::open(root, locker, &self.settings.autocreate_folders)?;
+            // Autocreated folders get their `xlist-<flag>` special uses.
+            let uses = commands::create::autocreate_uses(&self.settings);
+            let folders = &self.settings.autocreate_folders;
+            let store = MailStore::open_with(root, locker, folders, &uses)?;
             self.store = Some(store);
         }
         match self.store.as_mut() {
@@ -449,6 +460,7 @@ impl Session {
     /// after the command's own untagged responses, before its tagged reply.
     /// Without a selected mailbox it does nothing.
     pub fn report_updates(&mut self, allow_expunge: bool) {
+        let (condstore, qresync) = (self.condstore(), self.qresync());
         let Some(selected) = self.selected.as_mut() else {
             return;
         };
@@ -459,7 +471,7 @@ impl Session {
         };
         match synced {
             Ok(changes) => {
-                let text = render_updates(selected, &changes);
+                let text = render_updates(selected, &changes, condstore, qresync);
                 self.write(&text);
             }
             Err(e @ StoreError::UidValidityChanged) => {
@@ -472,6 +484,42 @@ impl Session {
             }
             Err(e) => self.log_store_error("syncing the selected mailbox", &e),
         }
+    }
+
+    /// The client issued a CONDSTORE enabling command (rfc7162 3.1: ENABLE
+    /// CONDSTORE or QRESYNC, SELECT/EXAMINE (CONDSTORE), STATUS
+    /// (HIGHESTMODSEQ), FETCH/SEARCH MODSEQ, FETCH CHANGEDSINCE, STORE
+    /// UNCHANGEDSINCE): from now on every FETCH response carries MODSEQ.
+    /// The first one with a mailbox selected reports its HIGHESTMODSEQ.
+    pub(crate) fn enable_condstore(&mut self) {
+        if self.condstore() {
+            return;
+        }
+        self.facts.enabled.push("CONDSTORE".into());
+        if let Some(selected) = &self.selected {
+            let line = format!(
+                "* OK [HIGHESTMODSEQ {}] Ok\r\n",
+                selected.mailbox.highest_modseq()
+            );
+            self.write(line.as_bytes());
+        }
+    }
+
+    /// CONDSTORE is enabled (rfc7162 3.1): FETCH responses carry MODSEQ.
+    pub fn condstore(&self) -> bool {
+        self.facts.enabled.iter().any(|e| e == "CONDSTORE")
+    }
+
+    /// QRESYNC is enabled (rfc7162 3.2.3): VANISHED instead of EXPUNGE.
+    pub fn qresync(&self) -> bool {
+        self.facts.enabled.iter().any(|e| e == "QRESYNC")
+    }
+
+    /// How this session reports expunged messages, (sequence number, UID)
+    /// in the order to send them: `* n EXPUNGE` each (rfc3501 7.4.1), or
+    /// once QRESYNC is enabled one `* VANISHED uid-set` (rfc7162 3.2.10.2).
+    pub(crate) fn expunge_lines(&self, gone: &[(u32, u32)]) -> String {
+        expunge_lines(gone, self.qresync())
     }
 
     /// One warning in the server log for a store failure.
@@ -495,6 +543,21 @@ impl Session {
     pub(crate) fn become_authenticated(&mut self, user: String) {
         self.facts.state = State::Authenticated;
         self.facts.user = Some(user);
+    }
+
+    /// UNAUTHENTICATE (rfc8437 3): reset all connection state except the
+    /// TLS layer. A selected mailbox is closed without expunging; the
+    /// store is dropped (the host then moves the session into an instance
+    /// that has no mail tree). Enabled extensions and the client's ID go
+    /// too, as in Cyrus's `cmd_unauthenticate()`.
+    pub(crate) fn become_unauthenticated(&mut self) {
+        self.leave_selected();
+        self.fetch_job = None;
+        self.store = None;
+        self.facts = Facts {
+            tls_started: self.facts.tls_started,
+            ..Facts::default()
+        };
     }
 
     /// Execute complete commands until input runs out, an action must be
@@ -540,6 +603,9 @@ impl Session {
                 // The rest of the input stays buffered and travels in the
                 // snapshot to the post-auth instance.
                 Action::Promote => self.pending = Action::Promote,
+                // Likewise to the pre-auth instance: rfc8437 3 lets a
+                // client pipeline AUTHENTICATE after UNAUTHENTICATE.
+                Action::Demote => self.pending = Action::Demote,
                 // Reported by `step` for as long as the IDLE lasts.
                 Action::Idle => {}
             }
@@ -567,22 +633,32 @@ impl Session {
                 Action::Close
             }
             Event::LiteralRefused { tag, command } => {
-                if Tag::new(tag.as_bytes()).is_some() {
-                    // The name is client bytes: keep control characters out.
-                    let command: String = command
-                        .chars()
-                        .map(|c| if c.is_control() { '?' } else { c })
-                        .collect();
-                    let text = format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
-                    self.tagged(&tag, &text);
-                } else {
-                    self.write(b"* BAD Invalid tag\r\n");
-                }
+                // The name is client bytes: keep control characters out.
+                let command: String = command
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                let text = format!("NO [TOOBIG] Literal size exceeds fixed limit in {command}");
+                self.refuse(&tag, &text);
+                Action::None
+            }
+            Event::NonSyncTooBig { tag } => {
+                self.refuse(&tag, &format!("BAD {LITERAL_MINUS_TEXT}"));
                 Action::None
             }
             Event::Line(line) if self.facts.idle.is_some() => commands::idle::resume(self, &line),
             Event::Line(line) => commands::authenticate::resume(self, &line),
             Event::Command(bytes) => commands::execute(self, &bytes),
+        }
+    }
+
+    /// The reply to a command the reader refused, unless its tag is not
+    /// one to echo.
+    fn refuse(&mut self, tag: &str, text: &str) {
+        if Tag::new(tag.as_bytes()).is_some() {
+            self.tagged(tag, text);
+        } else {
+            self.write(b"* BAD Invalid tag\r\n");
         }
     }
 
@@ -638,11 +714,13 @@ impl Session {
 /// The untagged responses for `changes`, in the order rfc3501 7.4.1 needs:
 /// expunges (each number valid when sent), then EXISTS and RECENT, then
 /// flag changes under the new numbering.
-fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> Vec<u8> {
-    let mut out = String::new();
-    for (seq, _uid) in &changes.expunged {
-        out += &format!("* {seq} EXPUNGE\r\n");
-    }
+fn render_updates(
+    selected: &mut Selected,
+    changes: &MailboxChanges,
+    condstore: bool,
+    qresync: bool,
+) -> Vec<u8> {
+    let mut out = expunge_lines(&changes.expunged, qresync);
     if changes.exists_changed {
         out += &format!("* {} EXISTS\r\n", changes.exists);
     }
@@ -672,10 +750,30 @@ fn render_updates(selected: &mut Selected, changes: &MailboxChanges) -> Vec<u8> 
             // The same FLAGS list as FETCH FLAGS (one order for both).
             out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
             write_flags(&mut out, record, mailbox.is_recent(uid));
+            // rfc7162 3.1, 3.2.4: UID and MODSEQ in every such FETCH once
+            // CONDSTORE is enabled.
+            if condstore {
+                let text = format!(" UID {uid} MODSEQ ({})", record.modseq);
+                out.extend_from_slice(text.as_bytes());
+            }
             out.extend_from_slice(b")\r\n");
         }
     }
     out
+}
+
+/// See [`Session::expunge_lines`].
+fn expunge_lines(gone: &[(u32, u32)], qresync: bool) -> String {
+    if gone.is_empty() {
+        return String::new();
+    }
+    if qresync {
+        let uids: Vec<u32> = gone.iter().map(|&(_, uid)| uid).collect();
+        return format!("* VANISHED {}\r\n", crate::selected::format_uid_set(&uids));
+    }
+    gone.iter()
+        .map(|(seq, _)| format!("* {seq} EXPUNGE\r\n"))
+        .collect()
 }
 
 fn check_version(json: &str) -> Result<(), String> {

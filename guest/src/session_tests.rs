@@ -94,6 +94,30 @@ fn limit_replies() {
 }
 
 #[test]
+fn literal_minus_replies() {
+    let mut st = settings();
+    st.options = vec![("literalminus".into(), "1".into())];
+    let (mut s, _) = session_with(st);
+    // rfc7888 5: BAD [TOOBIG] after the literal and the rest of the
+    // command are read past; the session goes on.
+    let big = "x".repeat(4097);
+    assert_eq!(
+        run(
+            &mut s,
+            &format!("a LOGIN {{4097+}}\r\n{big} y\r\nb NOOP\r\n")
+        ),
+        (
+            "a BAD [TOOBIG] Non-synchronizing literal size exceeds 4K\r\nb OK Completed\r\n".into(),
+            Action::None
+        )
+    );
+    assert_eq!(
+        run(&mut s, &format!("* LOGIN {{4097+}}\r\n{big}\r\n")).0,
+        "* BAD Invalid tag\r\n"
+    );
+}
+
+#[test]
 fn binary_garbage_is_bad_not_a_panic() {
     let mut s = session();
     assert_eq!(
@@ -126,7 +150,7 @@ fn output_is_pulled_in_bounded_pieces() {
         assert_eq!(step.action, Action::None);
     }
     assert!(pulls > 10);
-    let one = "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN MOVE MULTIAPPEND NAMESPACE UIDPLUS UNSELECT AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\nc OK Completed\r\n";
+    let one = "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\nc OK Completed\r\n";
     let want = one.repeat(n) + "* BYE LOGOUT received\r\no OK Completed\r\n";
     assert_eq!(String::from_utf8(out).unwrap(), want);
 }

@@ -97,6 +97,23 @@ const DEFAULT_SESSION_MEMORY_LIMIT: &str = "64M";
 /// guest frees its slot and its CPU quickly. Cyrus and Dovecot have no such limit at all.
 const DEFAULT_SESSION_CPU_LIMIT: &str = "30s";
 
+/// Cyrus's `xlist-<flag>` (imapd.conf(5) `xlist-flag`): one option per special use
+/// (RFC 6154) the guest knows, naming the autocreated folder that gets it.
+macro_rules! xlist_option {
+    ($flag:literal, $attribute:literal) => {
+        OptionSpec {
+            name: concat!("xlist-", $flag),
+            kind: Kind::String,
+            default: None,
+            description: concat!(
+                "The folder of `autocreate_inbox_folders` that gets the special use `\\",
+                $attribute,
+                "` (RFC 6154) when it is created (Cyrus's `xlist-<flag>`)."
+            ),
+        }
+    };
+}
+
 /// Every option this server knows, in README order. Cyrus 3.6 defaults unless the description
 /// says otherwise (cyrus-compat 3.2).
 pub static OPTIONS: &[OptionSpec] = &[
@@ -293,6 +310,15 @@ pub static OPTIONS: &[OptionSpec] = &[
                       limit (APPENDLIMIT=4294967295).",
     },
     OptionSpec {
+        name: "literalminus",
+        kind: Kind::Switch,
+        default: Some("no"),
+        description: "Offer LITERAL- (RFC 7888) instead of LITERAL+: a non-synchronizing \
+                      literal over 4096 bytes is read past and its command answered `BAD \
+                      [TOOBIG] Non-synchronizing literal size exceeds 4K`. (Cyrus 3.6 keeps \
+                      showing LITERAL+ and closes the connection.)",
+    },
+    OptionSpec {
         name: "admins",
         kind: Kind::StringList,
         default: None,
@@ -311,6 +337,21 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: None,
         description: "Folders created together with a new INBOX, separated by `|` \
                       (e.g. `Sent | Drafts | Trash`).",
+    },
+    xlist_option!("all", "All"),
+    xlist_option!("archive", "Archive"),
+    xlist_option!("drafts", "Drafts"),
+    xlist_option!("flagged", "Flagged"),
+    xlist_option!("junk", "Junk"),
+    xlist_option!("sent", "Sent"),
+    xlist_option!("trash", "Trash"),
+    OptionSpec {
+        name: "specialusealways",
+        kind: Kind::Switch,
+        default: Some("yes"),
+        description: "Show mailboxes' special uses (RFC 6154: `\\Sent`, `\\Drafts`, ...) on every \
+                      LIST response, not only to a client that asks with `RETURN (SPECIAL-USE)` \
+                      (Apple Mail never asks). LSUB responses never carry them.",
     },
     OptionSpec {
         name: "debug_command",
@@ -475,7 +516,17 @@ pub struct Config {
 
 /// Options the guest reads by name (`settings.options` in the WIT
 /// contract); each must be in [`OPTIONS`].
-pub const GUEST_OPTIONS: &[&str] = &[];
+pub const GUEST_OPTIONS: &[&str] = &[
+    "literalminus",
+    "specialusealways",
+    "xlist-all",
+    "xlist-archive",
+    "xlist-drafts",
+    "xlist-flagged",
+    "xlist-junk",
+    "xlist-sent",
+    "xlist-trash",
+];
 
 fn spec(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS
@@ -1839,6 +1890,38 @@ mod tests {
             ["Sent", "Drafts", "Trash", "Junk Mail"]
         );
         assert!(conf("").autocreate_inbox_folders().is_empty());
+    }
+
+    #[test]
+    fn literalminus_reaches_the_guest() {
+        let opts = |text: &str| conf(text).guest_options();
+        // A switch, off by default (cyrus-compat 3.2), passed as 0/1.
+        assert!(opts("").contains(&("literalminus".into(), "0".into())));
+        assert!(opts("literalminus: yes\n").contains(&("literalminus".into(), "1".into())));
+        assert!(opts("literalminus: 0\n").contains(&("literalminus".into(), "0".into())));
+        let e = err("configdirectory: /x\nliteralminus: maybe\n");
+        assert!(e.contains("literalminus"), "{e}");
+    }
+
+    #[test]
+    fn special_use_options_reach_the_guest() {
+        for name in GUEST_OPTIONS {
+            assert!(spec(name).is_some(), "{name} is not in OPTIONS");
+        }
+        let opts = |text: &str| conf(text).guest_options();
+        // specialusealways is on unless turned off (Cyrus 3.6's default).
+        assert!(opts("").contains(&("specialusealways".into(), "1".into())));
+        assert!(opts("specialusealways: off\n").contains(&("specialusealways".into(), "0".into())));
+        // Cyrus's xlist-<flag>: the folder named keeps its spaces.
+        let o = opts(
+            "autocreate_inbox_folders: Spam | Sent Items\nxlist-junk: Spam\nxlist-sent: Sent Items\n",
+        );
+        assert!(o.contains(&("xlist-junk".into(), "Spam".into())), "{o:?}");
+        assert!(
+            o.contains(&("xlist-sent".into(), "Sent Items".into())),
+            "{o:?}"
+        );
+        assert!(!o.iter().any(|(n, _)| n == "xlist-trash"), "{o:?}");
     }
 
     #[test]

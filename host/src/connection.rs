@@ -1,7 +1,7 @@
 //! One client connection, from the first byte to the close: TLS, the
-//! guest session, promotion into the user's tree, timeouts, msg/shutdown
-//! and telemetry. The host never parses IMAP; it moves bytes and acts on
-//! the guest's requests.
+//! guest session, promotion into the user's tree (and demotion out of it
+//! after UNAUTHENTICATE), timeouts, msg/shutdown and telemetry. The host
+//! never parses IMAP; it moves bytes and acts on the guest's requests.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -149,6 +149,12 @@ impl SessionHost for ConnHost {
         self.locks.unlock(&dir);
     }
 
+    fn is_admin(&mut self) -> bool {
+        self.user
+            .as_deref()
+            .is_some_and(|u| self.server.is_admin(u))
+    }
+
     fn log(&mut self, level: Level, message: &str) {
         let level = match level {
             Level::Error => "error",
@@ -202,6 +208,25 @@ fn epoch_secs() -> u64 {
 }
 
 impl ConnHost {
+    /// UNAUTHENTICATE (rfc8437): forget the user as if the connection had
+    /// just been made. The proc registry entry goes (so `maxlogins_*`
+    /// counts the next login afresh), and so does the telemetry file: the
+    /// next LOGIN line, password and all, must not land in this user's
+    /// log (cyrus-compat 2.5). The tree and any mailbox lock are released.
+    fn forget_user(&mut self) {
+        if let Some(user) = self.user.take() {
+            eprintln!(
+                "imapd[{}]: unauthenticate: {} {user}",
+                std::process::id(),
+                self.peer
+            );
+        }
+        self.login_record = None;
+        self.telemetry = None;
+        self.mail_dir = None;
+        self.locks = Default::default();
+    }
+
     fn record(&mut self, dir: char, data: &[u8]) {
         if let Some(f) = &mut self.telemetry {
             if data.is_empty() {
@@ -381,6 +406,20 @@ async fn serve_inner(
                 }
                 // The post-auth guest continues with input the client
                 // pipelined after its LOGIN.
+                step = match session.feed(&[]).await {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
+                };
+                continue;
+            }
+            Action::Demote => {
+                session = match demote(server, session, &session_id, conn.tls_active).await {
+                    Ok(s) => s,
+                    Err(e) => return guest_failed(&mut conn, peer, e).await,
+                };
+                mail_dir = None;
+                // The pre-auth guest continues with input the client
+                // pipelined after UNAUTHENTICATE (rfc8437 3).
                 step = match session.feed(&[]).await {
                     Ok(s) => s,
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
@@ -808,4 +847,24 @@ async fn promote(
         .await
         .context("promoting the session")?;
     Ok((session, dir))
+}
+
+/// After UNAUTHENTICATE (rfc8437): the host forgets the user, then moves
+/// the session into a fresh pre-auth guest with no filesystem at all, the
+/// same kind of instance a new connection gets. Whatever the old guest
+/// believes, the new one can reach no file, and only a new
+/// `authenticate` can promote it again.
+async fn demote(
+    server: &Server,
+    mut session: GuestSession<ConnHost>,
+    session_id: &str,
+    tls_active: bool,
+) -> Result<GuestSession<ConnHost>> {
+    session.host().forget_user();
+    let settings = server.settings(session_id, tls_active);
+    server
+        .engine
+        .reinstantiate(session, None, None, &settings)
+        .await
+        .context("demoting the session")
 }

@@ -69,6 +69,8 @@ pub trait SessionHost: Send + 'static {
         dir: String,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send;
     fn unlock_mailbox(&mut self, dir: String);
+    /// The authenticated user is an administrator (wit: `is-admin`).
+    fn is_admin(&mut self) -> bool;
 }
 
 /// The per-store state: WASI context, limits, deadline accounting and the
@@ -105,6 +107,10 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
 
     async fn unlock_mailbox(&mut self, dir: String) {
         self.host.unlock_mailbox(dir);
+    }
+
+    async fn is_admin(&mut self) -> bool {
+        self.host.is_admin()
     }
 
     async fn authenticate(
@@ -302,8 +308,8 @@ impl<H: SessionHost> GuestEngine<H> {
 
     /// Move a session into a new instance: take its snapshot, drop the old
     /// instance, instantiate anew (with `mail_dir` as the only preopen when
-    /// given), restore. Promotion after login and settings changes (STARTTLS)
-    /// both come through here.
+    /// given), restore. Promotion after login, demotion (UNAUTHENTICATE,
+    /// no `mail_dir`) and settings changes (STARTTLS) all come through here.
     pub async fn reinstantiate(
         &self,
         mut old: GuestSession<H>,
@@ -579,6 +585,9 @@ mod tests {
             Ok(())
         }
         fn unlock_mailbox(&mut self, _: String) {}
+        fn is_admin(&mut self) -> bool {
+            false
+        }
     }
 
     fn settings() -> Settings {

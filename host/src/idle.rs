@@ -323,7 +323,13 @@ impl Hub {
 /// Files whose changes are not news: the lock, and the store's derived
 /// files (summary and text caches, scan mark), which are written together
 /// with the log that other sessions read or as a session's bookkeeping.
-const NOT_CHANGES: &[&str] = &["imapd.cache", "imapd.text", "imapd.scan"];
+const NOT_CHANGES: &[&str] = &[
+    "imapd.cache",
+    "imapd.text",
+    "imapd.scan",
+    "imapd.modseq",
+    "imapd.mailboxid",
+];
 
 fn is_lock(e: &inotify::Event<&OsStr>) -> bool {
     e.name.is_some_and(|n| {

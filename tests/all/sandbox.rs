@@ -15,7 +15,7 @@ fn hostile() -> TestServer {
         .start()
 }
 
-fn probe(c: &mut Client, tag: &str, cmd: &str) -> String {
+pub fn probe(c: &mut Client, tag: &str, cmd: &str) -> String {
     let (u, t) = c.cmd(tag, cmd);
     assert!(t.starts_with(&format!("{tag} OK")), "{cmd}: {t}");
     u.into_iter()

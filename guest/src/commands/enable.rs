@@ -2,16 +2,15 @@
 //! answers `BAD Please login first` before login).
 //!
 //! `ENABLE 1*(SP capability)`: extensions we do not implement are ignored
-//! (rfc5161 3.1); `* ENABLED` lists only those newly enabled, and none
-//! exist yet, so it stays empty. [`ENABLEABLE`] is where CONDSTORE,
-//! QRESYNC, UTF8=ACCEPT... go when they land.
+//! (rfc5161 3.1); `* ENABLED` lists only those newly enabled.
+//! CONDSTORE and QRESYNC (rfc7162 3.1, 3.2.3): QRESYNC implies CONDSTORE.
 
 use super::Request;
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
 /// Extensions this server can enable, upper case.
-pub const ENABLEABLE: &[&str] = &[];
+pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC"];
 
 pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     let mut newly = Vec::new();
@@ -36,8 +35,14 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         line.push_str(name);
     }
     line.push_str("\r\n");
-    session.facts.enabled.extend(newly);
     session.write(line.as_bytes());
+    let condstore = newly.iter().any(|n| n == "CONDSTORE" || n == "QRESYNC");
+    newly.retain(|n| n != "CONDSTORE");
+    session.facts.enabled.extend(newly);
+    if condstore {
+        // rfc7162 3.1: enabling while selected reports HIGHESTMODSEQ.
+        session.enable_condstore();
+    }
     req.reply(session, "OK Completed");
     Ok(Action::None)
 }
@@ -51,8 +56,14 @@ mod tests {
         let mut s = logged_in();
         assert_eq!(
             run(&mut s, "e ENABLE CONDSTORE X-FOO\r\n").0,
-            "* ENABLED\r\ne OK Completed\r\n"
+            "* ENABLED CONDSTORE\r\ne OK Completed\r\n"
         );
+        // Already enabled: not newly. QRESYNC implies CONDSTORE.
+        assert_eq!(
+            run(&mut s, "e ENABLE condstore QRESYNC\r\n").0,
+            "* ENABLED QRESYNC\r\ne OK Completed\r\n"
+        );
+        assert!(s.condstore() && s.qresync());
         assert_eq!(
             run(&mut s, "e ENABLE\r\n").0,
             "e BAD Missing required argument to Enable\r\n"

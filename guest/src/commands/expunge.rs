@@ -34,13 +34,20 @@ pub fn expunge_uids(session: &mut Session, tag: &str, uids: Option<&[u32]>) {
     match expunged {
         Ok(gone) => {
             // Highest numbers first: each stays valid when sent.
-            let mut out = String::new();
-            for (seq, _uid) in gone {
-                out += &format!("* {seq} EXPUNGE\r\n");
-            }
+            let out = session.expunge_lines(&gone);
             session.write(out.as_bytes());
             session.report_updates(true);
-            session.tagged(tag, "OK Completed");
+            // rfc7162 3.2.7, 3.2.9: with QRESYNC, the new HIGHESTMODSEQ.
+            match session.selected() {
+                Some(s) if session.qresync() && !gone.is_empty() => {
+                    let text = format!(
+                        "OK [HIGHESTMODSEQ {}] Completed",
+                        s.mailbox.highest_modseq()
+                    );
+                    session.tagged(tag, &text);
+                }
+                _ => session.tagged(tag, "OK Completed"),
+            }
         }
         Err(e) => {
             let text = failure_text(session, &e);

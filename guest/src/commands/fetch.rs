@@ -19,6 +19,7 @@ use super::Request;
 use super::fetch_items::{
     FetchItems, Partial, parse_fetch_items, write_part_numbers, write_section_spec,
 };
+use super::qresync;
 use super::sequence::MessageCommand;
 use super::sequence::{Numbering, resolve};
 use crate::mime::section::{fetch_binary, fetch_section};
@@ -55,11 +56,46 @@ pub fn run(
     if numbering == Numbering::Uid {
         items.uid = true;
     }
-    let Some(selected) = session.selected_mut() else {
+    if session.selected().is_none() {
         request.reply(session, "BAD Please select a mailbox first");
         return Ok(Action::None);
+    }
+    // rfc7162 3.2.6: VANISHED only in UID FETCH, once QRESYNC is enabled.
+    if items.vanished && (numbering != Numbering::Uid || !session.qresync()) {
+        let text = format!("BAD Invalid {} modifier VANISHED", command.name());
+        request.reply(session, &text);
+        return Ok(Action::None);
+    }
+    // rfc7162 3.1: MODSEQ and CHANGEDSINCE enable CONDSTORE; CHANGEDSINCE
+    // implies MODSEQ (3.1.4.1).
+    if items.modseq || items.changed_since.is_some() {
+        session.enable_condstore();
+    }
+    items.modseq |= session.condstore();
+    // rfc7162 3.2.4: a FETCH that sets \Seen shows UID too.
+    if items.modseq && items.sets_seen() {
+        items.uid = true;
+    }
+    let Some(selected) = session.selected_mut() else {
+        return Ok(Action::None);
     };
-    let positions = resolve(&set, selected.mailbox.records(), numbering)?;
+    let mut positions = resolve(&set, selected.mailbox.records(), numbering)?;
+    if let Some(since) = items.changed_since {
+        let records = selected.mailbox.records();
+        positions.retain(|&i| records.get(i).is_some_and(|r| r.modseq > since));
+        if items.vanished {
+            let mailbox = &selected.mailbox;
+            let within = qresync::uid_ranges(&set, mailbox.uid_next());
+            let gone = qresync::vanished(mailbox, since, &within);
+            if !gone.is_empty() {
+                let line = format!("* VANISHED (EARLIER) {}\r\n", qresync::format_ranges(&gone));
+                session.write(line.as_bytes());
+            }
+        }
+    }
+    let Some(selected) = session.selected_mut() else {
+        return Ok(Action::None);
+    };
     let read_only = selected.read_only;
     let newly_seen = mark_seen(&mut selected.mailbox, read_only, &positions, &items);
     let summaries = selected.mailbox.cache_reader();
@@ -198,6 +234,21 @@ fn write_responses(
         } else {
             None
         };
+        // PREVIEW and EMAILID of a message cached before they were: made
+        // from the message now (PREVIEW (LAZY) is NIL instead, rfc8970 4.1).
+        let from_file = summary.as_ref().and_then(|s| {
+            let preview = items.preview == Some(false) && s.preview.is_none();
+            let email_id = items.email_id && s.email_id.is_none();
+            if !preview && !email_id {
+                return None;
+            }
+            let mut raw = Vec::new();
+            let _ = read_file(mailbox, record, &mut raw);
+            Some(FromFile {
+                preview: preview.then(|| crate::mime::preview_of(&raw)),
+                email_id: crate::mime::email_id(&raw),
+            })
+        });
         let show_flags = items.flags || job.newly_seen.binary_search(&record.uid).is_ok();
         // rfc3501 7.2.6: a keyword this FETCH would show first (another
         // session's change caught up with while setting \Seen).
@@ -209,6 +260,7 @@ fn write_responses(
             recent: mailbox.is_recent(record.uid),
             raw: &job.raw,
             summary,
+            from_file,
         };
         let buf = out.buf_mut();
         let start = buf.len();
@@ -240,8 +292,16 @@ struct MessageData<'a> {
     recent: bool,
     /// The message file, when the items need it.
     raw: &'a [u8],
-    /// ENVELOPE, BODYSTRUCTURE and BODY, when the items need them.
+    /// ENVELOPE, BODYSTRUCTURE, BODY and PREVIEW, when the items need them.
     summary: Option<SummaryView<'a>>,
+    /// What its summary lacked, made from the message file.
+    from_file: Option<FromFile>,
+}
+
+/// Summary items of a message cached before they were kept.
+struct FromFile {
+    preview: Option<String>,
+    email_id: String,
 }
 
 /// Starts each item: `(` before the first, SP before the others.
@@ -280,6 +340,12 @@ fn write_one(
         let out = list.item(b"UID ");
         push_number(out, u64::from(record.uid));
     }
+    if items.modseq {
+        // rfc7162 3.1.4.2
+        let out = list.item(b"MODSEQ (");
+        push_number(out, record.modseq);
+        out.push(b')');
+    }
     if items.internal_date {
         let out = list.item(b"INTERNALDATE ");
         super::dates::write_date_time(out, record.internal_date, record.tz_offset_minutes);
@@ -298,6 +364,41 @@ fn write_one(
         }
         if items.body {
             list.item(b"BODY ").extend_from_slice(summary.body);
+        }
+        if items.preview.is_some() {
+            // rfc8970 3.2: a string, or NIL only under LAZY.
+            let made = message
+                .from_file
+                .as_ref()
+                .and_then(|f| f.preview.as_deref());
+            let text = summary.preview.or(made);
+            let out = list.item(b"PREVIEW ");
+            match text {
+                Some(t) => crate::mime::imap_string::write_string(out, t.as_bytes()),
+                None if items.preview == Some(true) => out.extend_from_slice(b"NIL"),
+                None => out.extend_from_slice(b"\"\""),
+            }
+        }
+        if items.email_id {
+            // rfc8474 5.1
+            let made = message.from_file.as_ref().map(|f| f.email_id.as_str());
+            let id = summary.email_id.or(made).unwrap_or_default();
+            let out = list.item(b"EMAILID (");
+            out.extend_from_slice(id.as_bytes());
+            out.push(b')');
+        }
+    }
+    if items.thread_id {
+        // rfc8474 5.2: NIL, the server does not thread messages.
+        list.item(b"THREADID NIL");
+    }
+    if items.save_date {
+        // rfc8514 4.2, in UTC; a message stored before save dates were
+        // kept shows its INTERNALDATE.
+        let out = list.item(b"SAVEDATE ");
+        match record.save_date {
+            0 => super::dates::write_date_time(out, record.internal_date, record.tz_offset_minutes),
+            d => super::dates::write_date_time(out, d, 0),
         }
     }
     let header_end = if items.reads_message() {

@@ -63,6 +63,19 @@ pub struct FetchItems {
     pub sections: Vec<BodySection>,
     pub binaries: Vec<BinarySection>,
     pub binary_sizes: Vec<Vec<u32>>,
+    /// MODSEQ (rfc7162 3.1.4.2).
+    pub modseq: bool,
+    /// PREVIEW (rfc8970); `Some(true)` with the LAZY modifier.
+    pub preview: Option<bool>,
+    /// SAVEDATE (rfc8514).
+    pub save_date: bool,
+    /// EMAILID and THREADID (rfc8474).
+    pub email_id: bool,
+    pub thread_id: bool,
+    /// The CHANGEDSINCE modifier (rfc7162 3.1.4.1).
+    pub changed_since: Option<u64>,
+    /// The VANISHED modifier (rfc7162 3.2.6).
+    pub vanished: bool,
 }
 
 impl FetchItems {
@@ -76,9 +89,10 @@ impl FetchItems {
             || !self.binary_sizes.is_empty()
     }
 
-    /// Items from the summary cache (ENVELOPE, BODYSTRUCTURE, BODY).
+    /// Items from the summary cache (ENVELOPE, BODYSTRUCTURE, BODY,
+    /// PREVIEW).
     pub fn needs_summary(&self) -> bool {
-        self.envelope || self.body_structure || self.body
+        self.envelope || self.body_structure || self.body || self.preview.is_some() || self.email_id
     }
 
     /// rfc3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set
@@ -114,6 +128,33 @@ pub fn parse_fetch_items(p: &mut Parser, command: &str) -> Result<FetchItems, Fe
         }
     } else {
         parse_item(p, command, &mut items, true)?;
+    }
+    // rfc7162 7: fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+    if p.peek() == Some(b' ') && p.peek_at(1) == Some(b'(') {
+        p.eat(b' ');
+        p.eat(b'(');
+        loop {
+            match attribute_name(p).as_str() {
+                "CHANGEDSINCE" if p.eat(b' ') => {
+                    let since = p
+                        .mod_sequence(false)
+                        .map_err(|_| format!("Invalid CHANGEDSINCE in {command}"))?;
+                    items.changed_since = Some(since);
+                }
+                "VANISHED" => items.vanished = true,
+                _ => return Err(format!("Invalid {command} modifier")),
+            }
+            if p.eat(b')') {
+                break;
+            }
+            if !p.eat(b' ') {
+                return Err(format!("Missing close parenthesis in {command}"));
+            }
+        }
+        // rfc7162 3.2.6: VANISHED only together with CHANGEDSINCE.
+        if items.vanished && items.changed_since.is_none() {
+            return Err(format!("VANISHED without CHANGEDSINCE in {command}"));
+        }
     }
     if p.finish().is_err() {
         return Err(format!("Unexpected extra arguments to {command}"));
@@ -164,6 +205,32 @@ fn parse_item(
             }
         }
         "FLAGS" => items.flags = true,
+        "MODSEQ" => items.modseq = true,
+        "SAVEDATE" => items.save_date = true,
+        "EMAILID" => items.email_id = true,
+        "THREADID" => items.thread_id = true,
+        // rfc8970 7: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"],
+        // preview-mod = "LAZY".
+        "PREVIEW" => {
+            let mut lazy = false;
+            if p.peek() == Some(b' ') && p.peek_at(1) == Some(b'(') {
+                p.eat(b' ');
+                p.eat(b'(');
+                loop {
+                    if attribute_name(p) != "LAZY" {
+                        return Err(format!("Invalid PREVIEW modifier in {command}"));
+                    }
+                    lazy = true;
+                    if p.eat(b')') {
+                        break;
+                    }
+                    if !p.eat(b' ') {
+                        return Err(format!("Missing close parenthesis in {command}"));
+                    }
+                }
+            }
+            items.preview = Some(lazy);
+        }
         "UID" => items.uid = true,
         "INTERNALDATE" => items.internal_date = true,
         "RFC822.SIZE" => items.rfc822_size = true,

@@ -23,8 +23,10 @@ fn append(s: &mut crate::session::Session, mailbox: &str, flags: &str) -> String
 
 #[test]
 fn select_and_examine() {
-    let (mut s, _dir) = store_session();
+    let (mut s, dir) = store_session();
     let v = uidvalidity(&mut s, "INBOX");
+    // INBOX is the tree's root; its MAILBOXID (rfc8474 4.2) is made once.
+    let id = crate::store::mailbox::mailbox_id(dir.path()).unwrap();
     assert_eq!(
         run(&mut s, "a SELECT inbox\r\n"),
         (
@@ -33,7 +35,8 @@ fn select_and_examine() {
                  * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen \\*)] Ok\r\n\
                  * 0 EXISTS\r\n* 0 RECENT\r\n\
                  * OK [UIDVALIDITY {v}] Ok\r\n* OK [UIDNEXT 1] Ok\r\n\
-                 * OK [HIGHESTMODSEQ 1] Ok\r\na OK [READ-WRITE] Completed\r\n"
+                 * OK [HIGHESTMODSEQ 1] Ok\r\n* OK [MAILBOXID ({id})] Ok\r\n\
+                 a OK [READ-WRITE] Completed\r\n"
             ),
             Action::None
         )
@@ -51,7 +54,8 @@ fn select_and_examine() {
              * OK [PERMANENTFLAGS ()] Ok\r\n\
              * 2 EXISTS\r\n* 0 RECENT\r\n* OK [UNSEEN 2] Ok\r\n\
              * OK [UIDVALIDITY {v}] Ok\r\n* OK [UIDNEXT 3] Ok\r\n\
-             * OK [HIGHESTMODSEQ 3] Ok\r\nb OK [READ-ONLY] Completed\r\n"
+             * OK [HIGHESTMODSEQ 3] Ok\r\n* OK [MAILBOXID ({id})] Ok\r\n\
+             b OK [READ-ONLY] Completed\r\n"
         )
     );
     // A failed SELECT leaves no mailbox selected (rfc3501 6.3.1).
@@ -109,39 +113,39 @@ fn recent_on_select() {
 fn create_delete_rename() {
     let (mut s, _dir) = store_session();
     assert_eq!(
-        run(&mut s, "a CREATE owatagusiam/\r\n").0,
+        created(run(&mut s, "a CREATE owatagusiam/\r\n")),
         "a OK Completed\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE owatagusiam/blurdybloop\r\n").0,
+        created(run(&mut s, "a CREATE owatagusiam/blurdybloop\r\n")),
         "a OK Completed\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE owatagusiam\r\n").0,
+        created(run(&mut s, "a CREATE owatagusiam\r\n")),
         "a NO [ALREADYEXISTS] Mailbox already exists\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE inbox\r\n").0,
+        created(run(&mut s, "a CREATE inbox\r\n")),
         "a NO [ALREADYEXISTS] Mailbox already exists\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE a//b\r\n").0,
+        created(run(&mut s, "a CREATE a//b\r\n")),
         "a NO Invalid mailbox name: empty hierarchy level in \"a//b\"\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE \"\"\r\n").0,
+        created(run(&mut s, "a CREATE \"\"\r\n")),
         "a NO Invalid mailbox name: empty name\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE \"..\"\r\n").0,
+        created(run(&mut s, "a CREATE \"..\"\r\n")),
         "a NO Invalid mailbox name: \"..\" is not allowed as a level\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE \"caf\u{e9}\"\r\n").0,
+        created(run(&mut s, "a CREATE \"caf\u{e9}\"\r\n")),
         "a NO Invalid mailbox name: 8-bit characters must be modified UTF-7\r\n"
     );
     assert_eq!(
-        run(&mut s, "a CREATE Entw&APw-rfe\r\n").0,
+        created(run(&mut s, "a CREATE Entw&APw-rfe\r\n")),
         "a OK Completed\r\n"
     );
     assert_eq!(
@@ -253,7 +257,7 @@ fn list_patterns() {
     let (mut s, _dir) = store_session();
     for m in ["Drafts", "Work", "Work/Projects", "Work/Projects/X", "a b"] {
         assert_eq!(
-            run(&mut s, &format!("a CREATE \"{m}\"\r\n")).0,
+            created(run(&mut s, &format!("a CREATE \"{m}\"\r\n"))),
             "a OK Completed\r\n"
         );
     }

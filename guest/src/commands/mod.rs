@@ -26,6 +26,7 @@ pub(crate) mod message_testing;
 pub mod move_;
 pub mod namespace;
 pub mod noop;
+pub mod qresync;
 pub mod rename;
 pub mod search;
 pub mod search_keys;
@@ -36,6 +37,7 @@ pub mod status;
 pub mod store_flags;
 pub mod subscribe;
 pub mod uid;
+pub mod unauthenticate;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -125,6 +127,12 @@ pub static COMMANDS: &[Command] = &[
     // Authenticated (rfc5161 3.1: ENABLE is not valid before login; Cyrus
     // answers "Please login first" too).
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
+    // rfc8437: authenticated admins only (the handler checks).
+    cmd(
+        "UNAUTHENTICATE",
+        unauthenticate::handle,
+        States::AUTHENTICATED,
+    ),
     // ===== The mail store =====
     // Authenticated state (rfc3501 6.3), also valid when selected.
     cmd("SELECT", select::select, States::AUTHENTICATED),
@@ -173,6 +181,10 @@ pub fn display_name(word: &[u8]) -> String {
 /// Parse one complete command and run it.
 pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
     let mut args = Parser::new(bytes);
+    // rfc5182 2.1: `$` in this command is the search result saved so far.
+    if let Some(selected) = session.selected() {
+        args = args.with_saved_result(selected.saved_result.clone());
+    }
     let Some(tag) = args.tag() else {
         session.write(b"* BAD Invalid tag\r\n");
         return Action::None;
@@ -252,6 +264,8 @@ pub(crate) mod testing {
     #[derive(Clone, Default)]
     pub struct FakeHost {
         pub calls: Rc<RefCell<Vec<AuthCall>>>,
+        /// What `is_admin` answers (imapd.conf `admins`).
+        pub admin: bool,
     }
 
     impl HostApi for FakeHost {
@@ -281,6 +295,10 @@ pub(crate) mod testing {
         }
 
         fn log(&self, _level: Level, _message: &str) {}
+
+        fn is_admin(&self) -> bool {
+            self.admin
+        }
     }
 
     pub fn settings() -> Settings {
@@ -308,6 +326,19 @@ pub(crate) mod testing {
 
     pub fn session() -> Session {
         session_with(settings()).0
+    }
+
+    /// `run`'s output with CREATE's `[MAILBOXID (...)]` response codes
+    /// (rfc8474 4.1; random ids) left out, for exact comparisons.
+    pub fn created(out: (String, crate::session::Action)) -> String {
+        let mut s = out.0;
+        while let Some(at) = s.find("[MAILBOXID (") {
+            let Some(len) = s[at..].find(")] ") else {
+                break;
+            };
+            s.replace_range(at..at + len + 3, "");
+        }
+        s
     }
 
     /// Feed `input` and drain all output.

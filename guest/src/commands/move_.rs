@@ -31,9 +31,7 @@ pub fn run(
             if let Some(code) = copyuid_code(&copied) {
                 out += &format!("* OK {code} Completed\r\n");
             }
-            for (seq, _uid) in &expunged {
-                out += &format!("* {seq} EXPUNGE\r\n");
-            }
+            out += &session.expunge_lines(&expunged);
             session.write(out.as_bytes());
             // rfc6851 3.3: MOVE may send EXPUNGE, whatever its numbering.
             session.report_updates(true);

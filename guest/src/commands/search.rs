@@ -1,4 +1,6 @@
-//! SEARCH and UID SEARCH (rfc3501 6.4.4, 6.4.8, 7.2.5).
+//! SEARCH and UID SEARCH (rfc3501 6.4.4, 6.4.8, 7.2.5), with ESEARCH's
+//! result options (rfc4731), SEARCHRES's saved result (rfc5182), WITHIN's
+//! OLDER/YOUNGER (rfc5032) and CONDSTORE's MODSEQ key (rfc7162 3.1.5).
 //!
 //! Keys on flags, sizes, dates, UIDs and the FROM/TO/CC/BCC/SUBJECT
 //! fields are answered from the index records; HEADER (other fields),
@@ -7,22 +9,39 @@
 //! run first). Matching is a case-insensitive substring match on
 //! MIME-decoded text (`mime::search`).
 //!
-//! Reply: `* SEARCH n n n` (UIDs for UID SEARCH), then `OK Completed`.
+//! Reply: `* SEARCH n n n` (UIDs for UID SEARCH), then `OK Completed`;
+//! with a MODSEQ key and a match, `* SEARCH n n (MODSEQ m)`, m the highest
+//! mod-sequence found (rfc7162 3.1.6). With `RETURN (...)` (rfc4731 3.1):
+//! one `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set] [COUNT n]
+//! [MODSEQ m]` instead (MIN, MAX, ALL only when something matched, ALL as
+//! a compact sequence set); `RETURN ()` is `RETURN (ALL)`; `RETURN (SAVE)`
+//! alone answers nothing but the tagged OK (rfc5182 2.2).
 //! A CHARSET other than UTF-8 or US-ASCII is
 //! `NO [BADCHARSET (US-ASCII UTF-8)]` (rfc3501 6.4.4, 7.1).
+//!
+//! The saved result (rfc5182 2.1) changes only on a SEARCH with SAVE: to
+//! what it returned (rfc5182 2.4) when it succeeds, to the empty set when
+//! it is refused with NO; a BAD SEARCH, or one without SAVE, leaves it
+//! as it was. (rfc5182 2.2's example 5 shows a NO without SAVE emptying
+//! it; 2.1's normative text says otherwise, and we follow the text.)
+
+use std::rc::Rc;
 
 use super::Request;
 use super::dates::local_day;
-use super::search_keys::{IndexedHeader, SearchError, SearchKey, parse_search_program};
-use super::sequence::{MessageCommand, Numbering};
+use super::search_keys::{
+    IndexedHeader, ReturnOptions, SearchError, SearchKey, parse_return_options,
+    parse_search_program,
+};
+use super::sequence::{MessageCommand, Numbering, set_contains};
 use crate::mime::search::{
     BodyText, SentDate, body_matches, header_contains, sent_date_of, text_matches,
 };
+use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
 use crate::store::cache::{CacheReader, SentField};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::SyntaxError;
-use crate::wire::types::{SeqNumber, SequenceSet};
 
 /// SEARCH.
 pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, SyntaxError> {
@@ -37,40 +56,132 @@ pub fn run(
 ) -> Result<Action, SyntaxError> {
     let command = MessageCommand::new("Search", "UID Search", numbering);
     request.args.sp()?;
+    let options = match parse_return_options(&mut request.args, command.name()) {
+        Ok(options) => options,
+        Err(error) => return refuse(session, request, error, false),
+    };
     let key = match parse_search_program(&mut request.args, command.name()) {
         Ok(key) => key,
-        Err(SearchError::Bad(text)) => {
-            request.reply(session, &format!("BAD {text}"));
-            return Ok(Action::None);
-        }
-        Err(SearchError::BadCharset) => {
-            request.reply(
-                session,
-                "NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set",
-            );
-            return Ok(Action::None);
-        }
+        Err(error) => return refuse(session, request, error, options.is_some_and(|o| o.save)),
     };
+    let modseq_key = key.uses_modseq();
+    if modseq_key {
+        // rfc7162 3.1: a SEARCH with MODSEQ is a CONDSTORE enabling command.
+        session.enable_condstore();
+    }
     let Some(selected) = session.selected_mut() else {
         request.reply(session, "BAD Please select a mailbox first");
         return Ok(Action::None);
     };
-    let matches = search_mailbox(&selected.mailbox, &key);
-    let mut out = Vec::with_capacity(9 + matches.len() * 6);
-    out.extend_from_slice(b"* SEARCH");
-    for position in matches {
-        let number = match numbering {
-            Numbering::Sequence => position as u32 + 1,
-            Numbering::Uid => selected.mailbox.records()[position].uid,
-        };
-        out.push(b' ');
-        out.extend_from_slice(number.to_string().as_bytes());
+    let found = search_mailbox(&selected.mailbox, &key);
+    let records = selected.mailbox.records();
+    let number = |position: usize| match numbering {
+        Numbering::Sequence => position as u32 + 1,
+        Numbering::Uid => records[position].uid,
+    };
+    // rfc7162 3.1.6, rfc4731 3.2: the highest mod-sequence among the
+    // messages returned, when the program has a MODSEQ key and they are
+    // not none.
+    let highest_modseq = |positions: &[usize]| {
+        positions
+            .iter()
+            .map(|&p| records[p].modseq)
+            .max()
+            .filter(|_| modseq_key)
+    };
+    let mut out = Vec::new();
+    match options {
+        None => {
+            out.reserve(9 + found.len() * 6);
+            out.extend_from_slice(b"* SEARCH");
+            for &position in &found {
+                out.push(b' ');
+                out.extend_from_slice(number(position).to_string().as_bytes());
+            }
+            if let Some(modseq) = highest_modseq(&found) {
+                out.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        Some(options) if options.esearch() => {
+            let numbers: Vec<u32> = found.iter().map(|&p| number(p)).collect();
+            let modseq = highest_modseq(&options.returned(&found));
+            let line = esearch_response(request.tag.as_str(), numbering, options, &numbers, modseq);
+            out.extend_from_slice(line.as_bytes());
+        }
+        Some(_) => {}
     }
-    out.extend_from_slice(b"\r\n");
+    if let Some(options) = options
+        && options.save
+    {
+        let kept = options.returned(&found).into_iter();
+        selected.saved_result = kept.map(|p| records[p].uid).collect();
+    }
     session.write(&out);
     session.report_updates(command.allows_expunge());
     request.reply(session, "OK Completed");
     Ok(Action::None)
+}
+
+/// The tagged reply to a SEARCH that did not parse; one with SAVE that is
+/// refused with NO empties the saved result (rfc5182 2.1), a BAD one
+/// leaves it.
+fn refuse(
+    session: &mut Session,
+    request: &mut Request,
+    error: SearchError,
+    saving: bool,
+) -> Result<Action, SyntaxError> {
+    match error {
+        SearchError::Bad(text) => request.reply(session, &format!("BAD {text}")),
+        SearchError::BadCharset => {
+            if saving && let Some(selected) = session.selected_mut() {
+                selected.saved_result = Rc::from([]);
+            }
+            request.reply(
+                session,
+                "NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set",
+            );
+        }
+    }
+    Ok(Action::None)
+}
+
+/// rfc4731 3.1, rfc4466 2.6.2: `* ESEARCH (TAG "t") [UID]` and the data
+/// asked for, in the order of rfc4731's examples. `numbers` (ascending)
+/// are what matched; MIN, MAX and ALL are left out when nothing did,
+/// COUNT never is; `modseq` is rfc4731 3.2's MODSEQ.
+fn esearch_response(
+    tag: &str,
+    numbering: Numbering,
+    options: ReturnOptions,
+    numbers: &[u32],
+    modseq: Option<u64>,
+) -> String {
+    // A tag is ASTRING-CHARs (rfc3501 9), never a quote or a backslash:
+    // it goes between quotes as it is.
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if numbering == Numbering::Uid {
+        line += " UID";
+    }
+    if let (Some(min), Some(max)) = (numbers.first(), numbers.last()) {
+        if options.min {
+            line += &format!(" MIN {min}");
+        }
+        if options.max {
+            line += &format!(" MAX {max}");
+        }
+        if options.all {
+            line += &format!(" ALL {}", format_uid_set(numbers));
+        }
+    }
+    if options.count {
+        line += &format!(" COUNT {}", numbers.len());
+    }
+    if let Some(modseq) = modseq {
+        line += &format!(" MODSEQ {modseq}");
+    }
+    line + "\r\n"
 }
 
 /// Positions (0-based, ascending) of the messages matching `key`.
@@ -79,6 +190,7 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
     let context = MailboxFacts {
         exists: records.len() as u32,
         largest_uid: records.last().map_or(0, |r| r.uid),
+        now: crate::store::mailbox::now().0,
     };
     let mut raw = Vec::new();
     let mut summaries = mailbox.cache_reader();
@@ -108,6 +220,9 @@ pub fn search_mailbox(mailbox: &Mailbox, key: &SearchKey) -> Vec<usize> {
 struct MailboxFacts {
     exists: u32,
     largest_uid: u32,
+    /// The current time (seconds since the epoch), once per SEARCH, for
+    /// OLDER and YOUNGER (rfc5032 2).
+    now: i64,
 }
 
 /// One message under test; its file is read at most once, on demand.
@@ -162,6 +277,12 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
     let internal_day = || local_day(r.internal_date, r.tz_offset_minutes);
     // rfc3501 6.4.4: the date as written, disregarding time and zone; a
     // message without a usable Date: counts as sent on 1-Jan-1970 (Cyrus).
+    // rfc8514 4.3: the save date in UTC; a message stored before save
+    // dates were kept goes by its INTERNALDATE.
+    let saved_day = || match r.save_date {
+        0 => internal_day(),
+        d => d.div_euclid(86_400),
+    };
     let sent_day = |m: &mut Candidate| {
         let field = m.summaries.summary(r).sent_date;
         let date = match field {
@@ -204,8 +325,22 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
         SearchKey::Header { name, needle } => header_contains(m.raw(), name, needle),
         SearchKey::Body(needle) => m.text_search(needle, false),
         SearchKey::Text(needle) => m.text_search(needle, true),
-        SearchKey::Sequence(set) => set_contains(set, m.seq, facts.exists),
-        SearchKey::Uid(set) => set_contains(set, r.uid, facts.largest_uid),
+        SearchKey::Sequence(set) => set_contains(set, r.uid, m.seq, facts.exists),
+        SearchKey::Uid(set) => set_contains(set, r.uid, r.uid, facts.largest_uid),
+        // rfc5032 2: "less recent than or equal to" / "more recent than or
+        // equal to" now minus the interval, to the second.
+        SearchKey::Older(seconds) => r.internal_date <= facts.now - i64::from(*seconds),
+        SearchKey::Younger(seconds) => r.internal_date >= facts.now - i64::from(*seconds),
+        SearchKey::ModSeq(modseq) => r.modseq >= *modseq,
+        SearchKey::SavedBefore(day) => saved_day() < *day,
+        SearchKey::SavedOn(day) => saved_day() == *day,
+        SearchKey::SavedSince(day) => saved_day() >= *day,
+        SearchKey::EmailId(id) => {
+            let stored = m.summaries.summary(r).email_id.map(str::to_string);
+            let actual = stored.unwrap_or_else(|| crate::mime::email_id(m.raw()));
+            actual.eq_ignore_ascii_case(id)
+        }
+        SearchKey::ThreadId => false,
         SearchKey::Not(inner) => !matches(inner, m, facts),
         SearchKey::Or(a, b) => matches(a, m, facts) || matches(b, m, facts),
         SearchKey::And(keys) => {
@@ -221,26 +356,10 @@ fn matches(key: &SearchKey, m: &mut Candidate, facts: &MailboxFacts) -> bool {
     }
 }
 
-/// Membership in a sequence set, `*` being `largest`; numbers that name
-/// no message simply match nothing (a SEARCH key is a filter, not a
-/// reference: rfc3501 6.4.4).
-fn set_contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
-    let SequenceSet::Ranges(ranges) = set else {
-        return false;
-    };
-    let value = |s: SeqNumber| match s {
-        SeqNumber::Value(v) => v.get(),
-        SeqNumber::Largest => largest,
-    };
-    ranges.iter().any(|range| {
-        let (a, b) = (value(range.first), value(range.last));
-        a.min(b) <= n && n <= a.max(b)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::message_testing::*;
+    use crate::commands::testing::run;
 
     fn search(session: &mut crate::session::Session, criteria: &str) -> String {
         command(session, &format!("s SEARCH {criteria}"))
@@ -339,6 +458,492 @@ mod tests {
         assert_eq!(
             command(&mut s, "u UID SEARCH"),
             "u BAD Missing required argument to Uid\r\n"
+        );
+    }
+
+    /// The tagged reply alone: `* ...` lines are returned apart.
+    fn ok(tag: &str) -> String {
+        format!("{tag} OK Completed\r\n")
+    }
+
+    /// What `$` holds: the UIDs `UID SEARCH RETURN (ALL) $` reports.
+    fn saved(s: &mut crate::session::Session) -> String {
+        let out = command(s, "f UID SEARCH RETURN (ALL) $");
+        let uids = out
+            .strip_prefix("* ESEARCH (TAG \"f\") UID")
+            .and_then(|rest| rest.strip_suffix("\r\nf OK Completed\r\n"));
+        match uids {
+            Some(uids) => uids.trim_start_matches(" ALL ").to_string(),
+            None => panic!("{out}"),
+        }
+    }
+
+    /// Twelve messages; 2, 10 and 11 \Flagged (rfc4731 3.1's answers).
+    fn twelve() -> (crate::session::Session, tempfile::TempDir) {
+        let (mut s, dir) = selected_with(&[PLAIN; 12], false);
+        command(&mut s, "x STORE 2,10:11 +FLAGS.SILENT (\\Flagged)");
+        (s, dir)
+    }
+
+    /// rfc4731 3.1's examples.
+    #[test]
+    fn esearch_rfc4731_examples() {
+        let (mut s, _dir) = twelve();
+        assert_eq!(
+            command(
+                &mut s,
+                "A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\""
+            ),
+            "* ESEARCH (TAG \"A282\") MIN 2 COUNT 3\r\n".to_string() + &ok("A282")
+        );
+        // RETURN () is RETURN (ALL); ALL is a compact sequence set.
+        assert_eq!(
+            command(
+                &mut s,
+                "A283 SEARCH RETURN () FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\""
+            ),
+            "* ESEARCH (TAG \"A283\") ALL 2,10:11\r\n".to_string() + &ok("A283")
+        );
+        command(&mut s, "x STORE 1:3 +FLAGS.SILENT (\\Seen)");
+        assert_eq!(
+            command(&mut s, "A284 SEARCH RETURN (MIN) UNSEEN"),
+            "* ESEARCH (TAG \"A284\") MIN 4\r\n".to_string() + &ok("A284")
+        );
+        // UID SEARCH: the UID indicator, and UIDs.
+        assert_eq!(
+            command(&mut s, "A285 UID SEARCH RETURN (MIN MAX) 1:5000"),
+            "* ESEARCH (TAG \"A285\") UID MIN 1 MAX 12\r\n".to_string() + &ok("A285")
+        );
+        command(&mut s, "x STORE 5:7,9 +FLAGS.SILENT (\\Deleted)");
+        assert_eq!(
+            command(&mut s, "A286 SEARCH RETURN (COUNT) DELETED"),
+            "* ESEARCH (TAG \"A286\") COUNT 4\r\n".to_string() + &ok("A286")
+        );
+        // Every option at once, in lower case, in any order.
+        assert_eq!(
+            command(&mut s, "a uid search return (count all max min) deleted"),
+            "* ESEARCH (TAG \"a\") UID MIN 5 MAX 9 ALL 5:7,9 COUNT 4\r\n".to_string() + &ok("a")
+        );
+    }
+
+    /// rfc4731 3.1: nothing found still gets its ESEARCH, without MIN, MAX
+    /// and ALL; COUNT is always there.
+    #[test]
+    fn esearch_without_matches() {
+        let (mut s, _dir) = twelve();
+        assert_eq!(
+            command(&mut s, "a SEARCH RETURN (MIN MAX ALL) KEYWORD nothing"),
+            "* ESEARCH (TAG \"a\")\r\n".to_string() + &ok("a")
+        );
+        assert_eq!(
+            command(&mut s, "b UID SEARCH RETURN () KEYWORD nothing"),
+            "* ESEARCH (TAG \"b\") UID\r\n".to_string() + &ok("b")
+        );
+        assert_eq!(
+            command(&mut s, "c SEARCH RETURN (MIN COUNT) KEYWORD nothing"),
+            "* ESEARCH (TAG \"c\") COUNT 0\r\n".to_string() + &ok("c")
+        );
+        // An empty mailbox.
+        let (mut s, _dir) = selected_with(&[], false);
+        assert_eq!(
+            command(&mut s, "d UID SEARCH RETURN (ALL COUNT) 1:*"),
+            "* ESEARCH (TAG \"d\") UID COUNT 0\r\n".to_string() + &ok("d")
+        );
+    }
+
+    #[test]
+    fn esearch_errors() {
+        let (mut s, _dir) = twelve();
+        let cases = [
+            ("RETURN (FOO) ALL", "BAD Invalid Search return option foo"),
+            ("RETURN (MIN 5) ALL", "BAD Invalid Search return option 5"),
+            ("RETURN MIN ALL", "BAD Missing return options in Search"),
+            ("RETURN", "BAD Missing return options in Search"),
+            ("RETURN (MIN ALL", "BAD Missing close parenthesis in Search"),
+            (
+                "RETURN (MIN  MAX) ALL",
+                "BAD Missing close parenthesis in Search",
+            ),
+            ("RETURN (MIN)", "BAD Missing required argument to Search"),
+            ("RETURN (MIN) ", "BAD Missing required argument to Search"),
+            (
+                "RETURN (MIN) CHARSET KOI8-R ALL",
+                "NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set",
+            ),
+            ("RETURN (MIN) FOO", "BAD Invalid Search criteria"),
+            // RETURN comes first (rfc4466 2.6.1), it is no search key.
+            ("ALL RETURN (MIN)", "BAD Invalid Search criteria"),
+        ];
+        for (args, reply) in cases {
+            assert_eq!(
+                command(&mut s, &format!("e SEARCH {args}")),
+                format!("e {reply}\r\n"),
+                "{args}"
+            );
+        }
+        assert_eq!(
+            command(&mut s, "u UID SEARCH RETURN (ALL)"),
+            "u BAD Missing required argument to UID Search\r\n"
+        );
+    }
+
+    /// rfc5182 2.2's examples 1 to 4 and 9.
+    #[test]
+    fn searchres_rfc5182_examples() {
+        let (mut s, _dir) = twelve();
+        // Example 1: SAVE alone answers nothing but OK.
+        assert_eq!(
+            command(
+                &mut s,
+                "A282 SEARCH RETURN (SAVE) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\""
+            ),
+            ok("A282")
+        );
+        assert_eq!(
+            command(&mut s, "A283 FETCH $ (UID)"),
+            "* 2 FETCH (UID 2)\r\n* 10 FETCH (UID 10)\r\n* 11 FETCH (UID 11)\r\n".to_string()
+                + &ok("A283")
+        );
+        // Example 2: pipelined, in order.
+        assert_eq!(
+            run(
+                &mut s,
+                "A284 SEARCH RETURN (SAVE) FLAGGED NOT UID 10\r\nA285 FETCH $ (UID)\r\n"
+            )
+            .0,
+            ok("A284") + "* 2 FETCH (UID 2)\r\n* 11 FETCH (UID 11)\r\n" + &ok("A285")
+        );
+        // Example 3: the result in another SEARCH, as UIDs or as a set.
+        command(&mut s, "A300 SEARCH RETURN (SAVE) FLAGGED");
+        for search in ["UID SEARCH UID $ SMALLER 4096", "UID SEARCH $ SMALLER 4096"] {
+            assert_eq!(
+                command(&mut s, &format!("A301 {search}")),
+                "* SEARCH 2 10 11\r\n".to_string() + &ok("A301")
+            );
+        }
+        // Example 4: with OR and other numbers (3000:3021 name nothing).
+        assert_eq!(
+            command(
+                &mut s,
+                "P283 SEARCH CHARSET UTF-8 (OR $ 1,3000:3021) TEXT \"joe\""
+            ),
+            "* SEARCH 1 2 10 11\r\n".to_string() + &ok("P283")
+        );
+        // Example 9: the second SAVE replaces the first.
+        command(&mut s, "H282 SEARCH RETURN (SAVE) FLAGGED");
+        command(&mut s, "H283 SEARCH RETURN (SAVE) 5");
+        assert_eq!(
+            command(&mut s, "H284 FETCH $ (UID)"),
+            "* 5 FETCH (UID 5)\r\n".to_string() + &ok("H284")
+        );
+    }
+
+    /// rfc5182 2.1: a SEARCH with SAVE that fails with NO empties `$`; a
+    /// BAD one, and a NO one without SAVE, leave it (example 5 shows the
+    /// latter emptying it too; the normative text says it must not).
+    #[test]
+    fn searchres_after_a_failed_search() {
+        let (mut s, _dir) = twelve();
+        command(&mut s, "B282 SEARCH RETURN (SAVE) FLAGGED");
+        let flagged = "2,10:11";
+        assert_eq!(
+            command(
+                &mut s,
+                "B283 SEARCH CHARSET KOI8-R (OR $ 1,3000:3021) TEXT {4}\r\nXXXX"
+            ),
+            "+ go ahead\r\nB283 NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set\r\n"
+        );
+        assert_eq!(saved(&mut s), flagged);
+        for bad in [
+            "B284 SEARCH RETURN (SAVE) FOO",
+            "B284 SEARCH RETURN (SAVE NEVER) ALL",
+        ] {
+            assert!(command(&mut s, bad).starts_with("B284 BAD "), "{bad}");
+            assert_eq!(saved(&mut s), flagged);
+        }
+        // Without SAVE, a successful SEARCH leaves it too.
+        command(&mut s, "B285 SEARCH RETURN (ALL) 1");
+        assert_eq!(saved(&mut s), flagged);
+        assert_eq!(
+            command(&mut s, "B286 SEARCH RETURN (SAVE) CHARSET KOI8-R ALL"),
+            "B286 NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set\r\n"
+        );
+        assert_eq!(saved(&mut s), "");
+    }
+
+    /// rfc5182 2.4's table and example 10: what SAVE keeps beside MIN, MAX,
+    /// ALL and COUNT.
+    #[test]
+    fn searchres_with_esearch_options() {
+        let (mut s, _dir) = twelve();
+        let cases = [
+            ("ALL", "ALL 2,10:11", None),
+            ("ALL SAVE", "ALL 2,10:11", Some("2,10:11")),
+            ("SAVE MIN", "MIN 2", Some("2")),
+            ("SAVE MAX", "MAX 11", Some("11")),
+            ("MAX SAVE MIN", "MIN 2 MAX 11", Some("2,11")),
+            (
+                "MAX SAVE MIN COUNT",
+                "MIN 2 MAX 11 COUNT 3",
+                Some("2,10:11"),
+            ),
+            ("ALL SAVE MIN", "MIN 2 ALL 2,10:11", Some("2,10:11")),
+            ("COUNT SAVE", "COUNT 3", Some("2,10:11")),
+        ];
+        command(&mut s, "x SEARCH RETURN (SAVE) 1");
+        let mut kept = "1";
+        for (options, answer, keeps) in cases {
+            assert_eq!(
+                command(&mut s, &format!("C SEARCH RETURN ({options}) FLAGGED")),
+                format!("* ESEARCH (TAG \"C\") {answer}\r\n") + &ok("C"),
+                "{options}"
+            );
+            kept = keeps.unwrap_or(kept);
+            assert_eq!(saved(&mut s), kept, "{options}");
+        }
+        // MIN and MAX of one message: $ holds it once.
+        command(&mut s, "C SEARCH RETURN (SAVE MIN MAX) 4");
+        assert_eq!(saved(&mut s), "4");
+    }
+
+    /// `$` names messages by UID, whichever command saved or uses it
+    /// (rfc5182 2.1's implementation note); expunged ones drop out; an empty
+    /// `$` is a valid set naming nothing (examples 6 and 7).
+    #[test]
+    fn saved_result_everywhere() {
+        let (mut s, _dir) = twelve();
+        command(&mut s, "x STORE 1 +FLAGS.SILENT (\\Deleted)");
+        command(&mut s, "x EXPUNGE");
+        // UIDs 2, 10, 11 are now messages 1, 9, 10.
+        command(&mut s, "a SEARCH RETURN (SAVE) FLAGGED");
+        assert_eq!(
+            command(&mut s, "b FETCH $ (UID)"),
+            "* 1 FETCH (UID 2)\r\n* 9 FETCH (UID 10)\r\n* 10 FETCH (UID 11)\r\n".to_string()
+                + &ok("b")
+        );
+        assert_eq!(
+            command(&mut s, "c UID FETCH $ (UID)"),
+            "* 1 FETCH (UID 2)\r\n* 9 FETCH (UID 10)\r\n* 10 FETCH (UID 11)\r\n".to_string()
+                + &ok("c")
+        );
+        assert_eq!(
+            command(&mut s, "d SEARCH $"),
+            "* SEARCH 1 9 10\r\n".to_string() + &ok("d")
+        );
+        command(&mut s, "e UID SEARCH RETURN (SAVE) UID 3:4");
+        assert_eq!(
+            command(&mut s, "f SEARCH UID $"),
+            "* SEARCH 2 3\r\n".to_string() + &ok("f")
+        );
+        assert_eq!(
+            command(&mut s, "g STORE $ +FLAGS (\\Answered)"),
+            "* 2 FETCH (FLAGS (\\Recent \\Answered))\r\n\
+             * 3 FETCH (FLAGS (\\Recent \\Answered))\r\n"
+                .to_string()
+                + &ok("g")
+        );
+        assert_eq!(
+            command(&mut s, "h UID STORE $ -FLAGS.SILENT (\\Answered)"),
+            ok("h")
+        );
+        // Example 7: SAVE, COPY $, STORE $ pipelined; then the expunged
+        // messages leave $.
+        let junk = crate::store::MailboxName::new("Junk").unwrap();
+        s.mail_store().unwrap().create(&junk).unwrap();
+        let validity = s.mail_store().unwrap().status(&junk).unwrap().uidvalidity;
+        command(&mut s, "x STORE 3:4 +FLAGS.SILENT ($Junk)");
+        let out = run(
+            &mut s,
+            "F282 SEARCH RETURN (SAVE) KEYWORD $Junk\r\nF283 COPY $ \"Junk\"\r\n\
+             F284 STORE $ +FLAGS.Silent (\\Deleted)\r\n",
+        )
+        .0;
+        assert!(
+            out.ends_with(&format!(
+                "{}F283 OK [COPYUID {validity} 4:5 1:2] Completed\r\n{}",
+                ok("F282"),
+                ok("F284")
+            )),
+            "{out}"
+        );
+        assert_eq!(
+            command(&mut s, "F285 UID EXPUNGE $"),
+            "* 4 EXPUNGE\r\n* 3 EXPUNGE\r\n".to_string() + &ok("F285")
+        );
+        assert_eq!(command(&mut s, "F286 FETCH $ (UID)"), ok("F286"));
+        // Example 6: an empty $ copies nothing, and is no error.
+        assert_eq!(command(&mut s, "E283 COPY $ \"Junk\""), ok("E283"));
+        assert_eq!(command(&mut s, "E284 UID COPY $ \"Junk\""), ok("E284"));
+        assert_eq!(command(&mut s, "E285 STORE $ +FLAGS (\\Seen)"), ok("E285"));
+        assert_eq!(
+            command(&mut s, "E286 SEARCH $"),
+            "* SEARCH\r\n".to_string() + &ok("E286")
+        );
+        // MOVE $ and UID MOVE $.
+        command(&mut s, "m SEARCH RETURN (SAVE) 1");
+        let moved = command(&mut s, "m1 MOVE $ Junk");
+        assert!(
+            moved.contains("* 1 EXPUNGE\r\n") && moved.ends_with(&ok("m1")),
+            "{moved}"
+        );
+        command(&mut s, "m SEARCH RETURN (SAVE) 1");
+        let moved = command(&mut s, "m2 UID MOVE $ Junk");
+        assert!(
+            moved.contains("* 1 EXPUNGE\r\n") && moved.ends_with(&ok("m2")),
+            "{moved}"
+        );
+        assert_eq!(command(&mut s, "m3 UID MOVE $ Junk"), ok("m3"));
+        // `$` is a whole sequence set, never a part of one (rfc5182 3).
+        assert_eq!(
+            command(&mut s, "z FETCH 1,$ (UID)"),
+            "z BAD Invalid sequence in Fetch\r\n"
+        );
+    }
+
+    /// rfc5182 2.1: SELECT and EXAMINE start with an empty `$` (so do
+    /// CLOSE and UNSELECT, which leave the mailbox).
+    #[test]
+    fn saved_result_reset_by_select() {
+        let (mut s, _dir) = twelve();
+        for leave in ["SELECT INBOX", "EXAMINE INBOX", "CLOSE", "UNSELECT"] {
+            command(&mut s, "a SEARCH RETURN (SAVE) FLAGGED");
+            assert_eq!(
+                command(&mut s, "b SEARCH $"),
+                "* SEARCH 2 10 11\r\n".to_string() + &ok("b")
+            );
+            let left = command(&mut s, &format!("c {leave}"));
+            assert!(
+                left.lines().last().unwrap().starts_with("c OK "),
+                "{leave}: {left}"
+            );
+            if !leave.ends_with("INBOX") {
+                command(&mut s, "d SELECT INBOX");
+            }
+            assert_eq!(
+                command(&mut s, "e SEARCH $"),
+                "* SEARCH\r\n".to_string() + &ok("e"),
+                "{leave}"
+            );
+        }
+    }
+
+    /// rfc5032 2 and 4: OLDER and YOUNGER against INTERNALDATE, in seconds
+    /// before now.
+    #[test]
+    fn within() {
+        let (mut s, _dir) = crate::commands::testing::store_session();
+        let now = crate::store::mailbox::now().0;
+        let dated = |seconds_ago: i64| crate::store::AppendMessage {
+            data: PLAIN.as_bytes().to_vec(),
+            flags: crate::store::Flags::default(),
+            keywords: Vec::new(),
+            internal_date: Some((now - seconds_ago, 0)),
+        };
+        let batch = vec![dated(400_000), dated(7200), dated(60)];
+        let inbox = crate::store::MailboxName::inbox();
+        s.mail_store().unwrap().append(&inbox, batch).unwrap();
+        command(&mut s, "s SELECT INBOX");
+        let found = |ids: &str| format!("* SEARCH{ids}\r\ns OK Completed\r\n");
+        assert_eq!(search(&mut s, "YOUNGER 3600"), found(" 3"));
+        assert_eq!(search(&mut s, "OLDER 3600"), found(" 1 2"));
+        assert_eq!(search(&mut s, "older 300000"), found(" 1"));
+        assert_eq!(search(&mut s, "YOUNGER 10"), found(""));
+        assert_eq!(search(&mut s, "OLDER 4294967295"), found(""));
+        // rfc5032 4: unseen messages of the past 3 days.
+        command(&mut s, "x STORE 3 +FLAGS.SILENT (\\Seen)");
+        assert_eq!(search(&mut s, "UNSEEN YOUNGER 259200"), found(" 2"));
+        assert_eq!(
+            command(&mut s, "u UID SEARCH RETURN (ALL) NOT YOUNGER 259200"),
+            "* ESEARCH (TAG \"u\") UID ALL 1\r\nu OK Completed\r\n"
+        );
+        for bad in ["OLDER 0", "YOUNGER -5", "OLDER 4294967296", "YOUNGER x"] {
+            assert_eq!(
+                search(&mut s, bad),
+                "s BAD Invalid interval in Search command\r\n",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            search(&mut s, "OLDER"),
+            "s BAD Missing required argument to Search OLDER\r\n"
+        );
+    }
+
+    /// rfc7162 3.1.5, 3.1.6, 3.1.10 and rfc4731 3.2: the MODSEQ key, and
+    /// the highest mod-sequence of what is returned.
+    #[test]
+    fn modseq() {
+        let (mut s, _dir) = selected_with(&[PLAIN; 5], false);
+        command(&mut s, "x STORE 2 +FLAGS.SILENT (\\Draft)");
+        command(&mut s, "x STORE 4 +FLAGS.SILENT (\\Seen)");
+        let modseqs: Vec<u64> = s
+            .selected()
+            .unwrap()
+            .mailbox
+            .records()
+            .iter()
+            .map(|r| r.modseq)
+            .collect();
+        let (since, top) = (modseqs[1], modseqs[3]);
+        assert!(
+            modseqs[0] < since && since < top && modseqs[4] < since,
+            "{modseqs:?}"
+        );
+        let highest = s.selected().unwrap().mailbox.highest_modseq();
+        // The first CONDSTORE enabling command reports HIGHESTMODSEQ.
+        assert_eq!(
+            command(
+                &mut s,
+                &format!("a SEARCH MODSEQ \"/flags/\\\\draft\" all {since}")
+            ),
+            format!("* OK [HIGHESTMODSEQ {highest}] Ok\r\n* SEARCH 2 4 (MODSEQ {top})\r\n")
+                + &ok("a")
+        );
+        assert!(s.condstore());
+        assert_eq!(
+            command(&mut s, &format!("b UID SEARCH MODSEQ {since}")),
+            format!("* SEARCH 2 4 (MODSEQ {top})\r\n") + &ok("b")
+        );
+        // Nothing found: no MODSEQ (rfc7162 example 16).
+        assert_eq!(
+            command(&mut s, "t SEARCH OR NOT MODSEQ 1 LARGER 50000"),
+            "* SEARCH\r\n".to_string() + &ok("t")
+        );
+        // Without a MODSEQ key, no MODSEQ.
+        assert_eq!(
+            command(&mut s, "c SEARCH 4"),
+            "* SEARCH 4\r\n".to_string() + &ok("c")
+        );
+        // ESEARCH: MIN or MAX alone, the found message's; both, the higher
+        // of the two; with ALL or COUNT, the highest found (rfc4731 3.2).
+        let cases = [
+            ("MIN", format!("MIN 2 MODSEQ {since}")),
+            ("MAX", format!("MAX 4 MODSEQ {top}")),
+            ("MIN MAX", format!("MIN 2 MAX 4 MODSEQ {top}")),
+            ("MIN COUNT", format!("MIN 2 COUNT 2 MODSEQ {top}")),
+            ("ALL", format!("ALL 2,4 MODSEQ {top}")),
+        ];
+        for (options, answer) in cases {
+            assert_eq!(
+                command(
+                    &mut s,
+                    &format!("e SEARCH RETURN ({options}) MODSEQ {since}")
+                ),
+                format!("* ESEARCH (TAG \"e\") {answer}\r\n") + &ok("e"),
+                "{options}"
+            );
+        }
+        assert_eq!(
+            command(&mut s, &format!("e SEARCH RETURN (MIN) MODSEQ {}", top + 1)),
+            "* ESEARCH (TAG \"e\")\r\n".to_string() + &ok("e")
+        );
+        assert_eq!(
+            command(&mut s, "e SEARCH RETURN (MAX) MODSEQ 0 NOT 5"),
+            format!("* ESEARCH (TAG \"e\") MAX 4 MODSEQ {}\r\n", modseqs[3]) + &ok("e")
+        );
+        assert_eq!(
+            command(&mut s, "e SEARCH MODSEQ 9223372036854775808"),
+            "e BAD Invalid number in Search command\r\n"
         );
     }
 }

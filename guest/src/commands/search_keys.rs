@@ -1,9 +1,15 @@
-//! SEARCH's program (rfc3501 6.4.4 and 9 `search`, `search-key`) parsed
-//! into a [`SearchKey`] tree, with Cyrus's BAD texts
-//! (imap/imapparse.c `get_search_criterion`).
+//! SEARCH's result options (rfc4466 2.6.1, rfc4731 3.1, rfc5182 2.1) and
+//! program (rfc3501 6.4.4 and 9 `search`, `search-key`) parsed into
+//! [`ReturnOptions`] and a [`SearchKey`] tree, with Cyrus's BAD texts
+//! (imap/imapparse.c `get_search_return_opts`, `get_search_criterion`).
 //!
 //! ```text
-//! search = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)
+//! search = "SEARCH" [search-return-opts] SP search-program     ; rfc4466
+//! search-return-opts = SP "RETURN" SP "(" [search-return-opt
+//!   *(SP search-return-opt)] ")"
+//! search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT"          ; rfc4731 4
+//!   / "SAVE"                                                   ; rfc5182 3
+//! search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
 //! search-key = "ALL" / "ANSWERED" / "BCC" SP astring / "BEFORE" SP date /
 //!   "BODY" SP astring / "CC" SP astring / "DELETED" / "FLAGGED" /
 //!   "FROM" SP astring / "KEYWORD" SP flag-keyword / "NEW" / "OLD" /
@@ -14,7 +20,11 @@
 //!   "LARGER" SP number / "NOT" SP search-key / "OR" SP search-key SP search-key /
 //!   "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date /
 //!   "SMALLER" SP number / "UID" SP sequence-set / "UNDRAFT" / sequence-set /
-//!   "(" search-key *(SP search-key) ")"
+//!   "(" search-key *(SP search-key) ")" /
+//!   ( "OLDER" / "YOUNGER" ) SP nz-number /                    ; rfc5032 3
+//!   "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer
+//!                                                              ; rfc7162 7
+//! sequence-set =/ "$"                                          ; rfc5182 3
 //! ```
 //!
 //! Strings are decoded from the CHARSET (UTF-8 or US-ASCII, its subset)
@@ -75,6 +85,23 @@ pub enum SearchKey {
     Text(String),
     Sequence(SequenceSet),
     Uid(SequenceSet),
+    /// rfc5032 2: OLDER n, INTERNALDATE at least n seconds before now.
+    Older(u32),
+    /// rfc5032 2: YOUNGER n, INTERNALDATE at most n seconds before now.
+    Younger(u32),
+    /// rfc7162 3.1.5: MODSEQ n, the message's mod-sequence is n or more.
+    /// We keep one mod-sequence per message, so an entry name and type,
+    /// checked when parsed, narrow nothing (as 3.1.5 requires then).
+    ModSeq(u64),
+    /// rfc8514 4.3: SAVEDBEFORE/SAVEDON/SAVEDSINCE, in days; the save date
+    /// is in UTC.
+    SavedBefore(i64),
+    SavedOn(i64),
+    SavedSince(i64),
+    /// rfc8474 6: EMAILID (the summary's id) and THREADID (matches
+    /// nothing: messages are not threaded).
+    EmailId(String),
+    ThreadId,
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -91,6 +118,105 @@ impl SearchKey {
             _ => false,
         }
     }
+
+    /// Whether a MODSEQ key appears anywhere in it (rfc7162 3.1.5: then
+    /// the response carries the highest mod-sequence found).
+    pub fn uses_modseq(&self) -> bool {
+        match self {
+            SearchKey::ModSeq(_) => true,
+            SearchKey::Not(k) => k.uses_modseq(),
+            SearchKey::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_modseq),
+            _ => false,
+        }
+    }
+}
+
+/// The result options of an extended SEARCH (rfc4466 2.6.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReturnOptions {
+    /// rfc4731 3.1
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    /// rfc5182 2.1: keep the result as `$`.
+    pub save: bool,
+}
+
+impl ReturnOptions {
+    /// rfc4731 3.1: an ESEARCH response goes out instead of SEARCH; with
+    /// SAVE alone nothing does (rfc5182 2.2 example 1).
+    pub fn esearch(&self) -> bool {
+        self.min || self.max || self.all || self.count
+    }
+
+    /// The messages the command returns, out of `found` (ascending): the
+    /// lowest and/or highest for MIN and/or MAX without ALL or COUNT, else
+    /// all. This is what SAVE keeps (rfc5182 2.4's table) and what the
+    /// MODSEQ of an ESEARCH is the highest of (rfc4731 3.2).
+    pub fn returned<T: Copy>(&self, found: &[T]) -> Vec<T> {
+        if self.all || self.count || !(self.min || self.max) {
+            return found.to_vec();
+        }
+        let (Some(&first), Some(&last)) = (found.first(), found.last()) else {
+            return Vec::new();
+        };
+        match (self.min, self.max) {
+            (true, true) if found.len() > 1 => vec![first, last],
+            (true, _) => vec![first],
+            _ => vec![last],
+        }
+    }
+}
+
+/// `RETURN (...)` and the SP after it, if the arguments start with it
+/// (rfc4466 2.6.1: before the CHARSET and the keys). `RETURN ()` means
+/// ALL (rfc4731 3.1). Options are matched case-insensitively; any other
+/// is BAD (rfc4466 2.6.1: "must be rejected with a BAD response").
+pub fn parse_return_options(
+    p: &mut Parser,
+    command: &str,
+) -> Result<Option<ReturnOptions>, SearchError> {
+    let mut ahead = p.clone();
+    if !word(&mut ahead).eq_ignore_ascii_case("RETURN") {
+        return Ok(None);
+    }
+    *p = ahead;
+    if !p.eat(b' ') || !p.eat(b'(') {
+        return Err(bad("Missing return options in Search"));
+    }
+    let mut options = ReturnOptions::default();
+    if !p.eat(b')') {
+        loop {
+            let name = word(p);
+            match name.as_str() {
+                "MIN" => options.min = true,
+                "MAX" => options.max = true,
+                "ALL" => options.all = true,
+                "COUNT" => options.count = true,
+                "SAVE" => options.save = true,
+                "" => return Err(bad("Missing close parenthesis in Search")),
+                _ => {
+                    let name = name.to_ascii_lowercase();
+                    return Err(bad(format!("Invalid Search return option {name}")));
+                }
+            }
+            if p.eat(b')') {
+                break;
+            }
+            if !p.eat(b' ') {
+                return Err(bad("Missing close parenthesis in Search"));
+            }
+        }
+    }
+    if options == ReturnOptions::default() {
+        options.all = true;
+    }
+    if !p.eat(b' ') || p.at_eol() {
+        return Err(bad(format!("Missing required argument to {command}")));
+    }
+    Ok(Some(options))
 }
 
 /// Why a SEARCH did not parse.
@@ -214,6 +340,13 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
             .map(u64::from)
             .map_err(|_| bad(format!("Invalid number in {command} command")))
     };
+    // rfc5032 3: nz-number seconds.
+    let interval = |p: &mut Parser| -> Result<u32, SearchError> {
+        argument(p)?;
+        p.nz_number()
+            .map(|n| n.get())
+            .map_err(|_| bad(format!("Invalid interval in {command} command")))
+    };
     let keyword = |p: &mut Parser| -> Result<String, SearchError> {
         argument(p)?;
         let mut end = p.clone();
@@ -291,6 +424,52 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
                 },
             }
         }
+        "SAVEDBEFORE" => SearchKey::SavedBefore(date(p)?),
+        "SAVEDON" => SearchKey::SavedOn(date(p)?),
+        "SAVEDSINCE" => SearchKey::SavedSince(date(p)?),
+        // rfc8514 4.3: every message here has a save date.
+        "SAVEDATESUPPORTED" => SearchKey::All,
+        "EMAILID" | "THREADID" => {
+            argument(p)?;
+            // rfc8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+            let mut id = String::new();
+            while let Some(b) = p
+                .peek()
+                .filter(|b| b.is_ascii_alphanumeric() || b"_-".contains(b))
+            {
+                p.eat(b);
+                id.push(b as char);
+            }
+            if id.is_empty() || id.len() > 255 {
+                return Err(bad(format!("Invalid object id in {command} command")));
+            }
+            if name == "EMAILID" {
+                SearchKey::EmailId(id)
+            } else {
+                SearchKey::ThreadId
+            }
+        }
+        "OLDER" => SearchKey::Older(interval(p)?),
+        "YOUNGER" => SearchKey::Younger(interval(p)?),
+        "MODSEQ" => {
+            argument(p)?;
+            if p.peek() == Some(b'"') {
+                // rfc7162 3.1.5: entry-name SP entry-type-req first.
+                let entry = p.quoted().unwrap_or_default();
+                if !is_flag_entry(&entry) {
+                    return Err(bad(format!("Invalid entry name in {command} command")));
+                }
+                argument(p)?;
+                if !matches!(word(p).as_str(), "PRIV" | "SHARED" | "ALL") {
+                    return Err(bad(format!("Invalid entry type in {command} command")));
+                }
+                argument(p)?;
+            }
+            SearchKey::ModSeq(
+                p.mod_sequence(true)
+                    .map_err(|_| bad(format!("Invalid number in {command} command")))?,
+            )
+        }
         "UID" => {
             argument(p)?;
             SearchKey::Uid(
@@ -312,6 +491,20 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
         _ => return Err(bad("Invalid Search criteria")),
     };
     Ok(key)
+}
+
+/// rfc7162 7: entry-flag-name = "/flags/" attr-flag, unquoted here: a
+/// system flag (a backslash and an atom, not `\Recent`) or a keyword.
+fn is_flag_entry(entry: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"/flags/";
+    if entry.len() <= PREFIX.len() || !entry[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        return false;
+    }
+    let flag = &entry[PREFIX.len()..];
+    let atom = flag.strip_prefix(b"\\").unwrap_or(flag);
+    !atom.is_empty()
+        && atom.iter().all(|&b| is_atom_char(b))
+        && !flag.eq_ignore_ascii_case(b"\\recent")
 }
 
 #[cfg(test)]
@@ -351,11 +544,19 @@ mod tests {
                    OR RECENT SEEN RECENT SEEN SENTBEFORE 3-Jan-2000 SENTON 4-Jan-2000 \
                    SENTSINCE 5-Jan-2000 SINCE 6-Jan-2000 SMALLER 20 SUBJECT f TEXT g TO h \
                    UID 1:5 UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNKEYWORD k UNSEEN 1,3:* \
-                   (SEEN DRAFT) $";
+                   (SEEN DRAFT) $ OLDER 5 YOUNGER 6 MODSEQ 7";
         let SearchKey::And(keys) = parse(all).unwrap() else {
             panic!("not an AND")
         };
-        assert_eq!(keys.len(), 38);
+        assert_eq!(keys.len(), 41);
+        assert_eq!(
+            keys[38..],
+            [
+                SearchKey::Older(5),
+                SearchKey::Younger(6),
+                SearchKey::ModSeq(7)
+            ]
+        );
         assert_eq!(
             keys[10],
             SearchKey::Header {
@@ -431,10 +632,157 @@ mod tests {
         assert!(parse(&deep).is_err());
     }
 
+    /// rfc7162 7: search-modsequence, with rfc7162 3.1.5's examples.
+    #[test]
+    fn modseq_keys() {
+        for (program, modseq) in [
+            ("MODSEQ \"/flags/\\\\draft\" all 620162338", 620162338),
+            ("MODSEQ 720162338", 720162338),
+            ("modseq \"/FLAGS/$MDNSent\" PRIV 0", 0),
+            (
+                "MODSEQ \"/flags/\\\\Seen\" shared 9223372036854775807",
+                i64::MAX as u64,
+            ),
+        ] {
+            assert_eq!(
+                parse(program).unwrap(),
+                SearchKey::ModSeq(modseq),
+                "{program}"
+            );
+        }
+        let key = parse("OR NOT MODSEQ 720162338 LARGER 50000").unwrap();
+        assert!(key.uses_modseq() && !key.reads_message());
+        assert!(!parse("OR NOT SEEN LARGER 50000").unwrap().uses_modseq());
+        let errors = [
+            ("MODSEQ", "Missing required argument to Search MODSEQ"),
+            ("MODSEQ x", "Invalid number in Search command"),
+            ("MODSEQ -1", "Invalid number in Search command"),
+            (
+                "MODSEQ 9223372036854775808",
+                "Invalid number in Search command",
+            ),
+            (
+                "MODSEQ \"/flags/\\\\seen\" all",
+                "Missing required argument to Search MODSEQ",
+            ),
+            (
+                "MODSEQ \"/flags/\\\\seen\" both 5",
+                "Invalid entry type in Search command",
+            ),
+            (
+                "MODSEQ \"/flags/\\\\recent\" all 5",
+                "Invalid entry name in Search command",
+            ),
+            (
+                "MODSEQ \"/flags/\" all 5",
+                "Invalid entry name in Search command",
+            ),
+            (
+                "MODSEQ \"/flags/a b\" all 5",
+                "Invalid entry name in Search command",
+            ),
+            (
+                "MODSEQ \"/vendor/x\" all 5",
+                "Invalid entry name in Search command",
+            ),
+            (
+                "MODSEQ \"/flags/\\\\seen",
+                "Invalid entry name in Search command",
+            ),
+        ];
+        for (program, text) in errors {
+            assert_eq!(parse(program).unwrap_err(), bad(text), "{program}");
+        }
+    }
+
+    /// rfc5032 3: ( "OLDER" / "YOUNGER" ) SP nz-number.
+    #[test]
+    fn within_keys() {
+        assert_eq!(
+            parse("UNSEEN YOUNGER 259200").unwrap(),
+            SearchKey::And(vec![
+                SearchKey::Flag(Flags::SEEN, false),
+                SearchKey::Younger(259200)
+            ])
+        );
+        assert_eq!(
+            parse("older 4294967295").unwrap(),
+            SearchKey::Older(u32::MAX)
+        );
+        for program in ["OLDER 0", "YOUNGER 4294967296", "OLDER x", "YOUNGER -1"] {
+            assert_eq!(
+                parse(program).unwrap_err(),
+                bad("Invalid interval in Search command"),
+                "{program}"
+            );
+        }
+    }
+
+    fn options(s: &str) -> Result<Option<ReturnOptions>, SearchError> {
+        let mut p = Parser::new(s.as_bytes());
+        let options = parse_return_options(&mut p, "Search")?;
+        // The cursor stands at the program.
+        assert!(parse_search_program(&mut p, "Search").is_ok(), "{s}");
+        Ok(options)
+    }
+
+    /// rfc4466 2.6.1 search-return-opts with rfc4731's and rfc5182's options.
+    #[test]
+    fn return_options() {
+        let all = ReturnOptions {
+            all: true,
+            ..ReturnOptions::default()
+        };
+        assert_eq!(options("ALL").unwrap(), None);
+        assert_eq!(options("RETURN () ALL").unwrap(), Some(all));
+        assert_eq!(options("return (all) ALL").unwrap(), Some(all));
+        assert_eq!(
+            options("RETURN (MIN MAX COUNT SAVE) CHARSET UTF-8 ALL").unwrap(),
+            Some(ReturnOptions {
+                min: true,
+                max: true,
+                count: true,
+                save: true,
+                ..ReturnOptions::default()
+            })
+        );
+        let save = ReturnOptions {
+            save: true,
+            ..ReturnOptions::default()
+        };
+        assert_eq!(options("RETURN (SAVE) ALL").unwrap(), Some(save));
+        assert!(!save.esearch() && all.esearch());
+        // rfc5182 2.4's table: what is returned, and so saved.
+        let found = [2, 10, 11];
+        let with = |min, max, all, count| ReturnOptions {
+            min,
+            max,
+            all,
+            count,
+            save: true,
+        };
+        assert_eq!(save.returned(&found), found);
+        assert_eq!(with(true, false, false, false).returned(&found), [2]);
+        assert_eq!(with(false, true, false, false).returned(&found), [11]);
+        assert_eq!(with(true, true, false, false).returned(&found), [2, 11]);
+        assert_eq!(with(true, true, false, false).returned(&[4]), [4]);
+        assert_eq!(with(true, true, false, true).returned(&found), found);
+        assert_eq!(with(true, false, true, false).returned(&found), found);
+        assert!(
+            with(true, true, false, false)
+                .returned::<u32>(&[])
+                .is_empty()
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(data: Vec<u8>) {
             let _ = parse_search_program(&mut Parser::new(&data), "Search");
+            let mut p = Parser::new(&data);
+            if parse_return_options(&mut p, "Search").is_ok() {
+                let _ = parse_search_program(&mut p, "Search");
+            }
         }
     }
 }

@@ -8,7 +8,9 @@
 //! does (rfc7162 3.2.11); a failed SELECT leaves no mailbox selected.
 
 use super::Request;
+use super::fetch::write_flags;
 use super::mailbox_arg::{parse_mailbox, reply_failure};
+use super::qresync::{self, QresyncParam};
 use crate::selected::Selected;
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
@@ -21,12 +23,59 @@ pub fn examine(session: &mut Session, req: &mut Request) -> Result<Action, Synta
     open(session, req, true)
 }
 
+/// rfc7162 7 (rfc4466 2.1): `select-params = SP "(" select-param
+/// *(SP select-param) ")"`, `select-param = "CONDSTORE" / "QRESYNC" SP
+/// "(" ... ")"`.
+#[derive(Debug, Default)]
+struct SelectParams {
+    condstore: bool,
+    qresync: Option<QresyncParam>,
+}
+
+fn parse_params(req: &mut Request) -> Result<SelectParams, SyntaxError> {
+    let mut params = SelectParams::default();
+    if req.args.at_eol() {
+        return Ok(params);
+    }
+    // Anything but a parenthesized list is an extra argument.
+    if req.args.peek() != Some(b' ') || req.args.peek_at(1) != Some(b'(') {
+        return Err(SyntaxError::Extra);
+    }
+    req.args.sp()?;
+    req.args.eat(b'(');
+    loop {
+        let name = req.args.atom()?;
+        match name.as_str().to_ascii_uppercase().as_str() {
+            "CONDSTORE" => params.condstore = true,
+            "QRESYNC" => {
+                req.args.sp()?;
+                params.qresync = Some(qresync::parse_param(&mut req.args)?);
+            }
+            _ => return Err(SyntaxError::Invalid("Invalid select parameter")),
+        }
+        if req.args.eat(b')') {
+            return Ok(params);
+        }
+        req.args.sp()?;
+    }
+}
+
 fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Action, SyntaxError> {
     req.args.sp()?;
     let name = parse_mailbox(req)?;
+    let params = parse_params(req)?;
     req.args.finish()?;
+    // rfc7162 3.2.5: QRESYNC only after ENABLE QRESYNC.
+    if params.qresync.is_some() && !session.qresync() {
+        req.reply(session, "BAD QRESYNC not enabled");
+        return Ok(Action::None);
+    }
     if session.leave_selected().is_some() {
         session.write(b"* OK [CLOSED] Ok\r\n");
+    }
+    if params.condstore {
+        // rfc7162 3.1.8 (no mailbox is selected here: no extra response).
+        session.enable_condstore();
     }
     let name = match name {
         Ok(name) => name,
@@ -50,7 +99,10 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
         }
     };
     let selected = Selected::new(mailbox, read_only);
-    let text = untagged_responses(&selected);
+    let mut text = untagged_responses(&selected);
+    if let Some(q) = &params.qresync {
+        text += &resynchronise(&selected, q);
+    }
     session.write(text.as_bytes());
     session.enter_selected(selected);
     let done = if read_only {
@@ -60,6 +112,41 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
     };
     req.reply(session, done);
     Ok(Action::None)
+}
+
+/// rfc7162 3.2.5.1: for a client that knows the mailbox at `q.modseq`,
+/// `VANISHED (EARLIER)` for what was expunged since and a FETCH (UID FLAGS
+/// MODSEQ) for each known message changed since. Nothing when UIDVALIDITY
+/// differs (the client starts over).
+fn resynchronise(selected: &Selected, q: &QresyncParam) -> String {
+    let mailbox = &selected.mailbox;
+    if q.uidvalidity != mailbox.uid_validity() {
+        return String::new();
+    }
+    let uid_next = mailbox.uid_next();
+    let mut out = String::new();
+    let known = qresync::known_range(mailbox, q, uid_next);
+    let gone = qresync::vanished(mailbox, q.modseq, &known);
+    if !gone.is_empty() {
+        out += &format!("* VANISHED (EARLIER) {}\r\n", qresync::format_ranges(&gone));
+    }
+    let known_uids = match &q.known_uids {
+        Some(set) => qresync::uid_ranges(set, uid_next),
+        None => vec![(1, u32::MAX)],
+    };
+    let mut line = Vec::new();
+    for (i, r) in mailbox.records().iter().enumerate() {
+        let known = known_uids.iter().any(|&(a, b)| a <= r.uid && r.uid <= b);
+        if r.modseq <= q.modseq || !known || r.file.is_empty() {
+            continue;
+        }
+        line.clear();
+        line.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, r.uid).as_bytes());
+        write_flags(&mut line, r, mailbox.is_recent(r.uid));
+        line.extend_from_slice(format!(" MODSEQ ({}))\r\n", r.modseq).as_bytes());
+        out += &String::from_utf8_lossy(&line);
+    }
+    out
 }
 
 fn untagged_responses(selected: &Selected) -> String {
@@ -73,5 +160,9 @@ fn untagged_responses(selected: &Selected) -> String {
     out += &format!("* OK [UIDVALIDITY {}] Ok\r\n", mailbox.uid_validity());
     out += &format!("* OK [UIDNEXT {}] Ok\r\n", mailbox.uid_next());
     out += &format!("* OK [HIGHESTMODSEQ {}] Ok\r\n", mailbox.highest_modseq());
+    // rfc8474 4.2
+    if let Ok(id) = mailbox.mailbox_id() {
+        out += &format!("* OK [MAILBOXID ({id})] Ok\r\n");
+    }
     out
 }

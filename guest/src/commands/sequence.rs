@@ -14,8 +14,11 @@
 //!   message are ignored, so a set may resolve to nothing. `n:*` with n above
 //!   every UID still names the highest message ("* is ... 4:* ... 3:4").
 //! - Ranges may be written in either order (`5:2` is `2:5`).
-//! - `$` (rfc5182 2.1): no search result is ever saved (SEARCHRES is not
-//!   advertised), so it is the empty set.
+//! - `$` (rfc5182 2.1): the result the last `SEARCH RETURN (SAVE)` saved,
+//!   kept as UIDs (`Selected::saved_result`) and carried in the parsed set,
+//!   so it names the same messages under FETCH and UID FETCH alike; a
+//!   message expunged since is simply no longer found, and nothing saved
+//!   (or an empty result) is a valid set naming no message, never an error.
 
 use crate::store::MessageRecord;
 use crate::wire::parser::SyntaxError;
@@ -74,17 +77,21 @@ pub fn resolve(
     records: &[MessageRecord],
     numbering: Numbering,
 ) -> Result<Vec<usize>, SyntaxError> {
-    let SequenceSet::Ranges(ranges) = set else {
-        return Ok(Vec::new());
+    let ranges = match set {
+        SequenceSet::Saved(uids) => {
+            // Both lists ascend: the positions come out ascending.
+            return Ok(uids
+                .iter()
+                .filter_map(|&uid| records.binary_search_by_key(&uid, |r| r.uid).ok())
+                .collect());
+        }
+        SequenceSet::Ranges(ranges) => ranges,
     };
     let largest = match numbering {
         Numbering::Sequence => records.len() as u32,
         Numbering::Uid => records.last().map_or(0, |r| r.uid),
     };
-    let value = |n: SeqNumber| match n {
-        SeqNumber::Value(v) => v.get(),
-        SeqNumber::Largest => largest,
-    };
+    let value = |n: SeqNumber| range_value(n, largest);
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
     for range in ranges {
         let uses_star = range.first == SeqNumber::Largest || range.last == SeqNumber::Largest;
@@ -130,6 +137,31 @@ pub fn resolve(
     Ok(out)
 }
 
+/// A number of a range, `*` being `largest`.
+fn range_value(n: SeqNumber, largest: u32) -> u32 {
+    match n {
+        SeqNumber::Value(v) => v.get(),
+        SeqNumber::Largest => largest,
+    }
+}
+
+/// Whether `set` names the message with UID `uid` whose number, as the
+/// set counts (sequence number or UID), is `n`, `*` being `largest`. For
+/// SEARCH keys: numbers that name no message simply match nothing (a key
+/// is a filter, not a reference: rfc3501 6.4.4).
+pub fn set_contains(set: &SequenceSet, uid: u32, n: u32, largest: u32) -> bool {
+    match set {
+        SequenceSet::Saved(uids) => uids.binary_search(&uid).is_ok(),
+        SequenceSet::Ranges(ranges) => ranges.iter().any(|range| {
+            let (a, b) = (
+                range_value(range.first, largest),
+                range_value(range.last, largest),
+            );
+            a.min(b) <= n && n <= a.max(b)
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +192,28 @@ mod tests {
         assert_eq!(seq("5"), Err(INVALID_SEQUENCE));
         assert_eq!(seq("2:5"), Err(INVALID_SEQUENCE));
         assert_eq!(seq("$").unwrap(), Vec::<usize>::new());
+    }
+
+    /// rfc5182 2.1: `$` holds UIDs; it names the same messages whether the
+    /// command counts sequence numbers or UIDs, and UIDs no longer there
+    /// (expunged) name nothing.
+    #[test]
+    fn saved_result() {
+        let r = records(&[10, 20, 30, 40]);
+        let saved = SequenceSet::Saved(std::rc::Rc::from([5, 20, 40, 41]));
+        for numbering in [Numbering::Sequence, Numbering::Uid] {
+            assert_eq!(resolve(&saved, &r, numbering).unwrap(), vec![1, 3]);
+        }
+        let empty = SequenceSet::Saved(std::rc::Rc::from([]));
+        assert_eq!(
+            resolve(&empty, &r, Numbering::Sequence).unwrap(),
+            Vec::<usize>::new()
+        );
+        assert!(set_contains(&saved, 20, 2, 4));
+        assert!(!set_contains(&saved, 30, 3, 4));
+        assert!(set_contains(&set("2:*"), 40, 4, 4));
+        assert!(set_contains(&set("*:3"), 30, 3, 4));
+        assert!(!set_contains(&set("1,3"), 20, 2, 4));
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! STATUS (rfc3501 6.3.10): MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN,
-//! plus SIZE (rfc8438) and HIGHESTMODSEQ (rfc7162), answered in the order
-//! asked. For the selected mailbox the session's own view is used.
+//! plus SIZE (rfc8438 3) and HIGHESTMODSEQ (rfc7162 3.1.7), answered in the
+//! order asked. For the selected mailbox the session's own view is used.
+//! The same items serve LIST ... RETURN (STATUS (...)) (rfc5819, list.rs).
 
 use super::Request;
 use super::mailbox_arg::{parse_mailbox, reply_failure, wire_name};
 use crate::session::{Action, Session};
-use crate::store::MailboxStatus;
-use crate::wire::parser::SyntaxError;
+use crate::store::{MailboxName, MailboxStatus, StoreError};
+use crate::wire::parser::{Parser, SyntaxError};
 
-#[derive(Clone, Copy)]
-enum Item {
+/// One status-att (rfc3501 9, rfc8438 4, rfc7162 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
     Messages,
     Recent,
     UidNext,
@@ -17,6 +19,7 @@ enum Item {
     Unseen,
     Size,
     HighestModseq,
+    MailboxId,
 }
 
 impl Item {
@@ -29,6 +32,7 @@ impl Item {
             "UNSEEN" => Item::Unseen,
             "SIZE" => Item::Size,
             "HIGHESTMODSEQ" => Item::HighestModseq,
+            "MAILBOXID" => Item::MailboxId,
             _ => return None,
         })
     }
@@ -40,31 +44,40 @@ impl Item {
             Item::UidNext => format!("UIDNEXT {}", status.uidnext),
             Item::UidValidity => format!("UIDVALIDITY {}", status.uidvalidity),
             Item::Unseen => format!("UNSEEN {}", status.unseen),
+            // rfc8438 3: the sum of the messages' RFC822.SIZE, 63 bits.
             Item::Size => format!("SIZE {}", status.size),
             Item::HighestModseq => format!("HIGHESTMODSEQ {}", status.highest_modseq),
+            // rfc8474 4.3
+            Item::MailboxId => format!("MAILBOXID ({})", status.mailbox_id),
         }
     }
 }
 
-pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
-    req.args.sp()?;
-    let name = parse_mailbox(req)?;
-    req.args.sp()?;
-    let items = req.args.list(false, |p| {
+/// `"(" status-att *(SP status-att) ")"` (rfc3501 9; rfc5819 4 for LIST).
+pub fn parse_items(p: &mut Parser) -> Result<Vec<Item>, SyntaxError> {
+    p.list(false, |p| {
         let atom = p.atom()?;
         Item::parse(atom.as_str()).ok_or(SyntaxError::Invalid("Invalid Status attribute"))
-    })?;
-    req.args.finish()?;
-    let name = match name {
-        Ok(name) => name,
-        Err(bad) => {
-            req.reply(session, &bad.0);
-            return Ok(Action::None);
-        }
-    };
+    })
+}
+
+/// rfc7162 3.1: a STATUS asking for HIGHESTMODSEQ is a CONDSTORE enabling
+/// command (a LIST asking for it through rfc5819 STATUS counts the same).
+pub fn enable_condstore_if_asked(session: &mut Session, items: &[Item]) {
+    if items.contains(&Item::HighestModseq) {
+        session.enable_condstore();
+    }
+}
+
+/// The status of `name`: the session's own view if it is the selected
+/// mailbox (what this session has told its client), else the store's.
+pub fn mailbox_status(
+    session: &mut Session,
+    name: &MailboxName,
+) -> Result<MailboxStatus, StoreError> {
     let own_view = session
         .selected()
-        .filter(|s| s.mailbox.name() == &name)
+        .filter(|s| s.mailbox.name() == name)
         .map(|s| {
             let m = &s.mailbox;
             MailboxStatus {
@@ -75,24 +88,131 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
                 unseen: m.unseen_count(),
                 size: m.total_size(),
                 highest_modseq: m.highest_modseq(),
+                mailbox_id: m.mailbox_id().unwrap_or_default(),
             }
         });
-    let status = match own_view {
+    match own_view {
         Some(status) => Ok(status),
-        None => session.mail_store().and_then(|store| store.status(&name)),
+        None => session.mail_store().and_then(|store| store.status(name)),
+    }
+}
+
+/// `* STATUS <name> (<items>)` CRLF.
+pub fn status_line(name: &MailboxName, items: &[Item], status: &MailboxStatus) -> String {
+    let rendered: Vec<String> = items.iter().map(|i| i.render(status)).collect();
+    format!(
+        "* STATUS {} ({})\r\n",
+        wire_name(name.as_str()),
+        rendered.join(" ")
+    )
+}
+
+pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
+    req.args.sp()?;
+    let name = parse_mailbox(req)?;
+    req.args.sp()?;
+    let items = parse_items(&mut req.args)?;
+    req.args.finish()?;
+    let name = match name {
+        Ok(name) => name,
+        Err(bad) => {
+            req.reply(session, &bad.0);
+            return Ok(Action::None);
+        }
     };
-    match status {
+    enable_condstore_if_asked(session, &items);
+    match mailbox_status(session, &name) {
         Ok(status) => {
-            let rendered: Vec<String> = items.iter().map(|i| i.render(&status)).collect();
-            let line = format!(
-                "* STATUS {} ({})\r\n",
-                wire_name(name.as_str()),
-                rendered.join(" ")
-            );
+            let line = status_line(&name, &items, &status);
             session.write(line.as_bytes());
             req.reply(session, "OK Completed");
         }
         Err(e) => reply_failure(session, req, &e),
     }
     Ok(Action::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::*;
+    use crate::session::Session;
+
+    const MSG: &str = "Subject: hi\r\n\r\nhello\r\n"; // 22 bytes
+
+    fn append(s: &mut Session, mailbox: &str) {
+        let out = run(s, &format!("a APPEND {mailbox} {{22+}}\r\n{MSG}\r\n")).0;
+        assert!(out.starts_with("a OK"), "{out}");
+    }
+
+    /// The number after `item ` in `line`.
+    fn value(line: &str, item: &str) -> u64 {
+        line.split(&format!("{item} "))
+            .nth(1)
+            .and_then(|r| r.split([' ', ')']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {item} in {line}"))
+    }
+
+    #[test]
+    fn size_in_the_order_asked() {
+        let (mut s, _dir) = store_session();
+        run(&mut s, "a CREATE frop\r\n");
+        append(&mut s, "frop");
+        append(&mut s, "frop");
+        // rfc8438 3's example: SIZE is the sum of the RFC822.SIZEs.
+        assert_eq!(
+            run(&mut s, "a STATUS frop (MESSAGES SIZE UIDNEXT)\r\n").0,
+            "* STATUS frop (MESSAGES 2 SIZE 44 UIDNEXT 3)\r\na OK Completed\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "a STATUS INBOX (SIZE)\r\n").0,
+            "* STATUS INBOX (SIZE 0)\r\na OK Completed\r\n"
+        );
+    }
+
+    #[test]
+    fn highestmodseq_enables_condstore() {
+        let (mut s, _dir) = store_session();
+        run(&mut s, "a CREATE blurdybloop\r\n");
+        append(&mut s, "blurdybloop");
+        assert!(!s.condstore());
+        // rfc7162 3.1.7, example 17; without a mailbox selected the
+        // enabling (3.1) says nothing more.
+        let out = run(
+            &mut s,
+            "a STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n",
+        )
+        .0;
+        let modseq = value(&out, "HIGHESTMODSEQ");
+        assert!(modseq > 0, "{out}");
+        assert_eq!(
+            out,
+            format!(
+                "* STATUS blurdybloop (UIDNEXT 2 MESSAGES 1 HIGHESTMODSEQ {modseq})\r\n\
+                 a OK Completed\r\n"
+            )
+        );
+        assert!(s.condstore());
+    }
+
+    #[test]
+    fn highestmodseq_with_a_mailbox_selected_reports_it_first() {
+        let (mut s, _dir) = store_session();
+        append(&mut s, "INBOX");
+        run(&mut s, "a SELECT INBOX\r\n");
+        // rfc7162 3.1: the first CONDSTORE enabling command with a mailbox
+        // selected reports that mailbox's HIGHESTMODSEQ.
+        let out = run(&mut s, "a STATUS INBOX (HIGHESTMODSEQ)\r\n").0;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        let modseq = value(lines[1], "HIGHESTMODSEQ");
+        assert_eq!(lines[0], format!("* OK [HIGHESTMODSEQ {modseq}] Ok"));
+        assert_eq!(lines[1], format!("* STATUS INBOX (HIGHESTMODSEQ {modseq})"));
+        assert_eq!(lines[2], "a OK Completed");
+        // Only the first time.
+        assert_eq!(
+            run(&mut s, "a STATUS INBOX (HIGHESTMODSEQ)\r\n").0,
+            format!("* STATUS INBOX (HIGHESTMODSEQ {modseq})\r\na OK Completed\r\n")
+        );
+    }
 }

@@ -18,7 +18,7 @@
 use super::Request;
 use super::fetch::write_flags;
 use super::sequence::{MessageCommand, Numbering, resolve};
-use crate::selected::Selected;
+use crate::selected::{Selected, format_uid_set};
 use crate::session::{Action, Session};
 use crate::store::{FlagOperation, Flags, MessageRecord, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -49,6 +49,26 @@ pub fn run(
     request.args.sp()?;
     let set = request.args.sequence_set()?;
     request.args.sp()?;
+    // rfc7162 7: store-modifiers = SP "(" "UNCHANGEDSINCE" SP
+    // mod-sequence-valzer ")" (the only store modifier we know).
+    let mut unchanged_since = None;
+    if request.args.eat(b'(') {
+        let name = request.args.atom()?;
+        if !name.as_str().eq_ignore_ascii_case("UNCHANGEDSINCE") {
+            let text = format!("BAD Invalid {} modifier", command.name());
+            request.reply(session, &text);
+            return Ok(Action::None);
+        }
+        request.args.sp()?;
+        unchanged_since = Some(request.args.mod_sequence(true)?);
+        if !request.args.eat(b')') {
+            return Err(SyntaxError::Invalid("Missing close parenthesis"));
+        }
+        request.args.sp()?;
+        // rfc7162 3.1: a CONDSTORE enabling command.
+        session.enable_condstore();
+    }
+    let with_modseq = session.condstore();
     let update = match parse_flag_update(&mut request.args, command.name()) {
         Ok(update) => update,
         Err(text) => {
@@ -76,8 +96,12 @@ pub fn run(
         update.operation,
         update.flags,
         &update.keywords,
-        None,
+        unchanged_since,
     );
+    let failed: Vec<u32> = match &result {
+        Ok((_, failed)) => failed.clone(),
+        Err(_) => Vec::new(),
+    };
     let mut out = Vec::new();
     // A keyword new to the mailbox is announced in FLAGS first (rfc3501
     // 7.2.6), also for .SILENT: the client's list of flags grew.
@@ -94,14 +118,16 @@ pub fn run(
             out.extend_from_slice(selected.flags_responses().as_bytes());
         }
     }
-    if result.is_ok() && !update.silent {
+    // rfc7162 3.1.3: with UNCHANGEDSINCE every message that passed gets a
+    // FETCH with its MODSEQ, .SILENT or not.
+    if result.is_ok() && (!update.silent || unchanged_since.is_some()) {
         let Selected {
             mailbox,
             keywords,
             read_only,
             ..
         } = selected;
-        for &uid in &uids {
+        for &uid in uids.iter().filter(|u| !failed.contains(u)) {
             let Some(seq) = mailbox.seq_of_uid(uid) else {
                 continue;
             };
@@ -111,17 +137,43 @@ pub fn run(
             if let Some(flags) = keywords.announce(record, *read_only) {
                 out.extend_from_slice(flags.as_bytes());
             }
-            out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
-            write_flags(&mut out, record, mailbox.is_recent(uid));
-            if numbering == Numbering::Uid {
-                out.extend_from_slice(format!(" UID {uid}").as_bytes());
+            out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+            if !update.silent {
+                out.extend_from_slice(b"FLAGS ");
+                write_flags(&mut out, record, mailbox.is_recent(uid));
+                out.push(b' ');
             }
+            // rfc7162 3.2.4: UID and MODSEQ once CONDSTORE is enabled.
+            if numbering == Numbering::Uid || with_modseq {
+                out.extend_from_slice(format!("UID {uid} ").as_bytes());
+            }
+            if with_modseq {
+                out.extend_from_slice(format!("MODSEQ ({}) ", record.modseq).as_bytes());
+            }
+            out.pop();
             out.extend_from_slice(b")\r\n");
         }
     }
+    // rfc7162 3.1.3: MODIFIED names the messages that failed, by number
+    // (STORE) or UID (UID STORE).
+    let modified = match numbering {
+        Numbering::Uid => format_uid_set(&failed),
+        Numbering::Sequence => {
+            let mailbox = session.selected().map(|s| &s.mailbox);
+            let seqs: Vec<u32> = failed
+                .iter()
+                .filter_map(|&u| mailbox.and_then(|m| m.seq_of_uid(u)))
+                .collect();
+            format_uid_set(&seqs)
+        }
+    };
     session.write(&out);
     session.report_updates(command.allows_expunge());
     match result {
+        Ok(_) if !modified.is_empty() => request.reply(
+            session,
+            &format!("OK [MODIFIED {modified}] Conditional STORE failed"),
+        ),
         Ok(_) => request.reply(session, "OK Completed"),
         Err(StoreError::ReadOnly) => request.reply(session, "NO Permission denied"),
         Err(e) => request.reply(session, &format!("NO {e}")),

@@ -39,6 +39,62 @@ pub struct MessageSummary {
     /// For a message whose text is not raw: its text parts decoded, NUL
     /// between parts (what SEARCH BODY matches; no needle has a NUL).
     pub decoded_text: Option<Vec<u8>>,
+    /// FETCH PREVIEW (rfc8970): see [`preview`].
+    pub preview: String,
+    /// EMAILID (rfc8474): see [`email_id`].
+    pub email_id: String,
+}
+
+/// rfc8474 5.1: the EMAILID of a message: `M` and 24 hex digits of the
+/// SHA-256 of its bytes. The same message has the same id in every
+/// mailbox it is copied or moved to (as Cyrus derives it from the message
+/// GUID), and the id never changes while the message exists.
+pub fn email_id(raw: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(raw);
+    let mut out = String::with_capacity(25);
+    out.push('M');
+    for b in &digest[..12] {
+        out += &format!("{b:02x}");
+    }
+    out
+}
+
+/// The most preview characters sent (rfc8970 3.3: SHOULD 200, MUST NOT
+/// exceed 256).
+pub const PREVIEW_CHARS: usize = 200;
+
+/// rfc8970 3.3: plain text for a preview: the first text part (or the
+/// HTML one, markup removed), decoded, whitespace runs folded into one
+/// space, at most [`PREVIEW_CHARS`] characters; empty when the message
+/// has no text to show.
+pub fn preview(message: Option<&mail_parser::Message<'_>>) -> String {
+    let Some(text) = message.and_then(|m| m.body_text(0)) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        let needed = word.chars().count() + usize::from(!out.is_empty());
+        if chars + needed > PREVIEW_CHARS {
+            // A long first word is cut; otherwise stop at a word boundary.
+            if out.is_empty() {
+                out.extend(word.chars().take(PREVIEW_CHARS));
+            }
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        chars += needed;
+    }
+    out
+}
+
+/// [`preview`] of a raw message.
+pub fn preview_of(raw: &[u8]) -> String {
+    preview(mail_parser::MessageParser::default().parse(raw).as_ref())
 }
 
 impl MessageSummary {
@@ -61,6 +117,8 @@ impl MessageSummary {
                 Some(m) if !text_is_raw => Some(search::decoded_text(m)),
                 _ => None,
             },
+            preview: preview(message.as_ref()),
+            email_id: email_id(raw),
         }
     }
 }

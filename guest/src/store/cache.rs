@@ -73,6 +73,12 @@ pub fn encode_summary(s: &MessageSummary) -> Vec<u8> {
         }
         None => out.push(0),
     }
+    // rfc8970 PREVIEW and rfc8474 EMAILID, last: blobs written before
+    // them end above.
+    out.extend_from_slice(&(s.preview.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.preview.as_bytes());
+    out.push(s.email_id.len() as u8);
+    out.extend_from_slice(s.email_id.as_bytes());
     out
 }
 
@@ -107,6 +113,10 @@ pub struct SummaryView<'a> {
     pub subject: &'a str,
     /// The Date: header.
     pub sent_date: SentField,
+    /// FETCH PREVIEW text; `None` in blobs written before it was kept.
+    pub preview: Option<&'a str>,
+    /// EMAILID; `None` in blobs written before it was kept.
+    pub email_id: Option<&'a str>,
 }
 
 pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
@@ -122,14 +132,32 @@ pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
     let body = next()?;
     let mut text = || std::str::from_utf8(next()?).ok();
     let (from, to, cc, bcc, subject) = (text()?, text()?, text()?, text()?, text()?);
-    let sent_date = match b.get(i)? {
-        0 => SentField::Missing,
-        1 => SentField::Unknown,
-        2 => SentField::Date(SentDate {
-            timestamp: i64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?),
-            tz_minutes: i16::from_le_bytes(b.get(i + 9..i + 11)?.try_into().ok()?),
-        }),
+    let (sent_date, end) = match b.get(i)? {
+        0 => (SentField::Missing, i + 1),
+        1 => (SentField::Unknown, i + 9),
+        2 => (
+            SentField::Date(SentDate {
+                timestamp: i64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?),
+                tz_minutes: i16::from_le_bytes(b.get(i + 9..i + 11)?.try_into().ok()?),
+            }),
+            i + 11,
+        ),
         _ => return None,
+    };
+    let (preview, end) = match b.get(end..end + 4) {
+        Some(n) => {
+            let n = u32::from_le_bytes(n.try_into().ok()?) as usize;
+            let at = end + 4;
+            (
+                Some(std::str::from_utf8(b.get(at..at.checked_add(n)?)?).ok()?),
+                at + n,
+            )
+        }
+        None => (None, end),
+    };
+    let email_id = match b.get(end) {
+        Some(&n) => Some(std::str::from_utf8(b.get(end + 1..end + 1 + usize::from(n))?).ok()?),
+        None => None,
     };
     Some(SummaryView {
         envelope,
@@ -141,6 +169,8 @@ pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
         bcc,
         subject,
         sent_date,
+        preview,
+        email_id,
     })
 }
 
@@ -372,6 +402,8 @@ const EMPTY_VIEW: SummaryView<'static> = SummaryView {
     bcc: "",
     subject: "",
     sent_date: SentField::Missing,
+    preview: Some(""),
+    email_id: None,
 };
 
 #[cfg(test)]
@@ -399,15 +431,19 @@ mod tests {
         // 04:30 UTC on the 25th; written as the 24th.
         assert_eq!(date.timestamp.div_euclid(86_400), 13_597);
         assert_eq!(date.day(), 13_596);
-        // Tag 1 (a timestamp without zone, written by older versions).
-        let tag = payload.len() - 11;
+        assert_eq!(view.preview, Some("x"));
+        // Tag 1 (a timestamp without zone, written by older versions,
+        // which kept no preview either).
+        assert_eq!(view.email_id, Some(crate::mime::email_id(raw).as_str()));
+        let tag = payload.len() - 11 - (4 + 1) - (1 + 25);
         assert_eq!(payload[tag], 2);
         let mut older = payload[..tag].to_vec();
         older.push(1);
         older.extend_from_slice(&date.timestamp.to_le_bytes());
+        let older = decode_summary(&older).unwrap();
         assert_eq!(
-            decode_summary(&older).unwrap().sent_date,
-            SentField::Unknown
+            (older.sent_date, older.preview, older.email_id),
+            (SentField::Unknown, None, None)
         );
         assert_eq!(
             crate::mime::search::sent_date_of(raw),

@@ -22,7 +22,9 @@ use super::cache::CacheRef;
 
 pub const SNAPSHOT_FILE: &str = "imapd.index";
 pub const LOG_FILE: &str = "imapd.log";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX3";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX4";
+/// The snapshot before expunged UIDs were kept (read, never written).
+const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"IMAPDIX3";
 const LOG_MAGIC: &[u8; 8] = b"IMAPDLG2";
 pub const LOG_HEADER_LEN: u64 = 16;
 
@@ -132,6 +134,9 @@ pub struct MessageRecord {
     /// Where its decoded text lies in `imapd.text` (messages whose text
     /// is not raw).
     pub text: CacheRef,
+    /// SAVEDATE (rfc8514): when the message entered this mailbox, seconds
+    /// since the epoch; 0 for messages stored before it was kept.
+    pub save_date: i64,
 }
 
 /// Mailbox-wide counters.
@@ -171,6 +176,61 @@ pub enum LogEntry {
 pub struct MailboxIndex {
     pub header: IndexHeader,
     pub records: Vec<MessageRecord>,
+    pub expunged: Expunged,
+}
+
+/// Expunged UIDs with the MODSEQ of their expunge, for QRESYNC's
+/// `VANISHED (EARLIER)` (rfc7162 3.2.5, 3.2.6), kept in the snapshot.
+///
+/// Policy: at most [`Expunged::MAX_RANGES`] ranges. An expunge of the UID
+/// right after the last range extends it (its MODSEQ becomes the later
+/// one: a client may then be told again of a UID it already knew was
+/// gone, which it ignores). When the list is full the oldest range is
+/// dropped and `floor` rises to its MODSEQ: for a MODSEQ below `floor`
+/// nothing precise is known, and the caller reports every UID that is not
+/// in the mailbox (more UIDs as vanished, never fewer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expunged {
+    /// (first UID, last UID, MODSEQ), in the order of their expunges.
+    pub ranges: Vec<(u32, u32, u64)>,
+    /// Expunges at or below this MODSEQ are not all known.
+    pub floor: u64,
+}
+
+impl Expunged {
+    pub const MAX_RANGES: usize = 1024;
+
+    /// Records the expunge of `uid` at `modseq`.
+    pub fn add(&mut self, uid: u32, modseq: u64) {
+        match self.ranges.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(uid) => {
+                last.1 = uid;
+                last.2 = last.2.max(modseq);
+            }
+            _ => self.ranges.push((uid, uid, modseq)),
+        }
+        if self.ranges.len() > Self::MAX_RANGES {
+            let dropped = self.ranges.remove(0);
+            self.floor = self.floor.max(dropped.2);
+        }
+    }
+
+    /// The UIDs expunged after `modseq` (some perhaps earlier, see the
+    /// type), sorted; `None` if `modseq` is below what is known.
+    pub fn since(&self, modseq: u64) -> Option<Vec<u32>> {
+        if modseq < self.floor {
+            return None;
+        }
+        let mut uids: Vec<u32> = self
+            .ranges
+            .iter()
+            .filter(|r| r.2 > modseq)
+            .flat_map(|r| r.0..=r.1)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Some(uids)
+    }
 }
 
 impl MailboxIndex {
@@ -179,6 +239,7 @@ impl MailboxIndex {
         MailboxIndex {
             header: IndexHeader::default(),
             records: Vec::with_capacity(n.min(1 << 20)),
+            expunged: Expunged::default(),
         }
     }
 
@@ -212,6 +273,7 @@ impl MailboxIndex {
                 h.highest_modseq = h.highest_modseq.max(*modseq);
                 if let Ok(pos) = self.position(*uid) {
                     self.records.remove(pos);
+                    self.expunged.add(*uid, *modseq);
                 }
             }
             LogEntry::RecentUid(u) => h.recent_uid = h.recent_uid.max(*u),
@@ -299,6 +361,8 @@ impl Enc {
         self.u8(u8::from(r.text_is_raw));
         self.u64(r.text.offset);
         self.u32(r.text.len);
+        // Last: records written before it end here (see `Dec::record`).
+        self.u64(r.save_date as u64);
     }
     fn keywords(&mut self, k: &[String]) {
         self.u32(k.len() as u32);
@@ -373,6 +437,13 @@ impl<'a> Dec<'a> {
             text: CacheRef {
                 offset: self.u64()?,
                 len: self.u32()?,
+            },
+            // Records always end their entry or length-prefixed slot, so
+            // one written before SAVEDATE simply has nothing left here.
+            save_date: if self.b.len() - self.i >= 8 {
+                self.u64()? as i64
+            } else {
+                0
             },
         })
     }
@@ -626,6 +697,36 @@ pub fn truncate_log(dir: &Path, len: u64) -> io::Result<()> {
     f.sync_all()
 }
 
+/// `imapd.modseq`: a ceiling over every MODSEQ the mailbox has handed out,
+/// kept apart from the index so that an index rebuilt from the message
+/// files (new UIDVALIDITY) starts above every MODSEQ a client may have
+/// seen (rfc7162 3.1: mod-sequences never go backwards). Writers raise it
+/// in steps of [`MODSEQ_RESERVE`] before using the MODSEQs below it, so it
+/// costs one small write per that many changes.
+pub const MODSEQ_FILE: &str = "imapd.modseq";
+pub const MODSEQ_RESERVE: u64 = 4096;
+
+/// The ceiling in `dir`'s `imapd.modseq` (0: none, or unreadable).
+pub fn read_modseq_ceiling(dir: &Path) -> u64 {
+    let Ok(b) = fs::read(dir.join(MODSEQ_FILE)) else {
+        return 0;
+    };
+    let mut d = Dec { b: &b, i: 0 };
+    match (d.u64(), d.u32()) {
+        (Some(v), Some(crc)) if b.len() == 12 && crc32(&b[..8]) == crc => v,
+        _ => 0,
+    }
+}
+
+/// Raises the ceiling to `value` (mailbox lock held), durably.
+pub fn write_modseq_ceiling(dir: &Path, value: u64) -> io::Result<()> {
+    let mut x = Enc::default();
+    x.u64(value);
+    let crc = crc32(&x.0);
+    x.u32(crc);
+    write_atomically(&dir.join(MODSEQ_FILE), &x.0)
+}
+
 /// Serializes a snapshot.
 pub fn encode_snapshot(index: &MailboxIndex, generation: u64) -> Vec<u8> {
     let mut x = Enc::default();
@@ -639,6 +740,13 @@ pub fn encode_snapshot(index: &MailboxIndex, generation: u64) -> Vec<u8> {
         one.0.clear();
         one.record(r);
         x.bytes(&one.0);
+    }
+    x.u64(index.expunged.floor);
+    x.u32(index.expunged.ranges.len() as u32);
+    for &(first, last, modseq) in &index.expunged.ranges {
+        x.u32(first);
+        x.u32(last);
+        x.u64(modseq);
     }
     let crc = crc32(&x.0);
     x.u32(crc);
@@ -669,7 +777,8 @@ pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), Sn
     };
     let mut parse = || -> D<(u64, MailboxIndex)> {
         let head = r.take(8 + 8 + 20 + 4)?;
-        if &head[..8] != SNAPSHOT_MAGIC {
+        let v3 = &head[..8] == SNAPSHOT_MAGIC_V3;
+        if &head[..8] != SNAPSHOT_MAGIC && !v3 {
             return None;
         }
         let mut d = Dec { b: head, i: 8 };
@@ -688,6 +797,32 @@ pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), Sn
                 return None;
             }
         }
+        let expunged = if v3 {
+            // Expunges before this snapshot are not known.
+            Expunged {
+                ranges: Vec::new(),
+                floor: header.highest_modseq,
+            }
+        } else {
+            let mut d = Dec {
+                b: r.take(12)?,
+                i: 0,
+            };
+            let floor = d.u64()?;
+            let n = d.u32()? as usize;
+            if n > Expunged::MAX_RANGES {
+                return None;
+            }
+            let mut ranges = Vec::with_capacity(n);
+            for _ in 0..n {
+                let mut d = Dec {
+                    b: r.take(16)?,
+                    i: 0,
+                };
+                ranges.push((d.u32()?, d.u32()?, d.u64()?));
+            }
+            Expunged { ranges, floor }
+        };
         let computed = r.crc.clone().finalize();
         r.crc = crc32fast::Hasher::new();
         let stored = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
@@ -700,7 +835,14 @@ pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), Sn
             records.sort_unstable_by_key(|r| r.uid);
         }
         records.dedup_by_key(|r| r.uid);
-        Some((generation, MailboxIndex { header, records }))
+        Some((
+            generation,
+            MailboxIndex {
+                header,
+                records,
+                expunged,
+            },
+        ))
     };
     parse().ok_or(SnapshotError::Corrupt)
 }
@@ -760,7 +902,23 @@ mod tests {
             },
             text_is_raw: true,
             text: CacheRef { offset: 9, len: 30 },
+            save_date: 1_700_000_123,
         };
+        // A record as written before SAVEDATE: read with save_date 0.
+        let mut older = Enc::default();
+        older.u8(2);
+        older.record(&r);
+        older.0.truncate(older.0.len() - 8);
+        match decode_entry(&older.0) {
+            Some(LogEntry::Add(back)) => assert_eq!(
+                *back,
+                MessageRecord {
+                    save_date: 0,
+                    ..r.clone()
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
         for e in [
             LogEntry::Create { uidvalidity: 5 },
             LogEntry::Add(Box::new(r.clone())),
@@ -787,6 +945,67 @@ mod log_tests {
 
     /// A crash leaves a torn entry; later appends follow it. Readers skip
     /// the torn bytes instead of stopping there for ever.
+    #[test]
+    fn expunged_uids_are_kept_bounded_and_never_under_reported() {
+        let mut e = Expunged::default();
+        e.add(5, 10);
+        e.add(6, 11);
+        e.add(9, 12);
+        assert_eq!(e.ranges, vec![(5, 6, 11), (9, 9, 12)]);
+        assert_eq!(e.since(0), Some(vec![5, 6, 9]));
+        // 5 went at 10, but shares a range with 6: reported again.
+        assert_eq!(e.since(10), Some(vec![5, 6, 9]));
+        assert_eq!(e.since(11), Some(vec![9]));
+        assert_eq!(e.since(12), Some(vec![]));
+        // Full: the oldest range goes and the floor rises to its MODSEQ.
+        let mut e = Expunged::default();
+        for i in 0..=Expunged::MAX_RANGES as u32 {
+            e.add(i * 2 + 1, u64::from(i) + 100);
+        }
+        assert_eq!(e.ranges.len(), Expunged::MAX_RANGES);
+        assert_eq!(e.floor, 100);
+        assert_eq!(e.since(99), None, "older than what is kept");
+        assert_eq!(e.since(100).unwrap().len(), Expunged::MAX_RANGES);
+    }
+
+    #[test]
+    fn snapshots_keep_expunged_uids_and_older_snapshots_still_read() {
+        let t = tempfile::tempdir().unwrap();
+        let mut idx = MailboxIndex::default();
+        idx.apply(&LogEntry::Create { uidvalidity: 9 });
+        for uid in 1..=3 {
+            idx.apply(&LogEntry::Add(Box::new(MessageRecord {
+                uid,
+                file: format!("{uid}.x"),
+                modseq: u64::from(uid) + 1,
+                ..Default::default()
+            })));
+        }
+        idx.apply(&LogEntry::Expunge { uid: 2, modseq: 7 });
+        assert_eq!(idx.expunged.ranges, vec![(2, 2, 7)]);
+        let data = encode_snapshot(&idx, 4);
+        std::fs::write(t.path().join(SNAPSHOT_FILE), &data).unwrap();
+        let (generation, back) = read_snapshot(t.path(), 0).unwrap();
+        assert_eq!((generation, &back), (4, &idx));
+        // The same index as the previous format wrote it: no expunges
+        // known, so the floor is its HIGHESTMODSEQ.
+        let mut v3 = data[..data.len() - 4 - 12 - 16].to_vec();
+        v3[..8].copy_from_slice(SNAPSHOT_MAGIC_V3);
+        let crc = crc32(&v3);
+        v3.extend_from_slice(&crc.to_le_bytes());
+        std::fs::write(t.path().join(SNAPSHOT_FILE), &v3).unwrap();
+        let (_, old) = read_snapshot(t.path(), 0).unwrap();
+        assert_eq!(old.records, idx.records);
+        assert_eq!(old.expunged.floor, idx.header.highest_modseq);
+        assert_eq!(old.expunged.since(1), None);
+        assert_eq!(old.expunged.since(7), Some(vec![]));
+        // A ceiling file that is damaged reads as none.
+        write_modseq_ceiling(t.path(), 4242).unwrap();
+        assert_eq!(read_modseq_ceiling(t.path()), 4242);
+        std::fs::write(t.path().join(MODSEQ_FILE), b"garbage!1234").unwrap();
+        assert_eq!(read_modseq_ceiling(t.path()), 0);
+    }
+
     #[test]
     fn entries_after_a_torn_entry_are_read() {
         let t = tempfile::tempdir().unwrap();

@@ -15,8 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::cache::{self, CacheReader, CacheRef};
 use super::index::{
-    self, Flags, IndexHeader, LOG_FILE, LogEntry, MailboxIndex, MessageRecord, SNAPSHOT_FILE,
-    SnapshotError,
+    self, Expunged, Flags, IndexHeader, LOG_FILE, LogEntry, MailboxIndex, MessageRecord,
+    SNAPSHOT_FILE, SnapshotError,
 };
 use super::name::MailboxName;
 use super::{MailboxLocker, StoreError};
@@ -158,6 +158,52 @@ pub struct Mailbox {
     recent: HashSet<u32>,
     reported_exists: u32,
     name_counter: u32,
+    /// Expunged UIDs and their MODSEQs (QRESYNC).
+    expunged: Expunged,
+    /// `imapd.modseq` as last read or written.
+    modseq_ceiling: u64,
+}
+
+const MAILBOX_ID_FILE: &str = "imapd.mailboxid";
+
+/// See [`Mailbox::mailbox_id`]: the id kept in `dir`, created if missing
+/// (exclusively, so that two sessions asking at once agree).
+pub fn mailbox_id(dir: &Path) -> Result<String, StoreError> {
+    let path = dir.join(MAILBOX_ID_FILE);
+    let valid = |s: &str| {
+        s.len() == 25 && s.starts_with('F') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    for _ in 0..3 {
+        match fs::read_to_string(&path) {
+            Ok(s) if valid(s.trim_end()) => return Ok(s.trim_end().to_string()),
+            // Damaged: replaced below.
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let id = format!(
+            "F{:016x}{:08x}",
+            index::random_u64(),
+            index::random_u64() as u32
+        );
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(format!("{id}\n").as_bytes())?;
+                f.sync_all()?;
+                return Ok(id);
+            }
+            // Someone else made it first: read theirs.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Io(io::Error::other("cannot keep a mailbox id")))
 }
 
 pub(crate) fn now() -> (i64, u32) {
@@ -329,6 +375,8 @@ impl Mailbox {
             recent: HashSet::new(),
             reported_exists: 0,
             name_counter: 0,
+            expunged: Expunged::default(),
+            modseq_ceiling: 0,
         };
         let locker = mbox.locker.clone();
         let name = mbox.name.clone();
@@ -357,6 +405,7 @@ impl Mailbox {
                 .count()
         });
         self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
+        self.modseq_ceiling = index::read_modseq_ceiling(&self.dir);
         // No snapshot yet: the log (of whatever generation) is everything.
         let (mut generation, mut idx, any_generation, log) =
             match index::read_snapshot(&self.dir, adds) {
@@ -365,9 +414,15 @@ impl Mailbox {
                 Err(SnapshotError::Corrupt) => {
                     // Rebuild from the files; UIDs are reassigned, so
                     // UIDVALIDITY changes (the log alone is not the index).
+                    // MODSEQs go on above every one handed out before.
                     let _ = fs::remove_file(self.dir.join(SNAPSHOT_FILE));
                     let _ = fs::remove_file(self.dir.join(LOG_FILE));
-                    (0, MailboxIndex::default(), true, None)
+                    // The scan mark describes directories the lost index
+                    // knew: without it the rebuild lists them.
+                    let _ = fs::remove_file(self.dir.join(SCAN_MARK_FILE));
+                    let mut idx = MailboxIndex::default();
+                    idx.header.highest_modseq = self.modseq_ceiling;
+                    (0, idx, true, None)
                 }
             };
         let mut log_end = 0;
@@ -409,6 +464,7 @@ impl Mailbox {
         }
         self.header = idx.header;
         self.records = idx.records;
+        self.expunged = idx.expunged;
         self.generation = generation;
         self.log_end = log_end;
         Ok(())
@@ -544,6 +600,7 @@ impl Mailbox {
                 index::truncate_log(&self.dir, self.log_end)?;
                 self.torn_tail = false;
             }
+            self.reserve_modseqs(&todo)?;
             index::append_log(&self.dir, &todo, durable)?;
             let missing = self.catch_up_own(&todo)?;
             todo = Vec::new();
@@ -573,6 +630,46 @@ impl Mailbox {
         Ok(dead)
     }
 
+    /// Keeps `imapd.modseq` above every MODSEQ in `entries` before they
+    /// are logged (lock held).
+    fn reserve_modseqs(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        let top = entries
+            .iter()
+            .map(|e| match e {
+                LogEntry::Add(r) => r.modseq,
+                LogEntry::Flags { modseq, .. } | LogEntry::Expunge { modseq, .. } => *modseq,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        if top > self.modseq_ceiling {
+            // Another session may have raised it meanwhile.
+            self.modseq_ceiling = index::read_modseq_ceiling(&self.dir);
+            if top > self.modseq_ceiling {
+                let ceiling = top + index::MODSEQ_RESERVE;
+                index::write_modseq_ceiling(&self.dir, ceiling)?;
+                self.modseq_ceiling = ceiling;
+            }
+        }
+        Ok(())
+    }
+
+    /// The mailbox's MAILBOXID (rfc8474 4): `F` and 24 hex digits, made
+    /// the first time it is asked for and kept in `imapd.mailboxid` in the
+    /// mailbox's directory, so it follows the mailbox through RENAME and a
+    /// mailbox created again under an old name gets a new one.
+    pub fn mailbox_id(&self) -> Result<String, StoreError> {
+        mailbox_id(&self.dir)
+    }
+
+    /// UIDs expunged after `modseq` (rfc7162 3.2.5.1), sorted; `None` if
+    /// that is older than the expunges the index keeps (see
+    /// [`index::Expunged`]): the caller then takes every UID that is not
+    /// in the mailbox as vanished.
+    pub fn vanished_since(&self, modseq: u64) -> Option<Vec<u32>> {
+        self.expunged.since(modseq)
+    }
+
     /// Writes the disk state as a new snapshot and starts an empty log.
     /// The cache files are rewritten too once half of them is garbage.
     pub fn compact(&mut self) -> Result<(), StoreError> {
@@ -585,6 +682,7 @@ impl Mailbox {
                 .filter(|r| !self.expunged_unreported.contains(&r.uid))
                 .cloned()
                 .collect(),
+            expunged: self.expunged.clone(),
         };
         let fields: [(&'static str, cache::RefField); 2] = [
             (cache::CACHE_FILE, |r| &mut r.cache),
@@ -668,7 +766,10 @@ impl Mailbox {
                 index::apply_flags(h, &mut self.records, *uid, *flags, keywords, *modseq);
             }
             // The caller takes expunged records out of the view itself.
-            LogEntry::Expunge { modseq, .. } => h.highest_modseq = h.highest_modseq.max(*modseq),
+            LogEntry::Expunge { uid, modseq } => {
+                h.highest_modseq = h.highest_modseq.max(*modseq);
+                self.expunged.add(*uid, *modseq);
+            }
             LogEntry::Create { .. } => {}
             LogEntry::RecentUid(u) => h.recent_uid = h.recent_uid.max(*u),
             LogEntry::UidNext(u) => h.uidnext = h.uidnext.max(*u),
@@ -695,6 +796,7 @@ impl Mailbox {
             }
             LogEntry::Expunge { uid, modseq } => {
                 h.highest_modseq = h.highest_modseq.max(*modseq);
+                self.expunged.add(*uid, *modseq);
                 if self.records.binary_search_by_key(uid, |x| x.uid).is_ok() {
                     self.expunged_unreported.insert(*uid);
                 }
@@ -756,6 +858,7 @@ impl Mailbox {
         }
         self.records.sort_by_key(|r| r.uid);
         self.header = idx.header;
+        self.expunged = idx.expunged;
         self.generation = generation;
         self.log_end = log.end;
         Ok(())
@@ -1007,6 +1110,7 @@ impl Mailbox {
                 cache: CacheRef::default(),
                 text_is_raw: summary.text_is_raw,
                 text: CacheRef::default(),
+                save_date: 0,
             },
             summary: cache::encode_summary(&summary),
             text: summary.decoded_text,
@@ -1243,7 +1347,11 @@ impl Mailbox {
                 }
                 self.catch_up()?;
                 let mut modseq = self.header.highest_modseq;
+                // rfc8514 3: the save date is when it enters this mailbox
+                // (APPEND, COPY, MOVE or delivery), never copied.
+                let saved = now().0;
                 for (uid, &i) in (self.header.uidnext..).zip(pending.iter()) {
+                    items[i].record.save_date = saved;
                     let item = &mut items[i].record;
                     if item.uid != uid {
                         let file = self.file_name(uid, item.flags);
@@ -1401,7 +1509,8 @@ impl Mailbox {
                 continue;
             };
             let r = &self.records[pos];
-            if unchanged_since.is_some_and(|m| r.modseq > m) {
+            // rfc7162 3.1.3: UNCHANGEDSINCE 0 always fails.
+            if unchanged_since == Some(0) {
                 failed.push(uid);
                 continue;
             }
@@ -1428,6 +1537,13 @@ impl Mailbox {
             new_kw.sort();
             new_kw.dedup();
             if new_flags == r.flags && new_kw == r.keywords {
+                continue;
+            }
+            // rfc7162 3.1.12: only a STORE that would change something
+            // fails the UNCHANGEDSINCE test (no spurious MODIFIED for a
+            // flag that is already as asked).
+            if unchanged_since.is_some_and(|m| r.modseq > m) {
+                failed.push(uid);
                 continue;
             }
             let modseq = self.next_modseq();

@@ -6,6 +6,8 @@
 //!   (see [`name`] for escaping).
 //! - `<mailbox dir>/imapd.index`, `imapd.log` — the index ([`index`]).
 //! - `subscriptions` — subscribed names, one UTF-8 name a line.
+//! - `imapd.specialuse` — special uses of mailboxes (rfc6154), see
+//!   [`special_use`].
 //! - `imapd.uidvalidity` — last UIDVALIDITY handed out (monotonic).
 //!
 //! Line endings: APPEND data is stored byte for byte. Files delivered by an
@@ -20,9 +22,10 @@ pub mod index;
 pub mod mailbox;
 pub mod mutf7;
 pub mod name;
+pub mod special_use;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io;
@@ -35,6 +38,7 @@ pub use mailbox::{
     MailboxView,
 };
 pub use name::{InvalidName, MailboxName};
+pub use special_use::SpecialUse;
 
 /// The host's per-mailbox lock (flock on the host side). Every write to a
 /// mailbox's index or files happens between `lock` and `unlock`; single-writer
@@ -102,13 +106,21 @@ impl From<InvalidName> for StoreError {
     }
 }
 
-/// LIST attributes (rfc3501 7.2.2, rfc3348 children).
+/// LIST attributes (rfc3501 7.2.2, rfc3348 children, rfc5258 3,
+/// rfc6154 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListEntry {
     pub name: MailboxName,
     pub noselect: bool,
+    /// rfc5258 3 `\NonExistent` (implies `noselect`): no mailbox and no
+    /// directory of this name; an implicit superior of a mailbox, or a
+    /// subscribed name (or its superior) whose mailbox does not exist.
+    pub nonexistent: bool,
+    /// Some mailbox exists below this name.
     pub has_children: bool,
     pub subscribed: bool,
+    /// rfc6154 special uses; only a selectable mailbox has any.
+    pub special_use: Vec<SpecialUse>,
 }
 
 impl ListEntry {
@@ -127,7 +139,7 @@ impl ListEntry {
 }
 
 /// STATUS data (rfc3501 6.3.10, rfc8438 SIZE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxStatus {
     pub messages: u32,
     pub recent: u32,
@@ -136,6 +148,8 @@ pub struct MailboxStatus {
     pub unseen: u32,
     pub size: u64,
     pub highest_modseq: u64,
+    /// MAILBOXID (rfc8474 4).
+    pub mailbox_id: String,
 }
 
 const SUBSCRIPTIONS: &str = "subscriptions";
@@ -159,6 +173,19 @@ impl MailStore {
         locker: Rc<dyn MailboxLocker>,
         autocreate: &[String],
     ) -> Result<MailStore, StoreError> {
+        Self::open_with(root, locker, autocreate, &[])
+    }
+
+    /// [`MailStore::open`], and each autocreated folder named in
+    /// `autocreate_uses` gets that special use (Cyrus's `xlist-<flag>:
+    /// <folder>`), unless another mailbox has it already (as Cyrus's
+    /// autocreate does).
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        locker: Rc<dyn MailboxLocker>,
+        autocreate: &[String],
+        autocreate_uses: &[(String, SpecialUse)],
+    ) -> Result<MailStore, StoreError> {
         let store = MailStore {
             root: root.into(),
             locker,
@@ -166,10 +193,20 @@ impl MailStore {
         };
         if !store.root.join("cur").is_dir() {
             store.make_maildir(&MailboxName::inbox())?;
+            let mut taken: Vec<SpecialUse> =
+                store.special_uses()?.into_values().flatten().collect();
             for a in autocreate {
                 let n = MailboxName::new(a)?;
                 if !store.is_selectable(&n) {
-                    store.create(&n)?;
+                    let uses: Vec<SpecialUse> = autocreate_uses
+                        .iter()
+                        .filter(|(folder, u)| {
+                            !taken.contains(u) && MailboxName::new(folder).is_ok_and(|f| f == n)
+                        })
+                        .map(|&(_, u)| u)
+                        .collect();
+                    store.create_with_uses(&n, &uses)?;
+                    taken.extend(uses);
                 }
                 store.subscribe(&n)?;
             }
@@ -220,6 +257,17 @@ impl MailStore {
 
     /// CREATE (rfc3501 6.3.3); superiors are created too.
     pub fn create(&self, name: &MailboxName) -> Result<(), StoreError> {
+        self.create_with_uses(name, &[])
+    }
+
+    /// CREATE with special uses (rfc6154 3): the mailbox with exactly
+    /// these uses, or nothing (uses left behind by an earlier mailbox of
+    /// the name are dropped).
+    pub fn create_with_uses(
+        &self,
+        name: &MailboxName,
+        uses: &[SpecialUse],
+    ) -> Result<(), StoreError> {
         self.writer.borrow_mut().take();
         if self.is_selectable(name) {
             return Err(StoreError::AlreadyExists(name.clone()));
@@ -229,7 +277,38 @@ impl MailStore {
                 self.make_maildir(&a)?;
             }
         }
-        self.make_maildir(name)
+        self.make_maildir(name)?;
+        if let Err(e) = self.set_special_uses(name, uses) {
+            // rfc6154 3: not created unless created with its uses.
+            let _ = self.delete(name);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The special uses of the mailboxes that exist (rfc6154 2); uses
+    /// recorded for a name that is not a mailbox (left behind by a
+    /// mailbox removed behind our back) do not count.
+    pub fn special_uses(&self) -> Result<special_use::SpecialUses, StoreError> {
+        let mut uses = special_use::read(&self.root)?;
+        uses.retain(|name, _| self.is_selectable(name));
+        Ok(uses)
+    }
+
+    /// Records `uses` as the special uses of `name` (none: forgets it).
+    fn set_special_uses(&self, name: &MailboxName, uses: &[SpecialUse]) -> Result<(), StoreError> {
+        let mut all = special_use::read(&self.root)?;
+        let uses = special_use::normalized(uses.iter().copied());
+        if all.get(name).map_or(uses.is_empty(), |old| *old == uses) {
+            return Ok(());
+        }
+        if uses.is_empty() {
+            all.remove(name);
+        } else {
+            all.insert(name.clone(), uses);
+        }
+        special_use::write(&self.root, &all)?;
+        Ok(())
     }
 
     /// Every mailbox name in the tree: (name, selectable). Implicit
@@ -266,8 +345,17 @@ impl MailStore {
             .any(|(n, _)| n.is_inferior_of(name))
     }
 
-    /// DELETE (rfc3501 6.3.4).
+    /// DELETE (rfc3501 6.3.4); the mailbox's special uses go with it.
     pub fn delete(&self, name: &MailboxName) -> Result<(), StoreError> {
+        self.remove(name)?;
+        // Best effort: uses left behind for a name that is no mailbox are
+        // neither shown nor counted ([`MailStore::special_uses`]), and the
+        // next CREATE of the name replaces them.
+        let _ = self.set_special_uses(name, &[]);
+        Ok(())
+    }
+
+    fn remove(&self, name: &MailboxName) -> Result<(), StoreError> {
         self.writer.borrow_mut().take();
         if name.is_inbox() {
             return Err(StoreError::CannotDeleteInbox);
@@ -335,11 +423,24 @@ impl MailStore {
             if !old_dir.is_dir() {
                 continue; // implicit superior: nothing on disk
             }
-            let suffix = &n.as_str()[from.as_str().len()..];
-            let new_name = MailboxName::new(&format!("{}{}", to.as_str(), suffix))?;
-            fs::rename(&old_dir, self.dir(&new_name))?;
+            fs::rename(&old_dir, self.dir(&renamed(n, from, to)?))?;
         }
         index::sync_dir(&self.root);
+        // The special uses move with the mailboxes.
+        let mut uses = special_use::read(&self.root)?;
+        let moved: Vec<MailboxName> = uses
+            .keys()
+            .filter(|n| *n == from || n.is_inferior_of(from))
+            .cloned()
+            .collect();
+        if !moved.is_empty() {
+            for n in moved {
+                if let Some(u) = uses.remove(&n) {
+                    uses.insert(renamed(&n, from, to)?, u);
+                }
+            }
+            special_use::write(&self.root, &uses)?;
+        }
         Ok(())
     }
 
@@ -349,20 +450,49 @@ impl MailStore {
         self.list_where(|n| list_matches(&pattern, n))
     }
 
-    /// LIST of the names `matches` accepts (given as UTF-8 names).
+    /// LIST of the names `matches` accepts (given as UTF-8 names): the
+    /// mailboxes and their superiors, not names only subscribed.
     pub fn list_where(&self, matches: impl Fn(&str) -> bool) -> Result<Vec<ListEntry>, StoreError> {
+        Ok(self
+            .list_tree()?
+            .into_iter()
+            .filter(|e| (!e.nonexistent || e.has_children) && matches(e.name.as_str()))
+            .collect())
+    }
+
+    /// Every name an extended LIST (rfc5258 3) can report, in name order:
+    /// the mailboxes, their superiors, and the subscribed names with
+    /// theirs, whether a mailbox of the name exists or not.
+    pub fn list_tree(&self) -> Result<Vec<ListEntry>, StoreError> {
         let all = self.all_names()?;
-        let subs = self.subscriptions()?;
-        Ok(all
-            .iter()
-            .filter(|(n, _)| matches(n.as_str()))
-            .map(|(n, &sel)| ListEntry {
-                name: n.clone(),
-                noselect: !sel,
-                has_children: Self::has_children(&all, n),
-                subscribed: subs.contains(n),
+        let subs: BTreeSet<MailboxName> = self.subscriptions()?.into_iter().collect();
+        let mut uses = self.special_uses()?;
+        let mut names: BTreeSet<&MailboxName> = all.keys().collect();
+        let superiors: Vec<MailboxName> = subs.iter().flat_map(MailboxName::ancestors).collect();
+        names.extend(subs.iter().chain(&superiors));
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let (noselect, nonexistent) = self.existence(&all, n);
+                ListEntry {
+                    name: n.clone(),
+                    noselect,
+                    nonexistent,
+                    has_children: Self::has_children(&all, n),
+                    subscribed: subs.contains(n),
+                    special_use: uses.remove(n).unwrap_or_default(),
+                }
             })
             .collect())
+    }
+
+    /// (noselect, nonexistent) of `name`, given [`MailStore::all_names`]: a
+    /// \Noselect directory (what DELETE leaves of a mailbox with
+    /// inferiors) exists; an implicit superior or a name only subscribed
+    /// does not.
+    fn existence(&self, all: &BTreeMap<MailboxName, bool>, name: &MailboxName) -> (bool, bool) {
+        let selectable = all.get(name).copied().unwrap_or(false);
+        (!selectable, !selectable && !self.dir(name).is_dir())
     }
 
     /// LSUB (rfc3501 6.3.9): subscribed names matching; a `%` that stops
@@ -379,13 +509,16 @@ impl MailStore {
         let mut out: BTreeMap<MailboxName, ListEntry> = BTreeMap::new();
         for s in &subs {
             if matches(s.as_str()) {
+                let (noselect, nonexistent) = self.existence(&all, s);
                 out.insert(
                     s.clone(),
                     ListEntry {
                         name: s.clone(),
-                        noselect: !all.get(s).copied().unwrap_or(false),
+                        noselect,
+                        nonexistent,
                         has_children: Self::has_children(&all, s),
                         subscribed: true,
+                        special_use: Vec::new(),
                     },
                 );
             }
@@ -403,8 +536,10 @@ impl MailStore {
                         ListEntry {
                             name: a.clone(),
                             noselect: true,
+                            nonexistent: self.existence(&all, &a).1,
                             has_children: true,
                             subscribed: false,
+                            special_use: Vec::new(),
                         },
                     );
                 }
@@ -512,6 +647,7 @@ impl MailStore {
             unseen: m.unseen_count(),
             size: m.total_size(),
             highest_modseq: m.highest_modseq(),
+            mailbox_id: m.mailbox_id()?,
         })
     }
 
@@ -556,6 +692,16 @@ impl MailStore {
         }
         result
     }
+}
+
+/// `name`, which is `from` or one of its inferiors, after RENAME `from` `to`.
+fn renamed(
+    name: &MailboxName,
+    from: &MailboxName,
+    to: &MailboxName,
+) -> Result<MailboxName, InvalidName> {
+    let suffix = &name.as_str()[from.as_str().len()..];
+    MailboxName::new(&format!("{}{}", to.as_str(), suffix))
 }
 
 fn m_recent_uid(m: &Mailbox) -> u32 {

@@ -3,6 +3,7 @@
 //! rule and leaves the cursor after it; none of them panics on any input.
 
 use std::num::NonZeroU32;
+use std::rc::Rc;
 
 use super::types::{Atom, SeqNumber, SeqRange, SequenceSet, Tag, is_astring_char, is_atom_char};
 
@@ -27,15 +28,33 @@ pub type Result<T> = std::result::Result<T, SyntaxError>;
 pub struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    /// What `$` stands for in this command (rfc5182 2.1).
+    saved: Rc<[u32]>,
 }
 
 impl<'a> Parser<'a> {
     pub fn new(input: &'a [u8]) -> Parser<'a> {
-        Parser { input, pos: 0 }
+        Parser {
+            input,
+            pos: 0,
+            saved: Rc::from([]),
+        }
+    }
+
+    /// The saved search result (UIDs, ascending) that `$` names in this
+    /// command (rfc5182 2.1); without it `$` is the empty set.
+    pub fn with_saved_result(mut self, uids: Rc<[u32]>) -> Parser<'a> {
+        self.saved = uids;
+        self
     }
 
     pub fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
+    }
+
+    /// The byte `n` places after the next one.
+    pub fn peek_at(&self, n: usize) -> Option<u8> {
+        self.input.get(self.pos.checked_add(n)?).copied()
     }
 
     fn rest(&self) -> &'a [u8] {
@@ -271,6 +290,18 @@ impl<'a> Parser<'a> {
         NonZeroU32::new(self.number()?).ok_or(SyntaxError::Invalid("Invalid number"))
     }
 
+    /// rfc7162 7: mod-sequence-value (1 to 2^63-1); with `zero_ok`,
+    /// mod-sequence-valzer (0 to 2^63-1).
+    pub fn mod_sequence(&mut self, zero_ok: bool) -> Result<u64> {
+        if self.at_eol() {
+            return Err(SyntaxError::Missing);
+        }
+        let digits = self.take_while(|b| b.is_ascii_digit());
+        parse_number(digits)
+            .filter(|&n| n < 1 << 63 && (zero_ok || n > 0))
+            .ok_or(SyntaxError::Invalid("Invalid mod-sequence"))
+    }
+
     fn seq_number(&mut self) -> Result<SeqNumber> {
         if self.eat(b'*') {
             Ok(SeqNumber::Largest)
@@ -281,13 +312,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// rfc9051 9: sequence-set; `$` per rfc5182.
+    /// rfc9051 9: sequence-set; `$` per rfc5182 3 (`sequence-set =/
+    /// seq-last-command`: the whole set, never one of its ranges).
     pub fn sequence_set(&mut self) -> Result<SequenceSet> {
         if self.at_eol() {
             return Err(SyntaxError::Missing);
         }
         if self.eat(b'$') {
-            return Ok(SequenceSet::Saved);
+            return Ok(SequenceSet::Saved(self.saved.clone()));
         }
         let mut ranges = Vec::new();
         loop {
@@ -429,7 +461,17 @@ mod tests {
     fn sequence_sets() {
         let set = p(b"1:3,5,*:7,9:*").sequence_set().unwrap();
         assert_eq!(set.to_string(), "1:3,5,*:7,9:*");
-        assert_eq!(p(b"$").sequence_set().unwrap(), SequenceSet::Saved);
+        assert_eq!(
+            p(b"$").sequence_set().unwrap(),
+            SequenceSet::Saved(Rc::from([]))
+        );
+        let saved = p(b"$ 1").with_saved_result(Rc::from([3, 7])).sequence_set();
+        assert_eq!(saved.unwrap(), SequenceSet::Saved(Rc::from([3, 7])));
+        // rfc5182 3: `$` is a whole sequence-set, not a range in one.
+        let mut c = p(b"$,1");
+        assert!(c.sequence_set().is_ok());
+        assert_eq!(c.finish(), Err(SyntaxError::Extra));
+        assert!(p(b"1,$").sequence_set().is_err());
         assert!(p(b"0").sequence_set().is_err());
         assert!(p(b"1:").sequence_set().is_err());
         assert!(p(b"4294967296").sequence_set().is_err());

@@ -20,6 +20,14 @@ pub const GO_AHEAD: &[u8] = b"+ go ahead\r\n";
 /// advertised APPENDLIMIT when maxmessagesize is unset).
 pub const MAX_APPEND: u64 = 4_294_967_295;
 
+/// rfc7888 5: under LITERAL- (`literalminus`), the largest
+/// non-synchronizing literal a client may send.
+pub const LITERAL_MINUS_MAX: u64 = 4096;
+
+/// The text of the tagged BAD for a non-synchronizing literal over
+/// [`LITERAL_MINUS_MAX`] (Cyrus's `IMAP_LITERAL_MINUS_TOO_LARGE`).
+pub const LITERAL_MINUS_TEXT: &str = "[TOOBIG] Non-synchronizing literal size exceeds 4K";
+
 /// A line, without its literals, never gets longer than this no matter how
 /// the word and quoted limits are set: garbage without a line end is cut off.
 const LINE_FLOOR: usize = 1 << 20;
@@ -42,6 +50,9 @@ pub struct Limits {
     pub max_line: usize,
     /// Text plus literals of one command, APPEND messages excluded.
     pub max_command: usize,
+    /// LITERAL- (rfc7888 5): non-synchronizing literals over
+    /// [`LITERAL_MINUS_MAX`] are refused.
+    pub literal_minus: bool,
 }
 
 impl Limits {
@@ -66,6 +77,7 @@ impl Limits {
             max_message,
             max_line,
             max_command: COMMAND_CAP.max(max_line),
+            literal_minus: crate::capability::literal_minus(s),
         }
     }
 }
@@ -108,6 +120,10 @@ pub enum Event {
     /// was over `maxmessagesize` and has been read past (see
     /// [`Reader::end_of_line`]).
     LiteralRefused { tag: String, command: String },
+    /// LITERAL- (rfc7888 5): a non-synchronizing literal over
+    /// [`LITERAL_MINUS_MAX`], read past together with the rest of its
+    /// command (rfc7888 4, choice 1). Reply `<tag> BAD` [`LITERAL_MINUS_TEXT`].
+    NonSyncTooBig { tag: String },
     /// A raw line (a SASL response, rfc9051 6.2.2), without its line end.
     Line(Vec<u8>),
     /// Close the connection after `* BYE <text>`.
@@ -192,6 +208,8 @@ pub struct Reader {
     /// `maxmessagesize` sent non-synchronizing): (tag, command name) for
     /// the reply once the rest of it has been read past.
     refused: Option<(String, String)>,
+    /// The refusal is LITERAL-'s ([`Event::NonSyncTooBig`]).
+    refused_minus: bool,
     /// The literal being scanned is dropped from the buffer as it arrives
     /// instead of being kept for the parser.
     discarding: bool,
@@ -242,6 +260,7 @@ impl Reader {
         self.text_len = 0;
         self.counted_len = 0;
         self.refused = None;
+        self.refused_minus = false;
         self.discarding = false;
         if self.start == self.buf.len() {
             self.buf.clear();
@@ -404,11 +423,10 @@ impl Reader {
             self.words >= 3 && self.last_word == (word_start, end)
         });
         let Some(lit) = announcement else {
-            let len = self.scanned;
             if let Some((tag, command)) = self.refused.take() {
-                self.reset_command(len);
-                return Some(Event::LiteralRefused { tag, command });
+                return Some(self.end_refused(tag, command));
             }
+            let len = self.scanned;
             return Some(Event::Command(self.take(len)));
         };
         if self.refused.is_some() {
@@ -420,9 +438,7 @@ impl Reader {
                 return None;
             }
             let (tag, command) = self.refused.take().unwrap_or_default();
-            let len = self.scanned;
-            self.reset_command(len);
-            return Some(Event::LiteralRefused { tag, command });
+            return Some(self.end_refused(tag, command));
         }
         let (tag, name) = tag_and_name(cmd);
         // rfc9051 6.3.12 / cyrus-compat 2.7: APPEND's message literals are
@@ -435,11 +451,14 @@ impl Reader {
         } else {
             (limits.max_literal != 0 && lit.len > limits.max_literal) || lit.len > room
         };
-        if over {
+        // rfc7888 5: LITERAL- allows no non-synchronizing literal over 4096
+        // bytes, in any command.
+        let minus = lit.non_sync && limits.literal_minus && lit.len > LITERAL_MINUS_MAX;
+        if over || minus {
             let tag = String::from_utf8_lossy(tag).into_owned();
             let command = crate::commands::display_name(name);
             if lit.non_sync {
-                if !is_message {
+                if over && !is_message {
                     // cyrus-compat 2.7: `{N+}` over maxliteral is fatal.
                     return Some(self.fatal(Fatal::LiteralTooBig));
                 }
@@ -451,7 +470,12 @@ impl Reader {
                 // answer `<tag> NO [TOOBIG]` and carry on, as for a
                 // synchronizing literal. The literal's length is bounded
                 // (MAX_APPEND), and nothing of it is kept.
+                // LITERAL- refuses any command this way (rfc7888 5 refers
+                // to 4, choice 1; a BYE would be lost the same way),
+                // answering `BAD [TOOBIG]` as rfc7888 5 asks of APPEND; it
+                // wins over maxmessagesize, as in Cyrus.
                 self.refused = Some((tag, command));
+                self.refused_minus = minus;
                 self.discard_literal(lit.len);
                 return None;
             }
@@ -470,6 +494,19 @@ impl Reader {
 }
 
 impl Reader {
+    /// The end of a command refused while it was read past (see
+    /// [`Reader::end_of_line`]): the event for its reply.
+    fn end_refused(&mut self, tag: String, command: String) -> Event {
+        let minus = self.refused_minus;
+        let len = self.scanned;
+        self.reset_command(len);
+        if minus {
+            Event::NonSyncTooBig { tag }
+        } else {
+            Event::LiteralRefused { tag, command }
+        }
+    }
+
     /// Skip the literal of `len` bytes that follows, keeping none of it.
     fn discard_literal(&mut self, len: u64) {
         self.discarding = true;
@@ -650,6 +687,82 @@ mod tests {
                 command: "Append".into()
             }]
         );
+    }
+
+    /// `literalminus: yes`, maxliteral 8000, maxmessagesize 10000.
+    fn minus_limits() -> Limits {
+        Limits::from_settings(&Settings {
+            max_literal: 8000,
+            max_message_size: 10000,
+            options: vec![("literalminus".into(), "1".into())],
+            ..Settings::default()
+        })
+    }
+
+    fn minus_events(input: &[u8]) -> Vec<Event> {
+        let mut r = Reader::new();
+        r.push(input);
+        std::iter::from_fn(|| r.next_command(&minus_limits())).collect()
+    }
+
+    /// `tag X {n+}` CRLF, n bytes, then `rest`.
+    fn non_sync(tag: &str, command: &str, n: usize, rest: &str) -> Vec<u8> {
+        let mut v = format!("{tag} {command} {{{n}+}}\r\n").into_bytes();
+        v.extend(std::iter::repeat_n(b'x', n));
+        v.extend_from_slice(rest.as_bytes());
+        v
+    }
+
+    #[test]
+    fn literal_minus() {
+        assert!(minus_limits().literal_minus);
+        assert!(!limits().literal_minus);
+        let too_big = |tag: &str| Event::NonSyncTooBig { tag: tag.into() };
+        // rfc7888 5: up to 4096 bytes is fine.
+        let ok = non_sync("a", "LOGIN", 4096, " x\r\n");
+        assert_eq!(minus_events(&ok), vec![cmd(&ok)]);
+        // 4097 is refused, after the literal and the rest of the command
+        // are read past (rfc7888 4, choice 1); the session goes on.
+        let input = non_sync("a", "LOGIN", 4097, " x\r\nb NOOP\r\n");
+        assert_eq!(minus_events(&input), vec![too_big("a"), cmd(b"b NOOP\r\n")]);
+        // literal8 (rfc7888 6) and APPEND's message (rfc7888 5, 7) alike,
+        // even within maxmessagesize; byte by byte, keeping none of it.
+        let mut input = b"a APPEND INBOX ~{5000+}\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend_from_slice(b"\r\nb NOOP\r\n");
+        assert_eq!(minus_events(&input), vec![too_big("a"), cmd(b"b NOOP\r\n")]);
+        let input = non_sync("a", "APPEND INBOX", 5000, "\r\nb NOOP\r\n");
+        let mut r = Reader::new();
+        let mut got = Vec::new();
+        for &b in &input {
+            r.push(&[b]);
+            got.extend(std::iter::from_fn(|| r.next_command(&minus_limits())));
+            assert!(r.buffered() < 40, "{}", r.buffered());
+        }
+        assert_eq!(got, vec![too_big("a"), cmd(b"b NOOP\r\n")]);
+        // Over maxmessagesize as well: LITERAL-'s reply, as in Cyrus.
+        let input = non_sync("a", "APPEND INBOX", 10001, "\r\n");
+        assert_eq!(minus_events(&input), vec![too_big("a")]);
+        // MULTIAPPEND: a synchronizing literal after the refused one gets
+        // the reply instead of `+ go ahead`.
+        let input = non_sync("a", "APPEND INBOX", 4097, " {10}\r\nb NOOP\r\n");
+        assert_eq!(minus_events(&input), vec![too_big("a"), cmd(b"b NOOP\r\n")]);
+        // Synchronizing literals are not limited by LITERAL-.
+        assert_eq!(minus_events(b"a LOGIN {5000}\r\n"), vec![Event::GoAhead]);
+        // Over maxliteral, `{N+}` outside APPEND stays fatal.
+        assert_eq!(
+            minus_events(b"a LOGIN {8001+}\r\n"),
+            vec![Event::Fatal(Fatal::LiteralTooBig)]
+        );
+        // Without literalminus, LITERAL+ takes any size up to the limits.
+        let lim = Limits {
+            literal_minus: false,
+            ..minus_limits()
+        };
+        let plus = non_sync("a", "LOGIN", 5000, " x\r\n");
+        let mut r = Reader::new();
+        r.push(&plus);
+        assert_eq!(r.next_command(&lim), Some(cmd(&plus)));
     }
 
     #[test]

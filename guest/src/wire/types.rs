@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 
 /// rfc9051 9: ATOM-CHAR = any CHAR except atom-specials
 /// (`(`, `)`, `{`, SP, CTL, `%`, `*`, `"`, `\`, `]`).
@@ -91,8 +92,12 @@ pub struct SeqRange {
 /// rfc9051 9: sequence-set, plus `$` (rfc5182 2.1, the saved search result).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SequenceSet {
-    /// `$`
-    Saved,
+    /// `$` (rfc5182 3: seq-last-command): the UIDs, ascending, that the
+    /// last `SEARCH RETURN (SAVE)` left when the command was parsed (empty
+    /// when nothing is saved). UIDs whatever the command numbers by
+    /// (rfc5182 2.1: `$` from a SEARCH may be used in a UID FETCH and the
+    /// other way round), so expunged messages simply drop out.
+    Saved(Rc<[u32]>),
     /// One or more ranges, in the order the client wrote them; never empty.
     Ranges(Vec<SeqRange>),
 }
@@ -109,7 +114,7 @@ impl fmt::Display for SeqNumber {
 impl fmt::Display for SequenceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SequenceSet::Saved => f.write_str("$"),
+            SequenceSet::Saved(_) => f.write_str("$"),
             SequenceSet::Ranges(ranges) => {
                 for (i, r) in ranges.iter().enumerate() {
                     if i > 0 {
