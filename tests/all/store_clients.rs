@@ -1,7 +1,8 @@
 //! Real clients against the store: Python's imaplib (a full session, see
-//! tests/clients/imaplib_session.py), curl's imap:// URLs, and a two-way
-//! sync with mbsync (isync). curl and mbsync tests are skipped, with a
-//! message, where the program is not installed.
+//! tests/clients/imaplib_session.py), imapflow resynchronising with QRESYNC
+//! (tests/clients/imapflow), curl's imap:// URLs, and a two-way sync with
+//! mbsync (isync). These tests are skipped, with a message, where the
+//! program is not installed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +38,31 @@ fn python_imaplib_full_session() {
         srv.log()
     );
     assert!(out.contains("imaplib session: OK"), "{out}");
+}
+
+/// imapflow with `qresync: true` (tests/clients/imapflow/qresync.js): a
+/// full sync, changes by another client, then a QRESYNC resync that must
+/// end with the server's state. `make test` installs imapflow with npm.
+#[test]
+fn imapflow_resynchronises_with_qresync() {
+    let Some(node) = program("node") else { return };
+    let dir = clients_dir().join("imapflow");
+    if !dir.join("node_modules/imapflow").is_dir() {
+        eprintln!("SKIPPED: imapflow is not installed (`make test` runs npm install in {dir:?})");
+        return;
+    }
+    let srv = store_server(&[]);
+    let (ok, out, err) = run(Command::new(node)
+        .arg(dir.join("qresync.js"))
+        .arg("127.0.0.1")
+        .arg(srv.plain.port().to_string())
+        .args(["plain", "secret"]));
+    assert!(
+        ok,
+        "imapflow resync failed:\n{out}\n{err}\nserver log:\n{}",
+        srv.log()
+    );
+    assert!(out.contains("imapflow qresync: OK"), "{out}");
 }
 
 fn curl(port: u16, path: &str, extra: &[&str]) -> (bool, String, String) {
