@@ -179,7 +179,12 @@ mod tests {
         let (mut s, _dir) = selected();
         let trash = MailboxName::new("Trash").unwrap();
         s.mail_store().unwrap().create(&trash).unwrap();
-        let validity = s.mail_store().unwrap().status(&trash).unwrap().uidvalidity;
+        let validity = s
+            .mail_store()
+            .unwrap()
+            .status(&trash, false)
+            .unwrap()
+            .uidvalidity;
         assert_eq!(
             command(&mut s, "a COPY 1:2 Trash"),
             format!("a OK [COPYUID {validity} 1:2 1:2] Completed\r\n")
@@ -188,7 +193,14 @@ mod tests {
             command(&mut s, "b UID COPY 2 \"Trash\""),
             format!("b OK [COPYUID {validity} 2 3] Completed\r\n")
         );
-        assert_eq!(s.mail_store().unwrap().status(&trash).unwrap().messages, 3);
+        assert_eq!(
+            s.mail_store()
+                .unwrap()
+                .status(&trash, false)
+                .unwrap()
+                .messages,
+            3
+        );
         assert_eq!(
             command(&mut s, "c COPY 1 Nowhere"),
             "c NO [TRYCREATE] Mailbox does not exist\r\n"

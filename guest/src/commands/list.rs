@@ -315,7 +315,7 @@ fn response(
     let mut noselect = entry.noselect;
     let mut status_line = None;
     if !cmd.returns.status.is_empty() && found.meets && !entry.noselect {
-        match status::mailbox_status(session, &entry.name) {
+        match status::mailbox_status(session, &entry.name, &cmd.returns.status) {
             Ok(s) => status_line = Some(status::status_line(&entry.name, &cmd.returns.status, &s)),
             Err(e) => {
                 if matches!(e, StoreError::Io(_)) {

@@ -10,7 +10,11 @@ const MSG: &str = "Subject: hi\r\n\r\nhello\r\n"; // 22 bytes
 
 fn uidvalidity(s: &mut crate::session::Session, name: &str) -> u32 {
     let name = MailboxName::new(name).unwrap();
-    s.mail_store().unwrap().status(&name).unwrap().uidvalidity
+    s.mail_store()
+        .unwrap()
+        .status(&name, false)
+        .unwrap()
+        .uidvalidity
 }
 
 fn append(s: &mut crate::session::Session, mailbox: &str, flags: &str) -> String {

@@ -54,7 +54,7 @@ mod tests {
         let validity = s
             .mail_store()
             .unwrap()
-            .status(&archive)
+            .status(&archive, false)
             .unwrap()
             .uidvalidity;
         assert_eq!(
@@ -71,7 +71,11 @@ mod tests {
             )
         );
         assert_eq!(
-            s.mail_store().unwrap().status(&archive).unwrap().messages,
+            s.mail_store()
+                .unwrap()
+                .status(&archive, false)
+                .unwrap()
+                .messages,
             3
         );
         assert_eq!(

@@ -649,7 +649,7 @@ mod tests {
         assert_eq!(
             command(
                 &mut s,
-                "B283 SEARCH CHARSET KOI8-R (OR $ 1,3000:3021) TEXT {4}\r\nXXXX"
+                "B283 SEARCH CHARSET KOI8-R (OR $ 1,3000:3021) TEXT {4}\r\nmail"
             ),
             "+ go ahead\r\nB283 NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set\r\n"
         );
@@ -750,7 +750,12 @@ mod tests {
         // messages leave $.
         let junk = crate::store::MailboxName::new("Junk").unwrap();
         s.mail_store().unwrap().create(&junk).unwrap();
-        let validity = s.mail_store().unwrap().status(&junk).unwrap().uidvalidity;
+        let validity = s
+            .mail_store()
+            .unwrap()
+            .status(&junk, false)
+            .unwrap()
+            .uidvalidity;
         command(&mut s, "x STORE 3:4 +FLAGS.SILENT ($Junk)");
         let out = run(
             &mut s,

@@ -48,7 +48,9 @@ impl Item {
             Item::Size => format!("SIZE {}", status.size),
             Item::HighestModseq => format!("HIGHESTMODSEQ {}", status.highest_modseq),
             // rfc8474 4.3
-            Item::MailboxId => format!("MAILBOXID ({})", status.mailbox_id),
+            Item::MailboxId => {
+                format!("MAILBOXID ({})", status.mailbox_id.as_deref().unwrap_or(""))
+            }
         }
     }
 }
@@ -71,10 +73,13 @@ pub fn enable_condstore_if_asked(session: &mut Session, items: &[Item]) {
 
 /// The status of `name`: the session's own view if it is the selected
 /// mailbox (what this session has told its client), else the store's.
+/// The MAILBOXID only if `items` ask for it.
 pub fn mailbox_status(
     session: &mut Session,
     name: &MailboxName,
+    items: &[Item],
 ) -> Result<MailboxStatus, StoreError> {
+    let with_id = items.contains(&Item::MailboxId);
     let own_view = session
         .selected()
         .filter(|s| s.mailbox.name() == name)
@@ -88,12 +93,14 @@ pub fn mailbox_status(
                 unseen: m.unseen_count(),
                 size: m.total_size(),
                 highest_modseq: m.highest_modseq(),
-                mailbox_id: m.mailbox_id().unwrap_or_default(),
+                mailbox_id: with_id.then(|| m.mailbox_id().ok()).flatten(),
             }
         });
     match own_view {
         Some(status) => Ok(status),
-        None => session.mail_store().and_then(|store| store.status(name)),
+        None => session
+            .mail_store()
+            .and_then(|store| store.status(name, with_id)),
     }
 }
 
@@ -121,7 +128,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         }
     };
     enable_condstore_if_asked(session, &items);
-    match mailbox_status(session, &name) {
+    match mailbox_status(session, &name, &items) {
         Ok(status) => {
             let line = status_line(&name, &items, &status);
             session.write(line.as_bytes());

@@ -160,7 +160,8 @@ pub struct Mailbox {
     name_counter: u32,
     /// Expunged UIDs and their MODSEQs (QRESYNC).
     expunged: Expunged,
-    /// `imapd.modseq` as last read or written.
+    /// `imapd.modseq` as last read or written by this view (0: not yet;
+    /// read when a write needs it, so opening a mailbox does not).
     modseq_ceiling: u64,
 }
 
@@ -405,7 +406,6 @@ impl Mailbox {
                 .count()
         });
         self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
-        self.modseq_ceiling = index::read_modseq_ceiling(&self.dir);
         // No snapshot yet: the log (of whatever generation) is everything.
         let (mut generation, mut idx, any_generation, log) =
             match index::read_snapshot(&self.dir, adds) {
@@ -421,6 +421,7 @@ impl Mailbox {
                     // knew: without it the rebuild lists them.
                     let _ = fs::remove_file(self.dir.join(SCAN_MARK_FILE));
                     let mut idx = MailboxIndex::default();
+                    self.modseq_ceiling = index::read_modseq_ceiling(&self.dir);
                     idx.header.highest_modseq = self.modseq_ceiling;
                     (0, idx, true, None)
                 }

@@ -148,8 +148,8 @@ pub struct MailboxStatus {
     pub unseen: u32,
     pub size: u64,
     pub highest_modseq: u64,
-    /// MAILBOXID (rfc8474 4).
-    pub mailbox_id: String,
+    /// MAILBOXID (rfc8474 4), when asked for (it may create the id file).
+    pub mailbox_id: Option<String>,
 }
 
 const SUBSCRIPTIONS: &str = "subscriptions";
@@ -632,7 +632,7 @@ impl MailStore {
     }
 
     /// STATUS (rfc3501 6.3.10).
-    pub fn status(&self, name: &MailboxName) -> Result<MailboxStatus, StoreError> {
+    pub fn status(&self, name: &MailboxName, with_id: bool) -> Result<MailboxStatus, StoreError> {
         let m = self.examine(name)?;
         let recent_uid = m
             .records()
@@ -647,7 +647,7 @@ impl MailStore {
             unseen: m.unseen_count(),
             size: m.total_size(),
             highest_modseq: m.highest_modseq(),
-            mailbox_id: m.mailbox_id()?,
+            mailbox_id: if with_id { Some(m.mailbox_id()?) } else { None },
         })
     }
 

@@ -257,7 +257,7 @@ fn copy_move_and_copyuid() {
     );
     check_invariants(&inbox, t.path());
     check_invariants(&trash, &t.path().join(".Trash"));
-    assert_eq!(s.status(&n("Trash")).unwrap().messages, 3);
+    assert_eq!(s.status(&n("Trash"), false).unwrap().messages, 3);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn create_delete_rename_list() {
     let v = s.append(&n("x/y"), vec![msg(1)]).unwrap().uidvalidity;
     s.rename(&n("x"), &n("z/w")).unwrap();
     assert_eq!(list("z/*"), ["z/w\\HasChildren", "z/w/y\\HasNoChildren"]);
-    let st = s.status(&n("z/w/y")).unwrap();
+    let st = s.status(&n("z/w/y"), false).unwrap();
     assert_eq!((st.messages, st.uidvalidity), (1, v));
     assert!(matches!(
         s.rename(&n("z"), &n("z/q")),
@@ -327,8 +327,8 @@ fn create_delete_rename_list() {
     // RENAME INBOX: messages move, INBOX stays, empty.
     s.append(&n("INBOX"), vec![msg(1), msg(2)]).unwrap();
     s.rename(&n("INBOX"), &n("old")).unwrap();
-    assert_eq!(s.status(&n("INBOX")).unwrap().messages, 0);
-    assert_eq!(s.status(&n("old")).unwrap().messages, 2);
+    assert_eq!(s.status(&n("INBOX"), false).unwrap().messages, 0);
+    assert_eq!(s.status(&n("old"), false).unwrap().messages, 2);
 
     s.subscribe(&n("old")).unwrap();
     s.unsubscribe(&n("Sent")).unwrap();
@@ -504,7 +504,7 @@ fn recent_goes_to_first_session_only() {
     let t = tempfile::tempdir().unwrap();
     let s = store(t.path());
     s.append(&n("INBOX"), vec![msg(1)]).unwrap();
-    let st = s.status(&n("INBOX")).unwrap();
+    let st = s.status(&n("INBOX"), false).unwrap();
     assert_eq!((st.recent, st.unseen, st.uidnext), (1, 1, 2));
     // rfc3501 6.3.2: EXAMINE shows \Recent and leaves it in place.
     let e = s.examine(&n("INBOX")).unwrap();
@@ -516,7 +516,7 @@ fn recent_goes_to_first_session_only() {
     assert!(a.is_recent(1));
     let b = s.select(&n("INBOX")).unwrap();
     assert!(!b.is_recent(1));
-    assert_eq!(s.status(&n("INBOX")).unwrap().recent, 0);
+    assert_eq!(s.status(&n("INBOX"), false).unwrap().recent, 0);
 }
 
 #[test]
