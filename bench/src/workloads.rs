@@ -128,9 +128,10 @@ pub enum Workload {
     SessionTls,
     Resync,
     ResyncBytes,
+    Select,
 }
 
-pub const ALL: [Workload; 14] = [
+pub const ALL: [Workload; 15] = [
     Workload::Session,
     Workload::Envelope,
     Workload::Bodystructure,
@@ -145,6 +146,7 @@ pub const ALL: [Workload; 14] = [
     Workload::SessionTls,
     Workload::Resync,
     Workload::ResyncBytes,
+    Workload::Select,
 ];
 
 impl Workload {
@@ -165,6 +167,7 @@ impl Workload {
             Workload::SessionTls => "i",
             Workload::Resync => "j1",
             Workload::ResyncBytes => "j2",
+            Workload::Select => "k",
         }
     }
 
@@ -184,6 +187,7 @@ impl Workload {
             Workload::SessionTls => "session-rate-tls",
             Workload::Resync => "qresync-time",
             Workload::ResyncBytes => "qresync-bytes",
+            Workload::Select => "select-time",
         }
     }
 
@@ -270,6 +274,10 @@ impl Workload {
                 p.idle_conns
             ),
             Workload::Greeting => format!("connect to greeting, median of {}", p.greetings),
+            Workload::Select => format!(
+                "SELECT INBOX ({} msgs) in a fresh session, median of {SELECT_RUNS}",
+                p.messages
+            ),
             Workload::Resync | Workload::ResyncBytes => format!(
                 "reconnect+LOGIN+ENABLE+SELECT (QRESYNC) after {RESYNC_FLAGS} flag changes and \
                  {RESYNC_EXPUNGES} expunges in {} msgs: {}",
@@ -320,6 +328,7 @@ impl Workload {
                 Workload::Greeting => greeting(s, p).await,
                 Workload::Resync => resync(s, false).await,
                 Workload::ResyncBytes => resync(s, true).await,
+                Workload::Select => select(s).await,
             }
         })
         .await
@@ -425,6 +434,29 @@ async fn resync(s: &Server, bytes: bool) -> Result<Sample> {
     Ok(Sample {
         value: if bytes { received as f64 } else { ms(took) },
         detail: format!("{} FETCH, {received} bytes", r.fetches),
+    })
+}
+
+/// (k): how many fresh sessions the SELECT workload times.
+const SELECT_RUNS: usize = 9;
+
+/// (k): SELECT INBOX timed alone (sent to tagged OK), in a fresh session
+/// each time (connect and LOGIN are not timed); the median of the runs.
+async fn select(s: &Server) -> Result<Sample> {
+    let mut times = Vec::with_capacity(SELECT_RUNS);
+    let mut exists = 0;
+    for _ in 0..SELECT_RUNS {
+        let mut c = Conn::connect(&s.plain()).await?;
+        c.login(&s.user, &s.pass).await?;
+        let t0 = Instant::now();
+        exists = c.select("INBOX").await?;
+        times.push(ms(t0.elapsed()));
+        c.logout().await.ok();
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Sample {
+        value: times[SELECT_RUNS / 2],
+        detail: format!("{exists} msgs"),
     })
 }
 
