@@ -492,7 +492,7 @@ pub fn write_flags(out: &mut Vec<u8>, record: &MessageRecord, recent: bool) {
     for name in record.flags.names() {
         push(out, name.as_bytes());
     }
-    for keyword in &record.keywords {
+    for keyword in record.keywords.iter() {
         push(out, keyword.as_bytes());
     }
     out.push(b')');

@@ -413,7 +413,7 @@ mod tests {
     fn record(uid: u32, cache: CacheRef) -> MessageRecord {
         MessageRecord {
             uid,
-            file: format!("{uid}.msg"),
+            file: format!("{uid}.msg").into(),
             cache,
             ..Default::default()
         }

@@ -17,12 +17,16 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::rc::Rc;
 
 use super::cache::CacheRef;
+use super::record::{FileName, Keywords, NameBlock, NameSource};
 
 pub const SNAPSHOT_FILE: &str = "imapd.index";
 pub const LOG_FILE: &str = "imapd.log";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX4";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IMAPDIX5";
+/// Records one by one, names and keywords inline (read, never written).
+const SNAPSHOT_MAGIC_V4: &[u8; 8] = b"IMAPDIX4";
 /// The snapshot before expunged UIDs were kept (read, never written).
 const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"IMAPDIX3";
 const LOG_MAGIC: &[u8; 8] = b"IMAPDLG2";
@@ -116,10 +120,10 @@ impl Flags {
 pub struct MessageRecord {
     pub uid: u32,
     /// File name in the mailbox's `cur/`.
-    pub file: String,
+    pub file: FileName,
     pub flags: Flags,
     /// Keywords (rfc3501 2.3.2 atoms), sorted, case preserved.
-    pub keywords: Vec<String>,
+    pub keywords: Keywords,
     pub modseq: u64,
     /// INTERNALDATE: seconds since the epoch, and the zone to show it in.
     pub internal_date: i64,
@@ -159,7 +163,7 @@ pub enum LogEntry {
     Flags {
         uid: u32,
         flags: Flags,
-        keywords: Vec<String>,
+        keywords: Keywords,
         modseq: u64,
     },
     Expunge {
@@ -304,7 +308,7 @@ pub fn apply_flags(
     records: &mut [MessageRecord],
     uid: u32,
     flags: Flags,
-    keywords: &[String],
+    keywords: &Keywords,
     modseq: u64,
 ) -> bool {
     h.highest_modseq = h.highest_modseq.max(modseq);
@@ -313,7 +317,7 @@ pub fn apply_flags(
     };
     let r = &mut records[pos];
     r.flags = flags;
-    r.keywords = keywords.to_vec();
+    r.keywords = keywords.clone();
     r.modseq = modseq;
     true
 }
@@ -412,17 +416,24 @@ impl<'a> Dec<'a> {
     fn string(&mut self) -> D<String> {
         String::from_utf8(self.bytes()?).ok()
     }
-    fn keywords(&mut self) -> D<Vec<String>> {
+    fn str(&mut self) -> D<&'a str> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+    fn keywords(&mut self) -> D<Keywords> {
         let n = self.u32()? as usize;
         if n > self.b.len() {
             return None;
         }
-        (0..n).map(|_| self.string()).collect()
+        (0..n)
+            .map(|_| self.string())
+            .collect::<D<Vec<String>>>()
+            .map(Keywords::from)
     }
     fn record(&mut self) -> D<MessageRecord> {
         Some(MessageRecord {
             uid: self.u32()?,
-            file: self.string()?,
+            file: FileName::from(self.str()?),
             flags: Flags(self.u8()?),
             keywords: self.keywords()?,
             modseq: self.u64()?,
@@ -727,29 +738,97 @@ pub fn write_modseq_ceiling(dir: &Path, value: u64) -> io::Result<()> {
     write_atomically(&dir.join(MODSEQ_FILE), &x.0)
 }
 
-/// Serializes a snapshot.
+/// The snapshot's fixed part: magic, generation, header, counts.
+const SNAPSHOT_HEAD_LEN: usize = 72;
+/// One record in an `IMAPDIX5` snapshot (see [`encode_snapshot`]).
+const RECORD_LEN: usize = 80;
+
+/// Serializes a snapshot (`IMAPDIX5`), laid out to be read in a few large
+/// pieces with no allocation per record:
+///
+/// ```text
+/// 0   "IMAPDIX5"  generation u64  header (20 bytes)
+/// 36  records u32  names-len u32  keyword-sets u32  sets-len u32
+/// 52  expunged floor u64  expunged ranges u32  xxh3-64 of the names
+/// 72  names: every record's file name, one after the other (UTF-8)
+///     keyword sets: count u32, then (len u32, bytes) per keyword
+///     records: RECORD_LEN bytes each, in UID order
+///     expunged ranges: (first u32, last u32, modseq u64) each
+///     xxh3-64 of everything above but the names, u64
+/// ```
+///
+/// The names have their own checksum: opening a mailbox skips them, and
+/// they are read (and checked) the first time a message file is opened.
+///
+/// A record: uid u32, flags u8, text-is-raw u8, zone i16, keyword set
+/// u32 (0: none, k: the k-th set), name offset u32, name length u32,
+/// cache length u32, modseq u64, internal date i64, size u64, cache
+/// offset u64, text offset u64, text length u32, reserved u32 (0), save
+/// date i64. All little-endian.
 pub fn encode_snapshot(index: &MailboxIndex, generation: u64) -> Vec<u8> {
-    let mut x = Enc::default();
+    let mut names = String::new();
+    let mut sets: Vec<&[String]> = Vec::new();
+    let mut set_of: std::collections::HashMap<&[String], u32> = Default::default();
+    let mut records = Enc(Vec::with_capacity(index.records.len() * RECORD_LEN));
+    for r in &index.records {
+        let set = if r.keywords.is_empty() {
+            0
+        } else {
+            *set_of.entry(r.keywords.as_slice()).or_insert_with(|| {
+                sets.push(r.keywords.as_slice());
+                sets.len() as u32
+            })
+        };
+        let x = &mut records;
+        x.u32(r.uid);
+        x.u8(r.flags.0);
+        x.u8(u8::from(r.text_is_raw));
+        x.u16(r.tz_offset_minutes as u16);
+        x.u32(set);
+        x.u32(names.len() as u32);
+        x.u32(r.file.len() as u32);
+        x.u32(r.cache.len);
+        x.u64(r.modseq);
+        x.u64(r.internal_date as u64);
+        x.u64(r.size);
+        x.u64(r.cache.offset);
+        x.u64(r.text.offset);
+        x.u32(r.text.len);
+        x.u32(0);
+        x.u64(r.save_date as u64);
+        names.push_str(&r.file);
+    }
+    let mut set_bytes = Enc::default();
+    for k in &sets {
+        set_bytes.keywords(k);
+    }
+    let mut x = Enc(Vec::with_capacity(
+        SNAPSHOT_HEAD_LEN + records.0.len() + names.len() + set_bytes.0.len() + 16 * 1024 + 8,
+    ));
     x.0.extend_from_slice(SNAPSHOT_MAGIC);
     x.u64(generation);
     x.header(&index.header);
     x.u32(index.records.len() as u32);
-    let mut one = Enc::default();
-    for r in &index.records {
-        // Length-prefixed, so a reader decodes record by record.
-        one.0.clear();
-        one.record(r);
-        x.bytes(&one.0);
-    }
+    x.u32(names.len() as u32);
+    x.u32(sets.len() as u32);
+    x.u32(set_bytes.0.len() as u32);
     x.u64(index.expunged.floor);
     x.u32(index.expunged.ranges.len() as u32);
+    x.u64(xxhash_rust::xxh3::xxh3_64(names.as_bytes()));
+    debug_assert_eq!(x.0.len(), SNAPSHOT_HEAD_LEN);
+    let mut sum = xxhash_rust::xxh3::Xxh3::new();
+    sum.update(&x.0);
+    x.0.extend_from_slice(names.as_bytes());
+    let rest = x.0.len();
+    x.0.extend_from_slice(&set_bytes.0);
+    x.0.extend_from_slice(&records.0);
     for &(first, last, modseq) in &index.expunged.ranges {
         x.u32(first);
         x.u32(last);
         x.u64(modseq);
     }
-    let crc = crc32(&x.0);
-    x.u32(crc);
+    sum.update(&x.0[rest..]);
+    x.u64(sum.digest());
     x.0
 }
 
@@ -759,11 +838,22 @@ pub enum SnapshotError {
     Corrupt,
 }
 
-/// Reads `imapd.index`: (generation, index).
-/// The file is read in small pieces and checked as it goes: opening a
-/// large mailbox holds its records, not the file too.
+/// Reads `imapd.index`: (generation, index). Reads every format a guest
+/// ever wrote: `IMAPDIX5`, `IMAPDIX4` and `IMAPDIX3` (golden files in
+/// `golden/`).
+/// The file is read in pieces and checked as it goes: opening a large
+/// mailbox holds its records and their names, not the file too.
 /// `extra`: room to leave for records added later (the log's).
 pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), SnapshotError> {
+    read_snapshot_of_any_format(dir, extra).map(|(g, idx, _)| (g, idx))
+}
+
+/// [`read_snapshot`], and whether the file is in today's format (a
+/// read-write open writes an older one again).
+pub fn read_snapshot_of_any_format(
+    dir: &Path,
+    extra: usize,
+) -> Result<(u64, MailboxIndex, bool), SnapshotError> {
     let file = match File::open(dir.join(SNAPSHOT_FILE)) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
@@ -773,92 +863,244 @@ pub fn read_snapshot(dir: &Path, extra: usize) -> Result<(u64, MailboxIndex), Sn
         inner: file,
         buf: Vec::with_capacity(64 << 10),
         pos: 0,
-        crc: crc32fast::Hasher::new(),
+        sum: Checksum::Crc(crc32fast::Hasher::new()),
     };
-    let mut parse = || -> D<(u64, MailboxIndex)> {
-        let head = r.take(8 + 8 + 20 + 4)?;
-        let v3 = &head[..8] == SNAPSHOT_MAGIC_V3;
-        if &head[..8] != SNAPSHOT_MAGIC && !v3 {
-            return None;
+    let mut magic = [0u8; 8];
+    magic.copy_from_slice(r.peek(8).ok_or(SnapshotError::Corrupt)?);
+    let current = &magic == SNAPSHOT_MAGIC;
+    let parsed = match &magic {
+        m if m == SNAPSHOT_MAGIC => {
+            r.sum = Checksum::Xxh3(Box::default());
+            read_v5(r, extra)
         }
-        let mut d = Dec { b: head, i: 8 };
-        let generation = d.u64()?;
-        let header = d.header()?;
-        let n = d.u32()? as usize;
-        let mut records = Vec::with_capacity(n.min(1 << 20) + extra.min(1 << 20));
-        for _ in 0..n {
-            let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
-            let mut d = Dec {
-                b: r.take(len)?,
-                i: 0,
-            };
-            records.push(d.record()?);
-            if d.i != len {
-                return None;
-            }
+        m if m == SNAPSHOT_MAGIC_V4 || m == SNAPSHOT_MAGIC_V3 => read_v4(&mut r, extra),
+        _ => None,
+    };
+    let (generation, mut index) = parsed.ok_or(SnapshotError::Corrupt)?;
+    // Written in UID order; a stable sort would allocate half the
+    // records again as scratch space.
+    if !index.records.is_sorted_by_key(|r| r.uid) {
+        index.records.sort_unstable_by_key(|r| r.uid);
+    }
+    index.records.dedup_by_key(|r| r.uid);
+    Ok((generation, index, current))
+}
+
+fn read_v5(mut r: CheckedReader<File>, extra: usize) -> D<(u64, MailboxIndex)> {
+    let mut d = Dec {
+        b: r.take(SNAPSHOT_HEAD_LEN)?,
+        i: 8,
+    };
+    let generation = d.u64()?;
+    let header = d.header()?;
+    let n = d.u32()? as usize;
+    let names_len = d.u32()? as usize;
+    let n_sets = d.u32()? as usize;
+    let sets_len = d.u32()? as usize;
+    let floor = d.u64()?;
+    let n_ranges = d.u32()? as usize;
+    let names_sum = d.u64()?;
+    // Counts are checked against the file's size before anything is
+    // allocated from them.
+    let size = r.inner.metadata().ok()?.len();
+    let fixed = n.checked_mul(RECORD_LEN)?;
+    let need = [names_len, sets_len, fixed, n_ranges.checked_mul(16)?, 8]
+        .iter()
+        .try_fold(SNAPSHOT_HEAD_LEN as u64, |a, &b| a.checked_add(b as u64))?;
+    if need != size || n_ranges > Expunged::MAX_RANGES || n_sets > sets_len / 4 {
+        return None;
+    }
+    // The names are skipped: read when one is needed (see NameBlock).
+    let names = NameBlock::lazy(u32::try_from(names_len).ok()?);
+    r.skip(names_len)?;
+    let mut sets = Vec::with_capacity(n_sets);
+    let mut d = Dec {
+        b: r.take(sets_len)?,
+        i: 0,
+    };
+    for _ in 0..n_sets {
+        sets.push(d.keywords()?);
+    }
+    if d.i != sets_len {
+        return None;
+    }
+    // Records, decoded piece by piece as they are read.
+    let mut records = Vec::with_capacity(n + extra.min(1 << 20));
+    let mut left = n;
+    while left > 0 {
+        let count = left.min(1024);
+        for b in r.take(count * RECORD_LEN)?.chunks_exact(RECORD_LEN) {
+            records.push(decode_record(b, &names, &sets)?);
         }
-        let expunged = if v3 {
-            // Expunges before this snapshot are not known.
-            Expunged {
-                ranges: Vec::new(),
-                floor: header.highest_modseq,
-            }
-        } else {
-            let mut d = Dec {
-                b: r.take(12)?,
-                i: 0,
-            };
-            let floor = d.u64()?;
-            let n = d.u32()? as usize;
-            if n > Expunged::MAX_RANGES {
-                return None;
-            }
-            let mut ranges = Vec::with_capacity(n);
-            for _ in 0..n {
-                let mut d = Dec {
-                    b: r.take(16)?,
-                    i: 0,
-                };
-                ranges.push((d.u32()?, d.u32()?, d.u64()?));
-            }
-            Expunged { ranges, floor }
+        left -= count;
+    }
+    let mut ranges = Vec::with_capacity(n_ranges);
+    let mut d = Dec {
+        b: r.take(n_ranges * 16)?,
+        i: 0,
+    };
+    for _ in 0..n_ranges {
+        ranges.push((d.u32()?, d.u32()?, d.u64()?));
+    }
+    let computed = r.sum.finish();
+    let stored = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    if computed != stored {
+        return None;
+    }
+    names.attach(NameSource {
+        file: r.inner,
+        offset: SNAPSHOT_HEAD_LEN as u64,
+        sum: names_sum,
+    });
+    Some((
+        generation,
+        MailboxIndex {
+            header,
+            records,
+            expunged: Expunged { ranges, floor },
+        },
+    ))
+}
+
+/// One `IMAPDIX5` record (layout at [`encode_snapshot`]).
+fn decode_record(b: &[u8], names: &Rc<NameBlock>, sets: &[Keywords]) -> D<MessageRecord> {
+    let mut d = Dec { b, i: 0 };
+    let uid = d.u32()?;
+    let flags = Flags(d.u8()?);
+    let text_is_raw = d.u8()? == 1;
+    let tz_offset_minutes = d.u16()? as i16;
+    let keywords = match d.u32()? as usize {
+        0 => Keywords::default(),
+        k => sets.get(k - 1)?.clone(),
+    };
+    let file = FileName::in_block(names, d.u32()?, d.u32()?)?;
+    let cache_len = d.u32()?;
+    let modseq = d.u64()?;
+    let internal_date = d.u64()? as i64;
+    let size = d.u64()?;
+    let cache = CacheRef {
+        offset: d.u64()?,
+        len: cache_len,
+    };
+    let text = CacheRef {
+        offset: d.u64()?,
+        len: d.u32()?,
+    };
+    let _reserved = d.u32()?;
+    Some(MessageRecord {
+        uid,
+        file,
+        flags,
+        keywords,
+        modseq,
+        internal_date,
+        tz_offset_minutes,
+        size,
+        cache,
+        text_is_raw,
+        text,
+        save_date: d.u64()? as i64,
+    })
+}
+
+/// `IMAPDIX4` (and `IMAPDIX3`, the same without expunged UIDs): records
+/// each length-prefixed, names and keywords inline; a CRC-32 at the end.
+fn read_v4(r: &mut CheckedReader<File>, extra: usize) -> D<(u64, MailboxIndex)> {
+    let head = r.take(8 + 8 + 20 + 4)?;
+    let v3 = &head[..8] == SNAPSHOT_MAGIC_V3;
+    let mut d = Dec { b: head, i: 8 };
+    let generation = d.u64()?;
+    let header = d.header()?;
+    let n = d.u32()? as usize;
+    let mut records = Vec::with_capacity(n.min(1 << 20) + extra.min(1 << 20));
+    for _ in 0..n {
+        let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let mut d = Dec {
+            b: r.take(len)?,
+            i: 0,
         };
-        let computed = r.crc.clone().finalize();
-        r.crc = crc32fast::Hasher::new();
-        let stored = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
-        if computed != stored {
+        records.push(d.record()?);
+        if d.i != len {
             return None;
         }
-        // Written in UID order; a stable sort would allocate half the
-        // records again as scratch space.
-        if !records.is_sorted_by_key(|r| r.uid) {
-            records.sort_unstable_by_key(|r| r.uid);
+    }
+    let expunged = if v3 {
+        // Expunges before this snapshot are not known.
+        Expunged {
+            ranges: Vec::new(),
+            floor: header.highest_modseq,
         }
-        records.dedup_by_key(|r| r.uid);
-        Some((
-            generation,
-            MailboxIndex {
-                header,
-                records,
-                expunged,
-            },
-        ))
+    } else {
+        let mut d = Dec {
+            b: r.take(12)?,
+            i: 0,
+        };
+        let floor = d.u64()?;
+        let n = d.u32()? as usize;
+        if n > Expunged::MAX_RANGES {
+            return None;
+        }
+        let mut ranges = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut d = Dec {
+                b: r.take(16)?,
+                i: 0,
+            };
+            ranges.push((d.u32()?, d.u32()?, d.u64()?));
+        }
+        Expunged { ranges, floor }
     };
-    parse().ok_or(SnapshotError::Corrupt)
+    let computed = r.sum.finish() as u32;
+    let stored = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+    if computed != stored {
+        return None;
+    }
+    Some((
+        generation,
+        MailboxIndex {
+            header,
+            records,
+            expunged,
+        },
+    ))
+}
+
+/// The checksum a snapshot ends with: xxh3-64 since `IMAPDIX5`, CRC-32
+/// before.
+enum Checksum {
+    Crc(crc32fast::Hasher),
+    Xxh3(Box<xxhash_rust::xxh3::Xxh3>),
+}
+
+impl Checksum {
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Checksum::Crc(h) => h.update(b),
+            Checksum::Xxh3(h) => h.update(b),
+        }
+    }
+    /// The sum of what was read so far.
+    fn finish(&self) -> u64 {
+        match self {
+            Checksum::Crc(h) => u64::from(h.clone().finalize()),
+            Checksum::Xxh3(h) => h.digest(),
+        }
+    }
 }
 
 /// Reads a file in 64 KiB pieces, hands out exact slices and checksums
 /// them.
-struct CheckedReader<R> {
+struct CheckedReader<R: Read> {
     inner: R,
     buf: Vec<u8>,
     pos: usize,
-    crc: crc32fast::Hasher,
+    sum: Checksum,
 }
 
 impl<R: Read> CheckedReader<R> {
-    /// The next `n` bytes; `None` at the end of the file.
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+    /// Makes sure the next `n` bytes are in the buffer; false at the end
+    /// of the file.
+    fn fill(&mut self, n: usize) -> bool {
         if self.buf.len() - self.pos < n {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -870,13 +1112,40 @@ impl<R: Read> CheckedReader<R> {
                 let got = self.inner.read(&mut self.buf[have..]).unwrap_or(0);
                 self.buf.truncate(have + got);
                 if got == 0 {
-                    return None;
+                    return false;
                 }
             }
         }
+        true
+    }
+
+    /// The next `n` bytes, not consumed (nor summed); `None` at the end.
+    fn peek(&mut self, n: usize) -> Option<&[u8]> {
+        self.fill(n).then(|| &self.buf[self.pos..self.pos + n])
+    }
+
+    /// Passes over the next `n` bytes (not summed); `None` past the end.
+    fn skip(&mut self, n: usize) -> Option<()>
+    where
+        R: Seek,
+    {
+        let buffered = (self.buf.len() - self.pos).min(n);
+        self.pos += buffered;
+        if buffered < n {
+            let rest = i64::try_from(n - buffered).ok()?;
+            self.inner.seek(SeekFrom::Current(rest)).ok()?;
+        }
+        Some(())
+    }
+
+    /// The next `n` bytes; `None` at the end of the file.
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if !self.fill(n) {
+            return None;
+        }
         let slice = &self.buf[self.pos..self.pos + n];
         self.pos += n;
-        self.crc.update(slice);
+        self.sum.update(slice);
         Some(slice)
     }
 }
@@ -891,7 +1160,7 @@ mod tests {
             uid: 7,
             file: "1.a:2,S".into(),
             flags: Flags::SEEN.union(Flags::DRAFT),
-            keywords: vec!["$Label1".into()],
+            keywords: vec!["$Label1".into()].into(),
             modseq: 9,
             internal_date: -5,
             tz_offset_minutes: -420,
@@ -925,7 +1194,7 @@ mod tests {
             LogEntry::Flags {
                 uid: 7,
                 flags: Flags::DELETED,
-                keywords: vec![],
+                keywords: vec![].into(),
                 modseq: 10,
             },
             LogEntry::Expunge { uid: 7, modseq: 11 },
@@ -976,7 +1245,7 @@ mod log_tests {
         for uid in 1..=3 {
             idx.apply(&LogEntry::Add(Box::new(MessageRecord {
                 uid,
-                file: format!("{uid}.x"),
+                file: format!("{uid}.x").into(),
                 modseq: u64::from(uid) + 1,
                 ..Default::default()
             })));
@@ -987,18 +1256,45 @@ mod log_tests {
         std::fs::write(t.path().join(SNAPSHOT_FILE), &data).unwrap();
         let (generation, back) = read_snapshot(t.path(), 0).unwrap();
         assert_eq!((generation, &back), (4, &idx));
-        // The same index as the previous format wrote it: no expunges
-        // known, so the floor is its HIGHESTMODSEQ.
-        let mut v3 = data[..data.len() - 4 - 12 - 16].to_vec();
-        v3[..8].copy_from_slice(SNAPSHOT_MAGIC_V3);
-        let crc = crc32(&v3);
-        v3.extend_from_slice(&crc.to_le_bytes());
-        std::fs::write(t.path().join(SNAPSHOT_FILE), &v3).unwrap();
-        let (_, old) = read_snapshot(t.path(), 0).unwrap();
-        assert_eq!(old.records, idx.records);
-        assert_eq!(old.expunged.floor, idx.header.highest_modseq);
-        assert_eq!(old.expunged.since(1), None);
-        assert_eq!(old.expunged.since(7), Some(vec![]));
+        // Any byte changed, the file cut short or lengthened: corrupt.
+        for at in [
+            0,
+            20,
+            40,
+            64,
+            70,
+            data.len() / 2,
+            data.len() - 9,
+            data.len() - 1,
+        ] {
+            let mut bad = data.clone();
+            bad[at] ^= 0x40;
+            std::fs::write(t.path().join(SNAPSHOT_FILE), &bad).unwrap();
+            assert_eq!(
+                read_snapshot(t.path(), 0),
+                Err(SnapshotError::Corrupt),
+                "byte {at}"
+            );
+        }
+        // The names are checked when first read, not at open: damaged,
+        // they read as no name at all, never as another one.
+        let mut bad = data.clone();
+        bad[SNAPSHOT_HEAD_LEN + 1] = b'9';
+        std::fs::write(t.path().join(SNAPSHOT_FILE), &bad).unwrap();
+        let (_, back) = read_snapshot(t.path(), 0).unwrap();
+        assert!(!back.records[0].file.readable());
+        assert_eq!(
+            &*back.records[1].file,
+            super::super::record::UNREADABLE_NAME
+        );
+        for bad in [
+            &data[..data.len() - 1],
+            &[&data[..], b"x"].concat()[..],
+            &[][..],
+        ] {
+            std::fs::write(t.path().join(SNAPSHOT_FILE), bad).unwrap();
+            assert_eq!(read_snapshot(t.path(), 0), Err(SnapshotError::Corrupt));
+        }
         // A ceiling file that is damaged reads as none.
         write_modseq_ceiling(t.path(), 4242).unwrap();
         assert_eq!(read_modseq_ceiling(t.path()), 4242);
@@ -1055,5 +1351,101 @@ mod log_tests {
         let files: Vec<&str> = idx.records.iter().map(|r| r.file.as_str()).collect();
         assert_eq!(files, vec!["c"]);
         assert_eq!(idx.header.uidnext, 3);
+    }
+}
+
+/// Every snapshot and log format a released guest wrote is read by this
+/// one (hot swap and hibernation depend on it). The files in `golden/`
+/// were written by the guest of their time and are never regenerated.
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    const IX3: &[u8] = include_bytes!("golden/ix3.index");
+    const IX4: &[u8] = include_bytes!("golden/ix4.index");
+    const LG2: &[u8] = include_bytes!("golden/lg2.log");
+
+    /// What the golden snapshots hold: UIDs 1, 2, 4 (3 expunged at
+    /// MODSEQ 9), written at generation 6.
+    fn expected_record(uid: u32) -> MessageRecord {
+        MessageRecord {
+            uid,
+            file: format!("1700000{uid}.M{uid}P9.host,S=12U{uid}V1700000000.imapd:2,").into(),
+            flags: Flags(uid as u8 & 0x1f),
+            keywords: match uid {
+                1 => vec![],
+                2 => vec!["$Forwarded".to_string(), "Junk".to_string()],
+                _ => vec!["$label1".to_string()],
+            }
+            .into(),
+            modseq: u64::from(uid) + 1,
+            internal_date: 1_600_000_000 + i64::from(uid),
+            tz_offset_minutes: if uid == 3 { -420 } else { 60 },
+            size: 1000 + u64::from(uid),
+            cache: CacheRef {
+                offset: u64::from(uid) * 100,
+                len: 90 + uid,
+            },
+            text_is_raw: uid.is_multiple_of(2),
+            text: CacheRef {
+                offset: u64::from(uid) * 7,
+                len: uid,
+            },
+            save_date: if uid == 4 {
+                0
+            } else {
+                1_700_000_100 + i64::from(uid)
+            },
+        }
+    }
+
+    fn read(bytes: &[u8]) -> (tempfile::TempDir, u64, MailboxIndex) {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join(SNAPSHOT_FILE), bytes).unwrap();
+        let (g, idx) = read_snapshot(t.path(), 0).unwrap();
+        (t, g, idx)
+    }
+
+    #[test]
+    fn every_snapshot_version_reads_and_converts() {
+        let records: Vec<_> = [1, 2, 4].into_iter().map(expected_record).collect();
+        let header = IndexHeader {
+            uidvalidity: 1_700_000_000,
+            uidnext: 5,
+            highest_modseq: 9,
+            recent_uid: 2,
+        };
+        let (_t, g, v4) = read(IX4);
+        assert_eq!((g, v4.header, &v4.records), (6, header, &records));
+        assert_eq!(v4.expunged.ranges, vec![(3, 3, 9)]);
+        assert_eq!(v4.expunged.since(8), Some(vec![3]));
+        let (_t, g, v3) = read(IX3);
+        assert_eq!((g, v3.header, &v3.records), (6, header, &records));
+        // IX3 kept no expunged UIDs: below its HIGHESTMODSEQ nothing is known.
+        assert_eq!((v3.expunged.floor, v3.expunged.since(8)), (9, None));
+        // Written again in today's format, the same index comes back.
+        let (_t, g, v5) = read(&encode_snapshot(&v4, 7));
+        assert_eq!((g, &v5), (7, &v4));
+    }
+
+    #[test]
+    fn the_golden_log_replays_on_each_snapshot() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join(LOG_FILE), LG2).unwrap();
+        let log = read_log(&t.path().join(LOG_FILE), 0).unwrap().unwrap();
+        assert_eq!(log.generation, 6);
+        for snapshot in [IX3, IX4] {
+            let (_t, _, mut idx) = read(snapshot);
+            for e in &log.entries {
+                idx.apply(e);
+            }
+            // The Add of UID 5 comes after UIDNEXT 6 was logged: dead.
+            let uids: Vec<u32> = idx.records.iter().map(|r| r.uid).collect();
+            assert_eq!(uids, vec![2, 4]);
+            assert_eq!(idx.records[0].flags, Flags::SEEN);
+            assert_eq!(idx.records[0].keywords, vec!["Junk".to_string()]);
+            assert_eq!((idx.header.uidnext, idx.header.highest_modseq), (6, 11));
+            assert_eq!(idx.header.recent_uid, 4);
+        }
     }
 }

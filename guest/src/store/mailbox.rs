@@ -19,14 +19,15 @@ use super::index::{
     SNAPSHOT_FILE, SnapshotError,
 };
 use super::name::MailboxName;
+use super::record::Keywords;
 use super::{MailboxLocker, StoreError};
 use crate::mime::MessageSummary;
 
 /// Compaction into a new snapshot happens once the log is longer than
-/// this and than half the snapshot: opening a mailbox then reads about
-/// one record per message (replaying a log costs more: entries are
-/// decoded, boxed and copied).
-const COMPACT_LOG_MIN_BYTES: u64 = 256 << 10;
+/// this and than an eighth of the snapshot: every open replays the log,
+/// and a log entry costs far more to read than a snapshot record (it is
+/// decoded, checked, boxed and copied), while a compaction is paid once.
+const COMPACT_LOG_MIN_BYTES: u64 = 64 << 10;
 
 /// Messages a scan imports per log commit (bounds the summaries held).
 const IMPORT_BATCH: usize = 256;
@@ -82,7 +83,7 @@ pub struct FlagChange {
     pub seq: u32,
     pub uid: u32,
     pub flags: Flags,
-    pub keywords: Vec<String>,
+    pub keywords: Keywords,
     pub modseq: u64,
 }
 
@@ -163,6 +164,8 @@ pub struct Mailbox {
     /// `imapd.modseq` as last read or written by this view (0: not yet;
     /// read when a write needs it, so opening a mailbox does not).
     modseq_ceiling: u64,
+    /// The snapshot was written by an older guest, in an older format.
+    outdated_snapshot: bool,
 }
 
 const MAILBOX_ID_FILE: &str = "imapd.mailboxid";
@@ -378,6 +381,7 @@ impl Mailbox {
             name_counter: 0,
             expunged: Expunged::default(),
             modseq_ceiling: 0,
+            outdated_snapshot: false,
         };
         let locker = mbox.locker.clone();
         let name = mbox.name.clone();
@@ -390,6 +394,11 @@ impl Mailbox {
         mbox.claim_recent()?;
         mbox.reported_exists = mbox.records.len() as u32;
         mbox.flags_changed.clear();
+        if mbox.outdated_snapshot && !mbox.read_only {
+            // Written by an older guest: today's format opens faster.
+            mbox.compact()?;
+            mbox.outdated_snapshot = false;
+        }
         Ok(mbox)
     }
 
@@ -408,8 +417,11 @@ impl Mailbox {
         self.snapshot_len = fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
         // No snapshot yet: the log (of whatever generation) is everything.
         let (mut generation, mut idx, any_generation, log) =
-            match index::read_snapshot(&self.dir, adds) {
-                Ok((g, idx)) => (g, idx, false, log),
+            match index::read_snapshot_of_any_format(&self.dir, adds) {
+                Ok((g, idx, current)) => {
+                    self.outdated_snapshot = !current;
+                    (g, idx, false, log)
+                }
                 Err(SnapshotError::Missing) => (0, MailboxIndex::with_capacity(adds), true, log),
                 Err(SnapshotError::Corrupt) => {
                     // Rebuild from the files; UIDs are reassigned, so
@@ -625,7 +637,7 @@ impl Mailbox {
                 "log entries did not persist",
             )));
         }
-        if self.log_end > COMPACT_LOG_MIN_BYTES.max(self.snapshot_len / 2) {
+        if self.log_end > COMPACT_LOG_MIN_BYTES.max(self.snapshot_len / 8) {
             self.compact()?;
         }
         Ok(dead)
@@ -671,10 +683,33 @@ impl Mailbox {
         self.expunged.since(modseq)
     }
 
+    /// Fails if the snapshot's file names cannot be read (they are read
+    /// on first use; see [`super::record::NameBlock`]): what compares
+    /// them with the directories, or writes them again, must not go on
+    /// with names it does not have.
+    fn check_names(&self) -> Result<(), StoreError> {
+        let mut last: Option<&Rc<super::record::NameBlock>> = None;
+        for r in &self.records {
+            let block = r.file.block();
+            if last.is_some_and(|l| Rc::ptr_eq(l, block)) {
+                continue;
+            }
+            if !block.readable() {
+                return Err(StoreError::Io(io::Error::other(format!(
+                    "{}: the file names in {SNAPSHOT_FILE} are damaged; reconstruct the mailbox",
+                    self.dir.display()
+                ))));
+            }
+            last = Some(block);
+        }
+        Ok(())
+    }
+
     /// Writes the disk state as a new snapshot and starts an empty log.
     /// The cache files are rewritten too once half of them is garbage.
     pub fn compact(&mut self) -> Result<(), StoreError> {
         self.catch_up()?;
+        self.check_names()?;
         let mut disk = MailboxIndex {
             header: self.header,
             records: self
@@ -912,6 +947,7 @@ impl Mailbox {
     /// appends forward and expunges files that vanished. False if some
     /// import must be retried.
     fn full_scan(&mut self) -> Result<bool, StoreError> {
+        self.check_names()?;
         let cur = self.dir.join("cur");
         let new = self.dir.join("new");
         let tmp = self.dir.join("tmp");
@@ -950,14 +986,14 @@ impl Mailbox {
             }
             match by_base.get(base.as_str()) {
                 Some(actual) => {
-                    if *actual != r.file {
+                    if **actual != *r.file {
                         renamed.push((r.uid, actual.to_string()));
                     }
                 }
                 // Not in cur/ when listed. The listings may predate the
                 // entry (caught up since): look again, tmp/ first, as the
                 // file moves from there to cur/.
-                None if tmp_files.contains(&r.file) || tmp.join(&r.file).exists() => {
+                None if tmp_files.contains(&*r.file) || tmp.join(&r.file).exists() => {
                     // Logged, not yet in cur/: an append that crashed before
                     // its rename, or one another session is finishing now.
                     match fs::rename(tmp.join(&r.file), cur.join(&r.file)) {
@@ -973,7 +1009,7 @@ impl Mailbox {
         }
         for (uid, file) in renamed {
             if let Ok(pos) = self.records.binary_search_by_key(&uid, |x| x.uid) {
-                self.records[pos].file = file;
+                self.records[pos].file = file.into();
             }
         }
         // Temp files of ours that were never logged: an APPEND that died, or
@@ -1101,9 +1137,9 @@ impl Mailbox {
         NewMessage {
             record: MessageRecord {
                 uid,
-                file,
+                file: file.into(),
                 flags,
-                keywords,
+                keywords: keywords.into(),
                 modseq,
                 internal_date: date.0,
                 tz_offset_minutes: date.1,
@@ -1365,7 +1401,7 @@ impl Mailbox {
                             cur.join(&item.file)
                         };
                         fs::rename(from, tmp.join(&file))?;
-                        item.file = file;
+                        item.file = file.into();
                         item.uid = uid;
                     }
                     modseq += 1;
@@ -1389,8 +1425,11 @@ impl Mailbox {
                 // succeeded (its logged UID is then simply unused).
                 // The commit point: once logged, the messages exist (a crash
                 // before the renames below is rolled forward by the next scan).
-                let dead: HashSet<String> =
-                    self.commit(&entries)?.into_iter().map(|r| r.file).collect();
+                let dead: HashSet<String> = self
+                    .commit(&entries)?
+                    .into_iter()
+                    .map(|r| r.file.to_string())
+                    .collect();
                 if dead.is_empty() {
                     pending.clear();
                 } else {
@@ -1401,7 +1440,7 @@ impl Mailbox {
                     // reported yet.
                     let mut undo = Vec::new();
                     for &i in &pending {
-                        if !dead.contains(&items[i].record.file) {
+                        if !dead.contains(&*items[i].record.file) {
                             let modseq = self.next_modseq();
                             undo.push(LogEntry::Expunge {
                                 uid: items[i].record.uid,
@@ -1518,7 +1557,7 @@ impl Mailbox {
             let (new_flags, mut new_kw) = match op {
                 FlagOperation::Replace => (flags, keywords.to_vec()),
                 FlagOperation::Add => {
-                    let mut k = r.keywords.clone();
+                    let mut k = r.keywords.to_vec();
                     for kw in keywords {
                         if !k.iter().any(|x| x.eq_ignore_ascii_case(kw)) {
                             k.push(kw.clone());
@@ -1537,7 +1576,7 @@ impl Mailbox {
             };
             new_kw.sort();
             new_kw.dedup();
-            if new_flags == r.flags && new_kw == r.keywords {
+            if new_flags == r.flags && r.keywords == new_kw {
                 continue;
             }
             // rfc7162 3.1.12: only a STORE that would change something
@@ -1548,6 +1587,7 @@ impl Mailbox {
                 continue;
             }
             let modseq = self.next_modseq();
+            let new_kw = Keywords::from(new_kw);
             entries.push(LogEntry::Flags {
                 uid,
                 flags: new_flags,
@@ -1659,7 +1699,7 @@ impl Mailbox {
                 }
                 let mut copy = r.clone();
                 copy.uid = uid;
-                copy.file = file;
+                copy.file = file.into();
                 items.push(NewMessage {
                     record: copy,
                     summary: summaries.payload(r).to_vec(),
@@ -1750,7 +1790,7 @@ mod concurrency_tests {
         let stale_uid = b.header.uidnext;
         let mut rec = b.records.first().cloned().unwrap_or_default();
         rec.uid = stale_uid;
-        rec.file = b.file_name(stale_uid, Flags::default());
+        rec.file = b.file_name(stale_uid, Flags::default()).into();
         let got = a.append(vec![msg(1)]).unwrap();
         assert_eq!(got.uids, vec![stale_uid]);
         let dead = b.commit(&[LogEntry::Add(Box::new(rec.clone()))]).unwrap();

@@ -22,6 +22,7 @@ pub mod index;
 pub mod mailbox;
 pub mod mutf7;
 pub mod name;
+pub mod record;
 pub mod special_use;
 
 use std::cell::RefCell;
@@ -38,6 +39,7 @@ pub use mailbox::{
     MailboxView,
 };
 pub use name::{InvalidName, MailboxName};
+pub use record::{FileName, Keywords};
 pub use special_use::SpecialUse;
 
 /// The host's per-mailbox lock (flock on the host side). Every write to a
