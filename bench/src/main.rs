@@ -793,7 +793,10 @@ mod tests {
     #[test]
     fn workload_names() {
         assert_eq!(Workload::parse("all").unwrap().len(), 15);
-        assert_eq!(Workload::parse("select-time").unwrap(), vec![Workload::Select]);
+        assert_eq!(
+            Workload::parse("select-time").unwrap(),
+            vec![Workload::Select]
+        );
         assert_eq!(Workload::parse("e").unwrap().len(), 4);
         assert_eq!(
             Workload::parse("j").unwrap(),
