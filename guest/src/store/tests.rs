@@ -718,3 +718,57 @@ fn compaction_rewrites_a_sparse_cache() {
         }
     }
 }
+
+/// A mailbox whose snapshot an older guest wrote (the golden IX4 file,
+/// with its message files in cur/): EXAMINE leaves the file as it is, the
+/// first SELECT rewrites it in today's format, and the messages, UIDs and
+/// UIDVALIDITY stay what they were.
+#[test]
+fn an_older_snapshot_is_rewritten_by_a_read_write_open() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let inbox = s.select(&n("INBOX")).unwrap();
+    drop(inbox);
+    let dir = t.path();
+    for f in ["imapd.index", "imapd.log", "imapd.scan"] {
+        let _ = fs::remove_file(dir.join(f));
+    }
+    fs::write(dir.join("imapd.index"), include_bytes!("golden/ix4.index")).unwrap();
+    for uid in [1, 2, 4] {
+        let name = format!("1700000{uid}.M{uid}P9.host,S=12U{uid}V1700000000.imapd:2,");
+        // As long as the index says (RFC822.SIZE is the file's size).
+        let mut data = format!("Subject: {uid}\r\n\r\n").into_bytes();
+        data.resize(1000 + uid, b'x');
+        fs::write(dir.join("cur").join(name), data).unwrap();
+    }
+    let head = || fs::read(dir.join("imapd.index")).unwrap()[..8].to_vec();
+    let seen = |m: &Mailbox| -> Vec<(u32, String)> {
+        m.records()
+            .iter()
+            .map(|r| (r.uid, r.file.to_string()))
+            .collect()
+    };
+    let m = s.examine(&n("INBOX")).unwrap();
+    assert_eq!(m.uid_validity(), 1_700_000_000);
+    let before = seen(&m);
+    assert_eq!(
+        before.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 2, 4]
+    );
+    drop(m);
+    assert_eq!(head(), b"IMAPDIX4");
+    let m = s.select(&n("INBOX")).unwrap();
+    assert_eq!(head(), b"IMAPDIX5");
+    assert_eq!(
+        (m.uid_validity(), seen(&m)),
+        (1_700_000_000, before.clone())
+    );
+    check_invariants(&m, dir);
+    drop(m);
+    let m = s.examine(&n("INBOX")).unwrap();
+    assert_eq!((m.uid_validity(), seen(&m)), (1_700_000_000, before));
+    assert_eq!(
+        m.by_uid(2).unwrap().keywords,
+        vec!["$Forwarded".to_string(), "Junk".to_string()]
+    );
+}
