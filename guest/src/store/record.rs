@@ -100,6 +100,12 @@ impl FileName {
             .unwrap_or(UNREADABLE_NAME)
     }
 
+    /// A placeholder's name is empty (a real file's never is): known
+    /// without reading the block, which most commands never need.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
     /// Whether the name can be read (see [`NameBlock::readable`]).
     pub fn readable(&self) -> bool {
         self.block.readable() && self.as_str() != UNREADABLE_NAME
@@ -270,6 +276,7 @@ mod tests {
         assert!(FileName::in_block(&block, u32::MAX, 2).is_none());
         let b = FileName::in_block(&block, 6, 7).unwrap();
         let cut = FileName::in_block(&block, 7, 1).unwrap();
+        assert!(!a.is_empty() && FileName::in_block(&block, 3, 0).unwrap().is_empty());
         block.attach(source());
         // The file may change afterwards: it was read once, on first use.
         assert_eq!(a, *"a.1:2,");
