@@ -240,6 +240,7 @@ const INTL_SUBJECTS: &[&str] = &[
 ];
 
 /// One message of the corpus.
+#[derive(Clone)]
 pub struct Message {
     pub bytes: Vec<u8>,
     /// IMAP date-time for APPEND, e.g. `05-Mar-2024 14:07:00 +0000`.

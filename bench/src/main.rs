@@ -338,7 +338,9 @@ async fn run_all(a: &Args) -> Result<(), String> {
     if servers.is_empty() {
         return Err("no server answered".into());
     }
-    let appends: Vec<corpus::Message> = if a.workloads.contains(&Workload::Append) {
+    let appends: Vec<corpus::Message> = if a.workloads.contains(&Workload::Append)
+        || a.workloads.contains(&Workload::AppendConcurrent)
+    {
         (0..p.appends).map(|i| corpus.message(i)).collect()
     } else {
         Vec::new()
@@ -792,7 +794,7 @@ mod tests {
 
     #[test]
     fn workload_names() {
-        assert_eq!(Workload::parse("all").unwrap().len(), 15);
+        assert_eq!(Workload::parse("all").unwrap().len(), 19);
         assert_eq!(
             Workload::parse("select-time").unwrap(),
             vec![Workload::Select]

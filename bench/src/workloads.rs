@@ -129,9 +129,13 @@ pub enum Workload {
     Resync,
     ResyncBytes,
     Select,
+    AwakeMemory,
+    AppendConcurrent,
+    FetchNewest,
+    ListStatus,
 }
 
-pub const ALL: [Workload; 15] = [
+pub const ALL: [Workload; 19] = [
     Workload::Session,
     Workload::Envelope,
     Workload::Bodystructure,
@@ -147,6 +151,10 @@ pub const ALL: [Workload; 15] = [
     Workload::Resync,
     Workload::ResyncBytes,
     Workload::Select,
+    Workload::AwakeMemory,
+    Workload::AppendConcurrent,
+    Workload::FetchNewest,
+    Workload::ListStatus,
 ];
 
 impl Workload {
@@ -168,6 +176,10 @@ impl Workload {
             Workload::Resync => "j1",
             Workload::ResyncBytes => "j2",
             Workload::Select => "k",
+            Workload::AwakeMemory => "l",
+            Workload::AppendConcurrent => "m",
+            Workload::FetchNewest => "n",
+            Workload::ListStatus => "o",
         }
     }
 
@@ -188,6 +200,10 @@ impl Workload {
             Workload::Resync => "qresync-time",
             Workload::ResyncBytes => "qresync-bytes",
             Workload::Select => "select-time",
+            Workload::AwakeMemory => "awake-memory",
+            Workload::AppendConcurrent => "append-8",
+            Workload::FetchNewest => "fetch-newest-50",
+            Workload::ListStatus => "list-status",
         }
     }
 
@@ -215,8 +231,8 @@ impl Workload {
         match self {
             Workload::Session | Workload::SessionTls => "sessions/s",
             Workload::Body => "MB/s",
-            Workload::Append => "msgs/s",
-            Workload::Memory => "KiB/conn",
+            Workload::Append | Workload::AppendConcurrent => "msgs/s",
+            Workload::Memory | Workload::AwakeMemory => "KiB/conn",
             Workload::ResyncBytes => "bytes",
             _ => "ms",
         }
@@ -225,13 +241,23 @@ impl Workload {
     pub fn higher_is_better(self) -> bool {
         matches!(
             self,
-            Workload::Session | Workload::SessionTls | Workload::Body | Workload::Append
+            Workload::Session
+                | Workload::SessionTls
+                | Workload::Body
+                | Workload::Append
+                | Workload::AppendConcurrent
         )
     }
 
     /// Whether the result depends on the INBOX holding the corpus.
     pub fn uses_inbox(self) -> bool {
-        !matches!(self, Workload::Append | Workload::Greeting)
+        !matches!(
+            self,
+            Workload::Append
+                | Workload::AppendConcurrent
+                | Workload::Greeting
+                | Workload::ListStatus
+        )
     }
 
     /// One untimed run per server first (caches, indexes).
@@ -245,6 +271,8 @@ impl Workload {
                 | Workload::SearchFrom
                 | Workload::SearchSubject
                 | Workload::SearchSince
+                | Workload::FetchNewest
+                | Workload::ListStatus
         )
     }
 
@@ -274,6 +302,21 @@ impl Workload {
                 p.idle_conns
             ),
             Workload::Greeting => format!("connect to greeting, median of {}", p.greetings),
+            Workload::AwakeMemory => format!(
+                "{AWAKE_CONNS} conns LOGIN+SELECT INBOX, not idle: process-tree PSS growth / conn"
+            ),
+            Workload::AppendConcurrent => format!(
+                "APPEND {} msgs from {APPEND_CLIENTS} connections at once into one INBOX",
+                p.appends
+            ),
+            Workload::FetchNewest => {
+                format!(
+                    "FETCH of the newest {NEWEST} (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
+                )
+            }
+            Workload::ListStatus => {
+                format!("LIST \"\" \"*\" RETURN (STATUS (MESSAGES UNSEEN)) over {FOLDERS} folders")
+            }
             Workload::Select => format!(
                 "SELECT INBOX ({} msgs) in a fresh session, median of {SELECT_RUNS}",
                 p.messages
@@ -329,6 +372,10 @@ impl Workload {
                 Workload::Resync => resync(s, false).await,
                 Workload::ResyncBytes => resync(s, true).await,
                 Workload::Select => select(s).await,
+                Workload::AwakeMemory => awake_memory(s).await,
+                Workload::AppendConcurrent => append_concurrent(s, appends).await,
+                Workload::FetchNewest => fetch_newest(s).await,
+                Workload::ListStatus => list_status(s).await,
             }
         })
         .await
@@ -553,19 +600,7 @@ async fn search(s: &Server, criteria: &str) -> Result<Sample> {
 /// (f): APPEND messages one at a time (each waits for its tagged OK) on
 /// one connection; LITERAL+ when the server offers it.
 async fn append(s: &Server, msgs: &[Message]) -> Result<Sample> {
-    // Empty the target INBOX first (untimed; best effort).
-    if let Ok(mut c) = Conn::connect(&s.plain()).await {
-        if c.login(&s.append_user, &s.append_pass).await.is_ok()
-            && let Ok(n) = c.select("INBOX").await
-            && n > 0
-        {
-            c.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)", false)
-                .await
-                .ok();
-            c.cmd("EXPUNGE", false).await.ok();
-        }
-        c.logout().await.ok();
-    }
+    empty_append_inbox(s).await;
     let mut c = Conn::connect(&s.plain()).await?;
     c.login(&s.append_user, &s.append_pass).await?;
     let lp = c.capabilities().await?.contains("LITERAL+");
@@ -591,6 +626,161 @@ async fn append(s: &Server, msgs: &[Message]) -> Result<Sample> {
                 "synchronizing literals"
             }
         ),
+    })
+}
+
+/// (l): connections the awake-memory workload opens.
+const AWAKE_CONNS: usize = 200;
+/// (m): connections appending at once.
+const APPEND_CLIENTS: usize = 8;
+/// (n): how many of the newest messages are fetched.
+const NEWEST: u64 = 50;
+/// (o): folders of the append account (created by the warm-up run).
+const FOLDERS: usize = 1000;
+
+/// (l): `AWAKE_CONNS` connections with INBOX selected and nothing else
+/// going on, measured at once (before any server hibernates or swaps them
+/// out): the growth of the process tree's PSS over the idle server,
+/// divided by their number. What a user with a mail client open costs.
+async fn awake_memory(s: &Server) -> Result<Sample> {
+    let pid = s.pid.ok_or("no server PID given (pid=N in --server)")?;
+    let before = memory::measure(pid).ok_or(format!("PID {pid} not found"))?;
+    let mut conns = Vec::with_capacity(AWAKE_CONNS);
+    for _ in 0..AWAKE_CONNS {
+        conns.push(s.selected().await?.0);
+    }
+    let after = memory::measure(pid).ok_or(format!("PID {pid} gone"))?;
+    for mut c in conns {
+        c.logout().await.ok();
+    }
+    let n = AWAKE_CONNS as f64;
+    Ok(Sample {
+        value: after.pss_kib.saturating_sub(before.pss_kib) as f64 / n,
+        detail: format!(
+            "PSS {} -> {} MiB, {} -> {} processes",
+            before.pss_kib / 1024,
+            after.pss_kib / 1024,
+            before.processes,
+            after.processes
+        ),
+    })
+}
+
+/// Empties the append account's INBOX (untimed; best effort).
+async fn empty_append_inbox(s: &Server) {
+    if let Ok(mut c) = Conn::connect(&s.plain()).await {
+        if c.login(&s.append_user, &s.append_pass).await.is_ok()
+            && let Ok(n) = c.select("INBOX").await
+            && n > 0
+        {
+            c.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)", false)
+                .await
+                .ok();
+            c.cmd("EXPUNGE", false).await.ok();
+        }
+        c.logout().await.ok();
+    }
+}
+
+/// (m): the APPEND messages split over `APPEND_CLIENTS` connections that
+/// append at the same time into the same INBOX, each one at a time:
+/// messages per second over all of them (concurrent delivery).
+async fn append_concurrent(s: &Server, msgs: &[Message]) -> Result<Sample> {
+    empty_append_inbox(s).await;
+    let mut conns = Vec::with_capacity(APPEND_CLIENTS);
+    for _ in 0..APPEND_CLIENTS {
+        let mut c = Conn::connect(&s.plain()).await?;
+        c.login(&s.append_user, &s.append_pass).await?;
+        let lp = c.capabilities().await?.contains("LITERAL+");
+        conns.push((c, lp));
+    }
+    let msgs: Arc<Vec<Message>> = Arc::new(msgs.to_vec());
+    let t0 = Instant::now();
+    let mut set = JoinSet::new();
+    for (i, (mut c, lp)) in conns.into_iter().enumerate() {
+        let msgs = msgs.clone();
+        set.spawn(async move {
+            for m in msgs.iter().skip(i).step_by(APPEND_CLIENTS) {
+                let tag = c
+                    .send_append("INBOX", m.flags, &m.internal_date, &m.bytes, lp)
+                    .await?;
+                c.read_tagged(&tag, false).await?.ok("APPEND")?;
+            }
+            c.logout().await.ok();
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.map_err(|e| e.to_string()).and_then(|r| r)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Sample {
+        value: msgs.len() as f64 / secs,
+        detail: format!("{} msgs from {APPEND_CLIENTS} connections", msgs.len()),
+    })
+}
+
+/// (n): what a client shows first: the newest `NEWEST` messages' list
+/// entries, on a selected INBOX, timed from sending the FETCH to its OK.
+async fn fetch_newest(s: &Server) -> Result<Sample> {
+    let (mut c, exists) = s.selected().await?;
+    let first = exists.saturating_sub(NEWEST - 1).max(1);
+    let t0 = Instant::now();
+    let r = c
+        .cmd(
+            &format!("FETCH {first}:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"),
+            false,
+        )
+        .await?;
+    let dt = t0.elapsed();
+    let r = r.ok("FETCH")?;
+    c.logout().await.ok();
+    let expect = exists.min(NEWEST);
+    if r.fetches != expect {
+        return Err(format!(
+            "FETCH returned {} responses, expected {expect}",
+            r.fetches
+        ));
+    }
+    Ok(Sample {
+        value: ms(dt),
+        detail: format!("{} msgs", r.fetches),
+    })
+}
+
+/// (o): a folder list with counts in one command (rfc5819 LIST-STATUS),
+/// on the append account once it has `FOLDERS` folders (the first run,
+/// an untimed warm-up, creates those that are missing).
+async fn list_status(s: &Server) -> Result<Sample> {
+    let mut c = Conn::connect(&s.plain()).await?;
+    c.login(&s.append_user, &s.append_pass).await?;
+    let list = "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UNSEEN))";
+    let have = c.cmd(list, true).await?.ok("LIST")?;
+    let count = |lines: &[String], what: &str| lines.iter().filter(|l| l.starts_with(what)).count();
+    if count(&have.untagged, "* LIST") < FOLDERS {
+        for i in 0..FOLDERS {
+            let name = format!("bench-folder-{i:04}");
+            if !have.untagged.iter().any(|l| l.contains(&name)) {
+                c.cmd(&format!("CREATE {name}"), false)
+                    .await?
+                    .ok("CREATE")?;
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let r = c.cmd(list, true).await?;
+    let dt = t0.elapsed();
+    let r = r.ok("LIST")?;
+    c.logout().await.ok();
+    let (lists, statuses) = (count(&r.untagged, "* LIST"), count(&r.untagged, "* STATUS"));
+    if lists <= FOLDERS || statuses < FOLDERS {
+        return Err(format!(
+            "{lists} LIST and {statuses} STATUS responses for {FOLDERS} folders"
+        ));
+    }
+    Ok(Sample {
+        value: ms(dt),
+        detail: format!("{lists} LIST, {statuses} STATUS"),
     })
 }
 
