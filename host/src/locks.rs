@@ -46,6 +46,14 @@ impl HeldLocks {
             }
             Err(e) => return Err(e).with_context(|| format!("opening lock {path}")),
         };
+        // Uncontended (the usual case): taken here, without the round trip
+        // through the blocking pool (a thread wake-up per mailbox opened,
+        // which LIST RETURN (STATUS) over many folders pays per folder).
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            self.held.insert(rel.to_string(), (file, 1));
+            return Ok(());
+        }
         let file = tokio::task::spawn_blocking(move || {
             // SAFETY: flock on a descriptor we own.
             let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
