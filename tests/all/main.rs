@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod compress;
 mod concurrency;
 mod condstore;
 mod config_errors;
