@@ -23,6 +23,7 @@ mod message_attributes;
 mod msg_files;
 mod peers;
 mod sandbox;
+mod sasl;
 mod store_badinput;
 mod store_clients;
 mod store_corpus;
