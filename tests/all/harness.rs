@@ -345,13 +345,21 @@ impl Client {
 
     /// Switch this connection to TLS (after the server's OK to STARTTLS).
     pub fn start_tls(&mut self) {
+        self.start_tls_with(tls_config(None));
+    }
+
+    /// The same with a client configuration of the test's own (a client
+    /// certificate).
+    pub fn start_tls_with(&mut self, config: Arc<rustls::ClientConfig>) {
         assert!(
             self.buf.is_empty(),
             "unread plaintext before TLS: {:?}",
             String::from_utf8_lossy(&self.buf)
         );
         let s = self.raw.as_ref().unwrap().try_clone().unwrap();
-        self.stream = Box::new(tls_wrap(s));
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        self.stream = Box::new(rustls::StreamOwned::new(conn, s));
     }
 
     pub fn send(&mut self, data: &str) {

@@ -488,6 +488,14 @@ fn external_with_client_certificates() {
     assert_eq!(c.line(), "+ ");
     c.send(&format!("{}\r\n", B64.encode("plain")));
     assert!(c.until_tagged("a").1.starts_with("a OK "));
+    // After STARTTLS with a certificate: offered, and it logs in.
+    let mut c = s.connect();
+    assert!(!c.line().contains("EXTERNAL"));
+    assert_eq!(c.cmd("t", "STARTTLS").1, "t OK Begin TLS negotiation now");
+    c.start_tls_with(tls_config(Some(pki.client("plain", 2999, false))));
+    let (u, _) = c.cmd("k", "CAPABILITY");
+    assert!(u[0].contains(" AUTH=EXTERNAL SASL-IR "), "{}", u[0]);
+    assert!(c.cmd("a", "AUTHENTICATE EXTERNAL =").1.starts_with("a OK "));
     // No certificate: the handshake works, EXTERNAL is not offered.
     let (mut c, _) = Client::connect_tls_with(s.tls.unwrap(), tls_config(None)).unwrap();
     assert!(!c.line().contains("EXTERNAL"));
@@ -513,6 +521,6 @@ fn external_with_client_certificates() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let log = s.log();
-    assert_eq!(log.matches("]: login: ").count(), 2, "{log}");
+    assert_eq!(log.matches("]: login: ").count(), 3, "{log}");
     assert!(log.contains("certificate expired"), "{log}");
 }

@@ -189,7 +189,8 @@ impl StoredKeys {
     /// Credentials no password matches, for users who have none of this
     /// kind: the exchange runs to the proof and fails there, so a client
     /// cannot tell an unknown user from a wrong password (rfc5802 9). The
-    /// salt is a keyed hash of the name, the same at every try.
+    /// salt is a keyed hash of the name, the same at every try, and the
+    /// count is the one `imapd passwd` writes.
     pub fn unusable(hash: ScramHash, user: &str) -> StoredKeys {
         static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
         let secret = SECRET.get_or_init(rand::random);
@@ -197,7 +198,7 @@ impl StoredKeys {
         let random: [u8; 32] = rand::random();
         StoredKeys {
             hash,
-            iterations: MIN_ITERATIONS,
+            iterations: DEFAULT_ITERATIONS,
             salt: salt[..SALT_BYTES].to_vec(),
             stored_key: random[..hash.len()].to_vec(),
             server_key: random[..hash.len()].to_vec(),
