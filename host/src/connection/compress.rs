@@ -331,6 +331,10 @@ impl Deflate {
         }
         ready!(self.poll_drain(io, cx))?;
         ready!(Pin::new(&mut *io).poll_flush(cx))?;
+        // A large FETCH grew the buffer; an idle connection need not keep it.
+        if self.out.capacity() > 2 * OUT_HIGH_WATER {
+            self.out = Vec::new();
+        }
         if self.asleep {
             self.release();
         }

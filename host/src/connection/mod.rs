@@ -942,6 +942,11 @@ async fn drain(
 ) -> Result<Action> {
     loop {
         session.host().record('>', &step.output);
+        if !step.more && matches!(step.action, Action::Demote) {
+            // UNAUTHENTICATE: free the login slot before the client can
+            // see the OK (and log in elsewhere at once, rfc8437 3).
+            session.host().forget_user();
+        }
         conn.write(&step.output).await?;
         if !step.more {
             return Ok(step.action);
