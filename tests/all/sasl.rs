@@ -523,4 +523,22 @@ fn external_with_client_certificates() {
     let log = s.log();
     assert_eq!(log.matches("]: login: ").count(), 3, "{log}");
     assert!(log.contains("certificate expired"), "{log}");
+
+    // tls_client_certs: require refuses a client without one; off never
+    // asks (and so never offers EXTERNAL).
+    let s = sasl_server(&[
+        &format!("tls_client_ca_file: {}", pki.ca_file()),
+        "tls_client_certs: require",
+    ]);
+    assert!(Client::connect_tls_with(s.tls.unwrap(), tls_config(None)).is_none());
+    let cert = pki.client("plain", 2999, false);
+    let (mut c, _) = Client::connect_tls_with(s.tls.unwrap(), tls_config(Some(cert))).unwrap();
+    assert!(c.line().contains(" AUTH=EXTERNAL "));
+    let s = sasl_server(&[
+        &format!("tls_client_ca_file: {}", pki.ca_file()),
+        "tls_client_certs: off",
+    ]);
+    let cert = pki.client("plain", 2999, false);
+    let (mut c, _) = Client::connect_tls_with(s.tls.unwrap(), tls_config(Some(cert))).unwrap();
+    assert!(!c.line().contains("EXTERNAL"));
 }
