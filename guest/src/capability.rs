@@ -18,6 +18,8 @@ pub enum Listing {
 pub struct Security {
     /// Inside TLS (`-s`, or after STARTTLS).
     pub tls: bool,
+    /// COMPRESS=DEFLATE is on (rfc4978).
+    pub compressed: bool,
     /// Logged in.
     pub authenticated: bool,
     /// Logged in as an administrator (imapd.conf `admins`; the host's word).
@@ -60,8 +62,21 @@ const POST_AUTH_STATIC: &[&str] = &[
     "WITHIN",             // rfc5032
 ];
 
-/// SASL mechanisms the guest can run; the host's list is filtered by this.
-pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "LOGIN"];
+/// SASL mechanisms the guest runs itself, asking the host only to check
+/// the password: plaintext mechanisms, offered only under a layer.
+pub const PASSWORD_MECHANISMS: &[&str] = &["PLAIN", "LOGIN"];
+
+/// SASL mechanisms the host runs from end to end (wit: `sasl-start`); the
+/// guest relays base64 and never sees a secret. The host lists them in
+/// `settings.mechanisms` only where they work (-PLUS inside TLS, EXTERNAL
+/// with a verified client certificate, SCRAM with stored keys).
+pub const HOST_MECHANISMS: &[&str] = &[
+    "SCRAM-SHA-1",        // rfc5802
+    "SCRAM-SHA-1-PLUS",   // rfc5802
+    "SCRAM-SHA-256",      // rfc7677
+    "SCRAM-SHA-256-PLUS", // rfc7677
+    "EXTERNAL",           // rfc4422 A
+];
 
 /// `literalminus` (cyrus-compat 2.7): LITERAL- (rfc7888 5) instead of
 /// LITERAL+, so non-synchronizing literals are limited to 4096 bytes.
@@ -98,18 +113,29 @@ pub fn login_allowed(settings: &Settings, sec: Security) -> bool {
     !tls_required(settings, sec) && has_layer(settings, sec)
 }
 
-/// The SASL mechanisms offered now, in the host's order. PLAIN and LOGIN
-/// are plaintext mechanisms: SASL hides them without a layer.
+/// The SASL mechanisms offered now, in the host's order: none under
+/// `tls_required` before TLS; PLAIN and LOGIN are plaintext mechanisms,
+/// which SASL hides without a layer; the host's (SCRAM, EXTERNAL) are not.
 pub fn mechanisms(settings: &Settings, sec: Security) -> Vec<&str> {
-    if !login_allowed(settings, sec) {
+    if tls_required(settings, sec) {
         return Vec::new();
     }
+    let plaintext = has_layer(settings, sec);
     settings
         .mechanisms
         .iter()
         .map(String::as_str)
-        .filter(|m| SUPPORTED_MECHANISMS.contains(m))
+        .filter(|m| (plaintext && PASSWORD_MECHANISMS.contains(m)) || HOST_MECHANISMS.contains(m))
         .collect()
+}
+
+/// COMPRESS=DEFLATE (rfc4978) is advertised: not yet on, not suppressed.
+pub fn compress_offered(settings: &Settings, sec: Security) -> bool {
+    !sec.compressed
+        && !settings
+            .suppress_capabilities
+            .iter()
+            .any(|s| s == "COMPRESS=DEFLATE")
 }
 
 /// The list, space-separated names in order.
@@ -138,7 +164,9 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
         );
     }
     // Dynamic tail (cyrus-compat 2.8), in order.
-    if settings.starttls_available && !sec.tls && !sec.authenticated {
+    // Not under COMPRESS (rfc4978 3: TLS goes beneath it; reachable after
+    // UNAUTHENTICATE).
+    if settings.starttls_available && !sec.tls && !sec.authenticated && !sec.compressed {
         caps.push("STARTTLS".into());
     }
     // Before login only: Cyrus 3.6 lists no LOGINDISABLED once logged in
@@ -158,10 +186,14 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
     if post_auth {
         // ===== Post-auth capabilities (dynamic part) =====
         // Cyrus appends here: COMPRESS=DEFLATE, IDLE (settings.idle_enabled),
-        // APPENDLIMIT. Not COMPRESS: it is not implemented.
+        // APPENDLIMIT.
         if unauthenticate_offered(settings, sec) {
             // rfc8437; Cyrus lists it first here (cyrus-compat 2.8 item 4).
             caps.push("UNAUTHENTICATE".into());
+        }
+        if compress_offered(settings, sec) {
+            // rfc4978; until it is on (cyrus-compat 2.8 item 6).
+            caps.push("COMPRESS=DEFLATE".into());
         }
         if settings.idle_enabled {
             // rfc2177; `imapidlepoll: 0` turns it off, as in Cyrus.
@@ -197,16 +229,19 @@ mod tests {
 
     const PRE: Security = Security {
         tls: false,
+        compressed: false,
         authenticated: false,
         admin: false,
     };
     const TLS: Security = Security {
         tls: true,
+        compressed: false,
         authenticated: false,
         admin: false,
     };
     const AUTHED: Security = Security {
         tls: false,
+        compressed: false,
         authenticated: true,
         admin: false,
     };
@@ -264,16 +299,17 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
+            compressed: false,
             authenticated: true,
             admin: false,
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
     }
 
@@ -286,11 +322,19 @@ mod tests {
         st.suppress_capabilities = vec!["ID".into(), "enable".into()];
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=LOGIN SASL-IR COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
         st.mechanisms.clear();
-        st.suppress_capabilities
-            .extend(["NAMESPACE", "UIDPLUS", "BINARY", "APPENDLIMIT"].map(String::from));
+        st.suppress_capabilities.extend(
+            [
+                "NAMESPACE",
+                "UIDPLUS",
+                "BINARY",
+                "APPENDLIMIT",
+                "COMPRESS=DEFLATE",
+            ]
+            .map(String::from),
+        );
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
             "IMAP4rev1 LITERAL+ ENABLE CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UNSELECT WITHIN"
@@ -304,13 +348,16 @@ mod tests {
         st.idle_enabled = true;
         let admin = Security {
             tls: true,
+            compressed: false,
             authenticated: true,
             admin: true,
         };
         // cyrus-compat 2.8: after SASL-IR/AUTH=, before IDLE and APPENDLIMIT.
         let full = capability_string(&st, admin, Listing::Full);
         assert!(
-            full.ends_with(" AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE IDLE APPENDLIMIT=4294967295"),
+            full.ends_with(
+                " AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE COMPRESS=DEFLATE IDLE APPENDLIMIT=4294967295"
+            ),
             "{full}"
         );
         // Post-auth only, and never to a user who is not an admin.
@@ -385,10 +432,16 @@ mod tests {
                             "literalminus".into(),
                             if literal_minus { "1" } else { "0" }.into(),
                         )];
-                        for tls in [false, true] {
+                        st.mechanisms = [PASSWORD_MECHANISMS, HOST_MECHANISMS]
+                            .concat()
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect();
+                        for (tls, compressed) in [(false, false), (true, false), (true, true)] {
                             for authenticated in [false, true] {
                                 let sec = Security {
                                     tls,
+                                    compressed,
                                     authenticated,
                                     admin: admin && authenticated,
                                 };

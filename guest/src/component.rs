@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::host::{AuthError, HostApi, Level};
+use crate::host::{AuthError, HostApi, Level, SaslReply};
 use crate::session::{self, Env, Session, State};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailboxLocker, MailboxName};
@@ -28,11 +28,19 @@ impl HostApi for WitHost {
         user: &str,
         password: &str,
     ) -> Result<String, AuthError> {
-        wit_host::authenticate(mech, authzid, user, password).map_err(|e| match e {
-            wit_host::AuthError::BadCredentials => AuthError::BadCredentials,
-            wit_host::AuthError::Refused(text) => AuthError::Refused(text),
-            wit_host::AuthError::Unavailable(text) => AuthError::Unavailable(text),
-        })
+        wit_host::authenticate(mech, authzid, user, password).map_err(auth_error)
+    }
+
+    fn sasl_start(&self, mech: &str, initial: Option<&[u8]>) -> SaslReply {
+        sasl_reply(wit_host::sasl_start(mech, initial))
+    }
+
+    fn sasl_continue(&self, response: &[u8]) -> SaslReply {
+        sasl_reply(wit_host::sasl_continue(response))
+    }
+
+    fn sasl_abort(&self) {
+        wit_host::sasl_abort();
     }
 
     fn log(&self, level: Level, message: &str) {
@@ -51,6 +59,22 @@ impl HostApi for WitHost {
 
     fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
         std::rc::Rc::new(WitLocker)
+    }
+}
+
+fn auth_error(e: wit_host::AuthError) -> AuthError {
+    match e {
+        wit_host::AuthError::BadCredentials => AuthError::BadCredentials,
+        wit_host::AuthError::Refused(text) => AuthError::Refused(text),
+        wit_host::AuthError::Unavailable(text) => AuthError::Unavailable(text),
+    }
+}
+
+fn sasl_reply(r: wit_host::SaslReply) -> SaslReply {
+    match r {
+        wit_host::SaslReply::Challenge(data) => SaslReply::Challenge(data),
+        wit_host::SaslReply::Success(user) => SaslReply::Success(user),
+        wit_host::SaslReply::Failure(e) => SaslReply::Failure(auth_error(e)),
     }
 }
 
@@ -107,6 +131,7 @@ fn step(session: &Session, step: session::Step) -> engine::Step {
             session::Action::Promote => engine::Action::Promote,
             session::Action::Demote => engine::Action::Demote,
             session::Action::Idle => engine::Action::Idle(session.watch_dir()),
+            session::Action::StartCompress => engine::Action::StartCompress,
         },
     }
 }

@@ -20,6 +20,18 @@ pub enum Level {
     Debug,
 }
 
+/// One step of a SASL exchange the host runs (wit: `sasl-reply`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslReply {
+    /// Send this to the client as `+ <base64>`; its answer goes to
+    /// [`HostApi::sasl_continue`].
+    Challenge(Vec<u8>),
+    /// Authenticated as this canonical user.
+    Success(String),
+    /// The exchange failed and is over.
+    Failure(AuthError),
+}
+
 /// The host's services, as seen from inside the sandbox.
 pub trait HostApi {
     /// Verify a password; on success the canonical user name.
@@ -33,6 +45,21 @@ pub trait HostApi {
 
     /// One line for the server log.
     fn log(&self, level: Level, message: &str);
+
+    /// Start a SASL exchange the host runs itself (SCRAM-*, EXTERNAL);
+    /// `initial` is the client's initial response, decoded. Without a
+    /// host (native tests) every such exchange fails.
+    fn sasl_start(&self, _mech: &str, _initial: Option<&[u8]>) -> SaslReply {
+        SaslReply::Failure(AuthError::BadCredentials)
+    }
+
+    /// The client's next response in that exchange, decoded.
+    fn sasl_continue(&self, _response: &[u8]) -> SaslReply {
+        SaslReply::Failure(AuthError::BadCredentials)
+    }
+
+    /// The client cancelled the exchange.
+    fn sasl_abort(&self) {}
 
     /// The user the host authenticated is an administrator (imapd.conf
     /// `admins`); false before login. Native tests have none.

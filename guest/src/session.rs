@@ -40,6 +40,8 @@ pub enum Action {
     Demote,
     /// In IDLE: the host reads on and calls `poll` on changes.
     Idle,
+    /// COMPRESS (rfc4978): the host compresses everything after the OK.
+    StartCompress,
 }
 
 /// The result of greet/feed/pull.
@@ -77,6 +79,8 @@ pub enum Mechanism {
     Plain,
     /// draft-murchison-sasl-login: "Username:", then "Password:".
     Login,
+    /// One the host runs itself (SCRAM-*, EXTERNAL): the guest relays.
+    Host,
 }
 
 /// An AUTHENTICATE waiting for the client's next response line.
@@ -104,6 +108,10 @@ pub struct Facts {
     pub tls_started: bool,
     /// An AUTHENTICATE in progress.
     pub sasl: Option<SaslExchange>,
+    /// COMPRESS=DEFLATE is on (rfc4978); it stays on for the life of the
+    /// connection, across UNAUTHENTICATE.
+    #[serde(default)]
+    pub compress: bool,
     /// The tag of an IDLE in progress (rfc2177), waiting for DONE.
     #[serde(default)]
     pub idle: Option<String>,
@@ -250,7 +258,9 @@ impl Session {
     pub fn feed(&mut self, data: &[u8]) -> Step {
         // Input that arrives while a STARTTLS is still unreported was read
         // before the handshake: rfc2595 3.1 says drop it.
-        if !self.closed && self.pending != Action::StartTls {
+        // The same holds for COMPRESS (rfc4978 3: nothing may follow it
+        // before the OK), and that input would not be compressed anyway.
+        if !self.closed && !matches!(self.pending, Action::StartTls | Action::StartCompress) {
             self.reader.push(data);
         }
         self.run();
@@ -390,6 +400,7 @@ impl Session {
         let authenticated = self.facts.state != State::NotAuthenticated;
         Security {
             tls: self.settings.tls_active || self.facts.tls_started,
+            compressed: self.facts.compress,
             authenticated,
             // The host's word, never the guest's (wit: is-admin).
             admin: authenticated && self.env.host.is_admin(),
@@ -556,6 +567,7 @@ impl Session {
         self.store = None;
         self.facts = Facts {
             tls_started: self.facts.tls_started,
+            compress: self.facts.compress,
             ..Facts::default()
         };
     }
@@ -599,6 +611,13 @@ impl Session {
                     self.reader.discard();
                     self.facts.tls_started = true;
                     self.pending = Action::StartTls;
+                }
+                Action::StartCompress => {
+                    // rfc4978 3: the client sends nothing more before the
+                    // OK; anything it did is not compressed, so it goes.
+                    self.reader.discard();
+                    self.facts.compress = true;
+                    self.pending = Action::StartCompress;
                 }
                 // The rest of the input stays buffered and travels in the
                 // snapshot to the post-auth instance.

@@ -1,7 +1,10 @@
-//! `imapd passwd [-C imapd.conf] [--delete] USER`: maintain the password file.
+//! `imapd passwd [-C imapd.conf] [--scheme SCHEME] [--delete] USER`: maintain the password
+//! file.
 //!
 //! The new password is read from standard input (one line; with a terminal, twice and without
-//! echo). Entries are written as `{ARGON2ID}` hashes. Every other line of the file (comments,
+//! echo). Entries are written as `{ARGON2ID}` hashes, or with `--scheme SCRAM-SHA-256` (or
+//! `SCRAM-SHA-1`) as SCRAM keys in Dovecot's form, which SCRAM logins need and from which
+//! PLAIN and LOGIN are checked too. Every other line of the file (comments,
 //! other users, the extra `:uid:gid:...` fields of the user's own line) is kept byte for byte.
 //! The file is replaced atomically: a temporary file in the same directory, mode 0600, fsync,
 //! rename, fsync of the directory; concurrent runs are serialised with a lock on the directory.
@@ -17,7 +20,39 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-const USAGE: &str = "usage: imapd passwd [-C imapd.conf] [--delete] USER";
+const USAGE: &str = "usage: imapd passwd [-C imapd.conf] [--scheme ARGON2ID|SCRAM-SHA-256|SCRAM-SHA-1] [--delete] USER";
+
+/// How `imapd passwd` stores a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheme {
+    /// `{ARGON2ID}`: the default.
+    #[default]
+    Argon2id,
+    /// `{SCRAM-SHA-256}` / `{SCRAM-SHA-1}` (rfc7677, rfc5802).
+    Scram(crate::auth::scram::ScramHash),
+}
+
+impl Scheme {
+    fn parse(name: &str) -> Result<Scheme> {
+        use crate::auth::scram::ScramHash;
+        match name.to_ascii_uppercase().as_str() {
+            "ARGON2ID" => Ok(Scheme::Argon2id),
+            "SCRAM-SHA-256" => Ok(Scheme::Scram(ScramHash::Sha256)),
+            "SCRAM-SHA-1" => Ok(Scheme::Scram(ScramHash::Sha1)),
+            _ => bail!("unknown --scheme {name} (ARGON2ID, SCRAM-SHA-256 or SCRAM-SHA-1)\n{USAGE}"),
+        }
+    }
+
+    /// The password file field for `password`.
+    fn field(self, password: &str) -> Result<String> {
+        Ok(match self {
+            Scheme::Argon2id => hash_password(password.as_bytes())?,
+            Scheme::Scram(h) => {
+                crate::auth::scram::StoredKeys::generate(h, password.as_bytes()).to_field()
+            }
+        })
+    }
+}
 
 /// Checks that `user` can be a password file entry (and a directory name in the spool):
 /// not empty, no `:` or `/`, not `.` or `..`, no control characters, no leading `-` or `#`,
@@ -50,11 +85,16 @@ pub fn validate_user(user: &str) -> Result<()> {
 
 /// Sets `user`'s password in `file` (created if absent), as an `{ARGON2ID}` hash.
 pub fn set_password(file: &Path, user: &str, password: &str) -> Result<()> {
+    set_password_as(file, user, password, Scheme::Argon2id)
+}
+
+/// Sets `user`'s password in `file` (created if absent), stored as `scheme` says.
+pub fn set_password_as(file: &Path, user: &str, password: &str, scheme: Scheme) -> Result<()> {
     validate_user(user)?;
     if password.is_empty() {
         bail!("refusing an empty password");
     }
-    let hash = hash_password(password.as_bytes())?;
+    let hash = scheme.field(password)?;
     rewrite(file, |old| Ok(set_line(old, user, &hash))).map(|_| ())
 }
 
@@ -250,12 +290,14 @@ fn write_new(tmp: &Path, bytes: &[u8], owner: Option<(u32, u32)>, dir: &Path) ->
 struct PasswdArgs {
     config: PathBuf,
     delete: bool,
+    scheme: Scheme,
     user: String,
 }
 
 fn parse_args(args: &[String]) -> Result<PasswdArgs> {
     let mut config = None;
     let mut delete = false;
+    let mut scheme = Scheme::default();
     let mut user = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -270,6 +312,12 @@ fn parse_args(args: &[String]) -> Result<PasswdArgs> {
                 }
             }
             "--delete" => delete = true,
+            "--scheme" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--scheme needs a name\n{USAGE}"))?;
+                scheme = Scheme::parse(v)?;
+            }
             "-h" | "--help" => bail!("{USAGE}"),
             s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
             s => {
@@ -282,6 +330,7 @@ fn parse_args(args: &[String]) -> Result<PasswdArgs> {
     Ok(PasswdArgs {
         config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
         delete,
+        scheme,
         user: user.ok_or_else(|| anyhow!("no USER given\n{USAGE}"))?,
     })
 }
@@ -401,7 +450,7 @@ fn run_passwd_with(
     } else {
         read_password_line(input)?
     };
-    set_password(&file, &args.user, &password)?;
+    set_password_as(&file, &args.user, &password, args.scheme)?;
     let _ = writeln!(
         out,
         "password set for '{}' in {}",
@@ -540,6 +589,16 @@ mod tests {
         assert!(!pf.verify("alice", b"one").unwrap());
         assert!(delete_user(&file, "alice").unwrap());
         assert!(!pf.verify("alice", b"two").unwrap());
+        // SCRAM keys: PLAIN checks against them, and SCRAM finds them.
+        use crate::auth::scram::ScramHash;
+        set_password_as(&file, "alice", "three", Scheme::Scram(ScramHash::Sha256)).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("alice:{SCRAM-SHA-256}10000,"), "{text}");
+        assert!(pf.verify("alice", b"three").unwrap());
+        assert!(!pf.verify("alice", b"two").unwrap());
+        let keys = pf.scram_keys("alice", ScramHash::Sha256).unwrap().unwrap();
+        assert!(keys.verify_password(b"three"));
+        assert_eq!(pf.scram_keys("alice", ScramHash::Sha1).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -620,6 +679,7 @@ mod tests {
             PasswdArgs {
                 config: PathBuf::from("/etc/imapd.conf"),
                 delete: false,
+                scheme: Scheme::Argon2id,
                 user: "alice".into()
             }
         );
@@ -628,7 +688,17 @@ mod tests {
             PasswdArgs {
                 config: PathBuf::from("/x.conf"),
                 delete: true,
+                scheme: Scheme::Argon2id,
                 user: "bob".into()
+            }
+        );
+        assert_eq!(
+            parse_args(&args(&["--scheme", "scram-sha-256", "carol"])).unwrap(),
+            PasswdArgs {
+                config: PathBuf::from("/etc/imapd.conf"),
+                delete: false,
+                scheme: Scheme::Scram(crate::auth::scram::ScramHash::Sha256),
+                user: "carol".into()
             }
         );
         for (a, msg) in [
@@ -638,6 +708,8 @@ mod tests {
             (&["a", "b"][..], "only one USER may be given"),
             (&["-C", "a", "-C", "b", "u"][..], "-C given twice"),
             (&["--help"][..], USAGE),
+            (&["--scheme", "MD5", "a"][..], "unknown --scheme MD5"),
+            (&["a", "--scheme"][..], "--scheme needs a name"),
         ] {
             let e = parse_args(&args(a)).unwrap_err().to_string();
             assert!(e.starts_with(msg), "{a:?}: {e}");

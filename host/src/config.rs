@@ -21,7 +21,15 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/imapd.conf";
 
 /// SASL mechanisms the host implements. `sasl_mech_list` may name others (a Cyrus config often
 /// lists `CRAM-MD5` or `DIGEST-MD5`); those are ignored by [`Config::sasl_mech_list`].
-pub const SUPPORTED_SASL_MECHS: &[&str] = &["PLAIN", "LOGIN"];
+pub const SUPPORTED_SASL_MECHS: &[&str] = &[
+    "PLAIN",
+    "LOGIN",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-256-PLUS",
+    "EXTERNAL",
+];
 
 /// The type of an option's value, and how its text is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +202,19 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "tls_client_ca_file",
         kind: Kind::String,
         default: None,
-        description: "CA file for client certificates. Read for compatibility; not used \
-                      (client certificates are not supported).",
+        description: "PEM file of the CAs whose client certificates are accepted. When set, \
+                      TLS asks for a client certificate (see `tls_client_certs`), and a \
+                      verified one allows SASL EXTERNAL as the user its subject CN names (or, \
+                      without a CN, its first e-mail, then DNS subject alternative name).",
+    },
+    OptionSpec {
+        name: "tls_client_certs",
+        kind: Kind::Enum(&["off", "optional", "require"]),
+        default: Some("optional"),
+        description: "With `tls_client_ca_file`: `optional` asks TLS clients for a \
+                      certificate and accepts none (a presented one must verify, or the \
+                      handshake fails), `require` refuses clients without one, `off` never \
+                      asks.",
     },
     OptionSpec {
         name: "timeout",
@@ -256,8 +275,11 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "sasl_mech_list",
         kind: Kind::StringList,
         default: Some("PLAIN LOGIN"),
-        description: "SASL mechanisms to offer, in order. Only PLAIN and LOGIN are \
-                      implemented; other names are ignored.",
+        description: "SASL mechanisms to offer, in order, from PLAIN, LOGIN, SCRAM-SHA-1, \
+                      SCRAM-SHA-256 (users with `{SCRAM-...}` entries in `passwd_file`), \
+                      their -PLUS forms (inside TLS) and EXTERNAL (a verified client \
+                      certificate, `tls_client_ca_file`); other names are ignored. SCRAM is \
+                      not offered with `saslauthd` or `alwaystrue` (no stored keys).",
     },
     OptionSpec {
         name: "sasl_saslauthd_path",
@@ -271,8 +293,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: Kind::String,
         default: Some("{configdirectory}/passwd"),
         description: "(imapd) Password file: `user:{SCHEME}hash` lines (ARGON2ID, SHA512-CRYPT, \
-                      SHA256-CRYPT, BLF-CRYPT, PLAIN). Re-read when it changes. Maintained with \
-                      `imapd passwd`.",
+                      SHA256-CRYPT, BLF-CRYPT, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN). Re-read when it \
+                      changes. Maintained with `imapd passwd`.",
     },
     OptionSpec {
         name: "failedloginpause",
@@ -474,6 +496,14 @@ struct Setting {
 enum Seen {
     Generic,
     Service,
+}
+
+/// `tls_client_certs`: whether TLS asks for a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCerts {
+    Off,
+    Optional,
+    Require,
 }
 
 /// `serverinfo`: how much the greeting and ID say about the server.
@@ -1267,6 +1297,15 @@ impl Config {
 
     pub fn tls_client_ca_file(&self) -> Option<&Path> {
         self.string("tls_client_ca_file").map(Path::new)
+    }
+
+    /// `tls_client_certs`: whether TLS asks for client certificates.
+    pub fn tls_client_certs(&self) -> ClientCerts {
+        match self.enum_word("tls_client_certs") {
+            Some("off") => ClientCerts::Off,
+            Some("require") => ClientCerts::Require,
+            _ => ClientCerts::Optional,
+        }
     }
 
     /// Autologout: `timeout`, never below 30 minutes (Cyrus imapd.c clamps it; RFC 3501 5.4).

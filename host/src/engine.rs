@@ -28,7 +28,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::imapd::session::host::{AuthError, Level};
+pub use self::imapd::session::host::{AuthError, Level, SaslReply};
 pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 
 /// The guest this binary was built with (see build.rs); empty when the
@@ -71,6 +71,18 @@ pub trait SessionHost: Send + 'static {
     fn unlock_mailbox(&mut self, dir: String);
     /// The authenticated user is an administrator (wit: `is-admin`).
     fn is_admin(&mut self) -> bool;
+    /// A SASL exchange the host runs (wit: `sasl-start`, `sasl-continue`,
+    /// `sasl-abort`).
+    fn sasl_start(
+        &mut self,
+        mech: String,
+        initial: Option<Vec<u8>>,
+    ) -> impl std::future::Future<Output = SaslReply> + Send;
+    fn sasl_continue(
+        &mut self,
+        response: Vec<u8>,
+    ) -> impl std::future::Future<Output = SaslReply> + Send;
+    fn sasl_abort(&mut self);
 }
 
 /// The per-store state: WASI context, limits, deadline accounting and the
@@ -124,6 +136,22 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
         let r = self.host.authenticate(mech, authzid, user, password).await;
         self.ticks = 0;
         r
+    }
+
+    async fn sasl_start(&mut self, mech: String, initial: Option<Vec<u8>>) -> SaslReply {
+        let r = self.host.sasl_start(mech, initial).await;
+        self.ticks = 0;
+        r
+    }
+
+    async fn sasl_continue(&mut self, response: Vec<u8>) -> SaslReply {
+        let r = self.host.sasl_continue(response).await;
+        self.ticks = 0;
+        r
+    }
+
+    async fn sasl_abort(&mut self) {
+        self.host.sasl_abort();
     }
 }
 
@@ -593,6 +621,13 @@ mod tests {
         fn is_admin(&mut self) -> bool {
             false
         }
+        async fn sasl_start(&mut self, _: String, _: Option<Vec<u8>>) -> SaslReply {
+            SaslReply::Failure(AuthError::BadCredentials)
+        }
+        async fn sasl_continue(&mut self, _: Vec<u8>) -> SaslReply {
+            SaslReply::Failure(AuthError::BadCredentials)
+        }
+        fn sasl_abort(&mut self) {}
     }
 
     fn settings() -> Settings {

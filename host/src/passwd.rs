@@ -13,6 +13,10 @@
 //! - `{SHA512-CRYPT}` `$6$...` and `{SHA256-CRYPT}` `$5$...` (glibc crypt; `rounds=` honoured).
 //! - `{BLF-CRYPT}` `$2y$` / `$2b$` / `$2a$` (bcrypt).
 //! - `{PLAIN}` (also `{CLEAR}`, `{CLEARTEXT}`): the password itself, compared in constant time.
+//! - `{SCRAM-SHA-256}` and `{SCRAM-SHA-1}` in Dovecot's form,
+//!   `iterations,salt,StoredKey,ServerKey` (base64): the keys SCRAM (rfc5802, rfc7677) needs,
+//!   from which PLAIN and LOGIN are checked too. `imapd passwd --scheme SCRAM-SHA-256` writes
+//!   them.
 //! - `{CRYPT}` with one of the `$N$` forms above, or any of those hashes with no `{SCHEME}`
 //!   prefix at all: recognised by their prefix.
 //!
@@ -59,6 +63,8 @@ enum StoredHash {
     /// A bcrypt string, `$2y$NN$...`.
     Bcrypt(String),
     Plain(Vec<u8>),
+    /// `{SCRAM-SHA-1}` / `{SCRAM-SHA-256}`.
+    Scram(crate::auth::scram::StoredKeys),
 }
 
 /// What a password file line says about its user.
@@ -97,6 +103,12 @@ fn parse_hash_field(field: &[u8]) -> Result<Option<StoredHash>, String> {
         return Ok(Some(StoredHash::Plain(hash.to_vec())));
     }
     let hash = std::str::from_utf8(hash).map_err(|_| "hash is not ASCII")?;
+    if let Some(s @ ("SCRAM-SHA-1" | "SCRAM-SHA-256")) = scheme.as_deref() {
+        let (kind, _) = crate::auth::scram::ScramHash::from_mechanism(s).ok_or("scheme")?;
+        return crate::auth::scram::StoredKeys::parse(kind, hash)
+            .map(|k| Some(StoredHash::Scram(k)))
+            .map_err(|e| format!("bad {{{s}}} entry: {e}"));
+    }
     let hash = match scheme.as_deref() {
         None if hash.is_empty() => return Err("empty password field".to_string()),
         None => detect(hash)
@@ -118,7 +130,8 @@ fn parse_hash_field(field: &[u8]) -> Result<Option<StoredHash>, String> {
         Some(other) => {
             return Err(format!(
                 "unsupported password scheme {{{other}}} (supported: ARGON2ID, ARGON2I, \
-                 SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, PLAIN, CRYPT)"
+                 SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, \
+                 CRYPT)"
             ));
         }
     };
@@ -244,6 +257,7 @@ impl StoredHash {
                 &Sha256::digest(password),
                 &Sha256::digest(p.as_slice()),
             )),
+            StoredHash::Scram(keys) => Ok(keys.verify_password(password)),
         }
     }
 }
@@ -394,6 +408,22 @@ impl PasswordFile {
     /// schemes, duplicates, each as `file:line: ...`. For logging at startup.
     pub fn check(&self) -> Result<Vec<String>> {
         Ok(self.snapshot()?.warnings.clone())
+    }
+
+    /// `user`'s SCRAM credentials for `hash`, if the file has them. `Ok(None)` for an unknown
+    /// or locked user, or one whose entry is of another scheme (the exchange then runs on
+    /// credentials nothing matches, see `StoredKeys::unusable`). Blocking: `spawn_blocking`.
+    pub fn scram_keys(
+        &self,
+        user: &str,
+        hash: crate::auth::scram::ScramHash,
+    ) -> Result<Option<crate::auth::scram::StoredKeys>> {
+        let snapshot = self.snapshot()?;
+        Ok(match snapshot.users.get(user) {
+            Some(Entry::Hash(StoredHash::Scram(k))) if k.hash == hash => Some(k.clone()),
+            Some(Entry::Broken(msg)) => bail!("{msg}"),
+            _ => None,
+        })
     }
 
     /// Whether `password` is `user`'s password. `Ok(false)` for a wrong password, an unknown
@@ -556,7 +586,8 @@ mod tests {
             entry("{SSHA}abcd"),
             Err(
                 "unsupported password scheme {SSHA} (supported: ARGON2ID, ARGON2I, \
-                 SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, PLAIN, CRYPT)"
+                 SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, \
+                 CRYPT)"
                     .to_string()
             )
         );
@@ -650,7 +681,8 @@ mod tests {
                 format!("{p}:6: missing ':' between user and password"),
                 format!(
                     "{p}:7: user 'carol': unsupported password scheme {{MD5}} (supported: \
-                     ARGON2ID, ARGON2I, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, PLAIN, CRYPT)"
+                     ARGON2ID, ARGON2I, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, SCRAM-SHA-256, \
+                     SCRAM-SHA-1, PLAIN, CRYPT)"
                 ),
                 format!("{p}:9: duplicate entry for user 'bob' ignored (line 5 is used)"),
                 format!("{p}:10: empty user name"),

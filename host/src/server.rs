@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Authenticator, Method};
 use crate::config::{self, Config, PwcheckMethod, TlsVersions};
@@ -41,6 +40,8 @@ pub struct Options {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_versions: TlsVersions,
+    pub tls_client_ca_file: Option<PathBuf>,
+    pub tls_client_certs: config::ClientCerts,
     pub timeout: Duration,
     pub pwcheck: Method,
     pub mechanisms: Vec<String>,
@@ -94,6 +95,8 @@ impl Options {
             tls_cert: cfg.tls_server_cert().map(PathBuf::from),
             tls_key: cfg.tls_server_key().map(PathBuf::from),
             tls_versions: cfg.tls_versions(),
+            tls_client_ca_file: cfg.tls_client_ca_file().map(PathBuf::from),
+            tls_client_certs: cfg.tls_client_certs(),
             timeout: cfg.timeout(),
             pwcheck,
             mechanisms: cfg.sasl_mech_list().iter().map(|m| m.to_string()).collect(),
@@ -133,7 +136,7 @@ pub struct Server {
     pub config_dir: Dir,
     /// The default partition: users' mail trees are `<partition>/<user>/`.
     pub partition: Dir,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<crate::tls::ServerTls>,
     pub auth: Authenticator,
     pub engine: GuestEngine<ConnHost>,
     session_counter: AtomicU64,
@@ -161,7 +164,15 @@ impl Server {
                 format!("opening partition-default {}", options.partition.display())
             })?;
         let tls = match (&options.tls_cert, &options.tls_key) {
-            (Some(c), Some(k)) => Some(crate::tls::acceptor(c, k, options.tls_versions)?),
+            (Some(c), Some(k)) => Some(crate::tls::acceptor(
+                c,
+                k,
+                options.tls_versions,
+                crate::tls::ClientAuth {
+                    ca_file: options.tls_client_ca_file.as_deref(),
+                    mode: options.tls_client_certs,
+                },
+            )?),
             _ => None,
         };
         if flags.implicit_tls && tls.is_none() {
@@ -240,9 +251,24 @@ impl Server {
         self.options.admins.iter().any(|a| a == user)
     }
 
-    /// The settings a guest gets for a connection in this state.
-    pub fn settings(&self, session_id: &str, tls_active: bool) -> Settings {
+    /// The SASL mechanisms this connection is offered (see
+    /// [`Authenticator::offered`]).
+    pub fn mechanisms(&self, tls: Option<&crate::tls::TlsInfo>) -> Vec<String> {
+        self.auth.offered(&self.options.mechanisms, tls)
+    }
+
+    /// Whether a -PLUS mechanism is configured: only then are channel
+    /// bindings computed at each handshake.
+    pub fn wants_channel_binding(&self) -> bool {
+        self.options.mechanisms.iter().any(|m| m.ends_with("-PLUS"))
+            && self.auth.method == Method::PasswdFile
+    }
+
+    /// The settings a guest gets for a connection in this state (`tls`:
+    /// what its handshake told, once TLS is up).
+    pub fn settings(&self, session_id: &str, tls: Option<&crate::tls::TlsInfo>) -> Settings {
         let o = &self.options;
+        let tls_active = tls.is_some();
         Settings {
             servername: o.servername.clone(),
             server_info: o.server_info,
@@ -254,7 +280,7 @@ impl Server {
             starttls_available: self.tls.is_some() && !tls_active,
             tls_active,
             external_ssf: self.flags.external_ssf,
-            mechanisms: o.mechanisms.clone(),
+            mechanisms: self.mechanisms(tls),
             max_word: o.max_word,
             max_quoted: o.max_quoted,
             max_literal: o.max_literal,

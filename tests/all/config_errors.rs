@@ -54,6 +54,24 @@ fn missing_certificate_is_named() {
 }
 
 #[test]
+fn missing_client_ca_file_is_named() {
+    let (c, k) = crate::harness::test_cert();
+    let (code, err) = start_with(&format!(
+        "tls_server_cert: {}\ntls_server_key: {}\ntls_client_ca_file: /nonexistent/ca.pem\n",
+        c.display(),
+        k.display()
+    ));
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("tls_client_ca_file /nonexistent/ca.pem"),
+        "{err}"
+    );
+    let (code, err) = start_with("tls_client_certs: maybe\n");
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("tls_client_certs"), "{err}");
+}
+
+#[test]
 fn unreadable_password_file_gives_a_clear_no() {
     let s = server().start();
     let pw = s.data.config_dir().join("passwd");

@@ -345,13 +345,21 @@ impl Client {
 
     /// Switch this connection to TLS (after the server's OK to STARTTLS).
     pub fn start_tls(&mut self) {
+        self.start_tls_with(tls_config(None));
+    }
+
+    /// The same with a client configuration of the test's own (a client
+    /// certificate).
+    pub fn start_tls_with(&mut self, config: Arc<rustls::ClientConfig>) {
         assert!(
             self.buf.is_empty(),
             "unread plaintext before TLS: {:?}",
             String::from_utf8_lossy(&self.buf)
         );
         let s = self.raw.as_ref().unwrap().try_clone().unwrap();
-        self.stream = Box::new(tls_wrap(s));
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        self.stream = Box::new(rustls::StreamOwned::new(conn, s));
     }
 
     pub fn send(&mut self, data: &str) {
@@ -439,13 +447,165 @@ impl Client {
         false
     }
 
+    /// Put a layer over the byte stream (COMPRESS, counting): `wrap` gets
+    /// the current stream and returns the new one. Nothing may be unread.
+    pub fn wrap(&mut self, wrap: impl FnOnce(Box<dyn Stream>) -> Box<dyn Stream>) {
+        assert!(
+            self.buf.is_empty(),
+            "unread bytes before a new layer: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        let inner = std::mem::replace(&mut self.stream, Box::new(std::io::Cursor::new(Vec::new())));
+        self.stream = wrap(inner);
+    }
+
+    /// rfc4978: send COMPRESS DEFLATE, expect the OK, and compress from
+    /// then on (an independent DEFLATE client: flate2's raw streams).
+    pub fn compress(&mut self, tag: &str) {
+        let (_, ok) = self.cmd(tag, "COMPRESS DEFLATE");
+        assert_eq!(ok, format!("{tag} OK DEFLATE active"));
+        self.wrap(|s| Box::new(Deflated::new(s)));
+    }
+
+    /// Count the bytes read from here on (below any layer added later).
+    pub fn count_reads(&mut self) -> Arc<std::sync::atomic::AtomicU64> {
+        let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = n.clone();
+        self.wrap(|s| {
+            Box::new(Counted {
+                inner: s,
+                read: counter,
+            })
+        });
+        n
+    }
+
     pub fn login(&mut self, user: &str, pass: &str) {
         let (_, ok) = self.cmd("L1", &format!("LOGIN {user} {pass}"));
         assert!(ok.starts_with("L1 OK"), "login failed: {ok}");
     }
 }
 
+/// A raw DEFLATE layer (rfc4978) over a client stream: a sync flush at
+/// every `flush`, as the harness flushes after each command.
+pub struct Deflated {
+    inner: Box<dyn Stream>,
+    enc: flate2::Compress,
+    dec: flate2::Decompress,
+    input: Vec<u8>,
+    at: usize,
+}
+
+impl Deflated {
+    pub fn new(inner: Box<dyn Stream>) -> Deflated {
+        Deflated {
+            inner,
+            enc: flate2::Compress::new(flate2::Compression::default(), false),
+            dec: flate2::Decompress::new(false),
+            input: Vec::new(),
+            at: 0,
+        }
+    }
+
+    fn deflate(&mut self, data: &[u8], flush: flate2::FlushCompress) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let mut done = 0;
+        loop {
+            let before = self.enc.total_in();
+            self.enc
+                .compress_vec(&data[done..], &mut out, flush)
+                .map_err(std::io::Error::other)?;
+            done += (self.enc.total_in() - before) as usize;
+            if done == data.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity().max(1024));
+        }
+        self.inner.write_all(&out)
+    }
+}
+
+impl Read for Deflated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.at < self.input.len() {
+                let (i0, o0) = (self.dec.total_in(), self.dec.total_out());
+                self.dec
+                    .decompress(&self.input[self.at..], buf, flate2::FlushDecompress::None)
+                    .map_err(std::io::Error::other)?;
+                self.at += (self.dec.total_in() - i0) as usize;
+                let made = (self.dec.total_out() - o0) as usize;
+                if made > 0 {
+                    return Ok(made);
+                }
+                if self.at < self.input.len() {
+                    continue;
+                }
+            }
+            let mut chunk = vec![0u8; 65536];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            chunk.truncate(n);
+            self.input = chunk;
+            self.at = 0;
+        }
+    }
+}
+
+impl Write for Deflated {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.deflate(data, flate2::FlushCompress::None)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.deflate(&[], flate2::FlushCompress::Sync)?;
+        self.inner.flush()
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counted {
+    inner: Box<dyn Stream>,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn tls_wrap(s: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(tls_config(None), name).unwrap();
+    rustls::StreamOwned::new(conn, s)
+}
+
+/// A client certificate chain and its key.
+pub type ClientCert = (
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+);
+
+/// A TLS client configuration that trusts the test certificate and, when
+/// given one, presents a client certificate.
+pub fn tls_config(client: Option<ClientCert>) -> Arc<rustls::ClientConfig> {
     let (cert, _) = test_cert();
     let mut roots = rustls::RootCertStore::empty();
     use rustls_pki_types::pem::PemObject;
@@ -453,14 +613,63 @@ fn tls_wrap(s: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpSt
         roots.add(c.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    rustls::StreamOwned::new(conn, s)
+        .with_root_certificates(roots);
+    Arc::new(match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+impl Client {
+    /// Connect over TLS with `config` and finish the handshake; the TLS
+    /// connection stays reachable for channel bindings. `None` when the
+    /// server refused the handshake.
+    pub fn connect_tls_with(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Option<(Client, TlsFacts)> {
+        let mut sock = TcpStream::connect(addr).expect("connect");
+        sock.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let raw = sock.try_clone().unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).ok()?;
+        }
+        // TLS 1.3 servers refuse a client certificate after the client's
+        // Finished: the alert comes with the first read.
+        let mut stream = rustls::StreamOwned::new(conn, sock);
+        let mut first = [0u8; 1];
+        let n = std::io::Read::read(&mut stream, &mut first).ok()?;
+        if n == 0 {
+            return None;
+        }
+        let facts = TlsFacts {
+            exporter: stream
+                .conn
+                .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
+                .ok(),
+            tls13: stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3),
+        };
+        Some((
+            Client {
+                stream: Box::new(stream),
+                raw: Some(raw),
+                buf: first.to_vec(),
+            },
+            facts,
+        ))
+    }
+}
+
+/// What a client learnt from its handshake.
+pub struct TlsFacts {
+    /// rfc9266 tls-exporter channel binding data.
+    pub exporter: Option<Vec<u8>>,
+    pub tls13: bool,
 }
 
 /// Run imapd with `args` and stdin, returning (exit code, stdout, stderr).

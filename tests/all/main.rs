@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod compress;
 mod concurrency;
 mod condstore;
 mod config_errors;
@@ -22,6 +23,7 @@ mod message_attributes;
 mod msg_files;
 mod peers;
 mod sandbox;
+mod sasl;
 mod store_badinput;
 mod store_clients;
 mod store_corpus;

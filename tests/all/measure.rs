@@ -126,6 +126,20 @@ fn malloc_in_use(s: &crate::harness::TestServer) -> Option<u64> {
 #[test]
 #[ignore]
 fn measure_memory_per_idle_session() {
+    measure_idle_sessions(1000, false);
+}
+
+/// The same with COMPRESS=DEFLATE on every session (rfc4978): awake, each
+/// holds a compressor and a decompressor; hibernated, only the history of
+/// what its client sent.
+/// `cargo test -p imapd-tests -- --ignored --nocapture measure_memory_per_idle_compress_session`
+#[test]
+#[ignore]
+fn measure_memory_per_idle_compress_session() {
+    measure_idle_sessions(1000, true);
+}
+
+fn measure_idle_sessions(n: usize, compress: bool) {
     let hibernate_after = 15;
     let s = server()
         .no_tls()
@@ -139,6 +153,9 @@ fn measure_memory_per_idle_session() {
         let mut c = s.connect();
         assert!(c.line().starts_with("* OK"));
         c.login("plain", "secret");
+        if compress {
+            c.compress("z");
+        }
         let (u, t) = c.cmd("s", "SELECT INBOX");
         assert!(t.starts_with("s OK"), "{t}");
         assert!(u.iter().any(|l| l == "* 5 EXISTS"), "{u:?}");
@@ -181,7 +198,6 @@ fn measure_memory_per_idle_session() {
     let base = breakdown(s.pid());
     let heap0 = malloc_in_use(&s);
 
-    let n = 1000;
     let t0 = Instant::now();
     let mut clients: Vec<Client> = (0..n).map(|_| idle("i")).collect();
     let opened = t0.elapsed();
@@ -210,7 +226,12 @@ fn measure_memory_per_idle_session() {
     let (rss2, pss2, anon2) = memory(s.pid());
     let per = |a: u64, b: u64| (b as f64 - a as f64) / n as f64;
     println!("imapd {}", crate::harness::imapd_bin().display());
-    println!("{n} sessions opened (LOGIN, SELECT INBOX of 5 messages, IDLE) in {opened:?}");
+    let how = if compress {
+        "LOGIN, COMPRESS DEFLATE"
+    } else {
+        "LOGIN"
+    };
+    println!("{n} sessions opened ({how}, SELECT INBOX of 5 messages, IDLE) in {opened:?}");
     println!(
         "baseline (one hibernated session):  RSS {rss0} KiB, PSS {pss0} KiB, anonymous {anon0} KiB"
     );

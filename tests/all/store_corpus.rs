@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::store_util::*;
 
-fn corpus_dir() -> Option<PathBuf> {
+pub(crate) fn corpus_dir() -> Option<PathBuf> {
     let d = std::env::var_os("IMAPD_MIME_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/mime"));
@@ -21,7 +21,7 @@ fn corpus_dir() -> Option<PathBuf> {
     }
 }
 
-fn emls(d: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn emls(d: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(d).unwrap().flatten() {
         let p = e.path();
         if p.is_dir() {

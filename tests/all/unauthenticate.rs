@@ -45,13 +45,15 @@ fn admin_unauthenticates_and_another_user_logs_in() {
     // In the LOGIN reply already, where Cyrus lists it (cyrus-compat 2.8).
     assert!(
         t.contains(
-            " AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE IDLE APPENDLIMIT=4294967295] User logged in"
+            " AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE COMPRESS=DEFLATE IDLE APPENDLIMIT=4294967295] User logged in"
         ),
         "{t}"
     );
     let (u, _) = c.cmd("c", "CAPABILITY");
     assert!(
-        u[0].ends_with(" AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE IDLE APPENDLIMIT=4294967295"),
+        u[0].ends_with(
+            " AUTH=PLAIN AUTH=LOGIN UNAUTHENTICATE COMPRESS=DEFLATE IDLE APPENDLIMIT=4294967295"
+        ),
         "{}",
         u[0]
     );

@@ -1,5 +1,10 @@
-//! AUTHENTICATE (rfc9051 6.2.2) with SASL-IR (rfc4959), mechanisms PLAIN
-//! (rfc4616) and LOGIN. Cyrus's order and replies (`cmdloop()` and
+//! AUTHENTICATE (rfc9051 6.2.2) with SASL-IR (rfc4959). PLAIN (rfc4616)
+//! and LOGIN run here, the host checking only the password; SCRAM-*
+//! (rfc5802, rfc7677) and EXTERNAL (rfc4422 A) run in the host from end to
+//! end (wit: `sasl-start`), and the guest only relays base64 both ways:
+//! it never sees a key, a proof's secret or a certificate. After a SCRAM
+//! exchange's server-final message (sent as a challenge: IMAP4rev1 has no
+//! success data) the client answers with an empty line. Cyrus's order and replies (`cmdloop()` and
 //! `cmd_authenticate()`):
 //! - mechanism missing: `BAD Missing required argument to Authenticate`;
 //!   not an atom: `BAD Invalid authenticate mechanism`;
@@ -18,6 +23,7 @@
 use super::Request;
 use super::login::{failure_text, logged_in};
 use crate::capability;
+use crate::host::SaslReply;
 use crate::session::{Action, Mechanism, SaslExchange, Session, State};
 use crate::wire::base64;
 use crate::wire::parser::SyntaxError;
@@ -58,6 +64,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     let mechanism = match name.as_str() {
         "PLAIN" if offered.contains(&"PLAIN") => Mechanism::Plain,
         "LOGIN" if offered.contains(&"LOGIN") => Mechanism::Login,
+        other if offered.contains(&other) => Mechanism::Host,
         _ => {
             session.tagged(&tag, "NO no mechanism available");
             return Ok(Action::None);
@@ -79,12 +86,16 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         mechanism,
         username: None,
     };
+    if mechanism == Mechanism::Host {
+        let reply = session.env.host.sasl_start(&name, initial.as_deref());
+        return Ok(relay(session, exchange, reply));
+    }
     Ok(match initial {
         Some(data) => step(session, exchange, data),
         None => {
             session.write(match mechanism {
-                Mechanism::Plain => EMPTY_CHALLENGE,
                 Mechanism::Login => USERNAME_PROMPT,
+                Mechanism::Plain | Mechanism::Host => EMPTY_CHALLENGE,
             });
             session.facts.sasl = Some(exchange);
             Action::None
@@ -97,14 +108,52 @@ pub fn resume(session: &mut Session, line: &[u8]) -> Action {
     let Some(exchange) = session.facts.sasl.take() else {
         return Action::None;
     };
+    let host_run = exchange.mechanism == Mechanism::Host;
     if line == b"*" {
+        if host_run {
+            session.env.host.sasl_abort();
+        }
         session.tagged(&exchange.tag, "BAD Client canceled authentication");
         return Action::None;
     }
     match base64::decode(line) {
+        Some(data) if host_run => {
+            let reply = session.env.host.sasl_continue(&data);
+            relay(session, exchange, reply)
+        }
         Some(data) => step(session, exchange, data),
         None => {
+            // A new tagged command in the middle of an exchange lands here
+            // too (it is no base64): the exchange ends with BAD.
+            if host_run {
+                session.env.host.sasl_abort();
+            }
             session.tagged(&exchange.tag, BAD_BASE64);
+            Action::None
+        }
+    }
+}
+
+/// The host's answer in an exchange it runs: a challenge to pass on, or
+/// the end.
+fn relay(session: &mut Session, exchange: SaslExchange, reply: SaslReply) -> Action {
+    match reply {
+        SaslReply::Challenge(data) => {
+            session.write(format!("+ {}\r\n", base64::encode(&data)).as_bytes());
+            session.facts.sasl = Some(exchange);
+            Action::None
+        }
+        SaslReply::Success(user) => {
+            let protection = if session.security().tls {
+                "Success (tls protection)"
+            } else {
+                "Success (no protection)"
+            };
+            logged_in(session, &exchange.tag, user, protection)
+        }
+        SaslReply::Failure(error) => {
+            let text = failure_text(&error, "authentication failure");
+            session.tagged(&exchange.tag, &text);
             Action::None
         }
     }
@@ -122,6 +171,11 @@ fn step(session: &mut Session, mut exchange: SaslExchange, data: Vec<u8>) -> Act
                 Action::None
             }
         },
+        // Host-run mechanisms never get here (see `relay`).
+        Mechanism::Host => {
+            session.tagged(&exchange.tag, "NO bad protocol / cancel");
+            Action::None
+        }
         Mechanism::Login => match exchange.username.take() {
             None => {
                 exchange.username = Some(String::from_utf8_lossy(&data).into_owned());
@@ -194,7 +248,7 @@ mod tests {
     use crate::session::{Action, State};
     use crate::wire::base64::encode;
 
-    const OK: &str = "a OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN APPENDLIMIT=4294967295] Success \
+    const OK: &str = "a OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN COMPRESS=DEFLATE APPENDLIMIT=4294967295] Success \
                       (no protection) SESSIONID=<test.example-1-2-3-4>\r\n";
 
     fn plain(authzid: &str, user: &str, pass: &str) -> String {
@@ -329,6 +383,78 @@ mod tests {
             run(&mut s, &input)
                 .0
                 .ends_with("Success (tls protection) SESSIONID=<test.example-1-2-3-4>\r\n")
+        );
+    }
+
+    #[test]
+    fn host_run_mechanisms_are_relayed() {
+        let mut st = settings();
+        st.allow_plaintext = false;
+        st.mechanisms = vec!["PLAIN".into(), "SCRAM-SHA-256".into()];
+        let (mut s, host) = session_with(st.clone());
+        // Offered without a layer: SCRAM is no plaintext mechanism.
+        let caps = run(&mut s, "c CAPABILITY\r\n").0;
+        assert!(
+            caps.contains(" LOGINDISABLED AUTH=SCRAM-SHA-256 SASL-IR "),
+            "{caps}"
+        );
+        assert_eq!(run(&mut s, "a AUTHENTICATE scram-sha-256\r\n").0, "+ \r\n");
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"first"))).0,
+            format!("+ {}\r\n", encode(b"server-first"))
+        );
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"final"))).0,
+            format!("+ {}\r\n", encode(b"v=sig"))
+        );
+        let (out, action) = run(&mut s, "\r\n");
+        assert!(out.starts_with("a OK [CAPABILITY "), "{out}");
+        assert!(out.ends_with("Success (no protection) SESSIONID=<test.example-1-2-3-4>\r\n"));
+        assert_eq!(action, Action::Promote);
+        assert_eq!(
+            *host.sasl.borrow(),
+            [
+                "start SCRAM-SHA-256 None",
+                "continue first",
+                "continue final",
+                "continue "
+            ]
+        );
+        // SASL-IR, a failure, a cancel and a command in mid-exchange.
+        let (mut s, host) = session_with(st);
+        let ir = format!("a AUTHENTICATE SCRAM-SHA-256 {}\r\n", encode(b"first"));
+        assert_eq!(
+            run(&mut s, &ir).0,
+            format!("+ {}\r\n", encode(b"server-first"))
+        );
+        assert_eq!(
+            run(&mut s, &format!("{}\r\n", encode(b"wrong"))).0,
+            "a NO authentication failure\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &ir).0,
+            format!("+ {}\r\n", encode(b"server-first"))
+        );
+        assert_eq!(
+            run(&mut s, "*\r\n").0,
+            "a BAD Client canceled authentication\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &ir).0,
+            format!("+ {}\r\n", encode(b"server-first"))
+        );
+        assert_eq!(
+            run(&mut s, "b NOOP\r\nc NOOP\r\n").0,
+            "a BAD Invalid base64 data\r\nc OK Completed\r\n"
+        );
+        assert_eq!(
+            host.sasl.borrow().iter().filter(|c| *c == "abort").count(),
+            2
+        );
+        // Not offered: refused without asking the host.
+        assert_eq!(
+            run(&mut s, "d AUTHENTICATE EXTERNAL\r\n").0,
+            "d NO no mechanism available\r\n"
         );
     }
 

@@ -533,7 +533,10 @@ fn append_size_limit() {
         ..settings()
     });
     let caps = run(&mut s, "c CAPABILITY\r\n").0;
-    assert!(caps.contains(" APPENDLIMIT=10\r\n"), "{caps}");
+    assert!(
+        caps.contains(" COMPRESS=DEFLATE APPENDLIMIT=10\r\n"),
+        "{caps}"
+    );
     assert_eq!(
         run(&mut s, "a APPEND INBOX {22}\r\n").0,
         "a NO [TOOBIG] Literal size exceeds fixed limit in Append\r\n"

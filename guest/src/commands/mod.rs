@@ -7,6 +7,7 @@ pub mod authenticate;
 pub mod capability;
 pub mod check;
 pub mod close;
+pub mod compress;
 pub mod copy;
 pub mod create;
 pub mod dates;
@@ -127,6 +128,8 @@ pub static COMMANDS: &[Command] = &[
     // Authenticated (rfc5161 3.1: ENABLE is not valid before login; Cyrus
     // answers "Please login first" too).
     cmd("ENABLE", enable::handle, States::AUTHENTICATED),
+    // rfc4978: after login, as in Cyrus.
+    cmd("COMPRESS", compress::handle, States::AUTHENTICATED),
     // rfc8437: authenticated admins only (the handler checks).
     cmd(
         "UNAUTHENTICATE",
@@ -252,7 +255,7 @@ pub(crate) mod testing {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use crate::host::{AuthError, HostApi, Level};
+    use crate::host::{AuthError, HostApi, Level, SaslReply};
     use crate::session::{Env, Session, Step};
     use crate::settings::Settings;
 
@@ -266,6 +269,9 @@ pub(crate) mod testing {
         pub calls: Rc<RefCell<Vec<AuthCall>>>,
         /// What `is_admin` answers (imapd.conf `admins`).
         pub admin: bool,
+        /// The host-run SASL calls: `start <mech> <initial>`,
+        /// `continue <data>`, `abort`.
+        pub sasl: Rc<RefCell<Vec<String>>>,
     }
 
     impl HostApi for FakeHost {
@@ -298,6 +304,35 @@ pub(crate) mod testing {
 
         fn is_admin(&self) -> bool {
             self.admin
+        }
+
+        /// A scripted SCRAM: "first" gets "server-first", "final" gets
+        /// "v=sig", the empty answer after it succeeds as alice.
+        fn sasl_start(&self, mech: &str, initial: Option<&[u8]>) -> SaslReply {
+            let shown = initial.map(|i| String::from_utf8_lossy(i).into_owned());
+            self.sasl
+                .borrow_mut()
+                .push(format!("start {mech} {shown:?}"));
+            match initial {
+                None => SaslReply::Challenge(Vec::new()),
+                Some(data) => self.sasl_continue(data),
+            }
+        }
+
+        fn sasl_continue(&self, response: &[u8]) -> SaslReply {
+            self.sasl
+                .borrow_mut()
+                .push(format!("continue {}", String::from_utf8_lossy(response)));
+            match response {
+                b"first" => SaslReply::Challenge(b"server-first".to_vec()),
+                b"final" => SaslReply::Challenge(b"v=sig".to_vec()),
+                b"" => SaslReply::Success("alice".into()),
+                _ => SaslReply::Failure(AuthError::BadCredentials),
+            }
+        }
+
+        fn sasl_abort(&self) {
+            self.sasl.borrow_mut().push("abort".into());
         }
     }
 

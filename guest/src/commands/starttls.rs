@@ -29,6 +29,12 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         req.reply(session, "NO TLS already active");
         return Ok(Action::None);
     }
+    if session.facts.compress {
+        // rfc4978 3: TLS must lie beneath COMPRESS, never on top of it
+        // (only reachable after UNAUTHENTICATE).
+        req.reply(session, "BAD Can't Starttls after Compress");
+        return Ok(Action::None);
+    }
     req.reply(session, "OK Begin TLS negotiation now");
     Ok(Action::StartTls)
 }
@@ -58,7 +64,7 @@ mod tests {
         // Now inside TLS: the capabilities change and a second one is refused.
         assert_eq!(
             run(&mut s, "c CAPABILITY\r\nt2 STARTTLS\r\n").0,
-            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN SASL-IR APPENDLIMIT=4294967295\r\n\
+            "* CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN SASL-IR COMPRESS=DEFLATE APPENDLIMIT=4294967295\r\n\
              c OK Completed\r\nt2 NO TLS already active\r\n"
         );
         assert!(s.snapshot().contains("\"tls_started\":true"));

@@ -56,7 +56,7 @@ mod tests {
         assert_eq!(action, Action::Promote);
         // The LOGIN reply's list already offers it (cyrus-compat 2.8).
         assert!(
-            out.contains(" UNAUTHENTICATE APPENDLIMIT="),
+            out.contains(" UNAUTHENTICATE COMPRESS=DEFLATE APPENDLIMIT="),
             "admin LOGIN reply: {out}"
         );
         (s, dir)

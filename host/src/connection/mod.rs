@@ -1,21 +1,28 @@
-//! One client connection, from the first byte to the close: TLS, the
-//! guest session, promotion into the user's tree (and demotion out of it
-//! after UNAUTHENTICATE), timeouts, msg/shutdown and telemetry. The host
-//! never parses IMAP; it moves bytes and acts on the guest's requests.
+//! One client connection, from the first byte to the close: TLS,
+//! COMPRESS ([`compress`]), the guest session, the SASL exchanges the
+//! host runs, promotion into the user's tree (and demotion out of it after
+//! UNAUTHENTICATE), timeouts, msg/shutdown and telemetry. The host never
+//! parses IMAP; it moves bytes and acts on the guest's requests.
+
+pub mod compress;
 
 use std::io::Write as _;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use crate::auth::Verdict;
-use crate::engine::{Action, AuthError, GuestSession, Level, SessionHost, Step};
+use crate::auth::{Exchange, SaslStep, Verdict};
+use crate::engine::{Action, AuthError, GuestSession, Level, SaslReply, SessionHost, Step};
 use crate::idle::IdleWatch;
 use crate::server::{Options, Server};
+use crate::tls::TlsInfo;
+use compress::Deflate;
 
 /// A byte stream to a client: TCP, TLS over TCP, or stdin/stdout.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -41,6 +48,11 @@ pub struct ConnHost {
     /// The user's mail tree (after promotion) and the mailbox locks held.
     mail_dir: Option<cap_std::fs::Dir>,
     locks: crate::locks::HeldLocks,
+    /// What the TLS handshake told (channel bindings, client certificate).
+    tls: Option<Arc<TlsInfo>>,
+    /// A SASL exchange the host runs (its mechanism and state), between
+    /// two client messages.
+    sasl: Option<(String, Exchange)>,
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -83,36 +95,7 @@ impl SessionHost for ConnHost {
         }
         let server = self.server.clone();
         match server.auth.check(&mech, &authzid, &user, &password).await {
-            Verdict::Ok(name) => {
-                let host = crate::registry::peer_host(&self.peer).to_string();
-                if let Some(text) = login_limit(&server, &name, &host) {
-                    eprintln!(
-                        "imapd[{}]: login refused: {} {name}: {text}",
-                        std::process::id(),
-                        self.peer
-                    );
-                    return Err(AuthError::Refused(text));
-                }
-                match crate::registry::register(
-                    &server.config_dir,
-                    server.next_serial(),
-                    &name,
-                    &host,
-                ) {
-                    Ok(r) => self.login_record = Some(r),
-                    Err(e) => eprintln!("imapd[{}]: {e:#}", std::process::id()),
-                }
-                eprintln!(
-                    "imapd[{}]: login: {} {} {}",
-                    std::process::id(),
-                    self.peer,
-                    name,
-                    mech
-                );
-                self.telemetry = open_telemetry(&server, &name);
-                self.user = Some(name.clone());
-                Ok(name)
-            }
+            Verdict::Ok(name) => self.logged_in(name, &mech),
             Verdict::BadCredentials => {
                 eprintln!(
                     "imapd[{}]: badlogin: {} {} {}",
@@ -133,6 +116,43 @@ impl SessionHost for ConnHost {
                 ))
             }
         }
+    }
+
+    async fn sasl_start(&mut self, mech: String, initial: Option<Vec<u8>>) -> SaslReply {
+        if self.user.is_some() {
+            return SaslReply::Failure(AuthError::Refused("Already logged in".into()));
+        }
+        let server = self.server.clone();
+        let tls = self.tls.clone();
+        let offered = server.mechanisms(tls.as_deref());
+        let (exchange, step) = server
+            .auth
+            .sasl_start(&mech, initial, tls.as_deref(), &offered)
+            .await;
+        self.sasl = exchange.map(|e| (mech.clone(), e));
+        self.sasl_reply(step, &mech)
+    }
+
+    async fn sasl_continue(&mut self, response: Vec<u8>) -> SaslReply {
+        let Some((mech, exchange)) = self.sasl.take() else {
+            return SaslReply::Failure(AuthError::BadCredentials);
+        };
+        let server = self.server.clone();
+        let tls = self.tls.clone();
+        let plus_offered = server
+            .mechanisms(tls.as_deref())
+            .iter()
+            .any(|m| m.ends_with("-PLUS"));
+        let (exchange, step) = server
+            .auth
+            .sasl_continue(exchange, response, tls.as_deref(), plus_offered)
+            .await;
+        self.sasl = exchange.map(|e| (mech.clone(), e));
+        self.sasl_reply(step, &mech)
+    }
+
+    fn sasl_abort(&mut self) {
+        self.sasl = None;
     }
 
     async fn lock_mailbox(&mut self, dir: String) -> Result<(), String> {
@@ -208,6 +228,63 @@ fn epoch_secs() -> u64 {
 }
 
 impl ConnHost {
+    /// The host verified `name` (by password, SCRAM or certificate):
+    /// apply the login limits, register the session, open its telemetry
+    /// and remember the user for promotion.
+    fn logged_in(&mut self, name: String, mech: &str) -> Result<String, AuthError> {
+        let server = self.server.clone();
+        let host = crate::registry::peer_host(&self.peer).to_string();
+        if let Some(text) = login_limit(&server, &name, &host) {
+            eprintln!(
+                "imapd[{}]: login refused: {} {name}: {text}",
+                std::process::id(),
+                self.peer
+            );
+            return Err(AuthError::Refused(text));
+        }
+        match crate::registry::register(&server.config_dir, server.next_serial(), &name, &host) {
+            Ok(r) => self.login_record = Some(r),
+            Err(e) => eprintln!("imapd[{}]: {e:#}", std::process::id()),
+        }
+        eprintln!(
+            "imapd[{}]: login: {} {} {}",
+            std::process::id(),
+            self.peer,
+            name,
+            mech
+        );
+        self.telemetry = open_telemetry(&server, &name);
+        self.user = Some(name.clone());
+        Ok(name)
+    }
+
+    /// A host-run SASL step as the guest sees it; logins and failures are
+    /// logged as for passwords.
+    fn sasl_reply(&mut self, step: SaslStep, mech: &str) -> SaslReply {
+        let pid = std::process::id();
+        match step {
+            SaslStep::Challenge(data) => SaslReply::Challenge(data),
+            SaslStep::Success(name) => match self.logged_in(name, &format!("AUTH={mech}")) {
+                Ok(name) => SaslReply::Success(name),
+                Err(e) => SaslReply::Failure(e),
+            },
+            SaslStep::Failure { user, why } => {
+                eprintln!(
+                    "imapd[{pid}]: badlogin: {} AUTH={mech} {}: {why}",
+                    self.peer,
+                    user.escape_debug()
+                );
+                SaslReply::Failure(AuthError::BadCredentials)
+            }
+            SaslStep::Unavailable(why) => {
+                eprintln!("imapd[{pid}]: password check failed: {why}");
+                SaslReply::Failure(AuthError::Unavailable(
+                    "Password check is unavailable, try again later".into(),
+                ))
+            }
+        }
+    }
+
     /// UNAUTHENTICATE (rfc8437): forget the user as if the connection had
     /// just been made. The proc registry entry goes (so `maxlogins_*`
     /// counts the next login afresh), and so does the telemetry file: the
@@ -265,16 +342,64 @@ fn client_gone(peer: &str, e: std::io::Error) -> Result<()> {
     Ok(())
 }
 
+/// The byte stream to the client with its layers: the transport (TCP,
+/// TLS over TCP, stdin/stdout) and, once the client asked, DEFLATE on top
+/// (rfc4978 3: compress first, then encrypt).
 struct Conn {
     io: Box<dyn Io>,
-    tls_active: bool,
+    /// What the TLS handshake told; `None` outside TLS.
+    tls: Option<Arc<TlsInfo>>,
+    deflate: Option<Deflate>,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.deflate.as_mut() {
+            Some(d) => d.poll_read(&mut this.io, cx, buf),
+            None => Pin::new(&mut this.io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match this.deflate.as_mut() {
+            Some(d) => d.poll_write(&mut this.io, cx, data),
+            None => Pin::new(&mut this.io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.deflate.as_mut() {
+            Some(d) => d.poll_flush(&mut this.io, cx),
+            None => Pin::new(&mut this.io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.deflate.as_mut() {
+            Some(d) => d.poll_shutdown(&mut this.io, cx),
+            None => Pin::new(&mut this.io).poll_shutdown(cx),
+        }
+    }
 }
 
 impl Conn {
     async fn write(&mut self, data: &[u8]) -> Result<()> {
         if !data.is_empty() {
-            self.io
-                .write_all(data)
+            self.write_all(data)
                 .await
                 .context("writing to the client")?;
         }
@@ -282,18 +407,24 @@ impl Conn {
     }
 
     async fn start_tls(mut self, server: &Server) -> Result<Conn> {
-        let acceptor = server
+        let tls = server
             .tls
             .clone()
             .ok_or_else(|| anyhow!("TLS requested but not configured"))?;
+        if self.deflate.is_some() {
+            // rfc4978 3: TLS goes under COMPRESS; the guest never asks.
+            return Err(anyhow!("STARTTLS requested inside COMPRESS"));
+        }
         self.io.flush().await.ok();
-        let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(self.io))
+        let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor.accept(self.io))
             .await
             .map_err(|_| anyhow!("TLS handshake timed out"))?
             .context("TLS negotiation failed")?;
+        let info = TlsInfo::of(stream.get_ref().1, &tls, server.wants_channel_binding());
         Ok(Conn {
-            io: Box::new(tls),
-            tls_active: true,
+            io: Box::new(stream),
+            tls: Some(Arc::new(info)),
+            deflate: None,
         })
     }
 }
@@ -306,7 +437,8 @@ async fn serve_inner(
 ) -> Result<()> {
     let mut conn = Conn {
         io,
-        tls_active: false,
+        tls: None,
+        deflate: None,
     };
     if implicit_tls {
         conn = conn.start_tls(server).await?;
@@ -320,15 +452,17 @@ async fn serve_inner(
         login_record: None,
         mail_dir: None,
         locks: Default::default(),
+        tls: conn.tls.clone(),
+        sasl: None,
     };
-    let settings = server.settings(&session_id, conn.tls_active);
+    let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
         Err(e) => {
             let _ = conn
                 .write(b"* BYE Server busy or unavailable, try again later\r\n")
                 .await;
-            let _ = conn.io.shutdown().await;
+            let _ = conn.shutdown().await;
             return Err(e.context("starting a session"));
         }
     };
@@ -368,12 +502,12 @@ async fn serve_inner(
                 }
             }
             Action::Close => {
-                let _ = conn.io.flush().await;
+                let _ = conn.flush().await;
                 // Free the instance (pool slot, login record, locks) before
                 // the client sees the end: one that reconnects at once
                 // after LOGOUT must find them free.
                 drop(session);
-                let _ = conn.io.shutdown().await;
+                let _ = conn.shutdown().await;
                 return Ok(());
             }
             Action::StartTls => {
@@ -381,7 +515,8 @@ async fn serve_inner(
                 // guest; bytes still in the socket are read by rustls as
                 // (bogus) TLS records and fail the handshake (rfc2595 3.1).
                 conn = conn.start_tls(server).await?;
-                let settings = server.settings(&session_id, true);
+                session.host().tls = conn.tls.clone();
+                let settings = server.settings(&session_id, conn.tls.as_deref());
                 session = match server
                     .engine
                     .reinstantiate(session, None, None, &settings)
@@ -393,8 +528,17 @@ async fn serve_inner(
                 step = empty_step();
                 continue;
             }
+            Action::StartCompress => {
+                // The tagged OK went out uncompressed; everything after it
+                // is compressed (rfc4978 3). Input the client sent before
+                // seeing the OK was dropped by the guest.
+                if conn.deflate.is_none() {
+                    let _ = conn.flush().await;
+                    conn.deflate = Some(Deflate::new());
+                }
+            }
             Action::Promote => {
-                session = match promote(server, session, &session_id, conn.tls_active).await {
+                session = match promote(server, session, &session_id, conn.tls.as_deref()).await {
                     Ok((s, dir)) => {
                         mail_dir = Some(dir);
                         s
@@ -413,7 +557,7 @@ async fn serve_inner(
                 continue;
             }
             Action::Demote => {
-                session = match demote(server, session, &session_id, conn.tls_active).await {
+                session = match demote(server, session, &session_id, conn.tls.as_deref()).await {
                     Ok(s) => s,
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
@@ -427,7 +571,7 @@ async fn serve_inner(
                 continue;
             }
         }
-        let _ = conn.io.flush().await;
+        let _ = conn.flush().await;
         // Wait for client input; during IDLE also for a change, the poll
         // interval, the keepalive and the time to hibernate.
         let n = loop {
@@ -585,7 +729,7 @@ async fn wait(
     idle: Option<&IdleTimers>,
 ) -> Wake {
     let Some(t) = idle else {
-        return match tokio::time::timeout(server.options.timeout, conn.io.read(buf)).await {
+        return match tokio::time::timeout(server.options.timeout, conn.read(buf)).await {
             Ok(r) => Wake::Read(r),
             Err(_) => Wake::Timeout,
         };
@@ -597,7 +741,7 @@ async fn wait(
         }
     };
     tokio::select! {
-        r = conn.io.read(buf) => Wake::Read(r),
+        r = conn.read(buf) => Wake::Read(r),
         _ = changed => Wake::Changed,
         _ = sleep_until(t.poll) => Wake::PollDue,
         _ = sleep_until(t.keepalive) => Wake::Keepalive,
@@ -608,12 +752,12 @@ async fn wait(
 
 async fn keepalive(conn: &mut Conn) -> Result<()> {
     conn.write(b"* OK Still here\r\n").await?;
-    conn.io.flush().await.context("writing to the client")
+    conn.flush().await.context("writing to the client")
 }
 
 async fn autologout(conn: &mut Conn) -> Result<()> {
     let _ = conn.write(b"* BYE idle for too long\r\n").await;
-    let _ = conn.io.shutdown().await;
+    let _ = conn.shutdown().await;
     Ok(())
 }
 
@@ -686,8 +830,23 @@ impl Asleep<'_> {
                 return Ok(None);
             }
         };
+        let compress = match conn.deflate.as_mut() {
+            Some(d) => {
+                // The compressor and (on a block boundary) the
+                // decompressor go too; see compress.rs.
+                d.sleep();
+                let (deflater, inflater) = d.holds_codecs();
+                format!(
+                    ", COMPRESS {} bytes{}{}",
+                    d.retained_bytes(),
+                    if deflater { " + compressor" } else { "" },
+                    if inflater { " + decompressor" } else { "" }
+                )
+            }
+            None => String::new(),
+        };
         eprintln!(
-            "imapd[{pid}]: {}: hibernated ({} bytes of state; {} instances live)",
+            "imapd[{pid}]: {}: hibernated ({} bytes of state{compress}; {} instances live)",
             self.peer,
             asleep.snapshot_len(),
             self.server.engine.live_instances()
@@ -733,12 +892,15 @@ impl Asleep<'_> {
                 Wake::Hibernate => {}
             }
         };
+        if let Some(d) = conn.deflate.as_mut() {
+            d.wake();
+        }
         *buf = vec![0u8; READ_BUFFER];
         if let Resume::Input(n) = resume {
             buf[..n].copy_from_slice(&small[..n]);
         }
         drop(small);
-        let settings = self.server.settings(self.session_id, conn.tls_active);
+        let settings = self.server.settings(self.session_id, conn.tls.as_deref());
         let session = match self
             .server
             .engine
@@ -754,7 +916,7 @@ impl Asleep<'_> {
                 let _ = conn
                     .write(b"* BYE Server busy or unavailable, try again later\r\n")
                     .await;
-                let _ = conn.io.shutdown().await;
+                let _ = conn.shutdown().await;
                 return Ok(None);
             }
         };
@@ -780,6 +942,11 @@ async fn drain(
 ) -> Result<Action> {
     loop {
         session.host().record('>', &step.output);
+        if !step.more && matches!(step.action, Action::Demote) {
+            // UNAUTHENTICATE: free the login slot before the client can
+            // see the OK (and log in elsewhere at once, rfc8437 3).
+            session.host().forget_user();
+        }
         conn.write(&step.output).await?;
         if !step.more {
             return Ok(step.action);
@@ -798,7 +965,7 @@ async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<(
     let _ = conn
         .write(b"* BYE Internal error: this session was stopped\r\n")
         .await;
-    let _ = conn.io.shutdown().await;
+    let _ = conn.shutdown().await;
     Ok(())
 }
 
@@ -806,7 +973,7 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
     let line = format!("* BYE [ALERT] {msg}\r\n");
     host.record('>', line.as_bytes());
     conn.write(line.as_bytes()).await?;
-    let _ = conn.io.shutdown().await;
+    let _ = conn.shutdown().await;
     Ok(())
 }
 
@@ -817,7 +984,7 @@ async fn promote(
     server: &Server,
     session: GuestSession<ConnHost>,
     session_id: &str,
-    tls_active: bool,
+    tls: Option<&TlsInfo>,
 ) -> Result<(GuestSession<ConnHost>, cap_std::fs::Dir)> {
     let mut session = session;
     let user = session
@@ -836,7 +1003,7 @@ async fn promote(
         .partition
         .open_dir(&user)
         .with_context(|| format!("opening the mail tree of {user}"))?;
-    let settings = server.settings(session_id, tls_active);
+    let settings = server.settings(session_id, tls);
     session.host().mail_dir = Some(
         dir.try_clone()
             .with_context(|| format!("opening the mail tree of {user}"))?,
@@ -858,10 +1025,10 @@ async fn demote(
     server: &Server,
     mut session: GuestSession<ConnHost>,
     session_id: &str,
-    tls_active: bool,
+    tls: Option<&TlsInfo>,
 ) -> Result<GuestSession<ConnHost>> {
     session.host().forget_user();
-    let settings = server.settings(session_id, tls_active);
+    let settings = server.settings(session_id, tls);
     server
         .engine
         .reinstantiate(session, None, None, &settings)
