@@ -11,6 +11,7 @@
 pub mod address;
 pub mod binary;
 pub mod bodystructure;
+pub mod collation;
 pub mod envelope;
 pub mod header;
 pub mod imap_string;
