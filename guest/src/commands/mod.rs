@@ -32,10 +32,12 @@ pub mod search;
 pub mod search_keys;
 pub mod select;
 pub mod sequence;
+pub mod sort;
 pub mod starttls;
 pub mod status;
 pub mod store_flags;
 pub mod subscribe;
+pub mod thread;
 pub mod uid;
 pub mod unauthenticate;
 
@@ -154,6 +156,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("UNSELECT", close::unselect, States::SELECTED),
     cmd("EXPUNGE", expunge::handle, States::SELECTED),
     cmd("SEARCH", search::handle, States::SELECTED),
+    // rfc5256 SORT and THREAD.
+    cmd("SORT", sort::handle, States::SELECTED),
+    cmd("THREAD", thread::handle, States::SELECTED),
     cmd("FETCH", fetch::handle, States::SELECTED),
     cmd("STORE", store_flags::handle, States::SELECTED),
     cmd("COPY", copy::handle, States::SELECTED),

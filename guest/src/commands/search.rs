@@ -74,6 +74,28 @@ pub fn run(
         return Ok(Action::None);
     };
     let found = search_mailbox(&selected.mailbox, &key);
+    answer(session, request, command, options, &found, modseq_key)
+}
+
+/// The answer to a SEARCH or, with `command` SORT, a SORT whose messages
+/// are `found` (positions, ascending or in sort order): `* SEARCH`/`*
+/// SORT` numbers with the highest MODSEQ after a MODSEQ key (rfc7162
+/// 3.1.6, 3.1.9), or with RETURN one ESEARCH (rfc4731 3.1, rfc5267 3.1);
+/// `$` saved with SAVE (rfc5182 2.4); then updates and the tagged OK.
+pub(crate) fn answer(
+    session: &mut Session,
+    request: &mut Request,
+    command: MessageCommand,
+    options: Option<ReturnOptions>,
+    found: &[usize],
+    modseq_key: bool,
+) -> Result<Action, SyntaxError> {
+    let numbering = command.numbering;
+    let sorted = command.name().ends_with("Sort");
+    let Some(selected) = session.selected_mut() else {
+        request.reply(session, "BAD Please select a mailbox first");
+        return Ok(Action::None);
+    };
     let records = selected.mailbox.records();
     let number = |position: usize| match numbering {
         Numbering::Sequence => position as u32 + 1,
@@ -93,20 +115,27 @@ pub fn run(
     match options {
         None => {
             out.reserve(9 + found.len() * 6);
-            out.extend_from_slice(b"* SEARCH");
-            for &position in &found {
+            out.extend_from_slice(if sorted { b"* SORT" } else { b"* SEARCH" });
+            for &position in found {
                 out.push(b' ');
                 out.extend_from_slice(number(position).to_string().as_bytes());
             }
-            if let Some(modseq) = highest_modseq(&found) {
+            if let Some(modseq) = highest_modseq(found) {
                 out.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }
         Some(options) if options.esearch() => {
             let numbers: Vec<u32> = found.iter().map(|&p| number(p)).collect();
-            let modseq = highest_modseq(&options.returned(&found));
-            let line = esearch_response(request.tag.as_str(), numbering, options, &numbers, modseq);
+            let modseq = highest_modseq(&options.returned(found));
+            let line = esearch_response(
+                request.tag.as_str(),
+                numbering,
+                options,
+                &numbers,
+                modseq,
+                sorted,
+            );
             out.extend_from_slice(line.as_bytes());
         }
         Some(_) => {}
@@ -114,8 +143,14 @@ pub fn run(
     if let Some(options) = options
         && options.save
     {
-        let kept = options.returned(&found).into_iter();
-        selected.saved_result = kept.map(|p| records[p].uid).collect();
+        // `$` is a set: a SORT's order is not kept.
+        let mut uids: Vec<u32> = options
+            .returned(found)
+            .into_iter()
+            .map(|p| records[p].uid)
+            .collect();
+        uids.sort_unstable();
+        selected.saved_result = uids.into();
     }
     session.write(&out);
     session.report_updates(command.allows_expunge());
@@ -126,7 +161,7 @@ pub fn run(
 /// The tagged reply to a SEARCH that did not parse; one with SAVE that is
 /// refused with NO empties the saved result (rfc5182 2.1), a BAD one
 /// leaves it.
-fn refuse(
+pub(crate) fn refuse(
     session: &mut Session,
     request: &mut Request,
     error: SearchError,
@@ -148,15 +183,18 @@ fn refuse(
 }
 
 /// rfc4731 3.1, rfc4466 2.6.2: `* ESEARCH (TAG "t") [UID]` and the data
-/// asked for, in the order of rfc4731's examples. `numbers` (ascending)
-/// are what matched; MIN, MAX and ALL are left out when nothing did,
-/// COUNT never is; `modseq` is rfc4731 3.2's MODSEQ.
-fn esearch_response(
+/// asked for, in the order of rfc4731's examples. `numbers` are what
+/// matched, ascending, or for an extended SORT (`sorted`) in sort order:
+/// then MIN and MAX are the first and last in that order and ALL keeps
+/// it (rfc5267 3.1, 3.2). MIN, MAX and ALL are left out when nothing
+/// matched, COUNT never is; `modseq` is rfc4731 3.2's MODSEQ.
+pub(crate) fn esearch_response(
     tag: &str,
     numbering: Numbering,
     options: ReturnOptions,
     numbers: &[u32],
     modseq: Option<u64>,
+    sorted: bool,
 ) -> String {
     // A tag is ASTRING-CHARs (rfc3501 9), never a quote or a backslash:
     // it goes between quotes as it is.
@@ -171,7 +209,9 @@ fn esearch_response(
         if options.max {
             line += &format!(" MAX {max}");
         }
-        if options.all {
+        if options.all && sorted {
+            line += &format!(" ALL {}", format_ordered_set(numbers));
+        } else if options.all {
             line += &format!(" ALL {}", format_uid_set(numbers));
         }
     }
@@ -182,6 +222,28 @@ fn esearch_response(
         line += &format!(" MODSEQ {modseq}");
     }
     line + "\r\n"
+}
+
+/// `numbers` as a sequence-set in their own order: runs of consecutive
+/// ascending numbers as ranges, never a descending range (rfc5267 3.2).
+fn format_ordered_set(numbers: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j].wrapping_add(1) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out += &numbers[i].to_string();
+        if j > i {
+            out += &format!(":{}", numbers[j]);
+        }
+        i = j + 1;
+    }
+    out
 }
 
 /// Positions (0-based, ascending) of the messages matching `key`.

@@ -281,6 +281,20 @@ pub fn parse_charset(p: &mut Parser) -> Result<Charset, SearchError> {
     Charset::named(&name).ok_or(SearchError::BadCharset)
 }
 
+/// SORT's and THREAD's ` charset 1*(SP search-key)` (rfc5256 5
+/// search-criteria, after the SP before it) to the end of the command.
+pub fn parse_search_criteria(p: &mut Parser, command: &str) -> Result<SearchKey, SearchError> {
+    let missing = || bad(format!("Missing required argument to {command}"));
+    if !p.eat(b' ') || p.at_eol() {
+        return Err(missing());
+    }
+    let charset = parse_charset(p)?;
+    if !p.eat(b' ') {
+        return Err(missing());
+    }
+    parse_search_keys(p, command, charset)
+}
+
 /// Parses everything after `SEARCH ` to the end of the command; the keys
 /// are ANDed (rfc3501 6.4.4). `command` names the command in texts.
 pub fn parse_search_program(p: &mut Parser, command: &str) -> Result<SearchKey, SearchError> {
