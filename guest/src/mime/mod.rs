@@ -129,4 +129,4 @@ impl MessageSummary {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

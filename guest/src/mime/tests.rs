@@ -295,7 +295,7 @@ pub fn validate_body(s: &[u8]) -> R<()> {
     r.end()
 }
 
-fn corpus_files() -> Vec<std::path::PathBuf> {
+pub(crate) fn corpus_files() -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let root = std::path::Path::new("/work/shared/corpus/mime");
     let mut stack = vec![root.to_path_buf()];
