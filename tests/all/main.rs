@@ -22,6 +22,7 @@ mod message_attributes;
 mod msg_files;
 mod peers;
 mod sandbox;
+mod sort_thread;
 mod store_badinput;
 mod store_clients;
 mod store_corpus;
