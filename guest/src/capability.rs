@@ -65,6 +65,18 @@ const POST_AUTH_STATIC: &[&str] = &[
     "WITHIN",                // rfc5032
 ];
 
+/// IMAP4rev2 (rfc9051) is offered beside IMAP4rev1, after login (where
+/// ENABLE, which switches a session to it, is valid), unless IDLE, part
+/// of IMAP4rev2, is off (`imapidlepoll: 0`) or `suppress_capabilities`
+/// hides it.
+pub fn rev2_offered(settings: &Settings) -> bool {
+    settings.idle_enabled
+        && !settings
+            .suppress_capabilities
+            .iter()
+            .any(|s| s == "IMAP4rev2")
+}
+
 /// SASL mechanisms the guest can run; the host's list is filtered by this.
 pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "LOGIN"];
 
@@ -133,6 +145,9 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
         .map(String::from)
         .collect();
     let post_auth = listing == Listing::Full;
+    if post_auth && rev2_offered(settings) {
+        caps.push("IMAP4rev2".into());
+    }
     if post_auth {
         caps.extend(
             POST_AUTH_STATIC

@@ -28,6 +28,8 @@ pub mod namespace;
 pub mod noop;
 pub mod qresync;
 pub mod rename;
+#[cfg(test)]
+mod rev2_tests;
 pub mod search;
 pub mod search_keys;
 pub mod select;
@@ -52,6 +54,9 @@ pub struct Request<'a> {
     pub name: String,
     /// The arguments: the cursor stands right after the command name.
     pub args: Parser<'a>,
+    /// Mailbox names are UTF-8 on the wire (IMAP4rev2 enabled, rfc9051
+    /// 5.1), not modified UTF-7 (rfc3501 5.1.3).
+    pub utf8_names: bool,
 }
 
 impl Request<'_> {
@@ -219,6 +224,7 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
         tag,
         name: display_name(word),
         args,
+        utf8_names: session.rev2(),
     };
     let Some(entry) = entry else {
         let needs_selection = known.is_some_and(|c| c.states.allows(State::Selected));

@@ -92,6 +92,15 @@ pub(crate) fn answer(
 ) -> Result<Action, SyntaxError> {
     let numbering = command.numbering;
     let sorted = command.name().ends_with("Sort");
+    // rfc9051 6.4.4: without result options, ALL: an ESEARCH response
+    // (Appendix E item 4) once IMAP4rev2 is enabled.
+    let options = match options {
+        None if session.rev2() && !sorted => Some(ReturnOptions {
+            all: true,
+            ..ReturnOptions::default()
+        }),
+        options => options,
+    };
     let Some(selected) = session.selected_mut() else {
         request.reply(session, "BAD Please select a mailbox first");
         return Ok(Action::None);

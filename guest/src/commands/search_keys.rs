@@ -413,10 +413,10 @@ fn parse_key(
         argument(p)?;
         parse_search_date(p).map_err(|_| bad(format!("Invalid date in {command} command")))
     };
+    // rfc9051 9: LARGER/SMALLER SP number64 (63 bits, as mod-sequence-valzer).
     let number = |p: &mut Parser| -> Result<u64, SearchError> {
         argument(p)?;
-        p.number()
-            .map(u64::from)
+        p.mod_sequence(true)
             .map_err(|_| bad(format!("Invalid number in {command} command")))
     };
     // rfc5032 3: nz-number seconds.
@@ -644,6 +644,12 @@ mod tests {
             }
         );
         assert!(SearchKey::And(keys).reads_message());
+        // rfc9051 9: number64.
+        assert_eq!(
+            parse("LARGER 9223372036854775807").unwrap(),
+            SearchKey::Larger(9_223_372_036_854_775_807)
+        );
+        assert!(parse("SMALLER 9223372036854775808").is_err());
     }
 
     #[test]
