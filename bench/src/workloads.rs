@@ -129,9 +129,13 @@ pub enum Workload {
     Resync,
     ResyncBytes,
     Select,
+    SortDate,
+    SortSubject,
+    SortFrom,
+    ThreadReferences,
 }
 
-pub const ALL: [Workload; 15] = [
+pub const ALL: [Workload; 19] = [
     Workload::Session,
     Workload::Envelope,
     Workload::Bodystructure,
@@ -147,6 +151,10 @@ pub const ALL: [Workload; 15] = [
     Workload::Resync,
     Workload::ResyncBytes,
     Workload::Select,
+    Workload::SortDate,
+    Workload::SortSubject,
+    Workload::SortFrom,
+    Workload::ThreadReferences,
 ];
 
 impl Workload {
@@ -168,6 +176,10 @@ impl Workload {
             Workload::Resync => "j1",
             Workload::ResyncBytes => "j2",
             Workload::Select => "k",
+            Workload::SortDate => "s1",
+            Workload::SortSubject => "s2",
+            Workload::SortFrom => "s3",
+            Workload::ThreadReferences => "t",
         }
     }
 
@@ -188,6 +200,10 @@ impl Workload {
             Workload::Resync => "qresync-time",
             Workload::ResyncBytes => "qresync-bytes",
             Workload::Select => "select-time",
+            Workload::SortDate => "sort-date",
+            Workload::SortSubject => "sort-subject",
+            Workload::SortFrom => "sort-from",
+            Workload::ThreadReferences => "thread-references",
         }
     }
 
@@ -195,8 +211,12 @@ impl Workload {
         if s == "all" {
             return Some(ALL.to_vec());
         }
-        for group in ["e", "j"] {
-            if s == group || (group == "e" && s == "search") || (group == "j" && s == "qresync") {
+        for group in ["e", "j", "s"] {
+            if s == group
+                || (group == "e" && s == "search")
+                || (group == "j" && s == "qresync")
+                || (group == "s" && s == "sort")
+            {
                 return Some(
                     ALL.iter()
                         .copied()
@@ -245,6 +265,10 @@ impl Workload {
                 | Workload::SearchFrom
                 | Workload::SearchSubject
                 | Workload::SearchSince
+                | Workload::SortDate
+                | Workload::SortSubject
+                | Workload::SortFrom
+                | Workload::ThreadReferences
         )
     }
 
@@ -278,6 +302,14 @@ impl Workload {
                 "SELECT INBOX ({} msgs) in a fresh session, median of {SELECT_RUNS}",
                 p.messages
             ),
+            Workload::SortDate => format!("UID SORT (DATE) UTF-8 ALL, {} msgs", p.messages),
+            Workload::SortSubject => {
+                format!("UID SORT (SUBJECT) UTF-8 ALL, {} msgs", p.messages)
+            }
+            Workload::SortFrom => format!("UID SORT (FROM) UTF-8 ALL, {} msgs", p.messages),
+            Workload::ThreadReferences => {
+                format!("UID THREAD REFERENCES UTF-8 ALL, {} msgs", p.messages)
+            }
             Workload::Resync | Workload::ResyncBytes => format!(
                 "reconnect+LOGIN+ENABLE+SELECT (QRESYNC) after {RESYNC_FLAGS} flag changes and \
                  {RESYNC_EXPUNGES} expunges in {} msgs: {}",
@@ -329,6 +361,10 @@ impl Workload {
                 Workload::Resync => resync(s, false).await,
                 Workload::ResyncBytes => resync(s, true).await,
                 Workload::Select => select(s).await,
+                Workload::SortDate => sort(s, "UID SORT (DATE) UTF-8 ALL").await,
+                Workload::SortSubject => sort(s, "UID SORT (SUBJECT) UTF-8 ALL").await,
+                Workload::SortFrom => sort(s, "UID SORT (FROM) UTF-8 ALL").await,
+                Workload::ThreadReferences => sort(s, "UID THREAD REFERENCES UTF-8 ALL").await,
             }
         })
         .await
@@ -547,6 +583,59 @@ async fn search(s: &Server, criteria: &str) -> Result<Sample> {
     Ok(Sample {
         value: ms(dt),
         detail: format!("{hits} hits of {exists}"),
+    })
+}
+
+/// (s1-s3, t): one UID SORT or UID THREAD (rfc5256) over the whole
+/// selected INBOX, timed to its tagged OK. The detail counts the messages
+/// (and for THREAD the threads) and hashes the order, so servers that
+/// order differently get a NOTE.
+async fn sort(s: &Server, command: &str) -> Result<Sample> {
+    let (mut c, _) = s.selected().await?;
+    let t0 = Instant::now();
+    let r = c.cmd(command, true).await?;
+    let dt = t0.elapsed();
+    let r = r.ok(command)?;
+    c.logout().await.ok();
+    let word = if command.contains("THREAD") {
+        "* THREAD"
+    } else {
+        "* SORT"
+    };
+    let line = r
+        .untagged
+        .iter()
+        .find(|l| l.to_ascii_uppercase().starts_with(word))
+        .ok_or_else(|| format!("no {word} response"))?;
+    let data = &line[word.len()..];
+    let numbers: Vec<u64> = data
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // FNV-1a over the numbers in order, and the parentheses for THREAD.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let mut detail = format!("{} msgs", numbers.len());
+    if word == "* THREAD" {
+        let mut depth = 0i64;
+        let mut threads = 0;
+        for ch in data.chars() {
+            match ch {
+                '(' => {
+                    threads += usize::from(depth == 0);
+                    depth += 1;
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        detail += &format!(" in {threads} threads");
+    }
+    Ok(Sample {
+        value: ms(dt),
+        detail: format!("{detail}, order {:08x}", hash as u32),
     })
 }
 
