@@ -134,7 +134,7 @@ impl ThreadMessage {
     }
 }
 
-fn thread_messages(mailbox: &Mailbox, found: &[usize]) -> Vec<ThreadMessage> {
+pub(crate) fn thread_messages(mailbox: &Mailbox, found: &[usize]) -> Vec<ThreadMessage> {
     let records = mailbox.records();
     let mut facts = SortFacts::new(mailbox);
     found

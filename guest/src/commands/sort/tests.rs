@@ -588,3 +588,45 @@ fn corpus_sorted_by_every_key() {
         assert!(!line.contains("()"), "{algorithm}: {line}");
     }
 }
+
+/// Profiling aid, not a test: `IMAPD_PERF_MAILDIR=<a user's tree> cargo
+/// test -p guest --release sort_profile -- --ignored --nocapture` times
+/// SORT and THREAD natively over a real mailbox (e.g. one `make bench`
+/// loaded).
+#[test]
+#[ignore]
+fn sort_profile() {
+    use super::{Criterion, SortKey, sort_positions};
+    let Ok(root) = std::env::var("IMAPD_PERF_MAILDIR") else {
+        return;
+    };
+    let store = crate::store::MailStore::open(root, std::rc::Rc::new(crate::store::NoLocking), &[])
+        .unwrap();
+    let m = store.examine(&crate::store::MailboxName::inbox()).unwrap();
+    let all: Vec<usize> = (0..m.records().len()).collect();
+    for key in [SortKey::Date, SortKey::Subject, SortKey::From] {
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let sorted = sort_positions(
+                &m,
+                &all,
+                &[Criterion {
+                    key,
+                    reverse: false,
+                }],
+            );
+            println!("SORT {key:?}: {} in {:?}", sorted.len(), t0.elapsed());
+        }
+    }
+    for _ in 0..3 {
+        let t0 = std::time::Instant::now();
+        let messages = crate::commands::thread::thread_messages(&m, &all);
+        let t1 = t0.elapsed();
+        let threads = crate::commands::thread::references(&messages);
+        println!(
+            "THREAD REFERENCES: {} threads in {:?} (reading {t1:?})",
+            threads.len(),
+            t0.elapsed()
+        );
+    }
+}
