@@ -481,7 +481,7 @@ main() {
   # One `imapd-bench run` per workload, each under its own time limit.
   local wl=() w i=0 part limit specs
   if [ "$WORKLOADS" = all ]; then
-    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o)   # bench/src/workloads.rs ALL
+    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o s1 s2 s3 t)   # bench/src/workloads.rs ALL
   else
     IFS=, read -ra wl <<<"$WORKLOADS"
   fi

@@ -794,7 +794,7 @@ mod tests {
 
     #[test]
     fn workload_names() {
-        assert_eq!(Workload::parse("all").unwrap().len(), 19);
+        assert_eq!(Workload::parse("all").unwrap().len(), 23);
         assert_eq!(
             Workload::parse("select-time").unwrap(),
             vec![Workload::Select]

@@ -133,9 +133,13 @@ pub enum Workload {
     AppendConcurrent,
     FetchNewest,
     ListStatus,
+    SortDate,
+    SortSubject,
+    SortFrom,
+    ThreadReferences,
 }
 
-pub const ALL: [Workload; 19] = [
+pub const ALL: [Workload; 23] = [
     Workload::Session,
     Workload::Envelope,
     Workload::Bodystructure,
@@ -155,6 +159,10 @@ pub const ALL: [Workload; 19] = [
     Workload::AppendConcurrent,
     Workload::FetchNewest,
     Workload::ListStatus,
+    Workload::SortDate,
+    Workload::SortSubject,
+    Workload::SortFrom,
+    Workload::ThreadReferences,
 ];
 
 impl Workload {
@@ -180,6 +188,10 @@ impl Workload {
             Workload::AppendConcurrent => "m",
             Workload::FetchNewest => "n",
             Workload::ListStatus => "o",
+            Workload::SortDate => "s1",
+            Workload::SortSubject => "s2",
+            Workload::SortFrom => "s3",
+            Workload::ThreadReferences => "t",
         }
     }
 
@@ -204,6 +216,10 @@ impl Workload {
             Workload::AppendConcurrent => "append-8",
             Workload::FetchNewest => "fetch-newest-50",
             Workload::ListStatus => "list-status",
+            Workload::SortDate => "sort-date",
+            Workload::SortSubject => "sort-subject",
+            Workload::SortFrom => "sort-from",
+            Workload::ThreadReferences => "thread-references",
         }
     }
 
@@ -211,8 +227,12 @@ impl Workload {
         if s == "all" {
             return Some(ALL.to_vec());
         }
-        for group in ["e", "j"] {
-            if s == group || (group == "e" && s == "search") || (group == "j" && s == "qresync") {
+        for group in ["e", "j", "s"] {
+            if s == group
+                || (group == "e" && s == "search")
+                || (group == "j" && s == "qresync")
+                || (group == "s" && s == "sort")
+            {
                 return Some(
                     ALL.iter()
                         .copied()
@@ -273,6 +293,10 @@ impl Workload {
                 | Workload::SearchSince
                 | Workload::FetchNewest
                 | Workload::ListStatus
+                | Workload::SortDate
+                | Workload::SortSubject
+                | Workload::SortFrom
+                | Workload::ThreadReferences
         )
     }
 
@@ -321,6 +345,14 @@ impl Workload {
                 "SELECT INBOX ({} msgs) in a fresh session, median of {SELECT_RUNS}",
                 p.messages
             ),
+            Workload::SortDate => format!("UID SORT (DATE) UTF-8 ALL, {} msgs", p.messages),
+            Workload::SortSubject => {
+                format!("UID SORT (SUBJECT) UTF-8 ALL, {} msgs", p.messages)
+            }
+            Workload::SortFrom => format!("UID SORT (FROM) UTF-8 ALL, {} msgs", p.messages),
+            Workload::ThreadReferences => {
+                format!("UID THREAD REFERENCES UTF-8 ALL, {} msgs", p.messages)
+            }
             Workload::Resync | Workload::ResyncBytes => format!(
                 "reconnect+LOGIN+ENABLE+SELECT (QRESYNC) after {RESYNC_FLAGS} flag changes and \
                  {RESYNC_EXPUNGES} expunges in {} msgs: {}",
@@ -376,6 +408,10 @@ impl Workload {
                 Workload::AppendConcurrent => append_concurrent(s, appends).await,
                 Workload::FetchNewest => fetch_newest(s).await,
                 Workload::ListStatus => list_status(s).await,
+                Workload::SortDate => sort(s, "UID SORT (DATE) UTF-8 ALL").await,
+                Workload::SortSubject => sort(s, "UID SORT (SUBJECT) UTF-8 ALL").await,
+                Workload::SortFrom => sort(s, "UID SORT (FROM) UTF-8 ALL").await,
+                Workload::ThreadReferences => sort(s, "UID THREAD REFERENCES UTF-8 ALL").await,
             }
         })
         .await
@@ -594,6 +630,59 @@ async fn search(s: &Server, criteria: &str) -> Result<Sample> {
     Ok(Sample {
         value: ms(dt),
         detail: format!("{hits} hits of {exists}"),
+    })
+}
+
+/// (s1-s3, t): one UID SORT or UID THREAD (rfc5256) over the whole
+/// selected INBOX, timed to its tagged OK. The detail counts the messages
+/// (and for THREAD the threads) and hashes the order, so servers that
+/// order differently get a NOTE.
+async fn sort(s: &Server, command: &str) -> Result<Sample> {
+    let (mut c, _) = s.selected().await?;
+    let t0 = Instant::now();
+    let r = c.cmd(command, true).await?;
+    let dt = t0.elapsed();
+    let r = r.ok(command)?;
+    c.logout().await.ok();
+    let word = if command.contains("THREAD") {
+        "* THREAD"
+    } else {
+        "* SORT"
+    };
+    let line = r
+        .untagged
+        .iter()
+        .find(|l| l.to_ascii_uppercase().starts_with(word))
+        .ok_or_else(|| format!("no {word} response"))?;
+    let data = &line[word.len()..];
+    let numbers: Vec<u64> = data
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // FNV-1a over the numbers in order, and the parentheses for THREAD.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let mut detail = format!("{} msgs", numbers.len());
+    if word == "* THREAD" {
+        let mut depth = 0i64;
+        let mut threads = 0;
+        for ch in data.chars() {
+            match ch {
+                '(' => {
+                    threads += usize::from(depth == 0);
+                    depth += 1;
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        detail += &format!(" in {threads} threads");
+    }
+    Ok(Sample {
+        value: ms(dt),
+        detail: format!("{detail}, order {:08x}", hash as u32),
     })
 }
 

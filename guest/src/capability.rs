@@ -40,27 +40,44 @@ const BASE: &[&str] = &["IMAP4rev1", "LITERAL+", "ID", "ENABLE"];
 /// SEARCHRES is not in 3.6's list; it stands where Cyrus 3.12 lists it,
 /// alphabetically between SEARCH=FUZZY and SORT.
 const POST_AUTH_STATIC: &[&str] = &[
-    "BINARY",             // rfc3516
-    "CHILDREN",           // rfc3348
-    "CONDSTORE",          // rfc7162
-    "CREATE-SPECIAL-USE", // rfc6154
-    "ESEARCH",            // rfc4731
-    "LIST-EXTENDED",      // rfc5258
-    "LIST-STATUS",        // rfc5819
-    "MOVE",               // rfc6851
-    "MULTIAPPEND",        // rfc3502
-    "NAMESPACE",          // rfc2342
-    "OBJECTID",           // rfc8474
-    "PREVIEW",            // rfc8970
-    "QRESYNC",            // rfc7162
-    "SAVEDATE",           // rfc8514
-    "SEARCHRES",          // rfc5182
-    "SPECIAL-USE",        // rfc6154
-    "STATUS=SIZE",        // rfc8438
-    "UIDPLUS",            // rfc4315
-    "UNSELECT",           // rfc3691
-    "WITHIN",             // rfc5032
+    "BINARY",                // rfc3516
+    "CHILDREN",              // rfc3348
+    "CONDSTORE",             // rfc7162
+    "CREATE-SPECIAL-USE",    // rfc6154
+    "ESEARCH",               // rfc4731
+    "ESORT",                 // rfc5267 3.1
+    "LIST-EXTENDED",         // rfc5258
+    "LIST-STATUS",           // rfc5819
+    "MOVE",                  // rfc6851
+    "MULTIAPPEND",           // rfc3502
+    "NAMESPACE",             // rfc2342
+    "OBJECTID",              // rfc8474
+    "PREVIEW",               // rfc8970
+    "QRESYNC",               // rfc7162
+    "SAVEDATE",              // rfc8514
+    "SEARCHRES",             // rfc5182
+    "SORT",                  // rfc5256
+    "SORT=DISPLAY",          // rfc5957
+    "SPECIAL-USE",           // rfc6154
+    "STATUS=SIZE",           // rfc8438
+    "THREAD=ORDEREDSUBJECT", // rfc5256
+    "THREAD=REFERENCES",     // rfc5256
+    "UIDPLUS",               // rfc4315
+    "UNSELECT",              // rfc3691
+    "WITHIN",                // rfc5032
 ];
+
+/// IMAP4rev2 (rfc9051) is offered beside IMAP4rev1, after login (where
+/// ENABLE, which switches a session to it, is valid), unless IDLE, part
+/// of IMAP4rev2, is off (`imapidlepoll: 0`) or `suppress_capabilities`
+/// hides it.
+pub fn rev2_offered(settings: &Settings) -> bool {
+    settings.idle_enabled
+        && !settings
+            .suppress_capabilities
+            .iter()
+            .any(|s| s == "IMAP4rev2")
+}
 
 /// SASL mechanisms the guest runs itself, asking the host only to check
 /// the password: plaintext mechanisms, offered only under a layer.
@@ -154,6 +171,9 @@ pub fn capabilities(settings: &Settings, sec: Security, listing: Listing) -> Vec
         .map(String::from)
         .collect();
     let post_auth = listing == Listing::Full;
+    if post_auth && rev2_offered(settings) {
+        caps.push("IMAP4rev2".into());
+    }
     if post_auth {
         caps.extend(
             POST_AUTH_STATIC
@@ -299,7 +319,7 @@ mod tests {
         st.allow_plaintext = true;
         assert_eq!(
             capability_string(&st, AUTHED, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH ESORT LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE THREAD=ORDEREDSUBJECT THREAD=REFERENCES UIDPLUS UNSELECT WITHIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
         let tls_authed = Security {
             tls: true,
@@ -309,7 +329,7 @@ mod tests {
         };
         assert_eq!(
             capability_string(&st, tls_authed, Listing::Full),
-            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ID ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH ESORT LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE THREAD=ORDEREDSUBJECT THREAD=REFERENCES UIDPLUS UNSELECT WITHIN AUTH=PLAIN AUTH=LOGIN COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
     }
 
@@ -322,7 +342,7 @@ mod tests {
         st.suppress_capabilities = vec!["ID".into(), "enable".into()];
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UIDPLUS UNSELECT WITHIN AUTH=LOGIN SASL-IR COMPRESS=DEFLATE APPENDLIMIT=4294967295"
+            "IMAP4rev1 LITERAL+ ENABLE BINARY CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH ESORT LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND NAMESPACE OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE THREAD=ORDEREDSUBJECT THREAD=REFERENCES UIDPLUS UNSELECT WITHIN AUTH=LOGIN SASL-IR COMPRESS=DEFLATE APPENDLIMIT=4294967295"
         );
         st.mechanisms.clear();
         st.suppress_capabilities.extend(
@@ -337,7 +357,7 @@ mod tests {
         );
         assert_eq!(
             capability_string(&st, PRE, Listing::Full),
-            "IMAP4rev1 LITERAL+ ENABLE CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SPECIAL-USE STATUS=SIZE UNSELECT WITHIN"
+            "IMAP4rev1 LITERAL+ ENABLE CHILDREN CONDSTORE CREATE-SPECIAL-USE ESEARCH ESORT LIST-EXTENDED LIST-STATUS MOVE MULTIAPPEND OBJECTID PREVIEW QRESYNC SAVEDATE SEARCHRES SORT SORT=DISPLAY SPECIAL-USE STATUS=SIZE THREAD=ORDEREDSUBJECT THREAD=REFERENCES UNSELECT WITHIN"
         );
     }
 

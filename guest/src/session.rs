@@ -471,7 +471,7 @@ impl Session {
     /// after the command's own untagged responses, before its tagged reply.
     /// Without a selected mailbox it does nothing.
     pub fn report_updates(&mut self, allow_expunge: bool) {
-        let (condstore, qresync) = (self.condstore(), self.qresync());
+        let (condstore, qresync, rev2) = (self.condstore(), self.qresync(), self.rev2());
         let Some(selected) = self.selected.as_mut() else {
             return;
         };
@@ -482,7 +482,7 @@ impl Session {
         };
         match synced {
             Ok(changes) => {
-                let text = render_updates(selected, &changes, condstore, qresync);
+                let text = render_updates(selected, &changes, condstore, qresync, rev2);
                 self.write(&text);
             }
             Err(e @ StoreError::UidValidityChanged) => {
@@ -524,6 +524,14 @@ impl Session {
     /// QRESYNC is enabled (rfc7162 3.2.3): VANISHED instead of EXPUNGE.
     pub fn qresync(&self) -> bool {
         self.facts.enabled.iter().any(|e| e == "QRESYNC")
+    }
+
+    /// IMAP4rev2 is enabled (rfc9051 Appendix E, README "IMAP4rev2"): no
+    /// \Recent, ESEARCH for SEARCH, UTF-8 mailbox names, UID in every
+    /// unsolicited FETCH, a LIST response in SELECT. Kept in the
+    /// snapshot's `enabled` list, so it survives hibernation.
+    pub fn rev2(&self) -> bool {
+        self.facts.enabled.iter().any(|e| e == "IMAP4rev2")
     }
 
     /// How this session reports expunged messages, (sequence number, UID)
@@ -732,18 +740,23 @@ impl Session {
 
 /// The untagged responses for `changes`, in the order rfc3501 7.4.1 needs:
 /// expunges (each number valid when sent), then EXISTS and RECENT, then
-/// flag changes under the new numbering.
+/// flag changes under the new numbering. With IMAP4rev2 (`rev2`): no
+/// RECENT and no \Recent, and UID in every FETCH (rfc9051 Appendix E
+/// items 12 and 21, 7.5.2).
 fn render_updates(
     selected: &mut Selected,
     changes: &MailboxChanges,
     condstore: bool,
     qresync: bool,
+    rev2: bool,
 ) -> Vec<u8> {
     let mut out = expunge_lines(&changes.expunged, qresync);
     if changes.exists_changed {
         out += &format!("* {} EXISTS\r\n", changes.exists);
     }
-    if changes.exists_changed || changes.recent != selected.reported_recent {
+    if rev2 {
+        selected.reported_recent = changes.recent;
+    } else if changes.exists_changed || changes.recent != selected.reported_recent {
         out += &format!("* {} RECENT\r\n", changes.recent);
         selected.reported_recent = changes.recent;
     }
@@ -768,12 +781,15 @@ fn render_updates(
             }
             // The same FLAGS list as FETCH FLAGS (one order for both).
             out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
-            write_flags(&mut out, record, mailbox.is_recent(uid));
+            write_flags(&mut out, record, !rev2 && mailbox.is_recent(uid));
             // rfc7162 3.1, 3.2.4: UID and MODSEQ in every such FETCH once
-            // CONDSTORE is enabled.
+            // CONDSTORE is enabled; rfc9051 7.5.2: UID in every
+            // unsolicited FETCH.
             if condstore {
                 let text = format!(" UID {uid} MODSEQ ({})", record.modseq);
                 out.extend_from_slice(text.as_bytes());
+            } else if rev2 {
+                out.extend_from_slice(format!(" UID {uid}").as_bytes());
             }
             out.extend_from_slice(b")\r\n");
         }

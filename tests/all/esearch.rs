@@ -194,9 +194,13 @@ fn saved_result() {
     assert!(ok(&mut c, "E283", "COPY $ Junk").is_empty());
     // A SEARCH with SAVE refused with NO empties $ (rfc5182 2.1).
     c.ok("SEARCH RETURN (SAVE) 1");
-    assert_eq!(
-        c.c.cmd("B283", "SEARCH RETURN (SAVE) CHARSET KOI8-R ALL").1,
-        "B283 NO [BADCHARSET (US-ASCII UTF-8)] Unrecognized character set"
+    let refused =
+        c.c.cmd("B283", "SEARCH RETURN (SAVE) CHARSET X-KLINGON ALL")
+            .1;
+    assert!(
+        refused.starts_with("B283 NO [BADCHARSET (US-ASCII UTF-8 ")
+            && refused.ends_with(")] Unrecognized character set"),
+        "{refused}"
     );
     assert_eq!(ok(&mut c, "z", "SEARCH $"), ["* SEARCH"]);
     // SELECT starts with an empty $.

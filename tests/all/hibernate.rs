@@ -270,3 +270,39 @@ fn a_session_that_cannot_wake_is_closed_cleanly() {
     await_log(&s, "session ended: waking from hibernation", 1);
     assert_eq!(writer.cmd("n", "NOOP").1, "n OK Completed");
 }
+
+/// IMAP4rev2 (rfc9051) enabled before IDLE survives hibernation: the
+/// woken session still answers SEARCH with ESEARCH, shows no \Recent and
+/// puts UID in its unsolicited FETCH.
+#[test]
+fn imap4rev2_survives_hibernation() {
+    let s = hib_server(&[]);
+    let mut writer = logged_in(&s);
+    append(&mut writer, "w", "one");
+    assert!(writer.cmd("ws", "SELECT INBOX").1.starts_with("ws OK"));
+    let mut idler = logged_in(&s);
+    let (u, t) = idler.cmd("e", "ENABLE IMAP4rev2");
+    assert_eq!(
+        (u, t.as_str()),
+        (vec!["* ENABLED IMAP4rev2".to_string()], "e OK Completed")
+    );
+    let (u, _) = idler.cmd("s", "SELECT INBOX");
+    assert!(
+        u.iter()
+            .any(|l| l == "* LIST (\\HasNoChildren) \"/\" INBOX")
+            && !u.iter().any(|l| l.ends_with(" RECENT")),
+        "{u:?}"
+    );
+    idler.send("i IDLE\r\n");
+    assert_eq!(idler.line(), "+ idling");
+    await_hibernations(&s, 1);
+    let (_, t) = writer.cmd("b", "STORE 1 +FLAGS (\\Flagged)");
+    assert!(t.starts_with("b OK"), "{t}");
+    let l = expect_push(&mut idler, PROMPT, |l| l.starts_with("* 1 FETCH"));
+    assert_eq!(l, "* 1 FETCH (FLAGS (\\Flagged) UID 1)");
+    idler.send("DONE\r\n");
+    assert_eq!(idler.until_tagged("i").1, "i OK Completed");
+    let (u, t) = idler.cmd("f", "SEARCH FLAGGED");
+    assert_eq!(t, "f OK Completed");
+    assert_eq!(u, ["* ESEARCH (TAG \"f\") ALL 1"]);
+}

@@ -24,6 +24,7 @@ mod msg_files;
 mod peers;
 mod sandbox;
 mod sasl;
+mod sort_thread;
 mod store_badinput;
 mod store_clients;
 mod store_corpus;

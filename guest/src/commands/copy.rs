@@ -56,10 +56,14 @@ pub(crate) enum Outcome {
 }
 
 /// The destination name as the client wrote it (rfc3501 5.1.3 modified
-/// UTF-7; INBOX case-insensitive).
-fn destination_name(raw: &[u8]) -> Option<MailboxName> {
+/// UTF-7, or UTF-8 with IMAP4rev2 (rfc9051 5.1); INBOX case-insensitive).
+fn destination_name(raw: &[u8], utf8: bool) -> Option<MailboxName> {
     let text = std::str::from_utf8(raw).ok()?;
-    let decoded = mutf7::decode(text).ok()?;
+    let decoded = if utf8 {
+        text.to_string()
+    } else {
+        mutf7::decode(text).ok()?
+    };
     let name = if decoded.eq_ignore_ascii_case("INBOX") {
         "INBOX".to_string()
     } else if decoded.len() > 6 && decoded[..6].eq_ignore_ascii_case("INBOX/") {
@@ -78,7 +82,7 @@ pub(crate) fn copy_or_move(
     numbering: Numbering,
     moving: bool,
 ) -> Result<Outcome, SyntaxError> {
-    let Some(name) = destination_name(destination) else {
+    let Some(name) = destination_name(destination, session.rev2()) else {
         return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
     };
     let (store, selected) = match session.store_and_selected() {

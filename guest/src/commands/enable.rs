@@ -4,21 +4,30 @@
 //! `ENABLE 1*(SP capability)`: extensions we do not implement are ignored
 //! (rfc5161 3.1); `* ENABLED` lists only those newly enabled.
 //! CONDSTORE and QRESYNC (rfc7162 3.1, 3.2.3): QRESYNC implies CONDSTORE.
+//! IMAP4rev2 (rfc9051 6.3.1) switches the session to IMAP4rev2's rules
+//! (README "IMAP4rev2"), for good: nothing turns it off.
 
 use super::Request;
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
-/// Extensions this server can enable, upper case.
-pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC"];
+/// Extensions this server can enable, upper case (IMAP4rev2 only where
+/// it is advertised: [`crate::capability::rev2_offered`]).
+pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC", "IMAP4rev2"];
 
 pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     let mut newly = Vec::new();
     loop {
         req.args.sp()?;
         let atom = req.args.atom()?;
-        let name = atom.as_str().to_ascii_uppercase();
-        if ENABLEABLE.contains(&name.as_str())
+        let mut name = atom.as_str().to_ascii_uppercase();
+        if name == "IMAP4REV2" {
+            // Spelt as the capability is (rfc9051 7.2.1).
+            name = "IMAP4rev2".into();
+        }
+        let offered = name != "IMAP4rev2" || crate::capability::rev2_offered(session.settings());
+        if offered
+            && ENABLEABLE.contains(&name.as_str())
             && !session.facts.enabled.contains(&name)
             && !newly.contains(&name)
         {

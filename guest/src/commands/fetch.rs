@@ -99,6 +99,7 @@ pub fn run(
     let read_only = selected.read_only;
     let newly_seen = mark_seen(&mut selected.mailbox, read_only, &positions, &items);
     let summaries = selected.mailbox.cache_reader();
+    let shows_recent = !session.rev2();
     session.fetch_job = Some(FetchJob {
         tag: request.tag.as_str().to_string(),
         positions,
@@ -108,6 +109,7 @@ pub fn run(
         allows_expunge: command.allows_expunge(),
         summaries,
         raw: Vec::new(),
+        shows_recent,
     });
     // The session runs the job (`resume`) before the next command.
     Ok(Action::None)
@@ -133,6 +135,9 @@ pub struct FetchJob {
     summaries: CacheReader,
     /// The current message file, when the items need it (reused buffer).
     raw: Vec<u8>,
+    /// FLAGS may show \Recent (not once IMAP4rev2 is enabled: rfc9051
+    /// Appendix E item 12).
+    shows_recent: bool,
 }
 
 /// Continues `job` until it is done or the output is full; in the latter
@@ -257,7 +262,7 @@ fn write_responses(
         }
         let message = MessageData {
             record,
-            recent: mailbox.is_recent(record.uid),
+            recent: job.shows_recent && mailbox.is_recent(record.uid),
             raw: &job.raw,
             summary,
             from_file,

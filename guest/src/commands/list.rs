@@ -16,7 +16,7 @@ use super::Request;
 use super::mailbox_arg::{decode_wire, reply_failure, wire_name};
 use super::status::{self, Item};
 use crate::session::{Action, Session};
-use crate::store::{ListEntry, StoreError, canonical_pattern, list_matches, mutf7};
+use crate::store::{ListEntry, MailboxName, StoreError, canonical_pattern, list_matches, mutf7};
 use crate::wire::parser::{Parser, SyntaxError};
 
 /// Reference plus pattern, in bytes; for several patterns (rfc5258 3), all
@@ -153,12 +153,15 @@ struct Pattern {
     wire_form: bool,
 }
 
+// With UTF-8 names (IMAP4rev2, rfc9051 5.1) every pattern decodes: it is
+// matched against the names themselves.
+
 impl Pattern {
     /// A pattern is not a mailbox name (rfc3501 6.3.8): one that is not
     /// valid modified UTF-7 still matches, against the names as they go
     /// on the wire (Cyrus, which keeps names in modified UTF-7, does that).
-    fn new(reference: &[u8], pattern: &[u8]) -> Pattern {
-        match (decode_wire(reference), decode_wire(pattern)) {
+    fn new(reference: &[u8], pattern: &[u8], utf8: bool) -> Pattern {
+        match (decode_wire(reference, utf8), decode_wire(pattern, utf8)) {
             (Ok(r), Ok(p)) => Pattern {
                 text: canonical_pattern(&r, &p),
                 wire_form: false,
@@ -200,7 +203,7 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         if cmd.extended && raw.is_empty() {
             continue;
         }
-        let pattern = Pattern::new(&cmd.reference, raw);
+        let pattern = Pattern::new(&cmd.reference, raw, req.utf8_names);
         if pattern.text.len() > budget {
             if cmd.extended {
                 continue;
@@ -316,7 +319,14 @@ fn response(
     let mut status_line = None;
     if !cmd.returns.status.is_empty() && found.meets && !entry.noselect {
         match status::mailbox_status(session, &entry.name, &cmd.returns.status) {
-            Ok(s) => status_line = Some(status::status_line(&entry.name, &cmd.returns.status, &s)),
+            Ok(s) => {
+                status_line = Some(status::status_line(
+                    &entry.name,
+                    &cmd.returns.status,
+                    &s,
+                    session.rev2(),
+                ))
+            }
             Err(e) => {
                 if matches!(e, StoreError::Io(_)) {
                     session.log_store_error("LIST-STATUS", &e);
@@ -328,7 +338,9 @@ fn response(
     // Cyrus's order: \Noselect \NonExistent \Subscribed \HasChildren
     // \HasNoChildren, then the special uses.
     let mut attributes: Vec<&str> = Vec::new();
-    if entry.nonexistent && cmd.extended {
+    // rfc9051 7.3.1 (LIST-EXTENDED folded in): in IMAP4rev2 every LIST
+    // names a name with no mailbox \NonExistent.
+    if entry.nonexistent && (cmd.extended || session.rev2()) {
         // rfc5258 3.4: \NonExistent implies \Noselect.
         attributes.push("\\NonExistent");
     } else if noselect {
@@ -348,7 +360,7 @@ fn response(
     let mut line = format!(
         "* LIST ({}) \"/\" {}",
         attributes.join(" "),
-        wire_name(entry.name.as_str())
+        wire_name(entry.name.as_str(), session.rev2())
     );
     if found.childinfo {
         // rfc5258 6 childinfo-extended-item; the option is always quoted
@@ -359,13 +371,35 @@ fn response(
     line + status_line.as_deref().unwrap_or("")
 }
 
+/// The `* LIST` line SELECT and EXAMINE send for `name` once IMAP4rev2
+/// is enabled (rfc9051 6.3.2: "The list of mailbox attributes MUST be
+/// accurate"): the attributes a plain LIST shows.
+pub fn list_line_of(session: &mut Session, name: &MailboxName) -> String {
+    let entry = session
+        .mail_store()
+        .and_then(|store| store.list_where(|n| n == name.as_str()))
+        .ok()
+        .and_then(|entries| entries.into_iter().next());
+    match entry {
+        Some(entry) => {
+            let special_use = session.settings().switch("specialusealways", true);
+            let found = Found {
+                meets: true,
+                childinfo: false,
+            };
+            response(session, &ListCommand::default(), &entry, found, special_use)
+        }
+        None => format!("* LIST () \"/\" {}\r\n", wire_name(name.as_str(), true)),
+    }
+}
+
 pub fn lsub(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     req.args.sp()?;
     let reference = req.args.astring()?;
     req.args.sp()?;
     let pattern = req.args.list_mailbox()?;
     req.args.finish()?;
-    let pattern = Pattern::new(&reference, &pattern);
+    let pattern = Pattern::new(&reference, &pattern, req.utf8_names);
     if pattern.text.len() > MAX_PATTERN_BYTES {
         req.reply(session, "NO [CANNOT] Mailbox pattern too long");
         return Ok(Action::None);
@@ -380,7 +414,7 @@ pub fn lsub(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
                 let attributes = if entry.noselect { "\\Noselect" } else { "" };
                 out += &format!(
                     "* LSUB ({attributes}) \"/\" {}\r\n",
-                    wire_name(entry.name.as_str())
+                    wire_name(entry.name.as_str(), req.utf8_names)
                 );
             }
             session.write(out.as_bytes());

@@ -1,6 +1,7 @@
 //! What the mailbox commands share: mailbox names between the wire
-//! (modified UTF-7, rfc3501 5.1.3) and the store (UTF-8), and the NO
-//! replies for store failures (rfc5530 response codes, Cyrus's texts).
+//! (modified UTF-7, rfc3501 5.1.3; UTF-8 once IMAP4rev2 is enabled,
+//! rfc9051 5.1) and the store (UTF-8), and the NO replies for store
+//! failures (rfc5530 response codes, Cyrus's texts).
 
 use super::Request;
 use crate::session::Session;
@@ -16,17 +17,24 @@ pub struct BadName(pub String);
 /// the syntax, the inner one whether it names a valid mailbox.
 pub fn parse_mailbox(req: &mut Request) -> Result<Result<MailboxName, BadName>, SyntaxError> {
     let raw = req.args.astring()?;
-    Ok(mailbox_from_wire(&raw))
+    Ok(mailbox_from_wire(&raw, req.utf8_names))
 }
 
 /// Wire bytes → validated name. INBOX is case-insensitive (rfc3501 5.1).
-pub fn mailbox_from_wire(raw: &[u8]) -> Result<MailboxName, BadName> {
-    let utf8 = decode_wire(raw)?;
-    MailboxName::new(&utf8).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
+/// `utf8`: the client speaks UTF-8 names (rfc9051 5.1).
+pub fn mailbox_from_wire(raw: &[u8], utf8: bool) -> Result<MailboxName, BadName> {
+    let text = decode_wire(raw, utf8)?;
+    MailboxName::new(&text).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
 }
 
 /// Wire bytes → UTF-8 text (also for LIST patterns, which may hold `*` `%`).
-pub fn decode_wire(raw: &[u8]) -> Result<String, BadName> {
+pub fn decode_wire(raw: &[u8], utf8: bool) -> Result<String, BadName> {
+    if utf8 {
+        // rfc9051 5.1: UTF-8 as it is; `&` is just a character.
+        return std::str::from_utf8(raw)
+            .map(str::to_string)
+            .map_err(|_| BadName("NO Invalid mailbox name: not UTF-8".into()));
+    }
     let text = std::str::from_utf8(raw)
         .ok()
         .filter(|t| t.is_ascii())
@@ -36,14 +44,20 @@ pub fn decode_wire(raw: &[u8]) -> Result<String, BadName> {
     mutf7::decode(text).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
 }
 
-/// A name as it goes on the wire: modified UTF-7, then an atom if it can
-/// be one, otherwise a quoted string (modified UTF-7 is printable ASCII).
-pub fn wire_name(name: &str) -> String {
-    astring(&mutf7::encode(name))
+/// A name as it goes on the wire: modified UTF-7 (or UTF-8 with `utf8`,
+/// rfc9051 5.1), then an atom if it can be one, otherwise a quoted string
+/// (rfc9051 9 lets a quoted string hold UTF-8).
+pub fn wire_name(name: &str, utf8: bool) -> String {
+    if utf8 {
+        astring(name)
+    } else {
+        astring(&mutf7::encode(name))
+    }
 }
 
-/// rfc3501 9 astring output for printable-ASCII text: the bare atom, or a
-/// quoted string when it is empty, `NIL`, or has special characters.
+/// rfc3501 9 astring output for printable text: the bare atom, or a
+/// quoted string when it is empty, `NIL`, or has special characters
+/// (rfc9051 9: UTF-8 only in a quoted string).
 pub fn astring(text: &str) -> String {
     let atom_ok =
         !text.is_empty() && !text.eq_ignore_ascii_case("NIL") && text.bytes().all(is_astring_char);
@@ -105,20 +119,30 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn wire_name_rev1(name: &str) -> String {
+        wire_name(name, false)
+    }
+
     #[test]
     fn names_to_and_from_the_wire() {
-        assert_eq!(wire_name("INBOX"), "INBOX");
-        assert_eq!(wire_name("a b"), "\"a b\"");
-        assert_eq!(wire_name("Entw\u{fc}rfe"), "Entw&APw-rfe");
-        assert_eq!(wire_name("a&b"), "a&-b");
-        assert_eq!(wire_name("NIL"), "\"NIL\"");
-        assert_eq!(wire_name("x\"y\\"), "\"x\\\"y\\\\\"");
-        assert_eq!(wire_name(""), "\"\"");
+        assert_eq!(wire_name_rev1("INBOX"), "INBOX");
+        assert_eq!(wire_name_rev1("a b"), "\"a b\"");
+        assert_eq!(wire_name_rev1("Entw\u{fc}rfe"), "Entw&APw-rfe");
+        assert_eq!(wire_name_rev1("a&b"), "a&-b");
+        assert_eq!(wire_name_rev1("NIL"), "\"NIL\"");
+        assert_eq!(wire_name_rev1("x\"y\\"), "\"x\\\"y\\\\\"");
+        assert_eq!(wire_name_rev1(""), "\"\"");
         assert_eq!(
-            mailbox_from_wire(b"Entw&APw-rfe").ok().unwrap().as_str(),
+            mailbox_from_wire(b"Entw&APw-rfe", false)
+                .ok()
+                .unwrap()
+                .as_str(),
             "Entw\u{fc}rfe"
         );
-        assert_eq!(mailbox_from_wire(b"inbox").ok().unwrap().as_str(), "INBOX");
+        assert_eq!(
+            mailbox_from_wire(b"inbox", false).ok().unwrap().as_str(),
+            "INBOX"
+        );
         for bad in [
             &b"a/../b"[..],
             b"../x",
@@ -128,7 +152,25 @@ mod tests {
             b"/x",
             b"a*",
         ] {
-            assert!(mailbox_from_wire(bad).is_err(), "{bad:?}");
+            assert!(mailbox_from_wire(bad, false).is_err(), "{bad:?}");
         }
+        // rfc9051 5.1: UTF-8 names, `&` a character like any other.
+        assert_eq!(wire_name("Entw\u{fc}rfe", true), "\"Entw\u{fc}rfe\"");
+        assert_eq!(wire_name("a&b", true), "a&b");
+        assert_eq!(
+            mailbox_from_wire("下書き".as_bytes(), true)
+                .ok()
+                .unwrap()
+                .as_str(),
+            "下書き"
+        );
+        assert_eq!(
+            mailbox_from_wire(b"Entw&APw-rfe", true)
+                .ok()
+                .unwrap()
+                .as_str(),
+            "Entw&APw-rfe"
+        );
+        assert!(mailbox_from_wire(b"\xff", true).is_err());
     }
 }

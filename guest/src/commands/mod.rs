@@ -29,14 +29,18 @@ pub mod namespace;
 pub mod noop;
 pub mod qresync;
 pub mod rename;
+#[cfg(test)]
+mod rev2_tests;
 pub mod search;
 pub mod search_keys;
 pub mod select;
 pub mod sequence;
+pub mod sort;
 pub mod starttls;
 pub mod status;
 pub mod store_flags;
 pub mod subscribe;
+pub mod thread;
 pub mod uid;
 pub mod unauthenticate;
 
@@ -51,6 +55,9 @@ pub struct Request<'a> {
     pub name: String,
     /// The arguments: the cursor stands right after the command name.
     pub args: Parser<'a>,
+    /// Mailbox names are UTF-8 on the wire (IMAP4rev2 enabled, rfc9051
+    /// 5.1), not modified UTF-7 (rfc3501 5.1.3).
+    pub utf8_names: bool,
 }
 
 impl Request<'_> {
@@ -157,6 +164,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("UNSELECT", close::unselect, States::SELECTED),
     cmd("EXPUNGE", expunge::handle, States::SELECTED),
     cmd("SEARCH", search::handle, States::SELECTED),
+    // rfc5256 SORT and THREAD.
+    cmd("SORT", sort::handle, States::SELECTED),
+    cmd("THREAD", thread::handle, States::SELECTED),
     cmd("FETCH", fetch::handle, States::SELECTED),
     cmd("STORE", store_flags::handle, States::SELECTED),
     cmd("COPY", copy::handle, States::SELECTED),
@@ -217,6 +227,7 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
         tag,
         name: display_name(word),
         args,
+        utf8_names: session.rev2(),
     };
     let Some(entry) = entry else {
         let needs_selection = known.is_some_and(|c| c.states.allows(State::Selected));

@@ -27,11 +27,13 @@
 //! sequence-set =/ "$"                                          ; rfc5182 3
 //! ```
 //!
-//! Strings are decoded from the CHARSET (UTF-8 or US-ASCII, its subset)
-//! and case-folded once here, so matching compares folded text only.
+//! Strings are decoded from the CHARSET (UTF-8, US-ASCII, or any legacy
+//! charset `encoding_rs` knows: ISO-8859-*, windows-125*, KOI8-R,
+//! GB18030, Shift_JIS, EUC-KR...) and mapped with i;unicode-casemap
+//! (rfc5051) once here, so matching compares mapped text only.
 
 use super::dates::parse_search_date;
-use crate::mime::search::fold_case;
+use crate::mime::search::fold_needle;
 use crate::store::Flags;
 use crate::wire::parser::Parser;
 use crate::wire::types::{SequenceSet, is_atom_char};
@@ -232,6 +234,67 @@ fn bad(text: impl Into<String>) -> SearchError {
     SearchError::Bad(text.into())
 }
 
+/// The charset of a command's search strings (rfc3501 6.4.4 CHARSET,
+/// rfc5256 3 SORT/THREAD's charset argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charset(Option<&'static encoding_rs::Encoding>);
+
+/// What `NO [BADCHARSET (...)]` lists (rfc3501 7.1): the common ones;
+/// every other label `encoding_rs` knows is accepted too.
+pub const CHARSETS_LISTED: &str = "US-ASCII UTF-8 ISO-8859-1 ISO-8859-2 ISO-8859-5 ISO-8859-7 \
+ISO-8859-15 WINDOWS-1250 WINDOWS-1251 WINDOWS-1252 KOI8-R GB18030 BIG5 SHIFT_JIS EUC-JP \
+ISO-2022-JP EUC-KR";
+
+impl Charset {
+    pub const UTF8: Charset = Charset(None);
+
+    /// The charset named `name` (a label, case-insensitive), if it can be
+    /// decoded. US-ASCII is UTF-8's subset (encoding_rs would take the
+    /// label for windows-1252, as browsers do).
+    pub fn named(name: &[u8]) -> Option<Charset> {
+        if name.eq_ignore_ascii_case(b"UTF-8")
+            || name.eq_ignore_ascii_case(b"US-ASCII")
+            || name.eq_ignore_ascii_case(b"ASCII")
+        {
+            return Some(Charset::UTF8);
+        }
+        let encoding = encoding_rs::Encoding::for_label_no_replacement(name)?;
+        if encoding == encoding_rs::UTF_8 {
+            return Some(Charset::UTF8);
+        }
+        (encoding != encoding_rs::X_USER_DEFINED).then_some(Charset(Some(encoding)))
+    }
+
+    /// `bytes` decoded to UTF-8 (malformed sequences become U+FFFD).
+    pub fn decode(self, bytes: &[u8]) -> String {
+        match self.0 {
+            None => String::from_utf8_lossy(bytes).into_owned(),
+            Some(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
+        }
+    }
+}
+
+/// `CHARSET` of SORT and THREAD (rfc5256 5: `charset = atom / quoted`),
+/// mandatory there.
+pub fn parse_charset(p: &mut Parser) -> Result<Charset, SearchError> {
+    let name = p.astring().map_err(|_| bad("Missing charset"))?;
+    Charset::named(&name).ok_or(SearchError::BadCharset)
+}
+
+/// SORT's and THREAD's ` charset 1*(SP search-key)` (rfc5256 5
+/// search-criteria, after the SP before it) to the end of the command.
+pub fn parse_search_criteria(p: &mut Parser, command: &str) -> Result<SearchKey, SearchError> {
+    let missing = || bad(format!("Missing required argument to {command}"));
+    if !p.eat(b' ') || p.at_eol() {
+        return Err(missing());
+    }
+    let charset = parse_charset(p)?;
+    if !p.eat(b' ') {
+        return Err(missing());
+    }
+    parse_search_keys(p, command, charset)
+}
+
 /// Parses everything after `SEARCH ` to the end of the command; the keys
 /// are ANDed (rfc3501 6.4.4). `command` names the command in texts.
 pub fn parse_search_program(p: &mut Parser, command: &str) -> Result<SearchKey, SearchError> {
@@ -239,22 +302,33 @@ pub fn parse_search_program(p: &mut Parser, command: &str) -> Result<SearchKey, 
         return Err(bad(format!("Missing required argument to {command}")));
     }
     let mut ahead = p.clone();
+    let mut charset = Charset::UTF8;
     if word(&mut ahead).eq_ignore_ascii_case("CHARSET") {
         *p = ahead;
         if !p.eat(b' ') || p.at_eol() {
             return Err(bad("Missing charset"));
         }
-        let charset = p.astring().map_err(|_| bad("Missing charset"))?;
-        if !charset.eq_ignore_ascii_case(b"UTF-8") && !charset.eq_ignore_ascii_case(b"US-ASCII") {
-            return Err(SearchError::BadCharset);
-        }
+        charset = parse_charset(p)?;
         if !p.eat(b' ') || p.at_eol() {
             return Err(bad(format!("Missing required argument to {command}")));
         }
     }
+    parse_search_keys(p, command, charset)
+}
+
+/// The search keys (ANDed) to the end of the command, their strings in
+/// `charset`.
+pub fn parse_search_keys(
+    p: &mut Parser,
+    command: &str,
+    charset: Charset,
+) -> Result<SearchKey, SearchError> {
+    if p.at_eol() {
+        return Err(bad(format!("Missing required argument to {command}")));
+    }
     let mut keys = Vec::new();
     loop {
-        keys.push(parse_key(p, command, 0)?);
+        keys.push(parse_key(p, command, charset, 0)?);
         if p.at_eol() {
             break;
         }
@@ -286,7 +360,12 @@ fn word(p: &mut Parser) -> String {
     name
 }
 
-fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, SearchError> {
+fn parse_key(
+    p: &mut Parser,
+    command: &str,
+    charset: Charset,
+    depth: usize,
+) -> Result<SearchKey, SearchError> {
     if depth >= MAX_NESTING {
         return Err(bad("Search criteria nested too deeply"));
     }
@@ -295,7 +374,7 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
             p.eat(b'(');
             let mut keys = Vec::new();
             loop {
-                keys.push(parse_key(p, command, depth + 1)?);
+                keys.push(parse_key(p, command, charset, depth + 1)?);
                 if p.eat(b')') {
                     break;
                 }
@@ -328,16 +407,16 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
     let string = |p: &mut Parser| -> Result<String, SearchError> {
         argument(p)?;
         let bytes = p.astring().map_err(|_| missing())?;
-        Ok(fold_case(&String::from_utf8_lossy(&bytes)))
+        Ok(fold_needle(&charset.decode(&bytes)))
     };
     let date = |p: &mut Parser| -> Result<i64, SearchError> {
         argument(p)?;
         parse_search_date(p).map_err(|_| bad(format!("Invalid date in {command} command")))
     };
+    // rfc9051 9: LARGER/SMALLER SP number64 (63 bits, as mod-sequence-valzer).
     let number = |p: &mut Parser| -> Result<u64, SearchError> {
         argument(p)?;
-        p.number()
-            .map(u64::from)
+        p.mod_sequence(true)
             .map_err(|_| bad(format!("Invalid number in {command} command")))
     };
     // rfc5032 3: nz-number seconds.
@@ -479,13 +558,13 @@ fn parse_key(p: &mut Parser, command: &str, depth: usize) -> Result<SearchKey, S
         }
         "NOT" => {
             argument(p)?;
-            SearchKey::Not(Box::new(parse_key(p, command, depth + 1)?))
+            SearchKey::Not(Box::new(parse_key(p, command, charset, depth + 1)?))
         }
         "OR" => {
             argument(p)?;
-            let a = parse_key(p, command, depth + 1)?;
+            let a = parse_key(p, command, charset, depth + 1)?;
             argument(p)?;
-            let b = parse_key(p, command, depth + 1)?;
+            let b = parse_key(p, command, charset, depth + 1)?;
             SearchKey::Or(Box::new(a), Box::new(b))
         }
         _ => return Err(bad("Invalid Search criteria")),
@@ -526,14 +605,14 @@ mod tests {
                 SearchKey::Since(days_from_civil(1994, 2, 1)),
                 SearchKey::Not(Box::new(SearchKey::Indexed(
                     IndexedHeader::From,
-                    "smith".into()
+                    "SMITH".into()
                 ))),
             ])
         );
         // rfc3501 6.4.4: SEARCH TEXT "string not in mailbox"
         assert_eq!(
             parse("TEXT \"string not in mailbox\"").unwrap(),
-            SearchKey::Text("string not in mailbox".into())
+            SearchKey::Text("STRING NOT IN MAILBOX".into())
         );
     }
 
@@ -561,27 +640,56 @@ mod tests {
             keys[10],
             SearchKey::Header {
                 name: "X-Y".into(),
-                needle: "e".into()
+                needle: "E".into()
             }
         );
         assert!(SearchKey::And(keys).reads_message());
+        // rfc9051 9: number64.
+        assert_eq!(
+            parse("LARGER 9223372036854775807").unwrap(),
+            SearchKey::Larger(9_223_372_036_854_775_807)
+        );
+        assert!(parse("SMALLER 9223372036854775808").is_err());
     }
 
     #[test]
     fn charsets() {
         assert_eq!(
             parse("CHARSET UTF-8 SUBJECT {5}\r\nCAFÉ").unwrap(),
-            SearchKey::Indexed(IndexedHeader::Subject, "café".into())
+            SearchKey::Indexed(IndexedHeader::Subject, "CAFE\u{301}".into())
         );
         assert_eq!(
-            parse("CHARSET utf-8 SUBJECT \"CAFÉ\"").unwrap(),
-            SearchKey::Indexed(IndexedHeader::Subject, "café".into())
+            parse("CHARSET utf-8 SUBJECT \"café\"").unwrap(),
+            SearchKey::Indexed(IndexedHeader::Subject, "CAFE\u{301}".into())
         );
         assert!(parse("CHARSET US-ASCII ALL").is_ok());
-        assert_eq!(
-            parse("CHARSET KOI8-R ALL").unwrap_err(),
-            SearchError::BadCharset
-        );
+        // Legacy charsets (encoding_rs): the string is decoded, then
+        // mapped. "привет" in KOI8-R, "café" in ISO-8859-1, "日本" in
+        // Shift_JIS, "中文" in GB18030, "한국" in EUC-KR.
+        let legacy: [(&str, &[u8], &str); 5] = [
+            ("KOI8-R", b"\xd0\xd2\xc9\xd7\xc5\xd4", "ПРИВЕТ"),
+            ("iso-8859-1", b"caf\xe9", "CAFE\u{301}"),
+            ("Shift_JIS", b"\x93\xfa\x96\x7b", "日本"),
+            ("GB18030", b"\xd6\xd0\xce\xc4", "中文"),
+            ("EUC-KR", b"\xc7\xd1\xb1\xb9", "한국"),
+        ];
+        for (charset, bytes, mapped) in legacy {
+            let mut command =
+                format!("CHARSET {charset} BODY {{{}}}\r\n", bytes.len()).into_bytes();
+            command.extend_from_slice(bytes);
+            assert_eq!(
+                parse_search_program(&mut Parser::new(&command), "Search").unwrap(),
+                SearchKey::Body(crate::mime::collation::casemap(mapped)),
+                "{charset}"
+            );
+        }
+        for unknown in ["X-KLINGON", "UTF-7", "ISO-2022-KR"] {
+            assert_eq!(
+                parse(&format!("CHARSET {unknown} ALL")).unwrap_err(),
+                SearchError::BadCharset,
+                "{unknown}"
+            );
+        }
         assert_eq!(parse("CHARSET").unwrap_err(), bad("Missing charset"));
         // Indexed fields with an empty value still need the file.
         assert!(parse("HEADER subject \"\"").unwrap().reads_message());

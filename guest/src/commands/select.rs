@@ -99,9 +99,14 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
         }
     };
     let selected = Selected::new(mailbox, read_only);
-    let mut text = untagged_responses(&selected);
+    let rev2 = session.rev2();
+    let mut text = untagged_responses(&selected, rev2);
+    if rev2 {
+        // rfc9051 6.3.2: a LIST response with the mailbox name.
+        text += &super::list::list_line_of(session, &name);
+    }
     if let Some(q) = &params.qresync {
-        text += &resynchronise(&selected, q);
+        text += &resynchronise(&selected, q, rev2);
     }
     session.write(text.as_bytes());
     session.enter_selected(selected);
@@ -118,7 +123,7 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
 /// `VANISHED (EARLIER)` for what was expunged since and a FETCH (UID FLAGS
 /// MODSEQ) for each known message changed since. Nothing when UIDVALIDITY
 /// differs (the client starts over).
-fn resynchronise(selected: &Selected, q: &QresyncParam) -> String {
+fn resynchronise(selected: &Selected, q: &QresyncParam, rev2: bool) -> String {
     let mailbox = &selected.mailbox;
     if q.uidvalidity != mailbox.uid_validity() {
         return String::new();
@@ -142,20 +147,25 @@ fn resynchronise(selected: &Selected, q: &QresyncParam) -> String {
         }
         line.clear();
         line.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, r.uid).as_bytes());
-        write_flags(&mut line, r, mailbox.is_recent(r.uid));
+        write_flags(&mut line, r, !rev2 && mailbox.is_recent(r.uid));
         line.extend_from_slice(format!(" MODSEQ ({}))\r\n", r.modseq).as_bytes());
         out += &String::from_utf8_lossy(&line);
     }
     out
 }
 
-fn untagged_responses(selected: &Selected) -> String {
+/// The untagged responses of SELECT and EXAMINE. With IMAP4rev2
+/// (`rev2`) no RECENT and no UNSEEN, which rfc9051 deprecates (Appendix E
+/// items 11 and 12; neither is in its grammar).
+fn untagged_responses(selected: &Selected, rev2: bool) -> String {
     let mailbox = &selected.mailbox;
     let mut out = selected.flags_responses();
     out += &format!("* {} EXISTS\r\n", mailbox.exists());
-    out += &format!("* {} RECENT\r\n", mailbox.recent_count());
-    if let Some(seq) = mailbox.first_unseen_seq() {
-        out += &format!("* OK [UNSEEN {seq}] Ok\r\n");
+    if !rev2 {
+        out += &format!("* {} RECENT\r\n", mailbox.recent_count());
+        if let Some(seq) = mailbox.first_unseen_seq() {
+            out += &format!("* OK [UNSEEN {seq}] Ok\r\n");
+        }
     }
     out += &format!("* OK [UIDVALIDITY {}] Ok\r\n", mailbox.uid_validity());
     out += &format!("* OK [UIDNEXT {}] Ok\r\n", mailbox.uid_next());

@@ -1,5 +1,6 @@
 //! STATUS (rfc3501 6.3.10): MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN,
-//! plus SIZE (rfc8438 3) and HIGHESTMODSEQ (rfc7162 3.1.7), answered in the
+//! plus SIZE (rfc8438 3), DELETED (rfc9051 6.3.11, in both IMAP4rev1 and
+//! IMAP4rev2 sessions) and HIGHESTMODSEQ (rfc7162 3.1.7), answered in the
 //! order asked. For the selected mailbox the session's own view is used.
 //! The same items serve LIST ... RETURN (STATUS (...)) (rfc5819, list.rs).
 
@@ -17,6 +18,7 @@ pub enum Item {
     UidNext,
     UidValidity,
     Unseen,
+    Deleted,
     Size,
     HighestModseq,
     MailboxId,
@@ -30,6 +32,7 @@ impl Item {
             "UIDNEXT" => Item::UidNext,
             "UIDVALIDITY" => Item::UidValidity,
             "UNSEEN" => Item::Unseen,
+            "DELETED" => Item::Deleted,
             "SIZE" => Item::Size,
             "HIGHESTMODSEQ" => Item::HighestModseq,
             "MAILBOXID" => Item::MailboxId,
@@ -44,6 +47,7 @@ impl Item {
             Item::UidNext => format!("UIDNEXT {}", status.uidnext),
             Item::UidValidity => format!("UIDVALIDITY {}", status.uidvalidity),
             Item::Unseen => format!("UNSEEN {}", status.unseen),
+            Item::Deleted => format!("DELETED {}", status.deleted),
             // rfc8438 3: the sum of the messages' RFC822.SIZE, 63 bits.
             Item::Size => format!("SIZE {}", status.size),
             Item::HighestModseq => format!("HIGHESTMODSEQ {}", status.highest_modseq),
@@ -91,6 +95,7 @@ pub fn mailbox_status(
                 uidnext: m.uid_next(),
                 uidvalidity: m.uid_validity(),
                 unseen: m.unseen_count(),
+                deleted: m.deleted_count(),
                 size: m.total_size(),
                 highest_modseq: m.highest_modseq(),
                 mailbox_id: with_id.then(|| m.mailbox_id().ok()).flatten(),
@@ -104,12 +109,17 @@ pub fn mailbox_status(
     }
 }
 
-/// `* STATUS <name> (<items>)` CRLF.
-pub fn status_line(name: &MailboxName, items: &[Item], status: &MailboxStatus) -> String {
+/// `* STATUS <name> (<items>)` CRLF; `utf8`: the name in UTF-8 (rfc9051).
+pub fn status_line(
+    name: &MailboxName,
+    items: &[Item],
+    status: &MailboxStatus,
+    utf8: bool,
+) -> String {
     let rendered: Vec<String> = items.iter().map(|i| i.render(status)).collect();
     format!(
         "* STATUS {} ({})\r\n",
-        wire_name(name.as_str()),
+        wire_name(name.as_str(), utf8),
         rendered.join(" ")
     )
 }
@@ -130,7 +140,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     enable_condstore_if_asked(session, &items);
     match mailbox_status(session, &name, &items) {
         Ok(status) => {
-            let line = status_line(&name, &items, &status);
+            let line = status_line(&name, &items, &status, req.utf8_names);
             session.write(line.as_bytes());
             req.reply(session, "OK Completed");
         }

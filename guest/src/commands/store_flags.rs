@@ -69,6 +69,8 @@ pub fn run(
         session.enable_condstore();
     }
     let with_modseq = session.condstore();
+    // rfc9051 Appendix E item 12: no \Recent once IMAP4rev2 is enabled.
+    let shows_recent = !session.rev2();
     let update = match parse_flag_update(&mut request.args, command.name()) {
         Ok(update) => update,
         Err(text) => {
@@ -140,7 +142,7 @@ pub fn run(
             out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
             if !update.silent {
                 out.extend_from_slice(b"FLAGS ");
-                write_flags(&mut out, record, mailbox.is_recent(uid));
+                write_flags(&mut out, record, shows_recent && mailbox.is_recent(uid));
                 out.push(b' ');
             }
             // rfc7162 3.2.4: UID and MODSEQ once CONDSTORE is enabled.

@@ -1,10 +1,11 @@
 //! The UID prefix (rfc3501 6.4.8; rfc4315 2.1 UID EXPUNGE; rfc6851 UID
-//! MOVE): `UID FETCH|STORE|SEARCH|COPY|MOVE|EXPUNGE`, numbers are UIDs.
+//! MOVE; rfc5256 UID SORT, UID THREAD): `UID
+//! FETCH|STORE|SEARCH|COPY|MOVE|EXPUNGE|SORT|THREAD`, numbers are UIDs.
 //! Anything else after `UID` is Cyrus's `BAD Unrecognized UID subcommand`.
 
 use super::Request;
 use super::sequence::{Numbering, resolve};
-use super::{copy, expunge, fetch, move_, search, store_flags};
+use super::{copy, expunge, fetch, move_, search, sort, store_flags, thread};
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
@@ -15,6 +16,8 @@ pub fn handle(session: &mut Session, request: &mut Request) -> Result<Action, Sy
         b"FETCH" => fetch::run(session, request, Numbering::Uid),
         b"STORE" => store_flags::run(session, request, Numbering::Uid),
         b"SEARCH" => search::run(session, request, Numbering::Uid),
+        b"SORT" => sort::run(session, request, Numbering::Uid),
+        b"THREAD" => thread::run(session, request, Numbering::Uid),
         b"COPY" => copy::run(session, request, Numbering::Uid),
         b"MOVE" => move_::run(session, request, Numbering::Uid),
         b"EXPUNGE" => expunge(session, request),

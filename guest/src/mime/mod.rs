@@ -11,12 +11,14 @@
 pub mod address;
 pub mod binary;
 pub mod bodystructure;
+pub mod collation;
 pub mod envelope;
 pub mod header;
 pub mod imap_string;
 pub mod part;
 pub mod search;
 pub mod section;
+pub mod sort_fields;
 
 pub use part::{MimePart, PartKind, parse_tree};
 pub use search::SearchHeaders;
@@ -43,6 +45,8 @@ pub struct MessageSummary {
     pub preview: String,
     /// EMAILID (rfc8474): see [`email_id`].
     pub email_id: String,
+    /// What SORT and THREAD compare (rfc5256, rfc5957).
+    pub sort: sort_fields::SortFields,
 }
 
 /// rfc8474 5.1: the EMAILID of a message: `M` and 24 hex digits of the
@@ -119,9 +123,10 @@ impl MessageSummary {
             },
             preview: preview(message.as_ref()),
             email_id: email_id(raw),
+            sort: sort_fields::SortFields::of(&raw[tree.header.clone()]),
         }
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

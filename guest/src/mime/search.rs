@@ -1,11 +1,16 @@
 //! SEARCH matching (rfc3501 6.4.4): header fields decoded from rfc2047,
-//! text parts decoded from their charset, substring match after case
-//! folding (Unicode lower-casing, a superset of the ASCII folding
-//! rfc3501 requires).
+//! text parts decoded from their charset, substring match with the
+//! i;unicode-casemap comparator (rfc5051, `super::collation`): case
+//! folding and compatibility decomposition, so `CAFE` finds `café`.
 
 use mail_parser::{Address, Encoding, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
-/// Folds `s` for case-insensitive comparison.
+pub use super::collation::casemap as fold_needle;
+
+/// Folds `s` as the summary cache keeps header values (`SearchHeaders`):
+/// Unicode lower case. Matching maps the stored value again with
+/// i;unicode-casemap, which gives the same as mapping the original
+/// (titlecase of a lower-cased letter is the letter's titlecase).
 pub fn fold_case(s: &str) -> String {
     if s.is_ascii() {
         return s.to_ascii_lowercase();
@@ -21,20 +26,11 @@ pub fn fold_case(s: &str) -> String {
     out
 }
 
-/// `fold_case(text).contains(needle_folded)`, without folding `text` when
-/// the needle is ASCII: ASCII letters then match ignoring ASCII case, as
-/// no other character lower-cases to ASCII but KELVIN SIGN and LATIN
-/// CAPITAL I WITH DOT ABOVE (which take the slow way).
-pub fn folded_contains(text: &str, needle_folded: &str) -> bool {
-    if !needle_folded.is_ascii() {
-        return fold_case(text).contains(needle_folded);
-    }
-    if contains_ascii_nocase(text.as_bytes(), needle_folded.as_bytes()) {
-        return true;
-    }
-    !text.is_ascii()
-        && text.contains(['\u{212A}', '\u{130}'])
-        && fold_case(text).contains(needle_folded)
+/// rfc5051 substring: `text` contains `needle`, a needle already mapped
+/// with [`fold_needle`] (i;unicode-casemap). ASCII text is matched
+/// without mapping it.
+pub fn folded_contains(text: &str, needle: &str) -> bool {
+    super::collation::casemap_contains(text, needle)
 }
 
 /// Decoded text of a header value, as matched by SEARCH FROM/TO/SUBJECT/HEADER.
@@ -215,8 +211,11 @@ pub fn text_matches(raw: &[u8], needle_folded: &str, body: BodyText<'_>) -> bool
 pub fn body_matches(raw: &[u8], needle_folded: &str, body: BodyText<'_>) -> bool {
     match body {
         BodyText::Decoded(text) => folded_contains(&String::from_utf8_lossy(text), needle_folded),
+        // Decomposition maps letters with accents (é) to ASCII ones (E):
+        // the raw bytes can rule a message out only when they are ASCII.
         BodyText::Raw
             if raw_searchable(needle_folded)
+                && raw.is_ascii()
                 && !contains_ascii_nocase(raw, needle_folded.as_bytes()) =>
         {
             false
@@ -305,13 +304,14 @@ pub fn raw_searchable(needle_folded: &str) -> bool {
     !needle_folded.is_empty() && needle_folded.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// `haystack` contains `needle` (lower-case ASCII) ignoring ASCII case.
+/// `haystack` contains `needle` ignoring ASCII case.
 pub fn contains_ascii_nocase(haystack: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else {
         return true;
     };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
     let mut at = 0;
-    while let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), &haystack[at..]) {
+    while let Some(i) = memchr::memchr2(lower, upper, &haystack[at..]) {
         let start = at + i + 1;
         match haystack.get(start..start + rest.len()) {
             Some(tail) if tail.eq_ignore_ascii_case(rest) => return true,

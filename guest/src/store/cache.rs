@@ -79,7 +79,66 @@ pub fn encode_summary(s: &MessageSummary) -> Vec<u8> {
     out.extend_from_slice(s.preview.as_bytes());
     out.push(s.email_id.len() as u8);
     out.extend_from_slice(s.email_id.as_bytes());
+    // What SORT and THREAD compare (rfc5256, rfc5957), last, after tag 1:
+    // blobs written before them end above (and are rebuilt from the
+    // message when a SORT or THREAD needs them).
+    out.push(1);
+    let sort = &s.sort;
+    let references = sort.references.join("\n");
+    for field in [
+        &sort.subject,
+        &sort.from,
+        &sort.to,
+        &sort.cc,
+        &sort.display_from,
+        &sort.display_to,
+        &sort.message_id,
+        &references,
+    ] {
+        out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
     out
+}
+
+/// The SORT and THREAD fields of a stored summary (`SortFields`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SortView<'a> {
+    pub subject: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub cc: &'a str,
+    pub display_from: &'a str,
+    pub display_to: &'a str,
+    pub message_id: &'a str,
+    /// The references, one a line.
+    pub references: &'a str,
+}
+
+impl<'a> SortView<'a> {
+    pub fn references(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.references.split('\n').filter(|r| !r.is_empty())
+    }
+
+    fn decode(b: &'a [u8]) -> Option<SortView<'a>> {
+        let mut i = 0;
+        let mut next = || -> Option<&'a str> {
+            let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+            let field = b.get(i + 4..(i + 4).checked_add(n)?)?;
+            i += 4 + n;
+            std::str::from_utf8(field).ok()
+        };
+        Some(SortView {
+            subject: next()?,
+            from: next()?,
+            to: next()?,
+            cc: next()?,
+            display_from: next()?,
+            display_to: next()?,
+            message_id: next()?,
+            references: next()?,
+        })
+    }
 }
 
 /// The Date: header as a stored summary has it.
@@ -117,6 +176,9 @@ pub struct SummaryView<'a> {
     pub preview: Option<&'a str>,
     /// EMAILID; `None` in blobs written before it was kept.
     pub email_id: Option<&'a str>,
+    /// SORT and THREAD fields; `None` in blobs written before they were
+    /// kept.
+    pub sort: Option<SortView<'a>>,
 }
 
 pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
@@ -155,8 +217,16 @@ pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
         }
         None => (None, end),
     };
-    let email_id = match b.get(end) {
-        Some(&n) => Some(std::str::from_utf8(b.get(end + 1..end + 1 + usize::from(n))?).ok()?),
+    let (email_id, end) = match b.get(end) {
+        Some(&n) => {
+            let at = end + 1 + usize::from(n);
+            (Some(std::str::from_utf8(b.get(end + 1..at)?).ok()?), at)
+        }
+        None => (None, end),
+    };
+    let sort = match b.get(end) {
+        Some(1) => Some(SortView::decode(&b[end + 1..])?),
+        Some(_) => return None,
         None => None,
     };
     Some(SummaryView {
@@ -171,6 +241,7 @@ pub fn decode_summary(b: &[u8]) -> Option<SummaryView<'_>> {
         sent_date,
         preview,
         email_id,
+        sort,
     })
 }
 
@@ -404,6 +475,16 @@ const EMPTY_VIEW: SummaryView<'static> = SummaryView {
     sent_date: SentField::Missing,
     preview: Some(""),
     email_id: None,
+    sort: Some(SortView {
+        subject: "",
+        from: "",
+        to: "",
+        cc: "",
+        display_from: "",
+        display_to: "",
+        message_id: "",
+        references: "",
+    }),
 };
 
 #[cfg(test)]
@@ -435,15 +516,16 @@ mod tests {
         // Tag 1 (a timestamp without zone, written by older versions,
         // which kept no preview either).
         assert_eq!(view.email_id, Some(crate::mime::email_id(raw).as_str()));
-        let tag = payload.len() - 11 - (4 + 1) - (1 + 25);
+        let sort_len = 1 + 8 * 4 + "s".len();
+        let tag = payload.len() - sort_len - 11 - (4 + 1) - (1 + 25);
         assert_eq!(payload[tag], 2);
         let mut older = payload[..tag].to_vec();
         older.push(1);
         older.extend_from_slice(&date.timestamp.to_le_bytes());
         let older = decode_summary(&older).unwrap();
         assert_eq!(
-            (older.sent_date, older.preview, older.email_id),
-            (SentField::Unknown, None, None)
+            (older.sent_date, older.preview, older.email_id, older.sort),
+            (SentField::Unknown, None, None, None)
         );
         assert_eq!(
             crate::mime::search::sent_date_of(raw),
@@ -452,6 +534,48 @@ mod tests {
         );
         let none = encode_summary(&MessageSummary::of(b"Subject: s\r\n\r\nx\r\n"));
         assert_eq!(decode_summary(&none).unwrap().sent_date, SentField::Missing);
+    }
+
+    /// The SORT/THREAD fields (tag 1 after EMAILID) round-trip; a blob
+    /// written before them (ending with EMAILID) still decodes, without.
+    #[test]
+    fn sort_fields_are_kept_and_older_blobs_read() {
+        let raw = b"Subject: =?UTF-8?Q?Re=3A_caf=C3=A9?=\r\nFrom: Ann <ann@x>\r\n\
+            To: bob@y\r\nCc: cy@z\r\nMessage-ID: <m@x>\r\nReferences: <a@x> <b@x>\r\n\r\nx\r\n";
+        let summary = MessageSummary::of(raw);
+        let payload = encode_summary(&summary);
+        let view = decode_summary(&payload).unwrap();
+        let sort = view.sort.unwrap();
+        assert_eq!(
+            (sort.subject, sort.from, sort.to, sort.cc),
+            ("Re: café", "ann", "bob", "cy")
+        );
+        assert_eq!((sort.display_from, sort.display_to), ("Ann", "bob@y"));
+        assert_eq!(sort.message_id, "<m@x>");
+        assert_eq!(sort.references().collect::<Vec<_>>(), ["<a@x>", "<b@x>"]);
+        let id = summary.email_id.len();
+        let cut = payload.len()
+            - (1 + [
+                "Re: café",
+                "ann",
+                "bob",
+                "cy",
+                "Ann",
+                "bob@y",
+                "<m@x>",
+                "<a@x>\n<b@x>",
+            ]
+            .iter()
+            .map(|f| 4 + f.len())
+            .sum::<usize>());
+        assert_eq!(payload[cut - id - 1], id as u8);
+        let older = decode_summary(&payload[..cut]).unwrap();
+        assert_eq!(older.sort, None);
+        assert_eq!(older.email_id, Some(summary.email_id.as_str()));
+        // An unknown tag there is a damaged blob (rebuilt).
+        let mut bad = payload.clone();
+        bad[cut] = 7;
+        assert_eq!(decode_summary(&bad), None);
     }
 
     #[test]

@@ -547,6 +547,14 @@ impl Mailbox {
             .filter(|r| !r.flags.contains(Flags::SEEN))
             .count() as u32
     }
+    /// Messages with \Deleted (STATUS DELETED, rfc9051 6.3.11).
+    pub fn deleted_count(&self) -> u32 {
+        self.records
+            .iter()
+            .filter(|r| r.flags.contains(Flags::DELETED))
+            .count() as u32
+    }
+
     /// Sum of RFC822.SIZE (STATUS SIZE, rfc8438).
     pub fn total_size(&self) -> u64 {
         self.records.iter().map(|r| r.size).sum()

@@ -148,6 +148,8 @@ pub struct MailboxStatus {
     pub uidnext: u32,
     pub uidvalidity: u32,
     pub unseen: u32,
+    /// Messages with \Deleted (rfc9051 STATUS DELETED).
+    pub deleted: u32,
     pub size: u64,
     pub highest_modseq: u64,
     /// MAILBOXID (rfc8474 4), when asked for (it may create the id file).
@@ -647,6 +649,7 @@ impl MailStore {
             uidnext: m.uid_next(),
             uidvalidity: m.uid_validity(),
             unseen: m.unseen_count(),
+            deleted: m.deleted_count(),
             size: m.total_size(),
             highest_modseq: m.highest_modseq(),
             mailbox_id: if with_id { Some(m.mailbox_id()?) } else { None },
