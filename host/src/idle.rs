@@ -100,7 +100,11 @@ impl IdleWatch {
             path: rel.to_string(),
             hub,
             subs,
-            due: false,
+            // A change between the guest's last look at the mailbox (when
+            // it answered IDLE) and this subscription raised no event:
+            // the first `changed` reports once anyway, so the guest looks
+            // again with the watch in place.
+            due: true,
         })
     }
 
