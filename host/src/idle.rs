@@ -100,7 +100,11 @@ impl IdleWatch {
             path: rel.to_string(),
             hub,
             subs,
-            due: false,
+            // A change between the guest's last look at the mailbox (when
+            // it answered IDLE) and this subscription raised no event:
+            // the first `changed` reports once anyway, so the guest looks
+            // again with the watch in place.
+            due: true,
         })
     }
 
@@ -415,6 +419,8 @@ mod tests {
     async fn the_lock_and_derived_files_are_not_changes() {
         let (p, d) = tree("lock");
         let mut w = IdleWatch::new(&d, "").unwrap();
+        // A new watch reports once, for what it may have missed.
+        assert!(fires(&mut w).await);
         for f in [
             crate::locks::LOCK_FILE,
             "imapd.cache",
