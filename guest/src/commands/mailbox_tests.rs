@@ -662,3 +662,30 @@ fn snapshot_restores_the_selected_mailbox() {
         "a NO [CANNOT] Mailbox is read-only\r\n"
     );
 }
+
+/// Session snapshots an older guest wrote (golden files, written by the
+/// 828da16 guest, never regenerated) restore in this one: hibernation
+/// and hot swap hand them over.
+#[test]
+fn golden_session_snapshots_restore() {
+    let env = |root: Option<std::path::PathBuf>| crate::session::Env {
+        host: Box::new(FakeHost::default()),
+        mail_root: root,
+    };
+    let mid = include_str!("../golden/golden-session-v1-828da16-midliteral.json");
+    let mut s = crate::session::Session::restore(mid, settings(), env(None)).unwrap();
+    // The literal it was sending goes on where it stopped.
+    let (out, action) = run(&mut s, "ret\r\n");
+    assert!(out.starts_with("l OK [CAPABILITY "), "{out}");
+    assert_eq!(action, Action::Promote);
+    let (s0, dir) = store_session();
+    drop(s0);
+    let sel = include_str!("../golden/golden-session-v1-828da16-selected.json");
+    let mut s =
+        crate::session::Session::restore(sel, settings(), env(Some(dir.path().into()))).unwrap();
+    assert_eq!(s.user(), Some("alice"));
+    // Its INBOX was re-created since (another UIDVALIDITY): the restored
+    // session says so and ends, as a live one would (rfc3501 2.3.1.1).
+    let out = run(&mut s, "a NOOP\r\n").0;
+    assert_eq!(out, "* BYE The selected mailbox is no longer available\r\n");
+}
