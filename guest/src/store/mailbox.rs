@@ -164,8 +164,6 @@ pub struct Mailbox {
     /// `imapd.modseq` as last read or written by this view (0: not yet;
     /// read when a write needs it, so opening a mailbox does not).
     modseq_ceiling: u64,
-    /// The snapshot was written by an older guest, in an older format.
-    outdated_snapshot: bool,
 }
 
 const MAILBOX_ID_FILE: &str = "imapd.mailboxid";
@@ -381,12 +379,11 @@ impl Mailbox {
             name_counter: 0,
             expunged: Expunged::default(),
             modseq_ceiling: 0,
-            outdated_snapshot: false,
         };
         let locker = mbox.locker.clone();
         let name = mbox.name.clone();
         let _g = LockGuard::take(&*locker, &name)?;
-        mbox.load(new_uidvalidity)?;
+        let outdated = mbox.load(new_uidvalidity)?;
         mbox.scan()?;
         // Nothing has been reported yet: vanished messages just disappear.
         let gone = std::mem::take(&mut mbox.expunged_unreported);
@@ -394,16 +391,17 @@ impl Mailbox {
         mbox.claim_recent()?;
         mbox.reported_exists = mbox.records.len() as u32;
         mbox.flags_changed.clear();
-        if mbox.outdated_snapshot && !mbox.read_only {
+        if outdated && !mbox.read_only {
             // Written by an older guest: today's format opens faster.
             mbox.compact()?;
-            mbox.outdated_snapshot = false;
         }
         Ok(mbox)
     }
 
-    /// Loads snapshot + log from disk (lock held), repairing as needed.
-    fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<(), StoreError> {
+    /// Loads snapshot + log from disk (lock held), repairing as needed;
+    /// true if the snapshot is in an older guest's format.
+    fn load(&mut self, new_uidvalidity: &dyn Fn() -> io::Result<u32>) -> Result<bool, StoreError> {
+        let mut outdated = false;
         // The log first: the records it adds get room up front (growing a
         // large Vec later would double it, and a guest's memory never
         // shrinks).
@@ -419,7 +417,7 @@ impl Mailbox {
         let (mut generation, mut idx, any_generation, log) =
             match index::read_snapshot_of_any_format(&self.dir, adds) {
                 Ok((g, idx, current)) => {
-                    self.outdated_snapshot = !current;
+                    outdated = !current;
                     (g, idx, false, log)
                 }
                 Err(SnapshotError::Missing) => (0, MailboxIndex::with_capacity(adds), true, log),
@@ -480,7 +478,7 @@ impl Mailbox {
         self.expunged = idx.expunged;
         self.generation = generation;
         self.log_end = log_end;
-        Ok(())
+        Ok(outdated)
     }
 
     // ---- accessors for FETCH / STATUS / SELECT ---------------------------

@@ -229,12 +229,6 @@ impl From<Vec<String>> for Keywords {
     }
 }
 
-impl From<&[String]> for Keywords {
-    fn from(v: &[String]) -> Keywords {
-        Keywords((!v.is_empty()).then(|| Rc::from(v)))
-    }
-}
-
 impl Deref for Keywords {
     type Target = [String];
     fn deref(&self) -> &[String] {
