@@ -100,6 +100,9 @@ fn settings(s: engine::Settings) -> Settings {
             engine::ServerInfo::Off => ServerInfo::Off,
         },
         product: s.product,
+        #[cfg(feature = "hostile")]
+        version: crate::hostile::version(s.version),
+        #[cfg(not(feature = "hostile"))]
         version: s.version,
         session_id: s.session_id,
         allow_plaintext: s.allow_plaintext,
@@ -151,6 +154,8 @@ impl engine::GuestSession for SessionResource {
 
     fn greet(&self) -> engine::Step {
         let mut s = self.0.borrow_mut();
+        #[cfg(feature = "hostile")]
+        crate::hostile::on_greet(&s.settings().options);
         let out = s.greet();
         step(&s, out)
     }
@@ -184,6 +189,8 @@ impl engine::Guest for Component {
     type Session = SessionResource;
 
     fn restore(snapshot: String, s: engine::Settings) -> Result<engine::Session, String> {
+        #[cfg(feature = "hostile")]
+        crate::hostile::on_restore(&snapshot, &s.options)?;
         let mail_root = match Session::snapshot_state(&snapshot)? {
             State::NotAuthenticated => None,
             State::Authenticated | State::Selected => Some(MAIL_ROOT.into()),

@@ -46,3 +46,35 @@ fn probe(r: std::io::Result<()>) -> String {
         Err(e) => format!("* XPROBE denied ({e})"),
     }
 }
+
+/// The hostile build says so in its version (greeting and ID), so a test
+/// can tell which module answered.
+pub fn version(version: String) -> String {
+    version + "-hostile"
+}
+
+fn misbehaviour(options: &[(String, String)], what: &str) -> bool {
+    options
+        .iter()
+        .any(|(k, v)| k == "hostile_guest" && v.split_whitespace().any(|w| w == what))
+}
+
+/// `hostile_guest: panic-in-greet`.
+pub fn on_greet(options: &[(String, String)]) {
+    if misbehaviour(options, "panic-in-greet") {
+        panic!("hostile guest: panic-in-greet");
+    }
+}
+
+/// `hostile_guest: refuse-restore` refuses every snapshot; a session whose
+/// client sent `ID ("x-refuse-restore" ...)` has its snapshot refused
+/// always (a module that cannot read some sessions' state).
+pub fn on_restore(snapshot: &str, options: &[(String, String)]) -> Result<(), String> {
+    if misbehaviour(options, "refuse-restore") {
+        return Err("hostile guest: refuse-restore".into());
+    }
+    if snapshot.contains("x-refuse-restore") {
+        return Err("hostile guest: this session's snapshot is refused".into());
+    }
+    Ok(())
+}

@@ -50,6 +50,7 @@ const USAGE: &str = "usage: imapd [-C config] [-U uses] [-T timeout] [-D] [-X] [
                      [--listen ADDR:PORT]... [--listen-tls ADDR:PORT]...\n       \
                      imapd passwd [-C config] [--delete] USER\n       \
                      imapd precompile [-C config]\n       \
+                     imapd swap [-C config] [--wait SECS] NEW.wasm\n       \
                      imapd selfsigned CERT KEY [NAME...]";
 
 pub fn parse(args: &[String]) -> Result<CliOptions, UsageError> {
@@ -182,7 +183,7 @@ pub fn precompile(args: &[String]) -> Result<()> {
     let server = Server::new(&cfg, &service, opts.flags, Some(1))?;
     println!(
         "guest {} ready in {:.1} ms",
-        &server.engine.module_hash[..16],
+        server.engine.current().short(),
         t.elapsed().as_secs_f64() * 1000.0
     );
     Ok(())

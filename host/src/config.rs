@@ -416,8 +416,25 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "guest_module",
         kind: Kind::String,
         default: None,
-        description: "(imapd) The guest component (`.wasm`) that runs sessions. Unset: the \
-                      module built into the binary.",
+        description: "(imapd) The guest component (`.wasm`) that runs sessions, and where \
+                      `imapd swap` installs a new one. Unset: `{configdirectory}/guest.wasm` when \
+                      that file exists, else the module built into the binary. The file must not \
+                      be writable by group or others.",
+    },
+    OptionSpec {
+        name: "hostile_guest",
+        kind: Kind::String,
+        default: None,
+        description: "(imapd, tests only) Misbehaviours of the test guest built by `make \
+                      hostile-guest`: `panic-in-greet`, `refuse-restore`. Production guests \
+                      ignore it.",
+    },
+    OptionSpec {
+        name: "guest_module_sha256",
+        kind: Kind::String,
+        default: None,
+        description: "(imapd) Pins the guest: the hex SHA-256 of the only module a server loads \
+                      and `imapd swap` installs. Unset: any module that passes validation.",
     },
     OptionSpec {
         name: "guest_cache_dir",
@@ -547,6 +564,7 @@ pub struct Config {
 /// Options the guest reads by name (`settings.options` in the WIT
 /// contract); each must be in [`OPTIONS`].
 pub const GUEST_OPTIONS: &[&str] = &[
+    "hostile_guest",
     "literalminus",
     "specialusealways",
     "xlist-all",
@@ -1445,9 +1463,36 @@ impl Config {
         self.switch("altnamespace")
     }
 
-    /// `guest_module`; `None`: use the module built into the binary.
+    /// `guest_module` as written; `None`: unset.
     pub fn guest_module(&self) -> Option<&Path> {
         self.string("guest_module").map(Path::new)
+    }
+
+    /// Where the guest module is taken from and `imapd swap` installs it:
+    /// `guest_module`, else `{configdirectory}/guest.wasm` (used only when
+    /// it exists; otherwise the module built into the binary).
+    pub fn guest_module_path(&self) -> (PathBuf, bool) {
+        match self.guest_module() {
+            Some(p) => (p.to_path_buf(), true),
+            None => (self.configdirectory().join("guest.wasm"), false),
+        }
+    }
+
+    /// `guest_module_sha256`, lower-cased; an error naming the file and
+    /// line when it is not 64 hex digits.
+    pub fn guest_module_sha256(&self) -> Result<Option<String>> {
+        let Some(v) = self.string("guest_module_sha256") else {
+            return Ok(None);
+        };
+        let v = v.trim().to_ascii_lowercase();
+        if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let at = self
+                .origin("guest_module_sha256")
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default();
+            anyhow::bail!("{at}guest_module_sha256 must be 64 hex digits, not '{v}'");
+        }
+        Ok(Some(v))
     }
 
     /// `guest_cache_dir`, default `{configdirectory}/cache`.
@@ -1486,7 +1531,7 @@ pub fn options_markdown_table() -> String {
             ("configdirectory", _) => "**required**".to_string(),
             ("servername", _) => "gethostname()".to_string(),
             ("imapidletimeout", _) => "= `timeout`".to_string(),
-            ("guest_module", _) => "built in".to_string(),
+            ("guest_module", _) => "`{configdirectory}/guest.wasm`, else built in".to_string(),
             (_, Some(d)) => format!("`{d}`"),
             (_, None) => "unset".to_string(),
         };

@@ -4,12 +4,22 @@
 //!
 //! A pre-auth guest gets no filesystem at all; a post-auth guest gets
 //! exactly one preopened directory, its user's mail tree, as `/mail`.
+//!
+//! Hot swap: the engine holds the *current* [`Module`] (new sessions start
+//! on it) and every session holds the module it runs on. Installing a new
+//! module bumps a generation every session watches; each session then
+//! moves at its next command boundary ([`GuestEngine::move_session`],
+//! [`GuestEngine::rehome`]): snapshot from the old instance, restore into
+//! the new module, the same path as promotion and hibernation. A session
+//! whose snapshot the new module refuses is restored into its old module
+//! and stays there; a module is freed when its last session ends.
 
 use std::hash::{Hash, Hasher};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -39,11 +49,124 @@ const BUILT_IN_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wa
 /// thread's cost negligible while a runaway guest is stopped promptly.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Where the guest module comes from (imapd.conf `guest_module`,
+/// `guest_module_sha256`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleSource {
+    /// The module file; `None`: only the module built into the binary.
+    pub path: Option<PathBuf>,
+    /// `guest_module` was set: the file must exist. Otherwise a missing
+    /// file means the built-in module.
+    pub explicit: bool,
+    /// `guest_module_sha256`: the only module accepted.
+    pub sha256: Option<String>,
+}
+
+/// The identity of a module file as loaded: a replaced file (`imapd swap`
+/// renames a new one into place) has a new inode or size or mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        }
+    }
+}
+
+impl ModuleSource {
+    /// The stamp of the file a load would read now; `None`: the built-in
+    /// module would be used.
+    pub fn stamp(&self) -> Result<Option<FileStamp>> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some(FileStamp::of(&m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.explicit => Ok(None),
+            Err(e) => Err(anyhow!("guest module {}: {e}", path.display())),
+        }
+    }
+
+    /// The module's bytes (file or built in) and the file's stamp, with
+    /// the checks every load makes: the file is not writable by group or
+    /// others, and its hash is the pinned one.
+    pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, Option<FileStamp>)> {
+        let (wasm, stamp): (std::borrow::Cow<[u8]>, _) = match self.stamp()? {
+            Some(_) => {
+                let path = self.path.as_deref().unwrap_or(Path::new(""));
+                let (bytes, stamp) = read_module_file(path)?;
+                (bytes.into(), Some(stamp))
+            }
+            None if BUILT_IN_GUEST.is_empty() => {
+                return Err(anyhow!(
+                    "this imapd was built without a guest module; build it with `make` \
+                     or set guest_module in imapd.conf"
+                ));
+            }
+            None => (BUILT_IN_GUEST.into(), None),
+        };
+        if let Some(pin) = &self.sha256 {
+            let hash = hex::encode(sha2::Sha256::digest(&wasm));
+            if &hash != pin {
+                return Err(anyhow!(
+                    "guest module {} has SHA-256 {hash}, but guest_module_sha256 pins {pin}",
+                    self.describe()
+                ));
+            }
+        }
+        Ok((wasm, stamp))
+    }
+
+    /// The module's name for messages: its path, or "built in".
+    pub fn describe(&self) -> String {
+        match (&self.path, self.stamp()) {
+            (Some(p), Ok(Some(_))) => p.display().to_string(),
+            _ => "built into imapd".to_string(),
+        }
+    }
+}
+
+/// Read a module file, refusing one that group or others may write (a
+/// module runs every user's session: whoever can replace it reads all mail).
+pub fn read_module_file(path: &Path) -> Result<(Vec<u8>, FileStamp)> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("reading guest module {}", path.display()))?;
+    let m = f
+        .metadata()
+        .with_context(|| format!("reading guest module {}", path.display()))?;
+    if !m.is_file() {
+        return Err(anyhow!("guest module {} is not a file", path.display()));
+    }
+    if m.permissions().mode() & 0o022 != 0 {
+        return Err(anyhow!(
+            "guest module {} is writable by others than its owner (mode {:o}); refusing it",
+            path.display(),
+            m.permissions().mode() & 0o7777
+        ));
+    }
+    let mut bytes = Vec::with_capacity(m.len() as usize);
+    f.read_to_end(&mut bytes)
+        .with_context(|| format!("reading guest module {}", path.display()))?;
+    Ok((bytes, FileStamp::of(&m)))
+}
+
 /// What the engine needs from imapd.conf.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// `guest_module`: a guest component to run instead of the built-in one.
-    pub guest_module: Option<PathBuf>,
+    /// `guest_module`, `guest_module_sha256`: where the guest comes from.
+    pub source: ModuleSource,
     /// `guest_cache_dir`: where precompiled components are kept.
     pub cache_dir: Option<PathBuf>,
     /// `session_memory_limit`: linear memory cap per session, bytes.
@@ -155,13 +278,67 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
     }
 }
 
-/// The process-wide engine and the loaded guest.
+/// One loaded guest module: compiled, linked and pre-instantiated.
+pub struct Module<H: SessionHost> {
+    /// Hex SHA-256 of the module's bytes.
+    pub hash: String,
+    pre: SessionPre<Ctx<H>>,
+    /// The file it was last read from, as it was then; `None`: built in.
+    stamp: Mutex<Option<FileStamp>>,
+    /// Sessions on this module that a newer module refused to take.
+    stayed: AtomicUsize,
+}
+
+impl<H: SessionHost> Module<H> {
+    /// The module file this module was last read from.
+    pub fn stamp(&self) -> Option<FileStamp> {
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This module was (re)read from the file with this stamp.
+    pub fn set_stamp(&self, stamp: Option<FileStamp>) {
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+    }
+
+    /// The first 16 hex digits of the hash, for logs.
+    pub fn short(&self) -> &str {
+        &self.hash[..16.min(self.hash.len())]
+    }
+}
+
+/// How many sessions a loaded module holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleUse {
+    pub hash: String,
+    pub current: bool,
+    /// Live and hibernated sessions on it.
+    pub sessions: usize,
+    /// Of those, the ones a newer module refused to take.
+    pub stayed: usize,
+}
+
+/// What hot swap has done in this process, for `imapd swap`'s report.
+#[derive(Debug, Default)]
+pub struct SwapCounters {
+    /// Sessions moved to a newer module (live and hibernated).
+    pub moved: AtomicU64,
+    /// Sessions that stayed on an older module, with the latest reasons.
+    pub refusals: Mutex<Vec<String>>,
+}
+
+/// The process-wide engine and the loaded guest modules.
 pub struct GuestEngine<H: SessionHost> {
     engine: Engine,
-    pre: SessionPre<Ctx<H>>,
+    linker: Linker<Ctx<H>>,
+    /// The module new sessions start on.
+    current: RwLock<Arc<Module<H>>>,
+    /// Modules that were current before (freed when their last session
+    /// ends).
+    previous: Mutex<Vec<std::sync::Weak<Module<H>>>>,
+    /// Bumped at each install; sessions watch it to move.
+    generation: tokio::sync::watch::Sender<u64>,
     options: EngineOptions,
-    /// Hex SHA-256 of the guest module, for logs.
-    pub module_hash: String,
+    pub counters: SwapCounters,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -209,37 +386,40 @@ fn engine_config(options: &EngineOptions) -> Config {
     config
 }
 
+/// How a session's move to the current module went.
+#[derive(Debug)]
+pub enum Moved {
+    /// It runs on the current module now.
+    Moved,
+    /// The current module refused its snapshot; it stays on its module.
+    Stayed(String),
+    /// It was already on the current module.
+    Already,
+}
+
+/// Why a restore did not happen: the guest refused the snapshot (the
+/// module cannot read it), or the instance could not be had (pool full,
+/// trap); the session's host services come back either way.
+struct RestoreFailed<H> {
+    host: H,
+    refused: bool,
+    error: anyhow::Error,
+}
+
 impl<H: SessionHost> GuestEngine<H> {
-    /// Build the engine and load the guest: from the cache when a
-    /// precompiled copy for this module and this engine exists, else by
-    /// compiling it (and caching the result).
+    /// Build the engine and load the guest from `options.source`: from the
+    /// cache when a precompiled copy for this module and this engine
+    /// exists, else by compiling it (and caching the result).
     pub fn new(options: EngineOptions) -> Result<Self> {
         let engine = Engine::new(&engine_config(&options))
             .map_err(|e| anyhow!("creating the wasm engine: {e:#}"))?;
-        let wasm: std::borrow::Cow<[u8]> = match &options.guest_module {
-            Some(p) => std::fs::read(p)
-                .with_context(|| format!("reading guest_module {}", p.display()))?
-                .into(),
-            None if BUILT_IN_GUEST.is_empty() => {
-                return Err(anyhow!(
-                    "this imapd was built without a guest module; build it with `make` \
-                     or set guest_module in imapd.conf"
-                ));
-            }
-            None => BUILT_IN_GUEST.into(),
-        };
-        let module_hash = hex::encode(sha2::Sha256::digest(&wasm));
-        let component = load_component(&engine, &wasm, &module_hash, options.cache_dir.as_deref())?;
         let mut linker: Linker<Ctx<H>> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow!("linking WASI: {e:#}"))?;
         Session::add_to_linker::<_, HasSelf<Ctx<H>>>(&mut linker, |c| c)
             .map_err(|e| anyhow!("linking the host interface: {e:#}"))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow!("guest module does not fit the host's WIT contract: {e:#}"))?;
-        let pre = SessionPre::new(instance_pre)
-            .map_err(|e| anyhow!("guest module does not export the engine interface: {e:#}"))?;
+        let (wasm, stamp) = options.source.read()?;
+        let module = load_module(&engine, &linker, &wasm, stamp, options.cache_dir.as_deref())?;
 
         // The epoch ticker is a plain thread: a spinning guest must never be
         // able to starve it (wasmtime-notes.md section 7).
@@ -259,16 +439,114 @@ impl<H: SessionHost> GuestEngine<H> {
         }
         Ok(GuestEngine {
             engine,
-            pre,
+            linker,
+            current: RwLock::new(Arc::new(module)),
+            previous: Mutex::new(Vec::new()),
+            generation: tokio::sync::watch::Sender::new(0),
             options,
-            module_hash,
+            counters: SwapCounters::default(),
             ticker_stop,
         })
     }
 
+    /// Load a module (compile or take it from the cache, link it, check it
+    /// exports the engine) without making it current.
+    pub fn load(&self, wasm: &[u8], stamp: Option<FileStamp>) -> Result<Arc<Module<H>>> {
+        load_module(
+            &self.engine,
+            &self.linker,
+            wasm,
+            stamp,
+            self.options.cache_dir.as_deref(),
+        )
+        .map(Arc::new)
+    }
+
+    /// A module this process still holds (current, or kept by sessions)
+    /// with this hash: swapping back to it reuses it.
+    pub fn loaded(&self, hash: &str) -> Option<Arc<Module<H>>> {
+        let current = self.current();
+        if current.hash == hash {
+            return Some(current);
+        }
+        self.previous
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .find(|m| m.hash == hash)
+    }
+
+    /// The module new sessions start on.
+    pub fn current(&self) -> Arc<Module<H>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Make `module` current: new sessions start on it, and every session
+    /// on another module moves at its next command boundary.
+    pub fn install(&self, module: Arc<Module<H>>) {
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            module,
+        );
+        {
+            let mut p = self.previous.lock().unwrap_or_else(|e| e.into_inner());
+            p.retain(|w| w.strong_count() > 0);
+            p.push(Arc::downgrade(&old));
+        }
+        drop(old);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Watch for installs (the value is the generation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Sessions (live and hibernated) on each module this process holds,
+    /// the current one first.
+    pub fn modules_in_use(&self) -> Vec<ModuleUse> {
+        let current = self.current();
+        // A session holds its module once, and once more in its StayMark
+        // if it stayed; the engine holds the current one, and so do we.
+        let sessions = |m: &Arc<Module<H>>, held: usize| {
+            Arc::strong_count(m).saturating_sub(held + m.stayed.load(Ordering::Relaxed))
+        };
+        let mut out = vec![ModuleUse {
+            hash: current.hash.clone(),
+            current: true,
+            sessions: sessions(&current, 2),
+            stayed: 0,
+        }];
+        let previous: Vec<_> = self
+            .previous
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for (i, m) in previous.iter().enumerate() {
+            let seen = previous[..i].iter().any(|p| Arc::ptr_eq(p, m));
+            if !Arc::ptr_eq(m, &current) && !seen {
+                // Held by `previous` (the Vec above) too, once per entry.
+                let held = previous.iter().filter(|p| Arc::ptr_eq(p, m)).count();
+                out.push(ModuleUse {
+                    hash: m.hash.clone(),
+                    current: false,
+                    sessions: sessions(m, held),
+                    stayed: m.stayed.load(Ordering::Relaxed),
+                });
+            }
+        }
+        out
+    }
+
     /// A new store with no filesystem (pre-auth), or with `mail_dir` as its
     /// only preopen at `/mail` (post-auth).
-    fn new_store(&self, host: H, mail_dir: Option<&cap_std::fs::Dir>) -> Result<Store<Ctx<H>>> {
+    fn new_store(&self, host: H, mail_dir: Option<&cap_std::fs::Dir>) -> Result<Store<Ctx<H>>, H> {
         let mut wasi = WasiCtxBuilder::new();
         // The guest's file operations are small and local; running them on
         // the session's own thread avoids a thread hop per call.
@@ -277,8 +555,10 @@ impl<H: SessionHost> GuestEngine<H> {
             // Open the preopen through the capability we already hold
             // rather than by a path that could be swapped underneath us.
             let fd_path = format!("/proc/self/fd/{}", dir.as_raw_fd());
-            wasi.preopened_dir(&fd_path, "/mail", FsPerms::ReadWrite)
-                .map_err(|e| anyhow!("preopening the mail tree: {e:#}"))?;
+            if let Err(e) = wasi.preopened_dir(&fd_path, "/mail", FsPerms::ReadWrite) {
+                host_log_error(&format!("preopening the mail tree: {e:#}"));
+                return Err(host);
+            }
         }
         let max_ticks = (self.options.cpu_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let ctx = Ctx {
@@ -312,11 +592,23 @@ impl<H: SessionHost> GuestEngine<H> {
         Ok(store)
     }
 
-    /// Start a pre-auth session: instantiate, construct, and return it
-    /// together with its greeting.
+    /// Start a pre-auth session on the current module: instantiate,
+    /// construct, and return it together with its greeting.
     pub async fn start(&self, host: H, settings: &Settings) -> Result<(GuestSession<H>, Step)> {
-        let mut store = self.new_store(host, None)?;
-        let instance = self
+        self.start_on(self.current(), host, settings).await
+    }
+
+    /// Start a pre-auth session on `module`.
+    pub async fn start_on(
+        &self,
+        module: Arc<Module<H>>,
+        host: H,
+        settings: &Settings,
+    ) -> Result<(GuestSession<H>, Step)> {
+        let mut store = self
+            .new_store(host, None)
+            .map_err(|_| anyhow!("creating the session's store"))?;
+        let instance = module
             .pre
             .instantiate_async(&mut store)
             .await
@@ -325,6 +617,8 @@ impl<H: SessionHost> GuestEngine<H> {
             store,
             instance,
             handle: None,
+            module,
+            stayed: None,
         };
         let handle = s
             .call(|inst, store| async move {
@@ -343,6 +637,8 @@ impl<H: SessionHost> GuestEngine<H> {
     /// instance, instantiate anew (with `mail_dir` as the only preopen when
     /// given), restore. Promotion after login, demotion (UNAUTHENTICATE,
     /// no `mail_dir`) and settings changes (STARTTLS) all come through here.
+    /// The new instance is of the current module when it takes the
+    /// snapshot, else of the session's own.
     pub async fn reinstantiate(
         &self,
         mut old: GuestSession<H>,
@@ -351,23 +647,202 @@ impl<H: SessionHost> GuestEngine<H> {
         settings: &Settings,
     ) -> Result<GuestSession<H>> {
         let snapshot = old.snapshot().await?;
+        let module = old.module.clone();
+        let stayed = old.stayed.take();
         let host = match host {
             Some(h) => h,
             None => old.into_host().await,
         };
-        self.restore(host, &snapshot, mail_dir, settings).await
+        let (s, _) = self
+            .restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
+            .await?;
+        Ok(s)
+    }
+
+    /// Move a live session to the current module, if it is not on it and
+    /// has not already been refused by it. Only between commands: never
+    /// while the guest has output pending.
+    pub async fn move_session(
+        &self,
+        session: GuestSession<H>,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> Result<(GuestSession<H>, Moved)> {
+        if !self.should_move(&session.module, session.stayed.as_ref()) {
+            return Ok((session, Moved::Already));
+        }
+        let mut old = session;
+        let snapshot = old.snapshot().await?;
+        let module = old.module.clone();
+        let stayed = old.stayed.take();
+        let host = old.into_host().await;
+        self.restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
+            .await
+    }
+
+    /// Move a hibernated session to the current module: restore it there
+    /// and take its snapshot again, so the old module is no longer needed.
+    /// When no instance can be had just now (pool full), it is left as it
+    /// is (and moves when it wakes).
+    pub async fn rehome(
+        &self,
+        hibernated: Hibernated<H>,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> (Hibernated<H>, Moved) {
+        if !self.should_move(&hibernated.module, hibernated.stayed.as_ref()) {
+            return (hibernated, Moved::Already);
+        }
+        let Hibernated {
+            snapshot,
+            host,
+            module,
+            stayed,
+        } = hibernated;
+        let current = self.current();
+        let (host, why) = match self
+            .restore_on(current.clone(), host, &snapshot, mail_dir, settings)
+            .await
+        {
+            Ok(mut s) => match s.snapshot().await {
+                Ok(mut snap) => {
+                    snap.shrink_to_fit();
+                    let host = s.into_host().await;
+                    self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                    drop(stayed);
+                    let h = Hibernated {
+                        snapshot: snap,
+                        host,
+                        module: current,
+                        stayed: None,
+                    };
+                    return (h, Moved::Moved);
+                }
+                // The new module took the snapshot but cannot give it
+                // back: keep the old one.
+                Err(e) => (s.into_host().await, format!("{e:#}")),
+            },
+            Err(f) if f.refused => (f.host, format!("{:#}", f.error)),
+            Err(f) => {
+                // Not the snapshot's fault (pool full): it moves at its wake.
+                let h = Hibernated {
+                    snapshot,
+                    host: f.host,
+                    module,
+                    stayed,
+                };
+                return (h, Moved::Already);
+            }
+        };
+        drop(stayed);
+        let mark = self.stay(&module, &current, why.clone());
+        let h = Hibernated {
+            snapshot,
+            host,
+            module,
+            stayed: Some(mark),
+        };
+        (h, Moved::Stayed(why))
+    }
+
+    /// A session stays on `own` because `current` refused its snapshot:
+    /// log it, count it, and mark the session so it does not try again
+    /// until the next install.
+    fn stay(&self, own: &Arc<Module<H>>, current: &Module<H>, why: String) -> StayMark<H> {
+        host_log_error(&format!(
+            "module {} refused a session snapshot (it stays on {}): {why}",
+            current.short(),
+            own.short()
+        ));
+        let mut r = self
+            .counters
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if r.len() >= 16 {
+            r.remove(0);
+        }
+        r.push(why);
+        own.stayed.fetch_add(1, Ordering::Relaxed);
+        StayMark {
+            module: own.clone(),
+            generation: *self.generation.borrow(),
+        }
+    }
+
+    /// Whether a session on `module` (marked if it stayed) should try to
+    /// move now.
+    fn should_move(&self, module: &Arc<Module<H>>, stayed: Option<&StayMark<H>>) -> bool {
+        if Arc::ptr_eq(module, &self.current()) {
+            return false;
+        }
+        stayed.is_none_or(|m| m.generation != *self.generation.borrow())
+    }
+
+    /// Restore `snapshot` into the current module; if that module refuses
+    /// it, back into `own` (the module that wrote it), where the session
+    /// stays (logged and counted).
+    async fn restore_preferring_current(
+        &self,
+        own: Arc<Module<H>>,
+        stayed: Option<StayMark<H>>,
+        host: H,
+        snapshot: &str,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> Result<(GuestSession<H>, Moved)> {
+        let current = self.current();
+        if !self.should_move(&own, stayed.as_ref()) {
+            let mut s = self
+                .restore_on(own, host, snapshot, mail_dir, settings)
+                .await
+                .map_err(|f| f.error)?;
+            s.stayed = stayed;
+            return Ok((s, Moved::Already));
+        }
+        match self
+            .restore_on(current.clone(), host, snapshot, mail_dir, settings)
+            .await
+        {
+            Ok(s) => {
+                self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                drop(stayed);
+                Ok((s, Moved::Moved))
+            }
+            Err(f) if f.refused => {
+                let why = format!("{:#}", f.error);
+                drop(stayed);
+                let mark = self.stay(&own, &current, why.clone());
+                let mut s = self
+                    .restore_on(own, f.host, snapshot, mail_dir, settings)
+                    .await
+                    .map_err(|f| f.error)?;
+                s.stayed = Some(mark);
+                Ok((s, Moved::Stayed(why)))
+            }
+            Err(f) => Err(f.error),
+        }
     }
 
     /// Bring a hibernated session back: a fresh instance (with `mail_dir`
-    /// as its only preopen, as at promotion) restored from the snapshot.
+    /// as its only preopen, as at promotion) restored from the snapshot,
+    /// on the current module if it takes the snapshot.
     pub async fn wake(
         &self,
         hibernated: Hibernated<H>,
         mail_dir: Option<&cap_std::fs::Dir>,
         settings: &Settings,
     ) -> Result<GuestSession<H>> {
-        let Hibernated { snapshot, host } = hibernated;
-        self.restore(host, &snapshot, mail_dir, settings).await
+        let Hibernated {
+            snapshot,
+            host,
+            module,
+            stayed,
+        } = hibernated;
+        let (s, _) = self
+            .restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
+            .await?;
+        Ok(s)
     }
 
     /// Guest instances alive in this process (pool slots in use).
@@ -377,24 +852,54 @@ impl<H: SessionHost> GuestEngine<H> {
             .map_or(0, |m| m.component_instances())
     }
 
-    /// A new instance for `host`, restored from `snapshot`.
-    async fn restore(
+    /// A new instance of `module` for `host`, restored from `snapshot`.
+    pub async fn restore_session(
         &self,
+        module: Arc<Module<H>>,
         host: H,
         snapshot: &str,
         mail_dir: Option<&cap_std::fs::Dir>,
         settings: &Settings,
     ) -> Result<GuestSession<H>> {
-        let mut store = self.new_store(host, mail_dir)?;
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
+        self.restore_on(module, host, snapshot, mail_dir, settings)
             .await
-            .map_err(|e| anyhow!("instantiating the guest: {e:#}"))?;
+            .map_err(|f| f.error)
+    }
+
+    async fn restore_on(
+        &self,
+        module: Arc<Module<H>>,
+        host: H,
+        snapshot: &str,
+        mail_dir: Option<&cap_std::fs::Dir>,
+        settings: &Settings,
+    ) -> Result<GuestSession<H>, RestoreFailed<H>> {
+        let mut store = match self.new_store(host, mail_dir) {
+            Ok(s) => s,
+            Err(host) => {
+                return Err(RestoreFailed {
+                    host,
+                    refused: false,
+                    error: anyhow!("creating the session's store"),
+                });
+            }
+        };
+        let instance = match module.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => {
+                return Err(RestoreFailed {
+                    host: store.into_data().host,
+                    refused: false,
+                    error: anyhow!("instantiating the guest: {e:#}"),
+                });
+            }
+        };
         let mut s = GuestSession {
             store,
             instance,
             handle: None,
+            module,
+            stayed: None,
         };
         let snap = snapshot;
         let restored = s
@@ -403,10 +908,43 @@ impl<H: SessionHost> GuestEngine<H> {
                     .call_restore(store, snap, settings)
                     .await
             })
-            .await?;
-        let handle = restored.map_err(|e| anyhow!("guest refused the session snapshot: {e}"))?;
-        s.handle = Some(handle);
-        Ok(s)
+            .await;
+        match restored {
+            Ok(Ok(handle)) => {
+                s.handle = Some(handle);
+                Ok(s)
+            }
+            Ok(Err(e)) => Err(RestoreFailed {
+                host: s.store.into_data().host,
+                refused: true,
+                error: anyhow!("guest refused the session snapshot: {e}"),
+            }),
+            // A trap in restore: this module cannot take the snapshot.
+            Err(e) => Err(RestoreFailed {
+                host: s.store.into_data().host,
+                refused: true,
+                error: e,
+            }),
+        }
+    }
+}
+
+/// A message about the engine itself (not one session) for the log.
+fn host_log_error(message: &str) {
+    eprintln!("imapd[{}]: {message}", std::process::id());
+}
+
+/// A session's mark of having stayed on its module because a newer one
+/// refused its snapshot; counted in that module while the mark lives.
+pub struct StayMark<H: SessionHost> {
+    module: Arc<Module<H>>,
+    /// The install whose module refused it: it tries again at the next.
+    generation: u64,
+}
+
+impl<H: SessionHost> Drop for StayMark<H> {
+    fn drop(&mut self) {
+        self.module.stayed.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -415,12 +953,21 @@ impl<H: SessionHost> GuestEngine<H> {
 pub struct Hibernated<H: SessionHost> {
     snapshot: String,
     pub host: H,
+    /// The module that wrote the snapshot (the fallback if the current
+    /// one cannot read it).
+    module: Arc<Module<H>>,
+    stayed: Option<StayMark<H>>,
 }
 
 impl<H: SessionHost> Hibernated<H> {
     /// Bytes of guest state kept while hibernated.
     pub fn snapshot_len(&self) -> usize {
         self.snapshot.len()
+    }
+
+    /// Whether it should move to the engine's current module.
+    pub fn on_old_module(&self, engine: &GuestEngine<H>) -> bool {
+        engine.should_move(&self.module, self.stayed.as_ref())
     }
 }
 
@@ -429,6 +976,9 @@ pub struct GuestSession<H: SessionHost> {
     store: Store<Ctx<H>>,
     instance: Session,
     handle: Option<ResourceAny>,
+    /// The module this instance runs.
+    module: Arc<Module<H>>,
+    stayed: Option<StayMark<H>>,
 }
 
 impl<H: SessionHost> GuestSession<H> {
@@ -515,8 +1065,25 @@ impl<H: SessionHost> GuestSession<H> {
     pub async fn hibernate(mut self) -> Result<Hibernated<H>> {
         let mut snapshot = self.snapshot().await?;
         snapshot.shrink_to_fit();
+        let module = self.module.clone();
+        let stayed = self.stayed.take();
         let host = self.into_host().await;
-        Ok(Hibernated { snapshot, host })
+        Ok(Hibernated {
+            snapshot,
+            host,
+            module,
+            stayed,
+        })
+    }
+
+    /// The module this session runs on.
+    pub fn module(&self) -> &Arc<Module<H>> {
+        &self.module
+    }
+
+    /// Whether it should move to the engine's current module.
+    pub fn on_old_module(&self, engine: &GuestEngine<H>) -> bool {
+        engine.should_move(&self.module, self.stayed.as_ref())
     }
 
     /// Tear the instance down and hand back the session's host services.
@@ -540,6 +1107,31 @@ pub fn describe_trap(e: &wasmtime::Error) -> String {
             .unwrap_or("guest failed")
             .to_string()
     }
+}
+
+/// Load a guest module: compile it (or take it from the cache), link it
+/// against the host's imports and check it exports the engine interface
+/// of this host's contract (`imapd:session`, see wit/).
+fn load_module<H: SessionHost>(
+    engine: &Engine,
+    linker: &Linker<Ctx<H>>,
+    wasm: &[u8],
+    stamp: Option<FileStamp>,
+    cache_dir: Option<&Path>,
+) -> Result<Module<H>> {
+    let hash = hex::encode(sha2::Sha256::digest(wasm));
+    let component = load_component(engine, wasm, &hash, cache_dir)?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| anyhow!("guest module does not fit the host's WIT contract: {e:#}"))?;
+    let pre = SessionPre::new(instance_pre)
+        .map_err(|e| anyhow!("guest module does not export the engine interface: {e:#}"))?;
+    Ok(Module {
+        hash,
+        pre,
+        stamp: Mutex::new(stamp),
+        stayed: AtomicUsize::new(0),
+    })
 }
 
 /// Load the guest, preferring a cached precompiled copy. The cache key
@@ -601,34 +1193,7 @@ fn write_cache(dir: &Path, key: &str, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
-    struct NoHost;
-
-    impl SessionHost for NoHost {
-        async fn authenticate(
-            &mut self,
-            _: String,
-            _: String,
-            _: String,
-            _: String,
-        ) -> Result<String, AuthError> {
-            Err(AuthError::BadCredentials)
-        }
-        fn log(&mut self, _: Level, _: &str) {}
-        async fn lock_mailbox(&mut self, _: String) -> Result<(), String> {
-            Ok(())
-        }
-        fn unlock_mailbox(&mut self, _: String) {}
-        fn is_admin(&mut self) -> bool {
-            false
-        }
-        async fn sasl_start(&mut self, _: String, _: Option<Vec<u8>>) -> SaslReply {
-            SaslReply::Failure(AuthError::BadCredentials)
-        }
-        async fn sasl_continue(&mut self, _: Vec<u8>) -> SaslReply {
-            SaslReply::Failure(AuthError::BadCredentials)
-        }
-        fn sasl_abort(&mut self) {}
-    }
+    use crate::swap::TrialHost as NoHost;
 
     fn settings() -> Settings {
         Settings {
@@ -673,7 +1238,7 @@ mod tests {
         rt.block_on(async {
             let dir = std::env::temp_dir().join(format!("imapd-cost-{}", std::process::id()));
             let engine = GuestEngine::<NoHost>::new(EngineOptions {
-                guest_module: None,
+                source: ModuleSource::default(),
                 cache_dir: Some(dir.clone()),
                 memory_limit: 64 << 20,
                 cpu_limit: Duration::from_secs(30),

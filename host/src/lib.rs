@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod control;
 pub mod engine;
 pub mod idle;
 pub mod locks;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod saslauthd;
 pub mod server;
 pub mod standalone;
+pub mod swap;
 pub mod tls;
 
 /// sysexits.h, as Cyrus uses them.

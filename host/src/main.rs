@@ -4,7 +4,8 @@
 //! Process modes (see README): under Cyrus master(8) (the default, fds 3
 //! and 4), one session on stdin/stdout (`-X`), or standalone with its own
 //! listeners (`--listen`, `--listen-tls`, or systemd socket activation).
-//! Admin subcommands: `imapd passwd`, `imapd precompile`, `imapd selfsigned`,
+//! Admin subcommands: `imapd passwd`, `imapd precompile`, `imapd swap`,
+//! `imapd selfsigned`,
 //! `imapd options` (the table of every imapd.conf option).
 
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("passwd") => return admin_command(admin::run_passwd(&args[2..])),
         Some("precompile") => return admin_command(cli::precompile(&args[2..])),
+        Some("swap") => return admin_command(imapd::swap::run(&args[2..])),
         Some("selfsigned") => return admin_command(cli::selfsigned(&args[2..])),
         Some("options") => {
             print!("{}", imapd::config::options_markdown_table());

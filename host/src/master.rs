@@ -380,6 +380,17 @@ fn serve_one(rt: &tokio::runtime::Runtime, server: &Arc<Server>, conn: OwnedFd) 
                 return;
             }
         };
+        // A module replaced since the last connection: this one starts
+        // on the new one.
+        if server.module_file_changed()
+            && let Err(e) = server.reload_module("module file replaced").await
+        {
+            eprintln!("imapd[{}]: {e:#}", std::process::id());
+        }
+        // While it serves, `imapd swap` reaches this child here.
+        let _control = crate::control::listen(server)
+            .map_err(|e| eprintln!("imapd[{}]: no control socket: {e:#}", std::process::id()))
+            .ok();
         serve(server.clone(), io, peer, server.flags.implicit_tls).await;
     });
 }

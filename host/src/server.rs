@@ -14,7 +14,7 @@ use cap_std::fs::Dir;
 use crate::auth::{Authenticator, Method};
 use crate::config::{self, Config, PwcheckMethod, TlsVersions};
 use crate::connection::ConnHost;
-use crate::engine::{EngineOptions, GuestEngine, ServerInfo, Settings};
+use crate::engine::{EngineOptions, GuestEngine, ModuleSource, ServerInfo, Settings};
 use crate::passwd::PasswordFile;
 
 /// What the command line says, beside the config file.
@@ -117,7 +117,7 @@ impl Options {
             max_logins_per_user: cfg.maxlogins_per_user(),
             max_logins_per_host: cfg.maxlogins_per_host(),
             engine: EngineOptions {
-                guest_module: cfg.guest_module().map(PathBuf::from),
+                source: module_source(cfg)?,
                 cache_dir: Some(cfg.guest_cache_dir().to_path_buf()),
                 memory_limit: cfg.session_memory_limit().clamp(1 << 20, 1 << 32) as usize,
                 cpu_limit: cfg.session_cpu_limit(),
@@ -125,6 +125,23 @@ impl Options {
             },
         })
     }
+}
+
+/// What a module reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    Unchanged { module: String },
+    Swapped { from: String, to: String },
+}
+
+/// Where the guest comes from, per imapd.conf.
+pub fn module_source(cfg: &Config) -> Result<ModuleSource> {
+    let (path, explicit) = cfg.guest_module_path();
+    Ok(ModuleSource {
+        path: Some(path),
+        explicit,
+        sha256: cfg.guest_module_sha256()?,
+    })
 }
 
 /// The process-wide state every session shares.
@@ -139,6 +156,15 @@ pub struct Server {
     pub tls: Option<crate::tls::ServerTls>,
     pub auth: Authenticator,
     pub engine: GuestEngine<ConnHost>,
+    /// imapd.conf, re-read when the guest module is reloaded.
+    config_path: PathBuf,
+    /// Where the guest module comes from (re-read with imapd.conf).
+    source: std::sync::Mutex<ModuleSource>,
+    /// When the module file was last looked at (ms since start).
+    module_checked: AtomicU64,
+    /// One reload at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    started: std::time::Instant,
     session_counter: AtomicU64,
     start_time: u64,
 }
@@ -195,7 +221,13 @@ impl Server {
             }
         }
         let engine = GuestEngine::new(options.engine.clone())?;
+        let source = options.engine.source.clone();
         Ok(Arc::new(Server {
+            config_path: cfg.file().to_path_buf(),
+            source: std::sync::Mutex::new(source),
+            module_checked: AtomicU64::new(0),
+            reload_lock: tokio::sync::Mutex::new(()),
+            started: std::time::Instant::now(),
             options,
             flags,
             service: service.to_string(),
@@ -210,6 +242,114 @@ impl Server {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         }))
+    }
+
+    /// At a command boundary: at most once a second, look whether the
+    /// guest module file was replaced (by `imapd swap`, or by hand); if so,
+    /// load it in the background. The session carries on meanwhile and
+    /// moves once the new module is installed.
+    pub fn check_module_soon(self: &Arc<Self>) {
+        let now = self.started.elapsed().as_millis() as u64 + 1000;
+        let last = self.module_checked.load(Ordering::Relaxed);
+        if now < last + 1000
+            || self
+                .module_checked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if !self.module_file_changed() {
+            return;
+        }
+        let server = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = server.reload_module("module file replaced").await {
+                eprintln!("imapd[{}]: {e:#}", std::process::id());
+            }
+        });
+    }
+
+    /// Whether the module file is not the one the current module was
+    /// read from (a cheap stat).
+    pub fn module_file_changed(&self) -> bool {
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match source.stamp() {
+            Ok(stamp) => stamp != self.engine.current().stamp(),
+            // A missing guest_module: keep what runs; the reload says why.
+            Err(_) => false,
+        }
+    }
+
+    /// Re-read imapd.conf's `guest_module` and `guest_module_sha256`, load
+    /// the module they name and, if it is not the one running, check that
+    /// it greets and install it: new sessions start on it and every
+    /// session moves at its next command boundary. Options other than
+    /// those two take effect at the next start.
+    pub async fn reload_module(self: &Arc<Self>, why: &str) -> Result<Reload> {
+        let _one = self.reload_lock.lock().await;
+        let server = self.clone();
+        // Compiling (when the module is not in the cache) takes seconds.
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Option<_>> {
+            let cfg = Config::load(&server.config_path, &server.service)?;
+            let source = module_source(&cfg)?;
+            *server.source.lock().unwrap_or_else(|e| e.into_inner()) = source.clone();
+            let (wasm, stamp) = source.read()?;
+            let current = server.engine.current();
+            let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+            if hash == current.hash {
+                current.set_stamp(stamp);
+                return Ok(None);
+            }
+            let module = match server.engine.loaded(&hash) {
+                Some(m) => {
+                    m.set_stamp(stamp);
+                    m
+                }
+                None => server
+                    .engine
+                    .load(&wasm, stamp)
+                    .with_context(|| format!("loading guest module {}", source.describe()))?,
+            };
+            Ok(Some((module, source.describe())))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the guest module: {e}"))??;
+        let previous = self.engine.current();
+        let Some((module, from)) = loaded else {
+            return Ok(Reload::Unchanged {
+                module: previous.hash.clone(),
+            });
+        };
+        // It must at least greet before any session is given to it.
+        let trial = ConnHost::trial(self.clone());
+        let settings = self.settings("swap-check", None);
+        match self.engine.start_on(module.clone(), trial, &settings).await {
+            Ok((_, step)) if step.output.starts_with(b"* ") => {}
+            Ok(_) => bail!(
+                "guest module {from} does not greet; keeping {}",
+                previous.short()
+            ),
+            Err(e) => bail!(
+                "guest module {from} failed its trial session ({e:#}); keeping {}",
+                previous.short()
+            ),
+        }
+        self.engine.install(module.clone());
+        eprintln!(
+            "imapd[{}]: guest module {} replaces {} ({why}; {from})",
+            std::process::id(),
+            module.short(),
+            previous.short()
+        );
+        Ok(Reload::Swapped {
+            from: previous.hash.clone(),
+            to: module.hash.clone(),
+        })
     }
 
     /// A number unique within this process.

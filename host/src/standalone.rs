@@ -114,6 +114,15 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
             "--listen-tls needs tls_server_cert and tls_server_key in imapd.conf"
         ));
     }
+    // `imapd swap` reaches this process here; SIGHUP re-reads the module.
+    let _control = match crate::control::listen(&server) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("imapd: no control socket, `imapd swap` will not reach this server: {e:#}");
+            None
+        }
+    };
+    tokio::spawn(reload_on_sighup(server.clone()));
     let mut tasks = Vec::new();
     for (l, tls) in listeners {
         let addr = l.local_addr()?;
@@ -130,6 +139,26 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
         t.await?;
     }
     Ok(())
+}
+
+/// `kill -HUP`: re-read imapd.conf's guest module settings and swap to the
+/// module if it changed (the sessions move at their next command).
+async fn reload_on_sighup(server: Arc<Server>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match server.reload_module("SIGHUP").await {
+            Ok(crate::server::Reload::Unchanged { module }) => eprintln!(
+                "imapd[{}]: SIGHUP: guest module unchanged ({})",
+                std::process::id(),
+                &module[..16]
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("imapd[{}]: SIGHUP: {e:#}", std::process::id()),
+        }
+    }
 }
 
 async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {

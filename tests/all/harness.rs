@@ -37,6 +37,13 @@ pub fn hostile_guest() -> PathBuf {
     p
 }
 
+/// The standard guest (`make guest`), the one built into imapd.
+pub fn standard_guest() -> PathBuf {
+    let bin = imapd_bin();
+    let target = bin.parent().and_then(Path::parent).expect("target dir");
+    target.join("wasm32-wasip2/guest-release/guest.wasm")
+}
+
 /// One self-signed certificate for every test server of this run.
 pub fn test_cert() -> &'static (PathBuf, PathBuf) {
     static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();

@@ -228,6 +228,26 @@ fn epoch_secs() -> u64 {
 }
 
 impl ConnHost {
+    fn new(server: Arc<Server>, peer: &str, tls: Option<Arc<TlsInfo>>) -> ConnHost {
+        ConnHost {
+            server,
+            peer: peer.to_string(),
+            user: None,
+            telemetry: None,
+            login_record: None,
+            mail_dir: None,
+            locks: Default::default(),
+            tls,
+            sasl: None,
+        }
+    }
+
+    /// The host of a trial session (a new module must greet before it
+    /// gets real sessions): no peer, no user.
+    pub fn trial(server: Arc<Server>) -> ConnHost {
+        ConnHost::new(server, "trial session", None)
+    }
+
     /// The host verified `name` (by password, SCRAM or certificate):
     /// apply the login limits, register the session, open its telemetry
     /// and remember the user for promotion.
@@ -444,17 +464,7 @@ async fn serve_inner(
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost {
-        server: server.clone(),
-        peer: peer.to_string(),
-        user: None,
-        telemetry: None,
-        login_record: None,
-        mail_dir: None,
-        locks: Default::default(),
-        tls: conn.tls.clone(),
-        sasl: None,
-    };
+    let host = ConnHost::new(server.clone(), peer, conn.tls.clone());
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
@@ -468,6 +478,8 @@ async fn serve_inner(
     };
     let mut step = greeting;
     let mut buf = vec![0u8; READ_BUFFER];
+    // Installs of a new guest module: the session moves between commands.
+    let mut swaps = server.engine.subscribe();
     // The user's mail tree once logged in, and the IDLE watch on it.
     let mut mail_dir: Option<cap_std::fs::Dir> = None;
     let mut watch: Option<IdleWatch> = None;
@@ -574,8 +586,19 @@ async fn serve_inner(
         let _ = conn.flush().await;
         // Wait for client input; during IDLE also for a change, the poll
         // interval, the keepalive and the time to hibernate.
+        let autologout_at = Instant::now() + server.options.timeout;
         let n = loop {
-            match wait(server, &mut conn, &mut buf, watch.as_mut(), idle.as_ref()).await {
+            let waited = wait(
+                server,
+                &mut conn,
+                &mut buf,
+                watch.as_mut(),
+                idle.as_ref(),
+                &mut swaps,
+                autologout_at,
+            )
+            .await;
+            match waited {
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => break n,
                 Wake::Read(Err(e)) => return client_gone(peer, e),
@@ -600,6 +623,20 @@ async fn serve_inner(
                     };
                     continue 'session;
                 }
+                Wake::Swap => {
+                    session = match move_session(
+                        server,
+                        session,
+                        conn.tls.as_deref(),
+                        mail_dir.as_ref(),
+                        &session_id,
+                    )
+                    .await
+                    {
+                        Ok(s) => s,
+                        Err(e) => return guest_failed(&mut conn, peer, e).await,
+                    };
+                }
                 Wake::Hibernate => {
                     let Some(timers) = idle.as_mut() else {
                         continue;
@@ -616,7 +653,14 @@ async fn serve_inner(
                         mail_dir: dir,
                     };
                     let (s, resume) = match asleep
-                        .hibernate(session, &mut conn, &mut buf, watch.as_mut(), timers)
+                        .hibernate(
+                            session,
+                            &mut conn,
+                            &mut buf,
+                            watch.as_mut(),
+                            timers,
+                            &mut swaps,
+                        )
                         .await?
                     {
                         Some(woken) => woken,
@@ -646,11 +690,48 @@ async fn serve_inner(
         if let Some(msg) = shutdown_applies(server, session.host()) {
             return shutdown(&mut conn, session.host(), &msg).await;
         }
+        // A command boundary: the session moves to a new guest module
+        // before its next command if one was installed.
+        server.check_module_soon();
+        session = match move_session(
+            server,
+            session,
+            conn.tls.as_deref(),
+            mail_dir.as_ref(),
+            &session_id,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => return guest_failed(&mut conn, peer, e).await,
+        };
         step = match session.feed(&buf[..n]).await {
             Ok(s) => s,
             Err(e) => return guest_failed(&mut conn, peer, e).await,
         };
     }
+}
+
+/// Hot swap: move a session that waits for its client to the current
+/// guest module (when it is on another one that it has not been refused
+/// by). Its state goes by snapshot, as at promotion.
+async fn move_session(
+    server: &Server,
+    session: GuestSession<ConnHost>,
+    tls: Option<&TlsInfo>,
+    mail_dir: Option<&cap_std::fs::Dir>,
+    session_id: &str,
+) -> Result<GuestSession<ConnHost>> {
+    if !session.on_old_module(&server.engine) {
+        return Ok(session);
+    }
+    let settings = server.settings(session_id, tls);
+    let (session, _) = server
+        .engine
+        .move_session(session, mail_dir, &settings)
+        .await
+        .context("moving the session to the new guest module")?;
+    Ok(session)
 }
 
 /// The shutdown message, when one exists and the user is not an admin.
@@ -674,6 +755,8 @@ enum Wake {
     PollDue,
     /// Time to reduce the idling session to its snapshot.
     Hibernate,
+    /// A new guest module was installed.
+    Swap,
 }
 
 /// The deadlines of one IDLE. They are kept across wake-ups, so a
@@ -717,36 +800,39 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// Wait for client input; during IDLE also for a change in the watched
-/// mailbox and the IDLE deadlines: poll interval (`imapidlepoll`, which
-/// also covers a mailbox we could not watch), keepalive, hibernation and
-/// autologout.
+/// Wait for client input (until `autologout_at`, outside IDLE); during
+/// IDLE also for a change in the watched mailbox and the IDLE deadlines:
+/// poll interval (`imapidlepoll`, which also covers a mailbox we could not
+/// watch), keepalive, hibernation and autologout. Always for the install
+/// of a new guest module.
 async fn wait(
     server: &Server,
     conn: &mut Conn,
     buf: &mut [u8],
     watch: Option<&mut IdleWatch>,
     idle: Option<&IdleTimers>,
+    swaps: &mut tokio::sync::watch::Receiver<u64>,
+    autologout_at: Instant,
 ) -> Wake {
-    let Some(t) = idle else {
-        return match tokio::time::timeout(server.options.timeout, conn.read(buf)).await {
-            Ok(r) => Wake::Read(r),
-            Err(_) => Wake::Timeout,
-        };
-    };
+    let _ = server;
     let changed = async {
         match watch {
             Some(w) => w.changed().await,
             None => std::future::pending().await,
         }
     };
+    let timeout = match idle {
+        Some(t) => t.timeout,
+        None => Some(autologout_at),
+    };
     tokio::select! {
         r = conn.read(buf) => Wake::Read(r),
         _ = changed => Wake::Changed,
-        _ = sleep_until(t.poll) => Wake::PollDue,
-        _ = sleep_until(t.keepalive) => Wake::Keepalive,
-        _ = sleep_until(t.hibernate) => Wake::Hibernate,
-        _ = sleep_until(t.timeout) => Wake::Timeout,
+        Ok(()) = swaps.changed() => Wake::Swap,
+        _ = sleep_until(idle.and_then(|t| t.poll)) => Wake::PollDue,
+        _ = sleep_until(idle.and_then(|t| t.keepalive)) => Wake::Keepalive,
+        _ = sleep_until(idle.and_then(|t| t.hibernate)) => Wake::Hibernate,
+        _ = sleep_until(timeout) => Wake::Timeout,
     }
 }
 
@@ -820,6 +906,7 @@ impl Asleep<'_> {
         buf: &mut Vec<u8>,
         mut watch: Option<&mut IdleWatch>,
         timers: &mut IdleTimers,
+        swaps: &mut tokio::sync::watch::Receiver<u64>,
     ) -> Result<Option<(GuestSession<ConnHost>, Resume)>> {
         let o = &self.server.options;
         let pid = std::process::id();
@@ -856,15 +943,17 @@ impl Asleep<'_> {
         release_memory_soon();
         let mut small = vec![0u8; ASLEEP_READ];
         let resume = loop {
-            match wait(
+            let waited = wait(
                 self.server,
                 conn,
                 &mut small,
                 watch.as_deref_mut(),
                 Some(timers),
+                swaps,
+                Instant::now(),
             )
-            .await
-            {
+            .await;
+            match waited {
                 Wake::Read(Ok(0)) => return Ok(None),
                 Wake::Read(Ok(n)) => break Resume::Input(n),
                 Wake::Read(Err(e)) => return client_gone(self.peer, e).map(|()| None),
@@ -887,6 +976,20 @@ impl Asleep<'_> {
                     // an unwatched one is polled by waking it.
                     if matches!(wake, Wake::Changed) || watch.is_none() {
                         break Resume::Changed;
+                    }
+                }
+                Wake::Swap => {
+                    // A hibernated session moves without waking: restored
+                    // into the new module and reduced to its snapshot again.
+                    if asleep.on_old_module(&self.server.engine) {
+                        let settings = self.server.settings(self.session_id, conn.tls.as_deref());
+                        asleep = self
+                            .server
+                            .engine
+                            .rehome(asleep, Some(self.mail_dir), &settings)
+                            .await
+                            .0;
+                        release_memory_soon();
                     }
                 }
                 Wake::Hibernate => {}
