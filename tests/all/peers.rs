@@ -169,3 +169,74 @@ fn through_a_real_saslauthd() {
     let (_, t) = c.cmd("b", &format!("LOGIN {user} sasl-pw"));
     assert!(t.starts_with("b OK"), "{t}");
 }
+
+/// Hot swap under the real master(8): a session open in a child moves to
+/// the new module at its next command, and new connections get it.
+#[test]
+fn swap_under_the_real_cyrus_master() {
+    let master = "/usr/lib/cyrus/bin/master";
+    if !have(master) {
+        return;
+    }
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let port = free_port();
+    let bin = imapd_bin();
+    let hostile = data.root.join("hostile.wasm");
+    std::fs::copy(crate::harness::hostile_guest(), &hostile).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::write(
+        data.root.join("cyrus.conf"),
+        format!(
+            "START {{\n}}\nSERVICES {{\n  imap cmd=\"{} -C {}\" listen=\"127.0.0.1:{port}\" prefork=0\n}}\nEVENTS {{\n}}\n",
+            bin.display(),
+            data.conf().display()
+        ),
+    )
+    .unwrap();
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg("cyrus")
+        .arg(&data.root)
+        .status();
+    let child = Command::new(master)
+        .arg("-C")
+        .arg(data.conf())
+        .arg("-M")
+        .arg(data.root.join("cyrus.conf"))
+        .arg("-p")
+        .arg(data.root.join("master.pid"))
+        .arg("-D")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _master = Killed(child);
+    let mut c = connect_retry(port);
+    assert!(!c.line().contains("-hostile"));
+    let (_, t) = c.cmd("a", "LOGIN plain secret");
+    assert!(t.starts_with("a OK"), "{t}");
+    assert!(c.cmd("b", "SELECT INBOX").1.starts_with("b OK"));
+    let (code, out, err) = crate::harness::run_imapd(
+        &[
+            "swap",
+            "-C",
+            data.conf().to_str().unwrap(),
+            hostile.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 sessions moved"), "{out}");
+    let (u, t) = c.cmd("c", "ID NIL");
+    assert!(t.starts_with("c OK"), "{t}");
+    assert!(u[0].contains("-hostile"), "{u:?}");
+    assert!(c.cmd("d", "FETCH 1:* (FLAGS)").1.starts_with("d OK"));
+    let mut fresh = connect_retry(port);
+    assert!(fresh.line().contains("-hostile"));
+}

@@ -515,3 +515,103 @@ fn a_replaced_module_file_and_sighup_are_noticed() {
     }
     ok(&mut c, "c", "FETCH 1:* (FLAGS)");
 }
+
+/// One client of the steady load: its own mailbox, whose message count
+/// and flags it knows, checked after every command; every tagged reply
+/// must be OK. Returns the commands it ran.
+fn load_client(s: &TestServer, id: usize, stop: &std::sync::atomic::AtomicBool) -> usize {
+    use std::sync::atomic::Ordering;
+    let mailbox = format!("L{id}");
+    let mut c = logged_in(s);
+    ok(&mut c, "c", &format!("CREATE {mailbox}"));
+    let mut count = 0usize;
+    let mut ops = 0usize;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let tag = format!("t{n}");
+        match n % 9 {
+            0 => {
+                // Reconnect.
+                ok(&mut c, &tag, "LOGOUT");
+                c = logged_in(s);
+                continue;
+            }
+            1 | 5 => {
+                append(&mut c, &tag, &mailbox, &message(&format!("m{n}"), 200));
+                count += 1;
+            }
+            2 => {
+                let u = ok(&mut c, &tag, &format!("SELECT {mailbox}"));
+                let exists = format!("* {count} EXISTS");
+                assert!(u.contains(&exists), "client {id}: {u:?}, wanted {exists}");
+            }
+            3 if count > 0 => {
+                let u = ok(&mut c, &tag, &format!("FETCH {count} (FLAGS ENVELOPE)"));
+                assert!(
+                    u.iter().any(|l| l.starts_with(&format!("* {count} FETCH"))),
+                    "client {id}: {u:?}"
+                );
+            }
+            4 if count > 0 => {
+                ok(&mut c, &tag, "STORE 1 +FLAGS.SILENT (\\Deleted)");
+                ok(&mut c, &format!("{tag}x"), "EXPUNGE");
+                count -= 1;
+            }
+            6 => {
+                c.send(&format!("{tag} IDLE\r\n"));
+                assert_eq!(c.line(), "+ idling", "client {id}");
+                std::thread::sleep(Duration::from_millis(15));
+                c.send("DONE\r\n");
+                let (_, t) = c.until_tagged(&tag);
+                assert!(t.starts_with(&format!("{tag} OK")), "client {id}: {t}");
+            }
+            7 => {
+                let u = ok(&mut c, &tag, "SEARCH ALL");
+                let found = u
+                    .iter()
+                    .find(|l| l.starts_with("* SEARCH"))
+                    .map_or(0, |l| l.split_whitespace().count() - 2);
+                assert_eq!(found, count, "client {id}: {u:?}");
+            }
+            _ => {
+                ok(&mut c, &tag, "NOOP");
+            }
+        }
+        ops += 1;
+    }
+    ops
+}
+
+/// 100 swaps back and forth under a steady mixed load: no client sees an
+/// error, a lost or a wrong response.
+#[test]
+fn a_hundred_swaps_under_load_are_invisible_to_clients() {
+    let s = server()
+        .no_tls()
+        .conf("allowplaintext: yes")
+        .conf("imapidlepoll: 60")
+        .start();
+    let standard = module_copy(&s, &standard_guest(), "standard.wasm");
+    let hostile = module_copy(&s, &hostile_guest(), "hostile.wasm");
+    precompile(&s, &hostile);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ops: usize = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..6)
+            .map(|i| {
+                let (s, stop) = (&s, &stop);
+                scope.spawn(move || load_client(s, i, stop))
+            })
+            .collect();
+        for i in 0..100 {
+            let module = if i % 2 == 0 { &hostile } else { &standard };
+            swap_ok(&s, module, 10);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        clients.into_iter().map(|c| c.join().unwrap()).sum()
+    });
+    assert!(ops > 100, "{ops} commands");
+    let log = s.log();
+    assert!(!log.contains("session ended"), "{log}");
+    assert_eq!(log.matches("guest module ").count(), 100, "{log}");
+}
