@@ -59,7 +59,7 @@ clippy: guest
 # as medians and imapd/best-peer ratios (also target/bench/latest.json).
 # `make bench QUICK=1` is the short run; WORKLOADS=a,d SERVERS=imapd,dovecot
 # pick subsets. Installs the peers with apt, so it wants root. bench/README.md.
-bench: release
+bench: release hostile-guest
 	$(CARGO) build --release -p imapd-bench
 	QUICK=$(QUICK) bash scripts/bench.sh
 

@@ -443,6 +443,51 @@ CONF
   BANNER[imapd]="imapd PID $pid on 127.0.0.1:$IMAPD_PORT (TLS $IMAPD_TLS)"
 }
 
+# ------------------------------------------------------- u: hot swap
+# imapd's alone: a second imapd (own configdirectory, same spool, with
+# idle_hibernate) and `imapd-bench swap` against it: 1,000 sessions, half
+# hibernated, swapped to the hostile test build of the guest and back.
+swap_bench() {
+  if [[ " ${ACTIVE[*]} " != *" imapd "* ]]; then
+    say "workload u (hot swap) needs imapd: skipped"; return 0
+  fi
+  local d=$B/imapd-swap port=$((IMAPD_PORT + 7)) pid rc
+  local to=$TARGET/wasm32-wasip2/guest-hostile/guest.wasm
+  local back=${IMAPD_GUEST:-$TARGET/wasm32-wasip2/guest-release/guest.wasm}
+  [ -f "$to" ] || { say "workload u: $to not built (make hostile-guest): skipped"; return 0; }
+  rm -rf "$d" && mkdir -p "$d/config"
+  cp "$B/imapd/config/passwd" "$d/config/"
+  install -m 644 "$to" "$d/to.wasm"
+  install -m 644 "$back" "$d/back.wasm"
+  install -m 644 "$back" "$d/config/guest.wasm"
+  sed -e "s|^configdirectory: .*|configdirectory: $d/config|" -e '/^guest_module:/d' \
+    "$B/imapd/imapd.conf" >"$d/imapd.conf"
+  echo "idle_hibernate: 2" >>"$d/imapd.conf"
+  { cat "$d/imapd.conf"; echo "guest_module: $d/to.wasm"; } >"$d/precompile.conf"
+  timeout 600 "$IMAPD" precompile -C "$d/imapd.conf" >"$d/precompile.log" 2>&1 || true
+  timeout 600 "$IMAPD" precompile -C "$d/precompile.conf" >>"$d/precompile.log" 2>&1 || true
+  "$IMAPD" -C "$d/imapd.conf" --listen "127.0.0.1:$port" >"$d/imapd.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  local end=$((SECONDS + 60))
+  until serves "$port"; do
+    [ "$SECONDS" -lt "$end" ] && kill -0 "$pid" 2>/dev/null || { say "workload u: the swap server did not start (see $d/imapd.log)"; return 0; }
+    sleep 0.5
+  done
+  say "u (hot swap): 1000 sessions on imapd PID $pid, half hibernated; swap to the hostile test build and back"
+  bounded 900 "$BENCH" swap --server "imapd=127.0.0.1:$port,bench,$PASS,pid=$pid" --imapd "$IMAPD" \
+    --conf "$d/imapd.conf" --to "$d/to.wasm" --back "$d/back.wasm" >"$B/swap.json"
+  rc=$?
+  kill "$pid" 2>/dev/null
+  if [ "$rc" = 0 ]; then
+    cat "$B/swap.json"
+    NOTES+=("u (hot swap, imapd only): $(tr -d '\n ' <"$B/swap.json")")
+  else
+    say "workload u failed (exit $rc; see $d/imapd.log)"
+    NOTES+=("workload u (hot swap) failed")
+  fi
+}
+
 # ---------------------------------------------------------------- main
 main() {
   mkdir -p "$B"
@@ -481,7 +526,7 @@ main() {
   # One `imapd-bench run` per workload, each under its own time limit.
   local wl=() w i=0 part limit specs
   if [ "$WORKLOADS" = all ]; then
-    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o s1 s2 s3 t)   # bench/src/workloads.rs ALL
+    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o s1 s2 s3 t u)   # bench/src/workloads.rs ALL, and u
   else
     IFS=, read -ra wl <<<"$WORKLOADS"
   fi
@@ -490,6 +535,7 @@ main() {
   local again served lost
   for w in "${wl[@]}"; do
     i=$((i + 1))
+    if [ "$w" = u ]; then swap_bench; continue; fi
     part=$B/parts/$(printf %02d "$i")-$w
     again=
     while :; do

@@ -5,12 +5,14 @@
 //! imapd-bench run    --server SPEC... [--workloads a,b,e,...] [--rounds R] [--json PATH] ...
 //! imapd-bench corpus --messages N --out DIR
 //! imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
+//! imapd-bench swap   --server SPEC --imapd BIN --conf PATH --to WASM --back WASM [--swap-sessions N]
 //! ```
 //! SPEC is `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]`.
 
 mod corpus;
 mod imap;
 mod memory;
+mod swap;
 mod workloads;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,7 @@ usage: imapd-bench load   --server SPEC... [--messages N] [--seed S] [--window W
        imapd-bench run    --server SPEC... [options]
        imapd-bench corpus [--messages N] [--seed S] --out DIR
        imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
+       imapd-bench swap   --server SPEC --imapd BIN --conf PATH --to WASM --back WASM [options]
 
 SPEC: name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]
   tls=     implicit-TLS address (workload i)
@@ -59,6 +62,11 @@ report options (one table and JSON from several `run --json` files, in order;
 a server missing from a file's workloads shows `-` there):
   --part PATH        a `run --json` file (repeat)
   --note TEXT        an extra NOTE line, also in the JSON (repeat)
+swap options (imapd only: the cost of `imapd swap` with live sessions; the
+server needs idle_hibernate set; it is swapped to --to and back to --back):
+  --swap-sessions N  sessions open, half of them in IDLE (default 1000)
+  --probes P         awake sessions sending NOOPs through the swap (default 50)
+  --hibernate-wait S seconds for the IDLE half to hibernate (default 5)
 ";
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -87,12 +95,13 @@ struct Args {
     parts: Vec<String>,
     notes: Vec<String>,
     params: Params,
+    swap: swap::SwapArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or(USAGE)?;
-    if !matches!(cmd.as_str(), "load" | "run" | "corpus" | "report") {
+    if !matches!(cmd.as_str(), "load" | "run" | "corpus" | "report" | "swap") {
         return Err(USAGE.into());
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -108,6 +117,15 @@ fn parse_args() -> Result<Args, String> {
         out: None,
         parts: Vec::new(),
         notes: Vec::new(),
+        swap: swap::SwapArgs {
+            imapd: "imapd".into(),
+            conf: String::new(),
+            to: String::new(),
+            back: String::new(),
+            sessions: 1000,
+            probes: 50,
+            hibernate_wait: Duration::from_secs(5),
+        },
         params: Params {
             messages: 10_000,
             seed: 1,
@@ -159,10 +177,17 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = Some(v),
             "--part" => a.parts.push(v),
             "--note" => a.notes.push(v),
+            "--imapd" => a.swap.imapd = v,
+            "--conf" => a.swap.conf = v,
+            "--to" => a.swap.to = v,
+            "--back" => a.swap.back = v,
+            "--swap-sessions" => a.swap.sessions = num(&v)?.max(2) as usize,
+            "--probes" => a.swap.probes = num(&v)? as usize,
+            "--hibernate-wait" => a.swap.hibernate_wait = Duration::from_secs(num(&v)?),
             _ => return Err(format!("unknown option {flag}\n\n{USAGE}")),
         }
     }
-    if matches!(a.cmd.as_str(), "load" | "run") && a.servers.is_empty() {
+    if matches!(a.cmd.as_str(), "load" | "run" | "swap") && a.servers.is_empty() {
         return Err(format!("no --server given\n\n{USAGE}"));
     }
     Ok(a)
@@ -185,6 +210,7 @@ fn main() -> ExitCode {
             "load" => load_all(&args).await,
             "corpus" => write_corpus(&args),
             "report" => report_parts(&args),
+            "swap" => swap::run(&args.servers[0], &args.swap).await,
             _ => run_all(&args).await,
         }
     });

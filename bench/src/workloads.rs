@@ -80,7 +80,7 @@ impl Server {
     }
 
     /// Connect, LOGIN, SELECT INBOX; returns the connection and EXISTS.
-    async fn selected(&self) -> Result<(Conn, u64)> {
+    pub async fn selected(&self) -> Result<(Conn, u64)> {
         let mut c = Conn::connect(&self.plain()).await?;
         c.login(&self.user, &self.pass).await?;
         let n = c.select("INBOX").await?;

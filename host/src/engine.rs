@@ -339,6 +339,10 @@ pub struct GuestEngine<H: SessionHost> {
     generation: tokio::sync::watch::Sender<u64>,
     options: EngineOptions,
     pub counters: SwapCounters,
+    /// Hibernated sessions moving to a new module each need an instance
+    /// for a moment; this many at a time, so a swap's memory peak stays
+    /// small however many sleep.
+    rehoming: tokio::sync::Semaphore,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -445,6 +449,7 @@ impl<H: SessionHost> GuestEngine<H> {
             generation: tokio::sync::watch::Sender::new(0),
             options,
             counters: SwapCounters::default(),
+            rehoming: tokio::sync::Semaphore::new(4),
             ticker_stop,
         })
     }
@@ -693,6 +698,7 @@ impl<H: SessionHost> GuestEngine<H> {
         if !self.should_move(&hibernated.module, hibernated.stayed.as_ref()) {
             return (hibernated, Moved::Already);
         }
+        let _slot = self.rehoming.acquire().await;
         let Hibernated {
             snapshot,
             host,
