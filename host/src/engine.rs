@@ -339,10 +339,11 @@ pub struct GuestEngine<H: SessionHost> {
     generation: tokio::sync::watch::Sender<u64>,
     options: EngineOptions,
     pub counters: SwapCounters,
-    /// Hibernated sessions moving to a new module each need an instance
-    /// for a moment; this many at a time, so a swap's memory peak stays
-    /// small however many sleep.
-    rehoming: tokio::sync::Semaphore,
+    /// Sessions that move to a new module while waiting for their client
+    /// take turns: a swap's work (a restore per session) then leaves the
+    /// other threads to the sessions that have a command to answer, and a
+    /// hibernated session needs an instance only for a moment.
+    move_slots: Arc<tokio::sync::Semaphore>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -449,7 +450,9 @@ impl<H: SessionHost> GuestEngine<H> {
             generation: tokio::sync::watch::Sender::new(0),
             options,
             counters: SwapCounters::default(),
-            rehoming: tokio::sync::Semaphore::new(4),
+            move_slots: Arc::new(tokio::sync::Semaphore::new(
+                (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
+            )),
             ticker_stop,
         })
     }
@@ -504,6 +507,11 @@ impl<H: SessionHost> GuestEngine<H> {
         }
         drop(old);
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A turn to move a waiting session (see `move_slots`).
+    pub fn move_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.move_slots.clone()
     }
 
     /// Watch for installs (the value is the generation).
@@ -698,7 +706,6 @@ impl<H: SessionHost> GuestEngine<H> {
         if !self.should_move(&hibernated.module, hibernated.stayed.as_ref()) {
             return (hibernated, Moved::Already);
         }
-        let _slot = self.rehoming.acquire().await;
         let Hibernated {
             snapshot,
             host,

@@ -479,7 +479,11 @@ async fn serve_inner(
     let mut step = greeting;
     let mut buf = vec![0u8; READ_BUFFER];
     // Installs of a new guest module: the session moves between commands.
-    let mut swaps = server.engine.subscribe();
+    let mut swaps = Swaps {
+        installs: server.engine.subscribe(),
+        slots: server.engine.move_slots(),
+        pending: false,
+    };
     // The user's mail tree once logged in, and the IDLE watch on it.
     let mut mail_dir: Option<cap_std::fs::Dir> = None;
     let mut watch: Option<IdleWatch> = None;
@@ -623,7 +627,9 @@ async fn serve_inner(
                     };
                     continue 'session;
                 }
-                Wake::Swap => {
+                Wake::Swap => swaps.pending = session.on_old_module(&server.engine),
+                Wake::MoveSlot(_turn) => {
+                    swaps.pending = false;
                     session = match move_session(
                         server,
                         session,
@@ -693,6 +699,7 @@ async fn serve_inner(
         // A command boundary: the session moves to a new guest module
         // before its next command if one was installed.
         server.check_module_soon();
+        swaps.pending = false;
         session = match move_session(
             server,
             session,
@@ -757,6 +764,17 @@ enum Wake {
     Hibernate,
     /// A new guest module was installed.
     Swap,
+    /// This session's turn to move to it.
+    MoveSlot(tokio::sync::OwnedSemaphorePermit),
+}
+
+/// A session's view of guest module installs: whether it has one to move
+/// to, and the turns to do so while it waits for its client (a session
+/// with a command to answer moves at once, without a turn).
+struct Swaps {
+    installs: tokio::sync::watch::Receiver<u64>,
+    slots: Arc<tokio::sync::Semaphore>,
+    pending: bool,
 }
 
 /// The deadlines of one IDLE. They are kept across wake-ups, so a
@@ -811,7 +829,7 @@ async fn wait(
     buf: &mut [u8],
     watch: Option<&mut IdleWatch>,
     idle: Option<&IdleTimers>,
-    swaps: &mut tokio::sync::watch::Receiver<u64>,
+    swaps: &mut Swaps,
     autologout_at: Instant,
 ) -> Wake {
     let _ = server;
@@ -828,7 +846,8 @@ async fn wait(
     tokio::select! {
         r = conn.read(buf) => Wake::Read(r),
         _ = changed => Wake::Changed,
-        Ok(()) = swaps.changed() => Wake::Swap,
+        Ok(()) = swaps.installs.changed() => Wake::Swap,
+        Ok(turn) = swaps.slots.clone().acquire_owned(), if swaps.pending => Wake::MoveSlot(turn),
         _ = sleep_until(idle.and_then(|t| t.poll)) => Wake::PollDue,
         _ = sleep_until(idle.and_then(|t| t.keepalive)) => Wake::Keepalive,
         _ = sleep_until(idle.and_then(|t| t.hibernate)) => Wake::Hibernate,
@@ -906,7 +925,7 @@ impl Asleep<'_> {
         buf: &mut Vec<u8>,
         mut watch: Option<&mut IdleWatch>,
         timers: &mut IdleTimers,
-        swaps: &mut tokio::sync::watch::Receiver<u64>,
+        swaps: &mut Swaps,
     ) -> Result<Option<(GuestSession<ConnHost>, Resume)>> {
         let o = &self.server.options;
         let pid = std::process::id();
@@ -978,19 +997,19 @@ impl Asleep<'_> {
                         break Resume::Changed;
                     }
                 }
-                Wake::Swap => {
+                Wake::Swap => swaps.pending = asleep.on_old_module(&self.server.engine),
+                Wake::MoveSlot(_turn) => {
                     // A hibernated session moves without waking: restored
                     // into the new module and reduced to its snapshot again.
-                    if asleep.on_old_module(&self.server.engine) {
-                        let settings = self.server.settings(self.session_id, conn.tls.as_deref());
-                        asleep = self
-                            .server
-                            .engine
-                            .rehome(asleep, Some(self.mail_dir), &settings)
-                            .await
-                            .0;
-                        release_memory_soon();
-                    }
+                    swaps.pending = false;
+                    let settings = self.server.settings(self.session_id, conn.tls.as_deref());
+                    asleep = self
+                        .server
+                        .engine
+                        .rehome(asleep, Some(self.mail_dir), &settings)
+                        .await
+                        .0;
+                    release_memory_soon();
                 }
                 Wake::Hibernate => {}
             }
