@@ -35,3 +35,4 @@ mod store_message;
 mod store_util;
 mod tls;
 mod unauthenticate;
+mod utf8;

@@ -27,7 +27,7 @@
 
 use super::Request;
 use super::search::{answer, refuse, search_mailbox};
-use super::search_keys::{SearchError, parse_return_options, parse_search_criteria};
+use super::search_keys::{SearchError, in_grammar, parse_return_options, parse_search_criteria};
 use super::sequence::{MessageCommand, Numbering};
 use crate::mime::collation::casemap;
 use crate::mime::search::sent_date_of;
@@ -76,9 +76,11 @@ pub fn run(
         Err(error) => return refuse(session, request, error, false),
     };
     let saving = options.is_some_and(|o| o.save);
+    let rev2 = session.rev2();
     let parsed = (|| {
         let criteria = parse_criteria(&mut request.args)?;
         let key = parse_search_criteria(&mut request.args, command.name())?;
+        let key = in_grammar(key, rev2)?;
         Ok((criteria, key))
     })();
     let (criteria, key) = match parsed {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use super::Request;
 use super::search::{refuse, search_mailbox};
-use super::search_keys::{SearchError, parse_search_criteria};
+use super::search_keys::{SearchError, in_grammar, parse_search_criteria};
 use super::sequence::{MessageCommand, Numbering};
 use super::sort::SortFacts;
 use crate::mime::collation::casemap;
@@ -50,6 +50,7 @@ pub fn run(
     let command = MessageCommand::new("Thread", "UID Thread", numbering);
     request.args.sp()?;
     let missing = || SearchError::Bad(format!("Missing required argument to {}", command.name()));
+    let rev2 = session.rev2();
     let parsed = (|| {
         let algorithm = match request.args.word().to_ascii_uppercase().as_slice() {
             b"ORDEREDSUBJECT" => Algorithm::OrderedSubject,
@@ -58,6 +59,7 @@ pub fn run(
             _ => return Err(SearchError::Bad("Invalid Thread algorithm".into())),
         };
         let key = parse_search_criteria(&mut request.args, command.name())?;
+        let key = in_grammar(key, rev2)?;
         Ok((algorithm, key))
     })();
     let (algorithm, key) = match parsed {
