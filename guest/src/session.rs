@@ -534,6 +534,24 @@ impl Session {
         self.facts.enabled.iter().any(|e| e == "IMAP4rev2")
     }
 
+    /// UTF8=ACCEPT is enabled (rfc6855 3): the `UTF8 (~{n})` APPEND data
+    /// extension (rfc6855 4) and no SEARCH CHARSET. Kept in the
+    /// snapshot's `enabled` list like IMAP4rev2.
+    pub fn utf8_accept(&self) -> bool {
+        self.facts.enabled.iter().any(|e| e == "UTF8=ACCEPT")
+    }
+
+    /// The client takes UTF-8 where IMAP4rev1 has ASCII: UTF8=ACCEPT
+    /// (rfc6855 3) or IMAP4rev2 (rfc9051 4.3.1, 5.1) is enabled. Then
+    /// mailbox names are UTF-8 both ways, quoted strings must be valid
+    /// UTF-8, header fields go out as they are (rfc6532) and APPEND takes
+    /// 8-bit header fields; otherwise names are modified UTF-7 and
+    /// ENVELOPE/BODYSTRUCTURE strings are downgraded to encoded words
+    /// (rfc6855 8).
+    pub fn utf8(&self) -> bool {
+        self.rev2() || self.utf8_accept()
+    }
+
     /// How this session reports expunged messages, (sequence number, UID)
     /// in the order to send them: `* n EXPUNGE` each (rfc3501 7.4.1), or
     /// once QRESYNC is enabled one `* VANISHED uid-set` (rfc7162 3.2.10.2).

@@ -290,6 +290,9 @@ fn measure_fetch_headers_bytes_on_the_wire() {
         let mut w = s.connect();
         w.line();
         w.login("plain", "secret");
+        // rfc6855 4: some corpus messages have 8-bit header fields.
+        w.send("e ENABLE UTF8=ACCEPT\r\n");
+        assert!(w.until_tagged("e").1.contains(" OK "));
         for (i, msg) in messages.iter().enumerate() {
             w.send(&format!("a{i} APPEND INBOX {{{}+}}\r\n", msg.len()));
             w.send_bytes(msg);

@@ -36,3 +36,4 @@ mod store_util;
 mod swap;
 mod tls;
 mod unauthenticate;
+mod utf8;

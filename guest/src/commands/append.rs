@@ -6,8 +6,13 @@
 //! ```text
 //! append      = "APPEND" SP mailbox 1*append-message      ; rfc3502
 //! append-message = [SP flag-list] [SP date-time] SP append-data
-//! append-data = literal / literal8
+//! append-data = literal / literal8 / utf8-literal        ; rfc6855 4
+//! utf8-literal = "UTF8" SP "(" literal8 ")"
 //! ```
+//!
+//! rfc6855 4: header fields with 8-bit characters, and the `UTF8` form,
+//! need `ENABLE UTF8=ACCEPT` first (IMAP4rev2 takes rfc6532 messages as
+//! well, rfc9051 4.3.1, 6.3.12); without it the APPEND is `NO`.
 //!
 //! The whole command is parsed before anything is stored. A missing
 //! mailbox is `NO [TRYCREATE]` (rfc3501 6.3.11).
@@ -35,9 +40,12 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     req.args.sp()?;
     let name = parse_mailbox(req)?;
     let mut messages = Vec::new();
+    let mut utf8_literal = false;
     loop {
         req.args.sp()?;
-        messages.push(append_message(&mut req.args)?);
+        let (message, utf8) = append_message(&mut req.args)?;
+        messages.push(message);
+        utf8_literal |= utf8;
         if req.args.at_eol() {
             break;
         }
@@ -50,6 +58,10 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     };
+    if let Some(text) = utf8_refusal(session, &messages, utf8_literal) {
+        req.reply(session, text);
+        return Ok(Action::None);
+    }
     let limit = append_limit(session.settings());
     if messages.iter().any(|m| m.data.len() as u64 > limit) {
         req.reply(session, "NO [TOOBIG] Message too large");
@@ -99,9 +111,34 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     Ok(Action::None)
 }
 
+/// Why an APPEND is refused for its UTF-8 (rfc6855 4), if it is: a
+/// `UTF8 (...)` message before `ENABLE UTF8=ACCEPT`, or a header field
+/// with an 8-bit character in a session that has not enabled UTF-8 while
+/// the server offers UTF8=ACCEPT.
+fn utf8_refusal(
+    session: &Session,
+    messages: &[AppendMessage],
+    utf8_literal: bool,
+) -> Option<&'static str> {
+    if utf8_literal && !session.utf8_accept() {
+        return Some("NO [CANNOT] UTF8 messages need ENABLE UTF8=ACCEPT");
+    }
+    let refuses_8bit = !session.utf8() && crate::capability::utf8_offered(session.settings());
+    (refuses_8bit && messages.iter().any(|m| header_has_8bit(&m.data)))
+        .then_some("NO [CANNOT] 8-bit characters in header fields need ENABLE UTF8=ACCEPT")
+}
+
+/// The message's header (up to the first empty line) has a byte with the
+/// high bit set.
+fn header_has_8bit(message: &[u8]) -> bool {
+    let end = crate::mime::part::find_header_end(message);
+    !message[..end].is_ascii()
+}
+
 /// `[flag-list SP] [date-time SP] append-data`, the cursor after the SP
-/// that precedes it.
-fn append_message(args: &mut Parser) -> Result<AppendMessage, SyntaxError> {
+/// that precedes it; whether the message came as rfc6855 4's
+/// `utf8-literal`.
+fn append_message(args: &mut Parser) -> Result<(AppendMessage, bool), SyntaxError> {
     let mut flags = Flags::default();
     let mut keywords = Vec::new();
     if args.peek() == Some(b'(') {
@@ -124,18 +161,36 @@ fn append_message(args: &mut Parser) -> Result<AppendMessage, SyntaxError> {
             Some(parse_date_time(&text).ok_or(SyntaxError::Invalid("Invalid date-time"))?);
         args.sp()?;
     }
+    let mut utf8 = false;
     let data = match args.peek() {
         Some(b'~') => args.string8()?,
         Some(b'{') => args.string()?,
+        Some(b'U' | b'u') => {
+            // rfc6855 4: utf8-literal = "UTF8" SP "(" literal8 ")".
+            if !args.word().eq_ignore_ascii_case(b"UTF8") {
+                return Err(SyntaxError::Invalid("Invalid message literal"));
+            }
+            args.sp()?;
+            if !args.eat(b'(') || args.peek() != Some(b'~') {
+                return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
+            }
+            let data = args.string8()?;
+            if !args.eat(b')') {
+                return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
+            }
+            utf8 = true;
+            data
+        }
         _ if args.at_eol() => return Err(SyntaxError::Missing),
         _ => return Err(SyntaxError::Invalid("Invalid message literal")),
     };
-    Ok(AppendMessage {
+    let message = AppendMessage {
         data,
         flags,
         keywords,
         internal_date,
-    })
+    };
+    Ok((message, utf8))
 }
 
 enum ParsedFlag {

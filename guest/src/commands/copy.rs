@@ -82,7 +82,7 @@ pub(crate) fn copy_or_move(
     numbering: Numbering,
     moving: bool,
 ) -> Result<Outcome, SyntaxError> {
-    let Some(name) = destination_name(destination, session.rev2()) else {
+    let Some(name) = destination_name(destination, session.utf8()) else {
         return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
     };
     let (store, selected) = match session.store_and_selected() {

@@ -5,15 +5,18 @@
 //! (rfc5161 3.1); `* ENABLED` lists only those newly enabled.
 //! CONDSTORE and QRESYNC (rfc7162 3.1, 3.2.3): QRESYNC implies CONDSTORE.
 //! IMAP4rev2 (rfc9051 6.3.1) switches the session to IMAP4rev2's rules
-//! (README "IMAP4rev2"), for good: nothing turns it off.
+//! (README "IMAP4rev2"), for good: nothing turns it off. UTF8=ACCEPT
+//! (rfc6855 3) likewise switches it to UTF-8 names, quoted strings and
+//! header fields (README "UTF8=ACCEPT").
 
 use super::Request;
 use crate::session::{Action, Session};
 use crate::wire::parser::SyntaxError;
 
-/// Extensions this server can enable, upper case (IMAP4rev2 only where
-/// it is advertised: [`crate::capability::rev2_offered`]).
-pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC", "IMAP4rev2"];
+/// Extensions this server can enable, upper case (IMAP4rev2 and
+/// UTF8=ACCEPT only where they are advertised:
+/// [`crate::capability::rev2_offered`], [`crate::capability::utf8_offered`]).
+pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC", "IMAP4rev2", "UTF8=ACCEPT"];
 
 pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     let mut newly = Vec::new();
@@ -25,7 +28,11 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             // Spelt as the capability is (rfc9051 7.2.1).
             name = "IMAP4rev2".into();
         }
-        let offered = name != "IMAP4rev2" || crate::capability::rev2_offered(session.settings());
+        let offered = match name.as_str() {
+            "IMAP4rev2" => crate::capability::rev2_offered(session.settings()),
+            "UTF8=ACCEPT" => crate::capability::utf8_offered(session.settings()),
+            _ => true,
+        };
         if offered
             && ENABLEABLE.contains(&name.as_str())
             && !session.facts.enabled.contains(&name)

@@ -12,6 +12,7 @@
 //! exists`; the tagged reply is `OK Completed`. rfc3501 7.4.1: no EXPUNGE
 //! responses during FETCH (UID FETCH may have them).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
 
@@ -22,6 +23,7 @@ use super::fetch_items::{
 use super::qresync;
 use super::sequence::MessageCommand;
 use super::sequence::{Numbering, resolve};
+use crate::mime::imap_string::downgrade_strings;
 use crate::mime::section::{fetch_binary, fetch_section};
 use crate::mime::{MimePart, PartKind, SectionError, parse_tree};
 use crate::selected::Selected;
@@ -52,6 +54,16 @@ pub fn run(
             return Ok(Action::None);
         }
     };
+    // rfc9051 9 fetch-att has RFC822.SIZE but not RFC822, RFC822.HEADER
+    // or RFC822.TEXT (Appendix E item 18): BAD in an IMAP4rev2 session.
+    if session.rev2() && items.uses_rfc822_text() {
+        let text = format!(
+            "BAD RFC822, RFC822.HEADER and RFC822.TEXT are not IMAP4rev2 fetch items in {}",
+            command.name()
+        );
+        request.reply(session, &text);
+        return Ok(Action::None);
+    }
     // rfc3501 6.4.8: UID FETCH always includes UID.
     if numbering == Numbering::Uid {
         items.uid = true;
@@ -100,6 +112,7 @@ pub fn run(
     let newly_seen = mark_seen(&mut selected.mailbox, read_only, &positions, &items);
     let summaries = selected.mailbox.cache_reader();
     let shows_recent = !session.rev2();
+    let utf8 = session.utf8();
     session.fetch_job = Some(FetchJob {
         tag: request.tag.as_str().to_string(),
         positions,
@@ -110,6 +123,7 @@ pub fn run(
         summaries,
         raw: Vec::new(),
         shows_recent,
+        utf8,
     });
     // The session runs the job (`resume`) before the next command.
     Ok(Action::None)
@@ -138,6 +152,9 @@ pub struct FetchJob {
     /// FLAGS may show \Recent (not once IMAP4rev2 is enabled: rfc9051
     /// Appendix E item 12).
     shows_recent: bool,
+    /// ENVELOPE and BODYSTRUCTURE strings go out in UTF-8 as stored, not
+    /// as encoded words ([`Session::utf8`], rfc6855 8).
+    utf8: bool,
 }
 
 /// Continues `job` until it is done or the output is full; in the latter
@@ -266,6 +283,7 @@ fn write_responses(
             raw: &job.raw,
             summary,
             from_file,
+            utf8: job.utf8,
         };
         let buf = out.buf_mut();
         let start = buf.len();
@@ -301,6 +319,8 @@ struct MessageData<'a> {
     summary: Option<SummaryView<'a>>,
     /// What its summary lacked, made from the message file.
     from_file: Option<FromFile>,
+    /// See [`FetchJob::utf8`].
+    utf8: bool,
 }
 
 /// Summary items of a message cached before they were kept.
@@ -324,10 +344,10 @@ impl ItemList<'_> {
     }
 }
 
-fn write_one(
+fn write_one<'a>(
     out: &mut Vec<u8>,
     seq: u32,
-    message: &MessageData,
+    message: &MessageData<'a>,
     items: &FetchItems,
     show_flags: bool,
 ) -> Result<(), FetchFailure> {
@@ -360,15 +380,25 @@ fn write_one(
         push_number(out, record.size);
     }
     if let Some(summary) = &message.summary {
+        // rfc6855 8: 8-bit header text only to a client that enabled UTF-8.
+        let header_text = |data: &'a [u8]| -> Cow<'a, [u8]> {
+            if message.utf8 {
+                Cow::Borrowed(data)
+            } else {
+                downgrade_strings(data)
+            }
+        };
         if items.envelope {
-            list.item(b"ENVELOPE ").extend_from_slice(summary.envelope);
+            list.item(b"ENVELOPE ")
+                .extend_from_slice(&header_text(summary.envelope));
         }
         if items.body_structure {
             list.item(b"BODYSTRUCTURE ")
-                .extend_from_slice(summary.body_structure);
+                .extend_from_slice(&header_text(summary.body_structure));
         }
         if items.body {
-            list.item(b"BODY ").extend_from_slice(summary.body);
+            list.item(b"BODY ")
+                .extend_from_slice(&header_text(summary.body));
         }
         if items.preview.is_some() {
             // rfc8970 3.2: a string, or NIL only under LAZY.

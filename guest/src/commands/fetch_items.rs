@@ -79,11 +79,15 @@ pub struct FetchItems {
 }
 
 impl FetchItems {
+    /// RFC822, RFC822.HEADER or RFC822.TEXT, which rfc9051 9 fetch-att
+    /// no longer has (Appendix E item 18).
+    pub fn uses_rfc822_text(&self) -> bool {
+        self.rfc822_header || self.rfc822_text || self.rfc822
+    }
+
     /// Items that need the message file (everything but index data).
     pub fn reads_message(&self) -> bool {
-        self.rfc822_header
-            || self.rfc822_text
-            || self.rfc822
+        self.uses_rfc822_text()
             || !self.sections.is_empty()
             || !self.binaries.is_empty()
             || !self.binary_sizes.is_empty()

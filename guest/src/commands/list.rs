@@ -192,6 +192,7 @@ fn any_matches(patterns: &[Pattern], name: &str) -> bool {
 
 pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
     let cmd = parse(&mut req.args)?;
+    status::in_grammar(&cmd.returns.status, session.rev2())?;
     // No name is longer than 1000 bytes; longer patterns would only cost
     // matching time. A plain LIST gets NO; an extended one ignores the
     // patterns over the limit (rfc5258 3: "If a server doesn't accept a
@@ -324,7 +325,7 @@ fn response(
                     &entry.name,
                     &cmd.returns.status,
                     &s,
-                    session.rev2(),
+                    session.utf8(),
                 ))
             }
             Err(e) => {
@@ -360,7 +361,7 @@ fn response(
     let mut line = format!(
         "* LIST ({}) \"/\" {}",
         attributes.join(" "),
-        wire_name(entry.name.as_str(), session.rev2())
+        wire_name(entry.name.as_str(), session.utf8())
     );
     if found.childinfo {
         // rfc5258 6 childinfo-extended-item; the option is always quoted

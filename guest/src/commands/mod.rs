@@ -43,6 +43,8 @@ pub mod subscribe;
 pub mod thread;
 pub mod uid;
 pub mod unauthenticate;
+#[cfg(test)]
+mod utf8_tests;
 
 use crate::session::{Action, Session, State};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -55,8 +57,9 @@ pub struct Request<'a> {
     pub name: String,
     /// The arguments: the cursor stands right after the command name.
     pub args: Parser<'a>,
-    /// Mailbox names are UTF-8 on the wire (IMAP4rev2 enabled, rfc9051
-    /// 5.1), not modified UTF-7 (rfc3501 5.1.3).
+    /// Mailbox names are UTF-8 on the wire (IMAP4rev2 or UTF8=ACCEPT
+    /// enabled: rfc9051 5.1, rfc6855 3), not modified UTF-7 (rfc3501
+    /// 5.1.3).
     pub utf8_names: bool,
 }
 
@@ -106,6 +109,9 @@ pub struct Command {
     pub name: &'static str,
     pub handler: Handler,
     pub states: States,
+    /// Not in rfc9051's grammar: in an IMAP4rev2 session the command is
+    /// `BAD` with this text (Appendix E items 17 and 19).
+    pub removed_in_rev2: Option<&'static str>,
 }
 
 const fn cmd(name: &'static str, handler: Handler, states: States) -> Command {
@@ -113,6 +119,20 @@ const fn cmd(name: &'static str, handler: Handler, states: States) -> Command {
         name,
         handler,
         states,
+        removed_in_rev2: None,
+    }
+}
+
+/// An IMAP4rev1 command that rfc9051 9 no longer has.
+const fn rev1_cmd(
+    name: &'static str,
+    handler: Handler,
+    states: States,
+    removed: &'static str,
+) -> Command {
+    Command {
+        removed_in_rev2: Some(removed),
+        ..cmd(name, handler, states)
     }
 }
 
@@ -153,13 +173,25 @@ pub static COMMANDS: &[Command] = &[
     cmd("SUBSCRIBE", subscribe::subscribe, States::AUTHENTICATED),
     cmd("UNSUBSCRIBE", subscribe::unsubscribe, States::AUTHENTICATED),
     cmd("LIST", list::list, States::AUTHENTICATED),
-    cmd("LSUB", list::lsub, States::AUTHENTICATED),
+    // rfc9051 9 command-auth has no LSUB (Appendix E item 19).
+    rev1_cmd(
+        "LSUB",
+        list::lsub,
+        States::AUTHENTICATED,
+        "BAD LSUB is not in IMAP4rev2: use LIST (SUBSCRIBED)",
+    ),
     cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
     cmd("STATUS", status::handle, States::AUTHENTICATED),
     cmd("APPEND", append::handle, States::AUTHENTICATED),
     cmd("IDLE", idle::handle, States::AUTHENTICATED),
     // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
-    cmd("CHECK", check::handle, States::SELECTED),
+    // rfc9051 9 command-select has no CHECK (Appendix E item 17).
+    rev1_cmd(
+        "CHECK",
+        check::handle,
+        States::SELECTED,
+        "BAD CHECK is not in IMAP4rev2: use NOOP",
+    ),
     cmd("CLOSE", close::close, States::SELECTED),
     cmd("UNSELECT", close::unselect, States::SELECTED),
     cmd("EXPUNGE", expunge::handle, States::SELECTED),
@@ -198,6 +230,9 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
     if let Some(selected) = session.selected() {
         args = args.with_saved_result(selected.saved_result.clone());
     }
+    // rfc6855 3, rfc9051 9 QUOTED-CHAR: once UTF-8 is on, a quoted string
+    // with 8-bit bytes that are not UTF-8 is BAD.
+    args = args.with_utf8_quoted(session.utf8());
     let Some(tag) = args.tag() else {
         session.write(b"* BAD Invalid tag\r\n");
         return Action::None;
@@ -227,8 +262,14 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
         tag,
         name: display_name(word),
         args,
-        utf8_names: session.rev2(),
+        utf8_names: session.utf8(),
     };
+    if let Some(removed) = entry.and_then(|c| c.removed_in_rev2)
+        && session.rev2()
+    {
+        request.reply(session, removed);
+        return Action::None;
+    }
     let Some(entry) = entry else {
         let needs_selection = known.is_some_and(|c| c.states.allows(State::Selected));
         let text = if session.state() == State::NotAuthenticated {
@@ -415,6 +456,39 @@ pub(crate) mod testing {
         let (_, action) = run(&mut session, "l LOGIN alice secret\r\n");
         assert_eq!(action, crate::session::Action::Promote);
         (session, dir)
+    }
+
+    /// [`with_store`] with `messages` in INBOX, stored as an MTA would
+    /// deliver them (no APPEND rules apply).
+    pub fn with_inbox(settings: Settings, messages: &[&str]) -> (Session, tempfile::TempDir) {
+        let (mut session, dir) = with_store(settings);
+        let batch = messages
+            .iter()
+            .map(|m| crate::store::AppendMessage {
+                data: m.as_bytes().to_vec(),
+                flags: crate::store::Flags::default(),
+                keywords: Vec::new(),
+                internal_date: None,
+            })
+            .collect();
+        session
+            .mail_store()
+            .expect("mail store")
+            .append(&crate::store::MailboxName::inbox(), batch)
+            .expect("messages stored");
+        (session, dir)
+    }
+
+    /// `session` snapshotted and restored into a new instance on the same
+    /// tree, as hibernation, promotion and hot swap do.
+    pub fn restored(session: Session, dir: &tempfile::TempDir, settings: Settings) -> Session {
+        let snapshot = session.snapshot();
+        drop(session);
+        let env = Env {
+            host: Box::new(FakeHost::default()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        Session::restore(&snapshot, settings, env).expect("snapshot restores")
     }
 
     /// [`with_store`] with the default test settings.

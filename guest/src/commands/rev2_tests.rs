@@ -2,8 +2,8 @@
 //! `ENABLE IMAP4rev2`, in IMAP4rev2 mode, item by item of rfc9051
 //! Appendix E, with rfc9051's own examples where it has them.
 
-use super::testing::{FakeHost, run, second_session, settings, with_store};
-use crate::session::{Env, Session};
+use super::testing::{restored, run, second_session, settings, with_inbox, with_store};
+use crate::session::Session;
 use crate::store::{AppendMessage, Flags, MailboxName};
 
 const VACATION: &str = "From: a@example.org\r\nSubject: plans\r\n\
@@ -20,20 +20,7 @@ fn rev2_settings() -> crate::settings::Settings {
 /// A logged-in session (IDLE on, so IMAP4rev2 is offered) with two
 /// messages in INBOX, in IMAP4rev2 mode if `rev2`.
 fn session(rev2: bool) -> (Session, tempfile::TempDir) {
-    let (mut s, dir) = with_store(rev2_settings());
-    let batch = [VACATION, OTHER]
-        .iter()
-        .map(|m| AppendMessage {
-            data: m.as_bytes().to_vec(),
-            flags: Flags::default(),
-            keywords: Vec::new(),
-            internal_date: None,
-        })
-        .collect();
-    s.mail_store()
-        .unwrap()
-        .append(&MailboxName::inbox(), batch)
-        .unwrap();
+    let (mut s, dir) = with_inbox(rev2_settings(), &[VACATION, OTHER]);
     if rev2 {
         assert_eq!(
             run(&mut s, "e ENABLE IMAP4rev2\r\n").0,
@@ -304,8 +291,15 @@ fn utf8_mailbox_names() {
     out(&mut s, "u UNSELECT");
     assert_eq!(out(&mut s, "d DELETE \"下書き\""), "d OK Completed\r\n");
     assert_eq!(out(&mut s, "l LIST \"\" \"下*\""), "l OK Completed\r\n");
-    // Not UTF-8: refused.
+    // Not UTF-8: a quoted string that breaks rfc9051 9 QUOTED-CHAR is
+    // BAD; a literal is a string, but not a name.
     let step = s.feed(b"c CREATE \"\xff\"\r\n");
+    let refused = super::testing::drain(&mut s, step).0;
+    assert_eq!(
+        refused,
+        "c BAD Invalid UTF-8 in quoted string in Create\r\n"
+    );
+    let step = s.feed(b"c CREATE {1+}\r\n\xff\r\n");
     let refused = super::testing::drain(&mut s, step).0;
     assert!(
         refused.starts_with("c NO Invalid mailbox name"),
@@ -319,13 +313,7 @@ fn utf8_mailbox_names() {
 fn rev2_survives_a_snapshot() {
     let (mut s, dir) = session(true);
     out(&mut s, "s SELECT INBOX");
-    let snapshot = s.snapshot();
-    drop(s);
-    let env = Env {
-        host: Box::new(FakeHost::default()),
-        mail_root: Some(dir.path().to_path_buf()),
-    };
-    let mut s = Session::restore(&snapshot, rev2_settings(), env).unwrap();
+    let mut s = restored(s, &dir, rev2_settings());
     assert!(s.rev2());
     assert_eq!(
         out(&mut s, "a SEARCH ALL"),
@@ -335,4 +323,104 @@ fn rev2_survives_a_snapshot() {
         out(&mut s, "b FETCH 2 FLAGS"),
         "* 2 FETCH (FLAGS ())\r\nb OK Completed\r\n"
     );
+}
+
+/// Items 12, 17, 18 and 19: what rfc9051 9 no longer has (CHECK, LSUB,
+/// the RFC822, RFC822.HEADER and RFC822.TEXT fetch items, the RECENT, NEW
+/// and OLD search keys, STATUS RECENT) is BAD in IMAP4rev2 mode and
+/// answered as before in IMAP4rev1 mode; what it kept is answered in both.
+#[test]
+fn removed_from_the_grammar() {
+    let bad = [
+        ("c CHECK", "c BAD CHECK is not in IMAP4rev2: use NOOP\r\n"),
+        (
+            "l LSUB \"\" *",
+            "l BAD LSUB is not in IMAP4rev2: use LIST (SUBSCRIBED)\r\n",
+        ),
+        (
+            "f FETCH 1 RFC822.HEADER",
+            "f BAD RFC822, RFC822.HEADER and RFC822.TEXT are not IMAP4rev2 fetch items in Fetch\r\n",
+        ),
+        (
+            "f UID FETCH 1:* (FLAGS RFC822.TEXT)",
+            "f BAD RFC822, RFC822.HEADER and RFC822.TEXT are not IMAP4rev2 fetch items in UID Fetch\r\n",
+        ),
+        (
+            "f FETCH 1 RFC822",
+            "f BAD RFC822, RFC822.HEADER and RFC822.TEXT are not IMAP4rev2 fetch items in Fetch\r\n",
+        ),
+        (
+            "s SEARCH RECENT",
+            "s BAD RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)\r\n",
+        ),
+        (
+            "s UID SEARCH RETURN (COUNT) OR SEEN (NOT NEW)",
+            "s BAD RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)\r\n",
+        ),
+        (
+            "s SORT (DATE) UTF-8 OLD",
+            "s BAD RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)\r\n",
+        ),
+        (
+            "s THREAD REFERENCES UTF-8 NOT RECENT",
+            "s BAD RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)\r\n",
+        ),
+        (
+            "t STATUS INBOX (MESSAGES RECENT)",
+            "t BAD Invalid Status attribute RECENT (not in IMAP4rev2) in Status\r\n",
+        ),
+        (
+            "l LIST \"\" INBOX RETURN (STATUS (RECENT))",
+            "l BAD Invalid Status attribute RECENT (not in IMAP4rev2) in List\r\n",
+        ),
+    ];
+    for rev2 in [false, true] {
+        let (mut s, _dir) = session(rev2);
+        out(&mut s, "x SUBSCRIBE INBOX");
+        out(&mut s, "x SELECT INBOX");
+        for (command, refused) in bad {
+            let answer = out(&mut s, command);
+            if rev2 {
+                assert_eq!(answer, refused, "{command}");
+            } else {
+                let tag = &command[..2];
+                assert!(
+                    answer.ends_with(&format!("{tag}OK Completed\r\n")),
+                    "{command}: {answer}"
+                );
+            }
+        }
+        // IMAP4rev1 answers: the rfc3501 meaning.
+        if !rev2 {
+            let (mut s, _dir) = session(false);
+            out(&mut s, "x SUBSCRIBE INBOX");
+            out(&mut s, "x SELECT INBOX");
+            assert_eq!(
+                out(&mut s, "l LSUB \"\" *"),
+                "* LSUB () \"/\" INBOX\r\nl OK Completed\r\n"
+            );
+            assert_eq!(
+                out(&mut s, "s SEARCH NEW"),
+                "* SEARCH 1 2\r\ns OK Completed\r\n"
+            );
+            assert_eq!(
+                out(&mut s, "t STATUS INBOX (RECENT)"),
+                "* STATUS INBOX (RECENT 2)\r\nt OK Completed\r\n"
+            );
+        }
+        // Kept in rfc9051 9: RFC822.SIZE, the macros, NOOP, LIST
+        // (SUBSCRIBED), BODY[HEADER].
+        let size = out(&mut s, "f FETCH 1 (RFC822.SIZE)");
+        assert!(size.starts_with("* 1 FETCH (RFC822.SIZE "), "{size}");
+        let fast = out(&mut s, "f FETCH 1 FAST");
+        assert!(fast.ends_with("f OK Completed\r\n"), "{fast}");
+        assert_eq!(out(&mut s, "n NOOP"), "n OK Completed\r\n");
+        let subscribed = out(&mut s, "l LIST (SUBSCRIBED) \"\" *");
+        assert!(
+            subscribed.contains("\\Subscribed") && subscribed.ends_with("l OK Completed\r\n"),
+            "{subscribed}"
+        );
+        let header = out(&mut s, "f FETCH 2 BODY.PEEK[HEADER]");
+        assert!(header.contains("Subject: other"), "{header}");
+    }
 }

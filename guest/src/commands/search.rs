@@ -30,8 +30,8 @@ use std::rc::Rc;
 use super::Request;
 use super::dates::local_day;
 use super::search_keys::{
-    CHARSETS_LISTED, IndexedHeader, ReturnOptions, SearchError, SearchKey, parse_return_options,
-    parse_search_program,
+    CHARSETS_LISTED, IndexedHeader, ReturnOptions, SearchError, SearchKey, in_grammar,
+    parse_return_options, parse_search_program,
 };
 use super::sequence::{MessageCommand, Numbering, set_contains};
 use crate::mime::search::{
@@ -60,7 +60,17 @@ pub fn run(
         Ok(options) => options,
         Err(error) => return refuse(session, request, error, false),
     };
-    let key = match parse_search_program(&mut request.args, command.name()) {
+    // rfc6855 3: after ENABLE UTF8=ACCEPT a SEARCH with a charset is BAD
+    // ("conflicting charset labels"); IMAP4rev2 alone keeps CHARSET.
+    if session.utf8_accept() && request.args.clone().word().eq_ignore_ascii_case(b"CHARSET") {
+        request.reply(
+            session,
+            "BAD CHARSET is not allowed after ENABLE UTF8=ACCEPT",
+        );
+        return Ok(Action::None);
+    }
+    let parsed = parse_search_program(&mut request.args, command.name());
+    let key = match parsed.and_then(|key| in_grammar(key, session.rev2())) {
         Ok(key) => key,
         Err(error) => return refuse(session, request, error, options.is_some_and(|o| o.save)),
     };

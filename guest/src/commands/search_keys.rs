@@ -110,28 +110,50 @@ pub enum SearchKey {
 }
 
 impl SearchKey {
+    /// Whether `f` holds for this key or for any key inside it.
+    fn any(&self, f: &impl Fn(&SearchKey) -> bool) -> bool {
+        f(self)
+            || match self {
+                SearchKey::Not(k) => k.any(f),
+                SearchKey::Or(a, b) => a.any(f) || b.any(f),
+                SearchKey::And(keys) => keys.iter().any(|k| k.any(f)),
+                _ => false,
+            }
+    }
+
     /// Whether evaluating this key opens message files.
     pub fn reads_message(&self) -> bool {
-        match self {
-            SearchKey::Header { .. } | SearchKey::Body(_) | SearchKey::Text(_) => true,
-            SearchKey::Not(k) => k.reads_message(),
-            SearchKey::Or(a, b) => a.reads_message() || b.reads_message(),
-            SearchKey::And(keys) => keys.iter().any(SearchKey::reads_message),
-            _ => false,
-        }
+        self.any(&|k| {
+            matches!(
+                k,
+                SearchKey::Header { .. } | SearchKey::Body(_) | SearchKey::Text(_)
+            )
+        })
     }
 
     /// Whether a MODSEQ key appears anywhere in it (rfc7162 3.1.5: then
     /// the response carries the highest mod-sequence found).
     pub fn uses_modseq(&self) -> bool {
-        match self {
-            SearchKey::ModSeq(_) => true,
-            SearchKey::Not(k) => k.uses_modseq(),
-            SearchKey::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
-            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_modseq),
-            _ => false,
-        }
+        self.any(&|k| matches!(k, SearchKey::ModSeq(_)))
     }
+
+    /// Whether RECENT, NEW or OLD appears anywhere in it: rfc9051 9
+    /// search-key has none of them (Appendix E item 12).
+    pub fn uses_recent(&self) -> bool {
+        self.any(&|k| matches!(k, SearchKey::Recent | SearchKey::New | SearchKey::Old))
+    }
+}
+
+/// `key` if an IMAP4rev2 session (`rev2`) may send it: rfc9051 9
+/// search-key has no RECENT, NEW or OLD (Appendix E item 12), so they are
+/// BAD there; IMAP4rev1 sessions keep them.
+pub fn in_grammar(key: SearchKey, rev2: bool) -> Result<SearchKey, SearchError> {
+    if rev2 && key.uses_recent() {
+        return Err(bad(
+            "RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)",
+        ));
+    }
+    Ok(key)
 }
 
 /// The result options of an extended SEARCH (rfc4466 2.6.1).

@@ -13,9 +13,11 @@
 //! ```
 //!
 //! The messages are found as SEARCH finds them; what they are sorted by
-//! comes from the summary cache (`SortFields`, kept when a message
-//! enters the store), so a SORT opens no message file (but for messages
-//! whose cache blobs were written by older versions). Strings compare
+//! comes from the sort-key file (`store::sort_keys`: per message the sent
+//! date and the base subject and addresses already mapped, written when
+//! it enters the store), so a SORT reads one small file and maps no
+//! string. Entries it lacks are made from the summary cache (from the
+//! message only for blobs written by older versions) and added. Strings compare
 //! with i;unicode-casemap (rfc5256 7, rfc5051); an absent field is the
 //! empty string, which sorts first; ties go by sequence number (rfc5256
 //! 3), which REVERSE does not reverse.
@@ -27,13 +29,13 @@
 
 use super::Request;
 use super::search::{answer, refuse, search_mailbox};
-use super::search_keys::{SearchError, parse_return_options, parse_search_criteria};
+use super::search_keys::{SearchError, in_grammar, parse_return_options, parse_search_criteria};
 use super::sequence::{MessageCommand, Numbering};
-use crate::mime::collation::casemap;
 use crate::mime::search::sent_date_of;
-use crate::mime::sort_fields::{SortFields, base_subject};
+use crate::mime::sort_fields::SortFields;
 use crate::session::{Action, Session};
 use crate::store::cache::{CacheReader, SentField, SortView};
+use crate::store::sort_keys::{SortEntry, SortKeys, encode_entry};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::{Parser, SyntaxError};
 
@@ -76,9 +78,11 @@ pub fn run(
         Err(error) => return refuse(session, request, error, false),
     };
     let saving = options.is_some_and(|o| o.save);
+    let rev2 = session.rev2();
     let parsed = (|| {
         let criteria = parse_criteria(&mut request.args)?;
         let key = parse_search_criteria(&mut request.args, command.name())?;
+        let key = in_grammar(key, rev2)?;
         Ok((criteria, key))
     })();
     let (criteria, key) = match parsed {
@@ -143,31 +147,33 @@ pub fn parse_criteria(p: &mut Parser) -> Result<Vec<Criterion>, SearchError> {
     }
 }
 
-/// One message's value under one sort key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Value {
+/// One message's value under one sort key, borrowed from its
+/// [`SortEntry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Value<'a> {
     Number(i64),
-    Text(String),
+    /// The i;unicode-casemap mapped form: its octet order is the
+    /// comparator's order (rfc5051 2).
+    Text(&'a str),
 }
 
 /// `found` (positions) in the order of `criteria`, ties by position.
 pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
     let records = mailbox.records();
-    let mut facts = SortFacts::new(mailbox);
-    let mut rows: Vec<(Vec<Value>, usize)> = found
+    let keys = sort_keys_of(mailbox, found);
+    let mut rows: Vec<(Vec<Value<'_>>, usize)> = found
         .iter()
         .map(|&position| {
             let record = &records[position];
-            let values = facts.visit(record, |view, sent| {
-                criteria
-                    .iter()
-                    .map(|c| value(c.key, record, view, sent))
-                    .collect()
-            });
+            let entry = keys.get(record.uid).unwrap_or_default();
+            let values = criteria
+                .iter()
+                .map(|c| value(c.key, record, &entry))
+                .collect();
             (values, position)
         })
         .collect();
-    rows.sort_by(|(a, pa), (b, pb)| {
+    rows.sort_unstable_by(|(a, pa), (b, pb)| {
         for (i, c) in criteria.iter().enumerate() {
             let order = a[i].cmp(&b[i]);
             let order = if c.reverse { order.reverse() } else { order };
@@ -180,24 +186,46 @@ pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]
     rows.into_iter().map(|(_, position)| position).collect()
 }
 
-fn value(key: SortKey, record: &MessageRecord, view: &SortView<'_>, sent: i64) -> Value {
+fn value<'a>(key: SortKey, record: &MessageRecord, entry: &SortEntry<'a>) -> Value<'a> {
     match key {
         // rfc5256 3: the internal date and time, not just the date.
         SortKey::Arrival => Value::Number(record.internal_date),
         SortKey::Size => Value::Number(record.size as i64),
-        SortKey::Date => Value::Number(sent),
-        SortKey::Subject => Value::Text(casemap(&base_subject(view.subject).0)),
-        SortKey::From => Value::Text(casemap(view.from)),
-        SortKey::To => Value::Text(casemap(view.to)),
-        SortKey::Cc => Value::Text(casemap(view.cc)),
-        SortKey::DisplayFrom => Value::Text(casemap(view.display_from)),
-        SortKey::DisplayTo => Value::Text(casemap(view.display_to)),
+        SortKey::Date => Value::Number(entry.sent),
+        SortKey::Subject => Value::Text(entry.keys.subject),
+        SortKey::From => Value::Text(entry.keys.from),
+        SortKey::To => Value::Text(entry.keys.to),
+        SortKey::Cc => Value::Text(entry.keys.cc),
+        SortKey::DisplayFrom => Value::Text(entry.keys.display_from),
+        SortKey::DisplayTo => Value::Text(entry.keys.display_to),
     }
 }
 
-/// What SORT and THREAD read of each message: its [`SortView`] and sent
-/// date from the summary cache; for a blob written before they were
-/// kept, from the message's header.
+/// The sort keys of the messages at `found` (and others): the mailbox's
+/// sort-key file, with the entries it lacks made from the summaries (or
+/// the messages) and added to it, then compacted if expunges left it
+/// mostly garbage.
+pub fn sort_keys_of(mailbox: &Mailbox, found: &[usize]) -> SortKeys {
+    let records = mailbox.records();
+    let mut keys = mailbox.sort_keys();
+    let mut facts: Option<SortFacts> = None;
+    let mut made = Vec::new();
+    for &position in found {
+        let record = &records[position];
+        if keys.contains(record.uid) {
+            continue;
+        }
+        let facts = facts.get_or_insert_with(|| SortFacts::new(mailbox));
+        made.push((record.uid, facts.visit(record, encode_entry)));
+    }
+    keys.add(mailbox.dir(), made);
+    let _ = keys.compact(mailbox.dir(), records.iter().map(|r| r.uid));
+    keys
+}
+
+/// How a sort-key entry the file lacks is made: from the message's
+/// [`SortView`] and sent date in the summary cache; for a blob written
+/// before they were kept, from the message's header.
 pub struct SortFacts<'m> {
     mailbox: &'m Mailbox,
     reader: CacheReader,
@@ -237,16 +265,7 @@ impl<'m> SortFacts<'m> {
         let header = &raw[..crate::mime::part::find_header_end(&raw)];
         let fields = SortFields::of(header);
         let references = fields.references.join("\n");
-        let view = SortView {
-            subject: &fields.subject,
-            from: &fields.from,
-            to: &fields.to,
-            cc: &fields.cc,
-            display_from: &fields.display_from,
-            display_to: &fields.display_to,
-            message_id: &fields.message_id,
-            references: &references,
-        };
+        let view = SortView::of(&fields, &references);
         f(&view, sent(field, Some(&raw)))
     }
 }

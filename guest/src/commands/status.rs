@@ -67,6 +67,17 @@ pub fn parse_items(p: &mut Parser) -> Result<Vec<Item>, SyntaxError> {
     })
 }
 
+/// rfc9051 9 status-att has no RECENT (Appendix E item 12): BAD in an
+/// IMAP4rev2 session (`rev2`), answered in an IMAP4rev1 one.
+pub fn in_grammar(items: &[Item], rev2: bool) -> Result<(), SyntaxError> {
+    if rev2 && items.contains(&Item::Recent) {
+        return Err(SyntaxError::Invalid(
+            "Invalid Status attribute RECENT (not in IMAP4rev2)",
+        ));
+    }
+    Ok(())
+}
+
 /// rfc7162 3.1: a STATUS asking for HIGHESTMODSEQ is a CONDSTORE enabling
 /// command (a LIST asking for it through rfc5819 STATUS counts the same).
 pub fn enable_condstore_if_asked(session: &mut Session, items: &[Item]) {
@@ -130,6 +141,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     req.args.sp()?;
     let items = parse_items(&mut req.args)?;
     req.args.finish()?;
+    in_grammar(&items, session.rev2())?;
     let name = match name {
         Ok(name) => name,
         Err(bad) => {

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Subjects, Message-IDs, references and sent dates come from the
-//! summary cache (`SortFields`), as for SORT; subjects compare as base
+//! sort-key file (`store::sort_keys`), as for SORT; subjects compare as base
 //! subjects (rfc5256 2.1) with i;unicode-casemap; sent dates tie by
 //! sequence number (rfc5256 2.2). THREAD responses are not changed by a
 //! MODSEQ key (rfc7162 3.1.9).
@@ -20,9 +20,9 @@ use std::collections::HashMap;
 
 use super::Request;
 use super::search::{refuse, search_mailbox};
-use super::search_keys::{SearchError, parse_search_criteria};
+use super::search_keys::{SearchError, in_grammar, parse_search_criteria};
 use super::sequence::{MessageCommand, Numbering};
-use super::sort::SortFacts;
+use super::sort::sort_keys_of;
 use crate::mime::collation::casemap;
 use crate::mime::sort_fields::base_subject;
 use crate::session::{Action, Session};
@@ -50,6 +50,7 @@ pub fn run(
     let command = MessageCommand::new("Thread", "UID Thread", numbering);
     request.args.sp()?;
     let missing = || SearchError::Bad(format!("Missing required argument to {}", command.name()));
+    let rev2 = session.rev2();
     let parsed = (|| {
         let algorithm = match request.args.word().to_ascii_uppercase().as_slice() {
             b"ORDEREDSUBJECT" => Algorithm::OrderedSubject,
@@ -58,6 +59,7 @@ pub fn run(
             _ => return Err(SearchError::Bad("Invalid Thread algorithm".into())),
         };
         let key = parse_search_criteria(&mut request.args, command.name())?;
+        let key = in_grammar(key, rev2)?;
         Ok((algorithm, key))
     })();
     let (algorithm, key) = match parsed {
@@ -134,21 +136,22 @@ impl ThreadMessage {
     }
 }
 
+/// The messages at `found`, from the sort-key file ([`sort_keys_of`]).
 pub(crate) fn thread_messages(mailbox: &Mailbox, found: &[usize]) -> Vec<ThreadMessage> {
     let records = mailbox.records();
-    let mut facts = SortFacts::new(mailbox);
+    let keys = sort_keys_of(mailbox, found);
     found
         .iter()
         .map(|&position| {
-            facts.visit(&records[position], |view, sent| {
-                ThreadMessage::new(
-                    position,
-                    sent,
-                    view.subject,
-                    view.message_id,
-                    view.references().map(str::to_string).collect(),
-                )
-            })
+            let entry = keys.get(records[position].uid).unwrap_or_default();
+            ThreadMessage {
+                position,
+                sent: entry.sent,
+                subject: entry.keys.subject.to_string(),
+                reply: entry.reply,
+                message_id: entry.keys.message_id.to_string(),
+                references: entry.keys.references().map(str::to_string).collect(),
+            }
         })
         .collect()
 }

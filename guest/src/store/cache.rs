@@ -30,7 +30,8 @@ use crate::mime::{MessageSummary, SearchHeaders};
 
 pub const CACHE_FILE: &str = "imapd.cache";
 pub const TEXT_FILE: &str = "imapd.text";
-const MAGIC: &[u8; 8] = b"IMAPDCA1";
+/// The first bytes of every file in the cache format.
+pub const MAGIC: &[u8; 8] = b"IMAPDCA1";
 const BLOB_HEADER: usize = 12;
 /// How much of the cache one read brings in: sequential FETCHes read
 /// the file in windows of this size.
@@ -116,11 +117,27 @@ pub struct SortView<'a> {
 }
 
 impl<'a> SortView<'a> {
+    /// The view of freshly parsed fields, `references` being their
+    /// references joined one a line.
+    pub fn of(fields: &'a crate::mime::sort_fields::SortFields, references: &'a str) -> Self {
+        SortView {
+            subject: &fields.subject,
+            from: &fields.from,
+            to: &fields.to,
+            cc: &fields.cc,
+            display_from: &fields.display_from,
+            display_to: &fields.display_to,
+            message_id: &fields.message_id,
+            references,
+        }
+    }
+
     pub fn references(&self) -> impl Iterator<Item = &'a str> + use<'a> {
         self.references.split('\n').filter(|r| !r.is_empty())
     }
 
-    fn decode(b: &'a [u8]) -> Option<SortView<'a>> {
+    /// Eight `[len u32 LE][UTF-8]` fields in the order above.
+    pub(crate) fn decode(b: &'a [u8]) -> Option<SortView<'a>> {
         let mut i = 0;
         let mut next = || -> Option<&'a str> {
             let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
@@ -287,6 +304,28 @@ pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Resul
     }
     f.write_all(&data)?;
     Ok(refs)
+}
+
+/// The blobs of a whole cache-format file, in file order: `(uid,
+/// payload range, intact)`, intact meaning its checksum holds. A length
+/// that runs past the end (a torn last write) ends the walk: the last
+/// range's end is then short of the file's.
+pub fn blobs(file: &[u8]) -> impl Iterator<Item = (u32, Range<usize>, bool)> + '_ {
+    let mut at = if file.starts_with(MAGIC) {
+        MAGIC.len()
+    } else {
+        file.len()
+    };
+    std::iter::from_fn(move || {
+        let header = file.get(at..at.checked_add(BLOB_HEADER)?)?;
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let (len, crc, uid) = (word(0) as usize, word(4), word(8));
+        let start = at + BLOB_HEADER;
+        let end = start.checked_add(len).filter(|&e| e <= file.len())?;
+        at = end;
+        Some((uid, start..end, crc32(&file[start..end]) == crc))
+    })
 }
 
 /// Cache files smaller than this are not worth compacting.

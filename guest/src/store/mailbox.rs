@@ -20,6 +20,7 @@ use super::index::{
 };
 use super::name::MailboxName;
 use super::record::Keywords;
+use super::sort_keys::{self, SortKeys};
 use super::{MailboxLocker, StoreError};
 use crate::mime::MessageSummary;
 
@@ -51,6 +52,8 @@ pub struct AppendMessage {
 struct NewMessage {
     record: MessageRecord,
     summary: Vec<u8>,
+    /// Its `imapd.sort` entry, when it can be made now (`sort_keys`).
+    sort_key: Option<Vec<u8>>,
     /// `MessageSummary::decoded_text`, for `imapd.text`.
     text: Option<Vec<u8>>,
 }
@@ -1140,6 +1143,10 @@ impl Mailbox {
         date: (i64, i16),
     ) -> NewMessage {
         let summary = MessageSummary::of(data);
+        let sent = summary.search.sent_date.map_or(date.0, |d| d.timestamp);
+        let references = summary.sort.references.join("\n");
+        let view = cache::SortView::of(&summary.sort, &references);
+        let sort_key = Some(sort_keys::encode_entry(&view, sent));
         NewMessage {
             record: MessageRecord {
                 uid,
@@ -1156,6 +1163,7 @@ impl Mailbox {
                 save_date: 0,
             },
             summary: cache::encode_summary(&summary),
+            sort_key,
             text: summary.decoded_text,
         }
     }
@@ -1172,6 +1180,13 @@ impl Mailbox {
             .map(|m| (m.record.uid, &m.summary[..]))
             .collect();
         let refs = cache::append_blobs(&self.dir, cache::CACHE_FILE, &blobs)?;
+        let sort_entries: Vec<(u32, &[u8])> = items
+            .iter()
+            .filter_map(|m| Some((m.record.uid, m.sort_key.as_deref()?)))
+            .collect();
+        if !sort_entries.is_empty() {
+            cache::append_blobs(&self.dir, sort_keys::SORT_FILE, &sort_entries)?;
+        }
         let texts: Vec<(u32, &[u8])> = items
             .iter()
             .filter_map(|m| Some((m.record.uid, m.text.as_deref()?)))
@@ -1195,6 +1210,11 @@ impl Mailbox {
     /// SEARCH headers) for one command.
     pub fn cache_reader(&self) -> CacheReader {
         CacheReader::new(&self.dir)
+    }
+
+    /// The sort-key file (SORT, THREAD) as it is now.
+    pub fn sort_keys(&self) -> SortKeys {
+        SortKeys::load(&self.dir)
     }
 
     /// A reader of the decoded texts (SEARCH BODY/TEXT) for one command.
@@ -1706,9 +1726,13 @@ impl Mailbox {
                 let mut copy = r.clone();
                 copy.uid = uid;
                 copy.file = file.into();
+                let summary = summaries.payload(r).to_vec();
+                let sort_key = cache::decode_summary(&summary)
+                    .and_then(|view| sort_keys::entry_of_summary(&view, r.internal_date));
                 items.push(NewMessage {
                     record: copy,
-                    summary: summaries.payload(r).to_vec(),
+                    summary,
+                    sort_key,
                     text: (!r.text_is_raw).then(|| texts.text(r).to_vec()),
                 });
                 sources.push(src_uid);

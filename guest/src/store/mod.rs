@@ -23,6 +23,7 @@ pub mod mailbox;
 pub mod mutf7;
 pub mod name;
 pub mod record;
+pub mod sort_keys;
 pub mod special_use;
 
 use std::cell::RefCell;

@@ -30,6 +30,9 @@ pub struct Parser<'a> {
     pos: usize,
     /// What `$` stands for in this command (rfc5182 2.1).
     saved: Rc<[u32]>,
+    /// Quoted strings must be UTF-8 (rfc6855 3 uQUOTED-CHAR, rfc9051 9
+    /// QUOTED-CHAR); otherwise 8-bit bytes are taken as they are.
+    utf8_quoted: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -38,7 +41,16 @@ impl<'a> Parser<'a> {
             input,
             pos: 0,
             saved: Rc::from([]),
+            utf8_quoted: false,
         }
+    }
+
+    /// Quoted strings must hold valid UTF-8 (rfc6855 3: "the server MUST
+    /// reject, with a BAD response, any octet sequences with the high
+    /// bit set that fail to comply with ... UTF-8").
+    pub fn with_utf8_quoted(mut self, utf8: bool) -> Parser<'a> {
+        self.utf8_quoted = utf8;
+        self
     }
 
     /// The saved search result (UIDs, ascending) that `$` names in this
@@ -212,7 +224,8 @@ impl<'a> Parser<'a> {
     }
 
     /// rfc9051 9: quoted = DQUOTE *QUOTED-CHAR DQUOTE; only `\\` and `\"`
-    /// may be escaped. 8-bit bytes are taken (rfc9051 allows UTF-8).
+    /// may be escaped. 8-bit bytes are taken (rfc9051 allows UTF-8), and
+    /// must be UTF-8 [`Parser::with_utf8_quoted`].
     pub fn quoted(&mut self) -> Result<Vec<u8>> {
         if !self.eat(b'"') {
             return Err(SyntaxError::Invalid("Invalid quoted string"));
@@ -222,6 +235,9 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
+                    if self.utf8_quoted && std::str::from_utf8(&out).is_err() {
+                        return Err(SyntaxError::Invalid("Invalid UTF-8 in quoted string"));
+                    }
                     return Ok(out);
                 }
                 Some(b'\\') => {
@@ -412,6 +428,23 @@ mod tests {
         c.sp().unwrap();
         assert_eq!(c.astring().unwrap(), b"x]y");
         c.finish().unwrap();
+    }
+
+    #[test]
+    fn utf8_quoted_strings() {
+        let latin1 = b"\"caf\xe9\"";
+        // IMAP4rev1 without UTF8=ACCEPT: 8-bit bytes as they come.
+        assert_eq!(p(latin1).quoted().unwrap(), b"caf\xe9");
+        // rfc6855 3: UTF-8 taken, anything else BAD.
+        let utf8 = |s: &'static [u8]| p(s).with_utf8_quoted(true).quoted();
+        assert_eq!(utf8("\"café\"".as_bytes()).unwrap(), "café".as_bytes());
+        assert_eq!(
+            utf8(latin1),
+            Err(SyntaxError::Invalid("Invalid UTF-8 in quoted string"))
+        );
+        // A literal is not a quoted string: its bytes are the message's.
+        let mut c = p(b"{4}\r\ncaf\xe9").with_utf8_quoted(true);
+        assert_eq!(c.string().unwrap(), b"caf\xe9");
     }
 
     #[test]

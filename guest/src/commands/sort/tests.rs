@@ -251,6 +251,70 @@ fn sort_and_thread_read_no_message_file() {
     );
 }
 
+/// The sort-key file (`imapd.sort`) is derived data: written as the
+/// messages are stored, and when it is gone, torn or corrupt the answers
+/// stay the same (the missing entries are made again from the summary
+/// cache, no message file read) and the file is whole again after.
+#[test]
+fn sort_key_file_is_derived() {
+    use crate::store::sort_keys::{SORT_FILE, SortKeys};
+    let (mut s, dir) = four();
+    let file = find_file(dir.path(), SORT_FILE).expect("written when the messages were stored");
+    let inbox = file.parent().unwrap().to_path_buf();
+    let entries = |d: &std::path::Path| (1..=4).filter(|&u| SortKeys::load(d).contains(u)).count();
+    assert_eq!(entries(&inbox), 4);
+    let commands = [
+        "a SORT (SUBJECT) UTF-8 ALL",
+        "a SORT (REVERSE DATE) UTF-8 ALL",
+        "a SORT (FROM ARRIVAL) UTF-8 ALL",
+        "a SORT (DISPLAYFROM DISPLAYTO TO CC SIZE) UTF-8 ALL",
+        "a THREAD REFERENCES UTF-8 ALL",
+        "a THREAD ORDEREDSUBJECT UTF-8 ALL",
+    ];
+    let want: Vec<String> = commands.iter().map(|c| command(&mut s, c)).collect();
+    let bytes = std::fs::read(&file).unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x55;
+    let damaged: [Option<Vec<u8>>; 3] = [
+        None,
+        Some(bytes[..bytes.len() - 10].to_vec()),
+        Some(flipped),
+    ];
+    for damage in damaged {
+        match &damage {
+            None => std::fs::remove_file(&file).unwrap(),
+            Some(b) => std::fs::write(&file, b).unwrap(),
+        }
+        for (c, want) in commands.iter().zip(&want) {
+            assert_eq!(&command(&mut s, c), want, "{c} after {damage:?}");
+        }
+        assert_eq!(entries(&inbox), 4);
+    }
+    // Made from the summaries alone: with no file and no message text.
+    std::fs::remove_file(&file).unwrap();
+    for e in std::fs::read_dir(inbox.join("cur")).unwrap().flatten() {
+        std::fs::write(e.path(), b"").unwrap();
+    }
+    for (c, want) in commands.iter().zip(&want) {
+        assert_eq!(&command(&mut s, c), want, "{c} from the summaries");
+    }
+}
+
+fn find_file(d: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(d).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(found) = find_file(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 /// An IMAP value of an ENVELOPE as FETCH sends it.
 #[derive(Debug, Clone)]
 enum Sexp {
