@@ -33,5 +33,6 @@ mod store_grammar;
 mod store_mailbox;
 mod store_message;
 mod store_util;
+mod stress;
 mod tls;
 mod unauthenticate;
