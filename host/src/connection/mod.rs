@@ -350,6 +350,10 @@ struct Conn {
     /// What the TLS handshake told; `None` outside TLS.
     tls: Option<Arc<TlsInfo>>,
     deflate: Option<Deflate>,
+    /// How long output may wait for the client to read it (imapd.conf
+    /// `timeout`, the autologout time): a client that stops reading would
+    /// otherwise hold its session, guest instance and all, for ever.
+    write_timeout: Duration,
 }
 
 impl AsyncRead for Conn {
@@ -399,11 +403,33 @@ impl AsyncWrite for Conn {
 impl Conn {
     async fn write(&mut self, data: &[u8]) -> Result<()> {
         if !data.is_empty() {
-            self.write_all(data)
+            tokio::time::timeout(self.write_timeout, self.write_all(data))
                 .await
+                .map_err(|_| self.stalled())?
                 .context("writing to the client")?;
         }
         Ok(())
+    }
+
+    /// Flush what the layers hold, within the write timeout.
+    async fn flush_out(&mut self) -> Result<()> {
+        tokio::time::timeout(self.write_timeout, self.flush())
+            .await
+            .map_err(|_| self.stalled())?
+            .context("writing to the client")
+    }
+
+    /// End the stream (TLS close_notify, DEFLATE's end), within the write
+    /// timeout; errors do not matter any more.
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(self.write_timeout, self.shutdown()).await;
+    }
+
+    fn stalled(&self) -> anyhow::Error {
+        anyhow!(
+            "the client read none of its output for {} s",
+            self.write_timeout.as_secs()
+        )
     }
 
     async fn start_tls(mut self, server: &Server) -> Result<Conn> {
@@ -415,7 +441,8 @@ impl Conn {
             // rfc4978 3: TLS goes under COMPRESS; the guest never asks.
             return Err(anyhow!("STARTTLS requested inside COMPRESS"));
         }
-        self.io.flush().await.ok();
+        let _ = tokio::time::timeout(self.write_timeout, self.io.flush()).await;
+        let write_timeout = self.write_timeout;
         let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor.accept(self.io))
             .await
             .map_err(|_| anyhow!("TLS handshake timed out"))?
@@ -425,6 +452,7 @@ impl Conn {
             io: Box::new(stream),
             tls: Some(Arc::new(info)),
             deflate: None,
+            write_timeout,
         })
     }
 }
@@ -439,6 +467,7 @@ async fn serve_inner(
         io,
         tls: None,
         deflate: None,
+        write_timeout: server.options.timeout,
     };
     if implicit_tls {
         conn = conn.start_tls(server).await?;
@@ -462,7 +491,7 @@ async fn serve_inner(
             let _ = conn
                 .write(b"* BYE Server busy or unavailable, try again later\r\n")
                 .await;
-            let _ = conn.shutdown().await;
+            conn.close().await;
             return Err(e.context("starting a session"));
         }
     };
@@ -502,12 +531,12 @@ async fn serve_inner(
                 }
             }
             Action::Close => {
-                let _ = conn.flush().await;
+                let _ = conn.flush_out().await;
                 // Free the instance (pool slot, login record, locks) before
                 // the client sees the end: one that reconnects at once
                 // after LOGOUT must find them free.
                 drop(session);
-                let _ = conn.shutdown().await;
+                conn.close().await;
                 return Ok(());
             }
             Action::StartTls => {
@@ -533,7 +562,7 @@ async fn serve_inner(
                 // is compressed (rfc4978 3). Input the client sent before
                 // seeing the OK was dropped by the guest.
                 if conn.deflate.is_none() {
-                    let _ = conn.flush().await;
+                    let _ = conn.flush_out().await;
                     conn.deflate = Some(Deflate::new());
                 }
             }
@@ -571,7 +600,7 @@ async fn serve_inner(
                 continue;
             }
         }
-        let _ = conn.flush().await;
+        let _ = conn.flush_out().await;
         // Wait for client input; during IDLE also for a change, the poll
         // interval, the keepalive and the time to hibernate.
         let n = loop {
@@ -752,12 +781,12 @@ async fn wait(
 
 async fn keepalive(conn: &mut Conn) -> Result<()> {
     conn.write(b"* OK Still here\r\n").await?;
-    conn.flush().await.context("writing to the client")
+    conn.flush_out().await
 }
 
 async fn autologout(conn: &mut Conn) -> Result<()> {
     let _ = conn.write(b"* BYE idle for too long\r\n").await;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 
@@ -916,7 +945,7 @@ impl Asleep<'_> {
                 let _ = conn
                     .write(b"* BYE Server busy or unavailable, try again later\r\n")
                     .await;
-                let _ = conn.shutdown().await;
+                conn.close().await;
                 return Ok(None);
             }
         };
@@ -965,7 +994,7 @@ async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<(
     let _ = conn
         .write(b"* BYE Internal error: this session was stopped\r\n")
         .await;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 
@@ -973,7 +1002,7 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
     let line = format!("* BYE [ALERT] {msg}\r\n");
     host.record('>', line.as_bytes());
     conn.write(line.as_bytes()).await?;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 
