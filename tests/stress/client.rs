@@ -642,15 +642,15 @@ impl Client {
                     )));
                 }
             }
-            if let Some(t) = map.get("BODY[TEXT]") {
-                if t.bytes() != Some(&m.bytes[m.text_at..]) {
-                    return Err(what("BODY[TEXT] differs from what was appended"));
-                }
+            if let Some(t) = map.get("BODY[TEXT]")
+                && t.bytes() != Some(&m.bytes[m.text_at..])
+            {
+                return Err(what("BODY[TEXT] differs from what was appended"));
             }
-            if let Some(t) = map.get("BODY[1]") {
-                if t.bytes() != Some(&m.part1[..]) {
-                    return Err(what("BODY[1] differs from what was appended"));
-                }
+            if let Some(t) = map.get("BODY[1]")
+                && t.bytes() != Some(&m.part1[..])
+            {
+                return Err(what("BODY[1] differs from what was appended"));
             }
             if let Some(t) = map.get("BODY[HEADER.FIELDS (MESSAGE-ID)]") {
                 let want = format!("Message-ID: {}\r\n\r\n", m.message_id);

@@ -75,7 +75,7 @@ impl MsgName {
         } else {
             rng.gen_range(1..30)
         };
-        let (text, part1) = if self.n % 3 == 0 {
+        let (text, part1) = if self.n.is_multiple_of(3) {
             let b = format!("b{}x{}", self.client, self.n);
             head += &format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n");
             let p1 = lines(&mut rng, count);
