@@ -29,6 +29,7 @@ mod store_badinput;
 mod store_clients;
 mod store_corpus;
 mod store_crash;
+mod store_diskfull;
 mod store_grammar;
 mod store_mailbox;
 mod store_message;
