@@ -172,3 +172,39 @@ fn client_that_never_reads_is_dropped() {
     }
     assert!(c.closed());
 }
+
+/// One byte now and then before login resets `timeout` at every read; the
+/// login as a whole is bounded by `login_timeout` (here 2 s). A client that
+/// logs in in time is not affected.
+#[test]
+fn slow_client_before_login_is_dropped() {
+    let s = server().conf("login_timeout: 2").start();
+    let mut c = s.connect();
+    c.line();
+    let start = Instant::now();
+    let mut sent = 0;
+    for b in b"a LOGIN plain secre" {
+        if c.raw.as_ref().unwrap().peer_addr().is_err() {
+            break;
+        }
+        use std::io::Write;
+        if c.stream.write_all(&[*b]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(300));
+        if start.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    assert!(sent > 3);
+    assert_eq!(c.line(), "* BYE Login took too long");
+    assert!(c.closed());
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    let mut c = s.connect_tls();
+    c.line();
+    c.login("plain", "secret");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(c.cmd("n", "NOOP").1, "n OK Completed");
+}

@@ -499,6 +499,7 @@ async fn serve_inner(
     let mut buf = vec![0u8; READ_BUFFER];
     // The user's mail tree once logged in, and the IDLE watch on it.
     let mut mail_dir: Option<cap_std::fs::Dir> = None;
+    let mut login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
     let mut watch: Option<IdleWatch> = None;
     // The deadlines of the IDLE in progress.
     let mut idle: Option<IdleTimers> = None;
@@ -591,6 +592,7 @@ async fn serve_inner(
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
                 mail_dir = None;
+                login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
                 // The pre-auth guest continues with input the client
                 // pipelined after UNAUTHENTICATE (rfc8437 3).
                 step = match session.feed(&[]).await {
@@ -604,11 +606,27 @@ async fn serve_inner(
         // Wait for client input; during IDLE also for a change, the poll
         // interval, the keepalive and the time to hibernate.
         let n = loop {
-            match wait(server, &mut conn, &mut buf, watch.as_mut(), idle.as_ref()).await {
+            // Before login the whole of it is bounded, not only each read.
+            let deadline = login_deadline.filter(|_| mail_dir.is_none());
+            match wait(
+                server,
+                &mut conn,
+                &mut buf,
+                watch.as_mut(),
+                idle.as_ref(),
+                deadline,
+            )
+            .await
+            {
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => break n,
                 Wake::Read(Err(e)) => return client_gone(peer, e),
                 Wake::Timeout => return autologout(&mut conn).await,
+                Wake::LoginTimeout => {
+                    let _ = conn.write(b"* BYE Login took too long\r\n").await;
+                    conn.close().await;
+                    return Ok(());
+                }
                 Wake::Keepalive => {
                     keepalive(&mut conn).await?;
                     if let Some(t) = idle.as_mut() {
@@ -695,6 +713,8 @@ enum Wake {
     Read(std::io::Result<usize>),
     /// No input for the autologout time.
     Timeout,
+    /// Not logged in within `login_timeout`.
+    LoginTimeout,
     /// Time for `* OK Still here` (IDLE only).
     Keepalive,
     /// The watched mailbox changed (IDLE only).
@@ -756,11 +776,16 @@ async fn wait(
     buf: &mut [u8],
     watch: Option<&mut IdleWatch>,
     idle: Option<&IdleTimers>,
+    login_deadline: Option<Instant>,
 ) -> Wake {
     let Some(t) = idle else {
-        return match tokio::time::timeout(server.options.timeout, conn.read(buf)).await {
-            Ok(r) => Wake::Read(r),
-            Err(_) => Wake::Timeout,
+        let autologout = tokio::time::timeout(server.options.timeout, conn.read(buf));
+        return tokio::select! {
+            r = autologout => match r {
+                Ok(r) => Wake::Read(r),
+                Err(_) => Wake::Timeout,
+            },
+            _ = sleep_until(login_deadline) => Wake::LoginTimeout,
         };
     };
     let changed = async {
@@ -891,13 +916,15 @@ impl Asleep<'_> {
                 &mut small,
                 watch.as_deref_mut(),
                 Some(timers),
+                None,
             )
             .await
             {
                 Wake::Read(Ok(0)) => return Ok(None),
                 Wake::Read(Ok(n)) => break Resume::Input(n),
                 Wake::Read(Err(e)) => return client_gone(self.peer, e).map(|()| None),
-                Wake::Timeout => {
+                // A hibernated session is logged in: no login deadline.
+                Wake::Timeout | Wake::LoginTimeout => {
                     autologout(conn).await?;
                     return Ok(None);
                 }
