@@ -222,7 +222,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: Some("32m"),
         description: "Autologout after this much inactivity (`* BYE idle for too long`). A \
                       bare number is minutes; values below 30 minutes are raised to 30 minutes, \
-                      as Cyrus does (RFC 3501 requires at least 30).",
+                      as Cyrus does (RFC 3501 requires at least 30). (imapd) Also how long \
+                      output may wait for a client that reads none of it before the connection \
+                      is dropped.",
     },
     OptionSpec {
         name: "autologout_minimum",
