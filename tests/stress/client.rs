@@ -93,6 +93,22 @@ struct Pending {
     fetched: HashSet<usize>,
 }
 
+impl Pending {
+    fn new(kind: Kind, sent: u64) -> Pending {
+        Pending {
+            kind,
+            sent,
+            storing: None,
+            search: None,
+            search_view: None,
+            copyuid: None,
+            appenduid: None,
+            status: None,
+            fetched: HashSet::new(),
+        }
+    }
+}
+
 pub struct Client {
     id: u32,
     cfg: Arc<Config>,
@@ -311,15 +327,8 @@ impl Client {
         self.conn()?.note(&format!("clock {sent}"));
         self.conn()?.send(format!("{tag} {cmd}\r\n").as_bytes())?;
         let mut p = Pending {
-            kind,
             storing,
-            search: None,
-            search_view: None,
-            copyuid: None,
-            appenduid: None,
-            status: None,
-            fetched: HashSet::new(),
-            sent,
+            ..Pending::new(kind, sent)
         };
         self.finish(&tag, &mut p)?;
         Ok(p)
@@ -731,48 +740,34 @@ impl Client {
             };
             self.command(&format!("FETCH {r} (UID FLAGS)"), Kind::SeqNoExpunge)?;
         } else {
-            let uids = self.some_uids(30);
-            if uids.is_empty() {
-                return self.noop();
-            }
-            self.command(
-                &format!("UID FETCH {} (FLAGS)", uid_set(&uids)),
-                Kind::Other,
-            )?;
+            return self.uid_command(30, "FETCH", "(FLAGS)");
         }
+        Ok(())
+    }
+
+    /// `UID <verb> <set> <rest>` on up to `max` known UIDs (NOOP when the
+    /// view knows none).
+    fn uid_command(&mut self, max: usize, verb: &str, rest: &str) -> Res<()> {
+        let uids = self.some_uids(max);
+        if uids.is_empty() {
+            return self.noop();
+        }
+        let cmd = format!("UID {verb} {} {rest}", uid_set(&uids));
+        self.command(&cmd, Kind::Other)?;
         Ok(())
     }
 
     fn fetch_envelope(&mut self) -> Res<()> {
-        let uids = self.some_uids(20);
-        if uids.is_empty() {
-            return self.noop();
-        }
-        self.command(
-            &format!(
-                "UID FETCH {} (FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)",
-                uid_set(&uids)
-            ),
-            Kind::Other,
-        )?;
-        Ok(())
+        self.uid_command(20, "FETCH", "(FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)")
     }
 
     fn fetch_body(&mut self) -> Res<()> {
-        let uids = self.some_uids(4);
-        if uids.is_empty() {
-            return self.noop();
-        }
         let what = match self.rng.gen_range(0..3) {
-            0 => "BODY.PEEK[TEXT]",
-            1 => "BODY.PEEK[1]",
-            _ => "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]",
+            0 => "(BODY.PEEK[TEXT])",
+            1 => "(BODY.PEEK[1])",
+            _ => "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
         };
-        self.command(
-            &format!("UID FETCH {} ({what})", uid_set(&uids)),
-            Kind::Other,
-        )?;
-        Ok(())
+        self.uid_command(4, "FETCH", what)
     }
 
     fn store_keyword(&mut self) -> Res<()> {
@@ -797,15 +792,7 @@ impl Client {
     }
 
     fn store_deleted(&mut self) -> Res<()> {
-        let uids = self.some_uids(3);
-        if uids.is_empty() {
-            return self.noop();
-        }
-        self.command(
-            &format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", uid_set(&uids)),
-            Kind::Other,
-        )?;
-        Ok(())
+        self.uid_command(3, "STORE", "+FLAGS.SILENT (\\Deleted)")
     }
 
     fn expunge(&mut self) -> Res<()> {
@@ -863,17 +850,7 @@ impl Client {
         let sent = self.tick();
         self.conn()?.note(&format!("clock {sent}"));
         self.conn()?.send(&data)?;
-        let mut p = Pending {
-            kind: Kind::Other,
-            storing: None,
-            search: None,
-            search_view: None,
-            copyuid: None,
-            appenduid: None,
-            status: None,
-            fetched: HashSet::new(),
-            sent,
-        };
+        let mut p = Pending::new(Kind::Other, sent);
         self.finish(&tag, &mut p)?;
         let (v, uid) = p.appenduid.ok_or("APPEND OK without APPENDUID")?;
         self.check_uidvalidity(&target, v)?;
@@ -1026,17 +1003,7 @@ impl Client {
         let sent = self.tick();
         self.conn()?.note(&format!("clock {sent}"));
         self.conn()?.send(format!("{tag} IDLE\r\n").as_bytes())?;
-        let mut p = Pending {
-            kind: Kind::Other,
-            storing: None,
-            search: None,
-            search_view: None,
-            copyuid: None,
-            appenduid: None,
-            status: None,
-            fetched: HashSet::new(),
-            sent,
-        };
+        let mut p = Pending::new(Kind::Other, sent);
         // Until the continuation.
         loop {
             let r = match self.conn()?.read()? {
