@@ -4,7 +4,7 @@ GUEST_WASM := target/wasm32-wasip2/guest-release/guest.wasm
 HOSTILE_WASM := target/wasm32-wasip2/guest-hostile/guest.wasm
 IMAPD      := target/debug/imapd
 
-.PHONY: all build guest hostile-guest toolchain run test test-clients lint fmt clippy bench release clean-data stress
+.PHONY: all build guest hostile-guest toolchain run test test-clients lint fmt clippy bench release clean-data stress fuzz
 
 all: build
 
@@ -75,6 +75,12 @@ TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 stress: build
 	$(CARGO) build -p imapd-tests --bin imapd-stress
 	TMPDIR=$(TEST_TMPDIR) $(TARGET_DIR)/debug/imapd-stress --secs $(SECS) --clients $(CLIENTS) --mailboxes $(MAILBOXES) $(if $(SEED),--seed $(SEED)) $(STRESS_ARGS)
+
+# libFuzzer targets (fuzz/, guest/src/fuzzing.rs), SECS seconds each, one
+# job; needs the nightly toolchain. Corpora and crash reproducers land in
+# fuzz/corpus and fuzz/regressions, which `make test` replays on stable.
+fuzz:
+	SECS=$(or $(SECS),60) bash scripts/fuzz.sh
 
 clean-data:
 	rm -rf data
