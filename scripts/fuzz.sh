@@ -60,7 +60,7 @@ for t in $TARGETS; do
     -max_total_time="$SECS" -timeout=20 -rss_limit_mb=2048 ${FUZZ_ARGS:-} \
     >"$log" 2>&1
   rc=$?
-  runs=$(grep -o '^#[0-9]*' "$log" | tr -d '#' | tail -1)
+  runs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
   crashes=0
   for f in fuzz/artifacts/"$t"/*; do
     [ -f "$f" ] || continue
