@@ -4,7 +4,7 @@ GUEST_WASM := target/wasm32-wasip2/guest-release/guest.wasm
 HOSTILE_WASM := target/wasm32-wasip2/guest-hostile/guest.wasm
 IMAPD      := target/debug/imapd
 
-.PHONY: all build guest hostile-guest toolchain run test test-clients lint fmt clippy bench release clean-data
+.PHONY: all build guest hostile-guest toolchain run test test-clients lint fmt clippy bench release clean-data stress fuzz
 
 all: build
 
@@ -62,6 +62,25 @@ clippy: guest
 bench: release hostile-guest
 	$(CARGO) build --release -p imapd-bench
 	QUICK=$(QUICK) bash scripts/bench.sh
+
+# The state-checking stress tester (tests/stress/): CLIENTS clients on
+# MAILBOXES shared mailboxes for SECS seconds against a server of its own
+# (127.0.0.1, a port the server picks, a fresh data directory), every
+# response checked; prints ops/s, errors and the server's RSS. SEED=n
+# replays a run's commands; STRESS_ARGS for the rest (--help).
+SECS      ?= 60
+CLIENTS   ?= 50
+MAILBOXES ?= 4
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+stress: build
+	$(CARGO) build -p imapd-tests --bin imapd-stress
+	TMPDIR=$(TEST_TMPDIR) $(TARGET_DIR)/debug/imapd-stress --secs $(SECS) --clients $(CLIENTS) --mailboxes $(MAILBOXES) $(if $(SEED),--seed $(SEED)) $(STRESS_ARGS)
+
+# libFuzzer targets (fuzz/, guest/src/fuzzing.rs), SECS seconds each, one
+# job; needs the nightly toolchain. Corpora and crash reproducers land in
+# fuzz/corpus and fuzz/regressions, which `make test` replays on stable.
+fuzz:
+	SECS=$(or $(SECS),60) bash scripts/fuzz.sh
 
 clean-data:
 	rm -rf data

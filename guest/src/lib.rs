@@ -27,5 +27,10 @@ pub mod wire;
 #[cfg(feature = "hostile")]
 pub mod hostile;
 
+/// The fuzz targets' bodies (`fuzz/`), replayed over their corpora by the
+/// unit tests.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+
 #[cfg(target_arch = "wasm32")]
 mod component;

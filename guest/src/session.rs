@@ -298,6 +298,9 @@ impl Session {
         check_version(json)?;
         let snap: SnapshotV1 =
             serde_json::from_str(json).map_err(|e| format!("unreadable snapshot: {e}"))?;
+        if !snap.reader.is_consistent() {
+            return Err("unreadable snapshot: the reader's positions lie outside its input".into());
+        }
         let mut outbox = Outbox::default();
         outbox.push(&snap.outbox);
         let mut session = Session {

@@ -222,7 +222,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: Some("32m"),
         description: "Autologout after this much inactivity (`* BYE idle for too long`). A \
                       bare number is minutes; values below 30 minutes are raised to 30 minutes, \
-                      as Cyrus does (RFC 3501 requires at least 30).",
+                      as Cyrus does (RFC 3501 requires at least 30). (imapd) Also how long \
+                      output may wait for a client that reads none of it before the connection \
+                      is dropped.",
     },
     OptionSpec {
         name: "autologout_minimum",
@@ -230,6 +232,15 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: Some("30m"),
         description: "(imapd) The floor under `timeout`. Cyrus hard-codes 30 minutes, the \
                       minimum RFC 3501 5.4 asks for; lower it only for tests.",
+    },
+    OptionSpec {
+        name: "login_timeout",
+        kind: SECONDS,
+        default: Some("2m"),
+        description: "(imapd) Longest time from connecting (or UNAUTHENTICATE) to a \
+                      successful login, in all: `timeout` counts from the last input, so a \
+                      client sending a byte now and then would otherwise hold a session \
+                      before login for ever (`* BYE Login took too long`). 0: no limit.",
     },
     OptionSpec {
         name: "imapidlepoll",
@@ -1346,6 +1357,11 @@ impl Config {
     /// `idle_hibernate`: how long an IDLE session keeps its guest instance.
     pub fn idle_hibernate(&self) -> Option<Duration> {
         self.duration("idle_hibernate").filter(|d| !d.is_zero())
+    }
+
+    /// `login_timeout`: the whole time a connection may take to log in.
+    pub fn login_timeout(&self) -> Option<Duration> {
+        self.duration("login_timeout").filter(|d| !d.is_zero())
     }
 
     /// Autologout during IDLE: `imapidletimeout`, or `timeout` when unset or 0.

@@ -43,6 +43,8 @@ pub struct Options {
     pub tls_client_ca_file: Option<PathBuf>,
     pub tls_client_certs: config::ClientCerts,
     pub timeout: Duration,
+    /// `login_timeout`: from connecting to a successful login, in all.
+    pub login_timeout: Option<Duration>,
     pub pwcheck: Method,
     pub mechanisms: Vec<String>,
     pub passwd_file: PathBuf,
@@ -98,6 +100,7 @@ impl Options {
             tls_client_ca_file: cfg.tls_client_ca_file().map(PathBuf::from),
             tls_client_certs: cfg.tls_client_certs(),
             timeout: cfg.timeout(),
+            login_timeout: cfg.login_timeout(),
             pwcheck,
             mechanisms: cfg.sasl_mech_list().iter().map(|m| m.to_string()).collect(),
             passwd_file: cfg.passwd_file().to_path_buf(),

@@ -1,7 +1,7 @@
 //! Literals, LITERAL+, maxword/maxquoted/maxliteral (cyrus-compat 2.7),
 //! the autologout timeout, chunked input and garbage on the socket.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::server;
 
@@ -131,4 +131,80 @@ fn garbage_and_binary_bytes_get_bad_not_a_crash() {
     let mut c = s.connect();
     assert!(c.line().starts_with("* OK"));
     assert_eq!(c.cmd("z", "NOOP").1, "z OK Completed");
+}
+
+/// A client that stops reading its output is dropped once a write has
+/// waited `timeout` (here 2 s), instead of holding its session (guest
+/// instance, pool slot, login) for ever. Before, only reads timed out.
+#[test]
+fn client_that_never_reads_is_dropped() {
+    let s = server()
+        .conf("timeout: 2s")
+        .conf("autologout_minimum: 0")
+        .conf("allowplaintext: yes")
+        .start();
+    let mut c = s.connect();
+    c.line();
+    c.login("plain", "secret");
+    let line = "x".repeat(998) + "\r\n";
+    let msg = format!("Subject: big\r\n\r\n{}", line.repeat(2000));
+    for i in 0..4 {
+        c.send(&format!("a{i} APPEND INBOX {{{}+}}\r\n", msg.len()));
+        c.send(&msg);
+        c.send("\r\n");
+        let (_, ok) = c.until_tagged(&format!("a{i}"));
+        assert!(ok.contains(" OK "), "{ok}");
+    }
+    let (_, ok) = c.cmd("s", "SELECT INBOX");
+    assert!(ok.starts_with("s OK"), "{ok}");
+    // About 40 MB of output asked for, and none of it read.
+    for i in 0..5 {
+        c.send(&format!("f{i} FETCH 1:* BODY.PEEK[]\r\n"));
+    }
+    let start = Instant::now();
+    while !s.log().contains("read none of its output") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the stalled client was not dropped; log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(c.closed());
+}
+
+/// One byte now and then before login resets `timeout` at every read; the
+/// login as a whole is bounded by `login_timeout` (here 2 s). A client that
+/// logs in in time is not affected.
+#[test]
+fn slow_client_before_login_is_dropped() {
+    let s = server().conf("login_timeout: 2").start();
+    let mut c = s.connect();
+    c.line();
+    let start = Instant::now();
+    let mut sent = 0;
+    for b in b"a LOGIN plain secre" {
+        if c.raw.as_ref().unwrap().peer_addr().is_err() {
+            break;
+        }
+        use std::io::Write;
+        if c.stream.write_all(&[*b]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(300));
+        if start.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    assert!(sent > 3);
+    assert_eq!(c.line(), "* BYE Login took too long");
+    assert!(c.closed());
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    let mut c = s.connect_tls();
+    c.line();
+    c.login("plain", "secret");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(c.cmd("n", "NOOP").1, "n OK Completed");
 }

@@ -55,3 +55,33 @@ pub fn expunge_uids(session: &mut Session, tag: &str, uids: Option<&[u32]>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{run, second_session, store_session};
+
+    /// Found by the stress tester: EXPUNGE removed a \Deleted message that
+    /// another session had just appended (or copied) and answered
+    /// `* 2 EXPUNGE` to a client that had been told of one message.
+    #[test]
+    fn no_expunge_response_for_a_message_never_announced() {
+        let (mut s, dir) = store_session();
+        let (out, _) = run(&mut s, "a APPEND INBOX {9}\r\nSubject:\r\n\r\n");
+        assert!(out.contains("a OK"), "{out}");
+        let (out, _) = run(&mut s, "s SELECT INBOX\r\n");
+        assert!(out.contains("* 1 EXISTS\r\n"), "{out}");
+        let mut other = second_session(&dir);
+        let (out, _) = run(
+            &mut other,
+            "o APPEND INBOX (\\Deleted) {9}\r\nSubject:\r\n\r\n",
+        );
+        assert!(out.contains("o OK"), "{out}");
+        let (out, _) = run(&mut s, "e EXPUNGE\r\n");
+        assert_eq!(out, "e OK Completed\r\n");
+        // The view is still the one message the client knows.
+        let (out, _) = run(&mut s, "n NOOP\r\n");
+        assert_eq!(out, "n OK Completed\r\n");
+        let (out, _) = run(&mut s, "f FETCH 1:* (UID)\r\n");
+        assert_eq!(out, "* 1 FETCH (UID 1)\r\nf OK Completed\r\n");
+    }
+}

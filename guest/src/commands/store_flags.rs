@@ -129,7 +129,13 @@ pub fn run(
             read_only,
             ..
         } = selected;
-        for &uid in uids.iter().filter(|u| !failed.contains(u)) {
+        // A message another session expunged meanwhile was not changed:
+        // a FETCH with its old flags would tell the client the STORE did
+        // not take (Cyrus sends none either; the EXPUNGE comes later).
+        for &uid in uids
+            .iter()
+            .filter(|&&u| !failed.contains(&u) && !mailbox.is_expunged_unreported(u))
+        {
             let Some(seq) = mailbox.seq_of_uid(uid) else {
                 continue;
             };
@@ -280,6 +286,41 @@ pub fn parse_flag_update(p: &mut Parser, command: &str) -> Result<FlagUpdate, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::testing::{run, second_session, store_session};
+
+    /// Found by the stress tester: a UID STORE naming a message another
+    /// session had expunged answered with that message's old flags, as if
+    /// `-FLAGS` had not taken.
+    #[test]
+    fn no_fetch_for_a_message_expunged_by_another_session() {
+        let (mut s, dir) = store_session();
+        for _ in 0..2 {
+            let (out, _) = run(&mut s, "a APPEND INBOX ($k) {9}\r\nSubject:\r\n\r\n");
+            assert!(out.contains("a OK"), "{out}");
+        }
+        run(&mut s, "s SELECT INBOX\r\n");
+        let mut other = second_session(&dir);
+        run(&mut other, "o SELECT INBOX\r\n");
+        let (out, _) = run(&mut other, "o UID STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+        assert!(out.contains("o OK"), "{out}");
+        let (out, _) = run(&mut other, "o EXPUNGE\r\n");
+        assert_eq!(out, "* 1 EXPUNGE\r\no OK Completed\r\n");
+        // STORE by number: the EXPUNGE waits for a later command. Message 1
+        // gets no FETCH as the STORE's result, only the report of the other
+        // session's \Deleted (its flags when it went, rfc3501 7.4.1).
+        let (out, _) = run(&mut s, "t STORE 1:2 -FLAGS ($k)\r\n");
+        assert_eq!(
+            out,
+            "* 2 FETCH (FLAGS (\\Recent))\r\n* 1 FETCH (FLAGS (\\Recent \\Deleted $k))\r\nt OK Completed\r\n"
+        );
+        let (out, _) = run(&mut s, "n NOOP\r\n");
+        assert!(out.starts_with("* 1 EXPUNGE\r\n"), "{out}");
+        let (out, _) = run(&mut s, "f FETCH 1 (UID FLAGS)\r\n");
+        assert!(
+            out.starts_with("* 1 FETCH (FLAGS (\\Recent) UID 2)\r\n"),
+            "{out}"
+        );
+    }
 
     fn parse(s: &str) -> Result<FlagUpdate, String> {
         parse_flag_update(&mut Parser::new(s.as_bytes()), "Store")

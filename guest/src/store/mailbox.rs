@@ -532,6 +532,12 @@ impl Mailbox {
             .ok()
             .map(|i| i as u32 + 1)
     }
+    /// Expunged by another session and not yet reported to this one: the
+    /// message keeps its place in the view (rfc3501 7.4.1) but takes no
+    /// more changes.
+    pub fn is_expunged_unreported(&self, uid: u32) -> bool {
+        self.expunged_unreported.contains(&uid)
+    }
     pub fn by_uid(&self, uid: u32) -> Option<&MessageRecord> {
         self.seq_of_uid(uid).and_then(|s| self.by_seq(s))
     }
@@ -647,7 +653,20 @@ impl Mailbox {
             )));
         }
         if self.log_end > COMPACT_LOG_MIN_BYTES.max(self.snapshot_len / 8) {
-            self.compact()?;
+            // The caller takes its own expunged records out of the view
+            // only after this returns: the snapshot must leave them out
+            // already, or it would bring them back (with their files
+            // gone) and drop the log entries that expunged them. The
+            // stress tester found messages a MOVE had reported expunged
+            // still in the source mailbox.
+            let expunging: HashSet<u32> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    LogEntry::Expunge { uid, .. } => Some(*uid),
+                    _ => None,
+                })
+                .collect();
+            self.compact_leaving_out(&expunging)?;
         }
         Ok(dead)
     }
@@ -717,6 +736,12 @@ impl Mailbox {
     /// Writes the disk state as a new snapshot and starts an empty log.
     /// The cache files are rewritten too once half of them is garbage.
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.compact_leaving_out(&HashSet::new())
+    }
+
+    /// [`compact`](Self::compact) without the records of `expunging`
+    /// (expunged by this session's last commit, still in the view).
+    fn compact_leaving_out(&mut self, expunging: &HashSet<u32>) -> Result<(), StoreError> {
         self.catch_up()?;
         self.check_names()?;
         let mut disk = MailboxIndex {
@@ -724,7 +749,9 @@ impl Mailbox {
             records: self
                 .records
                 .iter()
-                .filter(|r| !self.expunged_unreported.contains(&r.uid))
+                .filter(|r| {
+                    !self.expunged_unreported.contains(&r.uid) && !expunging.contains(&r.uid)
+                })
                 .cloned()
                 .collect(),
             expunged: self.expunged.clone(),
@@ -1680,14 +1707,21 @@ impl Mailbox {
         self.renew_scan_mark(mark);
         let gone: HashSet<u32> = uids.iter().copied().collect();
         let mut out = Vec::new();
+        // Only messages the client was told of get an EXPUNGE (rfc3501
+        // 7.4.1): one the log just brought in (another session's APPEND or
+        // COPY, \Deleted already) goes without a word, and never counted
+        // in `reported_exists`. The stress tester found `* 3 EXPUNGE` sent
+        // to a client that knew of one message.
+        let known = self.reported_exists as usize;
         for i in (0..self.records.len()).rev() {
-            if gone.contains(&self.records[i].uid) {
+            if gone.contains(&self.records[i].uid) && i < known {
                 out.push((i as u32 + 1, self.records[i].uid));
             }
         }
         self.records.retain(|r| !gone.contains(&r.uid));
         for u in &gone {
             self.recent.remove(u);
+            self.flags_changed.remove(u);
         }
         // New messages the log brought in stay to be reported as EXISTS.
         self.reported_exists = self.reported_exists.saturating_sub(out.len() as u32);
@@ -1846,6 +1880,61 @@ mod concurrency_tests {
             msg(2).data
         );
         assert_eq!(m.uid_next(), stale_uid + 2);
+    }
+
+    /// Found by the stress tester: an EXPUNGE (or MOVE) whose log entries
+    /// pushed the log over the compaction threshold wrote a snapshot that
+    /// still held the messages it expunged, and started an empty log: they
+    /// came back, without their files, for every later session.
+    #[test]
+    fn an_expunge_that_compacts_the_log_stays_expunged() {
+        let t = tempfile::tempdir().unwrap();
+        let s = MailStore::open(t.path(), Rc::new(NoLocking), &[]).unwrap();
+        let mut a = s.open_for_writing(&inbox()).unwrap();
+        a.append((0..12).map(msg).collect()).unwrap();
+        a.sync().unwrap();
+        let doomed: Vec<u32> = (2..=11).collect();
+        let (before, _) = a
+            .store_flags(&doomed, FlagOperation::Add, Flags::DELETED, &[], None)
+            .unwrap();
+        assert_eq!(before.len(), 10);
+        // Grow the log with flag changes to just below the threshold, so
+        // that the expunge's entries are the ones that cross it.
+        let flags_entry = index::frame_entries(&[LogEntry::Flags {
+            uid: 1,
+            flags: Flags::FLAGGED,
+            keywords: Keywords::default(),
+            modseq: 1 << 40,
+        }])
+        .len() as u64;
+        let expunges: Vec<LogEntry> = doomed
+            .iter()
+            .map(|&uid| LogEntry::Expunge {
+                uid,
+                modseq: 1 << 40,
+            })
+            .collect();
+        let expunge_entries = index::frame_entries(&expunges).len() as u64;
+        assert!(expunge_entries > flags_entry);
+        let generation = a.generation;
+        let mut on = false;
+        while a.log_end + flags_entry <= COMPACT_LOG_MIN_BYTES.max(a.snapshot_len / 8) {
+            on = !on;
+            let op = if on {
+                FlagOperation::Add
+            } else {
+                FlagOperation::Remove
+            };
+            a.store_flags(&[1], op, Flags::FLAGGED, &[], None).unwrap();
+        }
+        assert_eq!(a.generation, generation, "compacted too early");
+        let gone = a.expunge(None).unwrap();
+        assert_eq!(gone.len(), 10);
+        assert_ne!(a.generation, generation, "the expunge did not compact");
+        drop(a);
+        let m = s.select(&inbox()).unwrap();
+        let uids: Vec<u32> = m.records().iter().map(|r| r.uid).collect();
+        assert_eq!(uids, vec![1, 12]);
     }
 
     /// A torn tail (a writer died mid-entry; writers hold the mailbox

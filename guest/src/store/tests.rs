@@ -92,6 +92,9 @@ fn append_fetch_store_expunge_and_uids_never_reused() {
     let mut m = s.select(&n("INBOX")).unwrap();
     let v = m.uid_validity();
     let a = m.append(vec![msg(1), msg(2), msg(3)]).unwrap();
+    // The client is told of them (the command layer syncs after APPEND):
+    // only announced messages get EXPUNGE responses.
+    m.sync().unwrap();
     assert_eq!(
         a,
         AppendUid {
@@ -243,6 +246,7 @@ fn copy_move_and_copyuid() {
     let mut m = msg(1);
     m.flags = Flags::SEEN;
     inbox.append(vec![m, msg(2), msg(3)]).unwrap();
+    inbox.sync().unwrap();
     let mut trash = s.select(&n("Trash")).unwrap();
     let c = inbox.copy_to(&[3, 1], &mut trash).unwrap();
     assert_eq!(c.pairs, vec![(1, 1), (3, 2)]);

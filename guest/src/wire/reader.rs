@@ -220,6 +220,25 @@ impl Reader {
         Reader::default()
     }
 
+    /// Whether every position lies inside the buffer, as the reader itself
+    /// always leaves them: a restored snapshot is input like any other, and
+    /// one that is not consistent is refused rather than indexed out of
+    /// range (found by the `snapshot_restore` fuzz target).
+    pub fn is_consistent(&self) -> bool {
+        let Some(pending) = self.buf.len().checked_sub(self.start) else {
+            return false;
+        };
+        let word = match self.scan {
+            Scan::Word { start, .. } => start <= self.scanned,
+            _ => true,
+        };
+        self.scanned <= pending
+            && self.line_start <= self.scanned
+            && self.last_word.0 <= self.last_word.1
+            && self.last_word.1 <= self.scanned
+            && word
+    }
+
     /// Add bytes from the client.
     pub fn push(&mut self, data: &[u8]) {
         if self.dead {

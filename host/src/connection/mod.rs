@@ -370,6 +370,10 @@ struct Conn {
     /// What the TLS handshake told; `None` outside TLS.
     tls: Option<Arc<TlsInfo>>,
     deflate: Option<Deflate>,
+    /// How long output may wait for the client to read it (imapd.conf
+    /// `timeout`, the autologout time): a client that stops reading would
+    /// otherwise hold its session, guest instance and all, for ever.
+    write_timeout: Duration,
 }
 
 impl AsyncRead for Conn {
@@ -419,11 +423,33 @@ impl AsyncWrite for Conn {
 impl Conn {
     async fn write(&mut self, data: &[u8]) -> Result<()> {
         if !data.is_empty() {
-            self.write_all(data)
+            tokio::time::timeout(self.write_timeout, self.write_all(data))
                 .await
+                .map_err(|_| self.stalled())?
                 .context("writing to the client")?;
         }
         Ok(())
+    }
+
+    /// Flush what the layers hold, within the write timeout.
+    async fn flush_out(&mut self) -> Result<()> {
+        tokio::time::timeout(self.write_timeout, self.flush())
+            .await
+            .map_err(|_| self.stalled())?
+            .context("writing to the client")
+    }
+
+    /// End the stream (TLS close_notify, DEFLATE's end), within the write
+    /// timeout; errors do not matter any more.
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(self.write_timeout, self.shutdown()).await;
+    }
+
+    fn stalled(&self) -> anyhow::Error {
+        anyhow!(
+            "the client read none of its output for {} s",
+            self.write_timeout.as_secs()
+        )
     }
 
     async fn start_tls(mut self, server: &Server) -> Result<Conn> {
@@ -435,7 +461,8 @@ impl Conn {
             // rfc4978 3: TLS goes under COMPRESS; the guest never asks.
             return Err(anyhow!("STARTTLS requested inside COMPRESS"));
         }
-        self.io.flush().await.ok();
+        let _ = tokio::time::timeout(self.write_timeout, self.io.flush()).await;
+        let write_timeout = self.write_timeout;
         let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor.accept(self.io))
             .await
             .map_err(|_| anyhow!("TLS handshake timed out"))?
@@ -445,6 +472,7 @@ impl Conn {
             io: Box::new(stream),
             tls: Some(Arc::new(info)),
             deflate: None,
+            write_timeout,
         })
     }
 }
@@ -459,6 +487,7 @@ async fn serve_inner(
         io,
         tls: None,
         deflate: None,
+        write_timeout: server.options.timeout,
     };
     if implicit_tls {
         conn = conn.start_tls(server).await?;
@@ -472,7 +501,7 @@ async fn serve_inner(
             let _ = conn
                 .write(b"* BYE Server busy or unavailable, try again later\r\n")
                 .await;
-            let _ = conn.shutdown().await;
+            conn.close().await;
             return Err(e.context("starting a session"));
         }
     };
@@ -486,6 +515,7 @@ async fn serve_inner(
     };
     // The user's mail tree once logged in, and the IDLE watch on it.
     let mut mail_dir: Option<cap_std::fs::Dir> = None;
+    let mut login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
     let mut watch: Option<IdleWatch> = None;
     // The deadlines of the IDLE in progress.
     let mut idle: Option<IdleTimers> = None;
@@ -518,12 +548,12 @@ async fn serve_inner(
                 }
             }
             Action::Close => {
-                let _ = conn.flush().await;
+                let _ = conn.flush_out().await;
                 // Free the instance (pool slot, login record, locks) before
                 // the client sees the end: one that reconnects at once
                 // after LOGOUT must find them free.
                 drop(session);
-                let _ = conn.shutdown().await;
+                conn.close().await;
                 return Ok(());
             }
             Action::StartTls => {
@@ -549,7 +579,7 @@ async fn serve_inner(
                 // is compressed (rfc4978 3). Input the client sent before
                 // seeing the OK was dropped by the guest.
                 if conn.deflate.is_none() {
-                    let _ = conn.flush().await;
+                    let _ = conn.flush_out().await;
                     conn.deflate = Some(Deflate::new());
                 }
             }
@@ -578,6 +608,7 @@ async fn serve_inner(
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
                 mail_dir = None;
+                login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
                 // The pre-auth guest continues with input the client
                 // pipelined after UNAUTHENTICATE (rfc8437 3).
                 step = match session.feed(&[]).await {
@@ -587,19 +618,21 @@ async fn serve_inner(
                 continue;
             }
         }
-        let _ = conn.flush().await;
+        let _ = conn.flush_out().await;
         // Wait for client input; during IDLE also for a change, the poll
         // interval, the keepalive and the time to hibernate.
         let autologout_at = Instant::now() + server.options.timeout;
         let n = loop {
+            // Before login the whole of it is bounded, not only each read.
+            let deadline = login_deadline.filter(|_| mail_dir.is_none());
             let waited = wait(
-                server,
                 &mut conn,
                 &mut buf,
                 watch.as_mut(),
                 idle.as_ref(),
                 &mut swaps,
                 autologout_at,
+                deadline,
             )
             .await;
             match waited {
@@ -607,6 +640,11 @@ async fn serve_inner(
                 Wake::Read(Ok(n)) => break n,
                 Wake::Read(Err(e)) => return client_gone(peer, e),
                 Wake::Timeout => return autologout(&mut conn).await,
+                Wake::LoginTimeout => {
+                    let _ = conn.write(b"* BYE Login took too long\r\n").await;
+                    conn.close().await;
+                    return Ok(());
+                }
                 Wake::Keepalive => {
                     keepalive(&mut conn).await?;
                     if let Some(t) = idle.as_mut() {
@@ -754,6 +792,8 @@ enum Wake {
     Read(std::io::Result<usize>),
     /// No input for the autologout time.
     Timeout,
+    /// Not logged in within `login_timeout`.
+    LoginTimeout,
     /// Time for `* OK Still here` (IDLE only).
     Keepalive,
     /// The watched mailbox changed (IDLE only).
@@ -824,15 +864,14 @@ async fn sleep_until(t: Option<Instant>) {
 /// watch), keepalive, hibernation and autologout. Always for the install
 /// of a new guest module.
 async fn wait(
-    server: &Server,
     conn: &mut Conn,
     buf: &mut [u8],
     watch: Option<&mut IdleWatch>,
     idle: Option<&IdleTimers>,
     swaps: &mut Swaps,
     autologout_at: Instant,
+    login_deadline: Option<Instant>,
 ) -> Wake {
-    let _ = server;
     let changed = async {
         match watch {
             Some(w) => w.changed().await,
@@ -852,17 +891,18 @@ async fn wait(
         _ = sleep_until(idle.and_then(|t| t.keepalive)) => Wake::Keepalive,
         _ = sleep_until(idle.and_then(|t| t.hibernate)) => Wake::Hibernate,
         _ = sleep_until(timeout) => Wake::Timeout,
+        _ = sleep_until(login_deadline) => Wake::LoginTimeout,
     }
 }
 
 async fn keepalive(conn: &mut Conn) -> Result<()> {
     conn.write(b"* OK Still here\r\n").await?;
-    conn.flush().await.context("writing to the client")
+    conn.flush_out().await
 }
 
 async fn autologout(conn: &mut Conn) -> Result<()> {
     let _ = conn.write(b"* BYE idle for too long\r\n").await;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 
@@ -963,20 +1003,21 @@ impl Asleep<'_> {
         let mut small = vec![0u8; ASLEEP_READ];
         let resume = loop {
             let waited = wait(
-                self.server,
                 conn,
                 &mut small,
                 watch.as_deref_mut(),
                 Some(timers),
                 swaps,
                 Instant::now(),
+                None,
             )
             .await;
             match waited {
                 Wake::Read(Ok(0)) => return Ok(None),
                 Wake::Read(Ok(n)) => break Resume::Input(n),
                 Wake::Read(Err(e)) => return client_gone(self.peer, e).map(|()| None),
-                Wake::Timeout => {
+                // A hibernated session is logged in: no login deadline.
+                Wake::Timeout | Wake::LoginTimeout => {
                     autologout(conn).await?;
                     return Ok(None);
                 }
@@ -1038,7 +1079,7 @@ impl Asleep<'_> {
                 let _ = conn
                     .write(b"* BYE Server busy or unavailable, try again later\r\n")
                     .await;
-                let _ = conn.shutdown().await;
+                conn.close().await;
                 return Ok(None);
             }
         };
@@ -1087,7 +1128,7 @@ async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<(
     let _ = conn
         .write(b"* BYE Internal error: this session was stopped\r\n")
         .await;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 
@@ -1095,7 +1136,7 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
     let line = format!("* BYE [ALERT] {msg}\r\n");
     host.record('>', line.as_bytes());
     conn.write(line.as_bytes()).await?;
-    let _ = conn.shutdown().await;
+    conn.close().await;
     Ok(())
 }
 

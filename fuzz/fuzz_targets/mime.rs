@@ -1,0 +1,4 @@
+//! `make fuzz` target `mime`: see guest/src/fuzzing.rs.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| guest::fuzzing::mime(data));
