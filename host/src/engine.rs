@@ -287,6 +287,19 @@ pub struct Module<H: SessionHost> {
     stamp: Mutex<Option<FileStamp>>,
     /// Sessions on this module that a newer module refused to take.
     stayed: AtomicUsize,
+    /// Another module was installed in its place: its freeing is logged.
+    replaced: AtomicBool,
+}
+
+impl<H: SessionHost> Drop for Module<H> {
+    fn drop(&mut self) {
+        if self.replaced.load(Ordering::Relaxed) {
+            host_log_error(&format!(
+                "module {} freed: its last session has left",
+                self.hash
+            ));
+        }
+    }
 }
 
 impl<H: SessionHost> Module<H> {
@@ -496,6 +509,7 @@ impl<H: SessionHost> GuestEngine<H> {
     /// Make `module` current: new sessions start on it, and every session
     /// on another module moves at its next command boundary.
     pub fn install(&self, module: Arc<Module<H>>) {
+        module.replaced.store(false, Ordering::Relaxed);
         let old = std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
             module,
@@ -504,6 +518,9 @@ impl<H: SessionHost> GuestEngine<H> {
             let mut p = self.previous.lock().unwrap_or_else(|e| e.into_inner());
             p.retain(|w| w.strong_count() > 0);
             p.push(Arc::downgrade(&old));
+        }
+        if !Arc::ptr_eq(&old, &self.current()) {
+            old.replaced.store(true, Ordering::Relaxed);
         }
         drop(old);
         self.generation.send_modify(|g| *g += 1);
@@ -1144,6 +1161,7 @@ fn load_module<H: SessionHost>(
         pre,
         stamp: Mutex::new(stamp),
         stayed: AtomicUsize::new(0),
+        replaced: AtomicBool::new(false),
     })
 }
 

@@ -474,6 +474,12 @@ fn a_session_the_new_module_cannot_read_stays_on_the_old_one() {
     assert!(out.contains("1 sessions moved, 0 stayed"), "{out}");
     assert!(!id_version(&mut mover, "c").ends_with("-hostile"));
     assert!(!id_version(&mut stuck, "c").ends_with("-hostile"));
+    // The hostile module lost its last session (the mover): freed, logged.
+    let t0 = Instant::now();
+    while !s.log().contains("freed: its last session has left") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The daemon habits: a module file replaced by hand is noticed at the
