@@ -410,29 +410,44 @@ impl Server {
     /// The settings a guest gets for a connection in this state (`tls`:
     /// what its handshake told, once TLS is up).
     pub fn settings(&self, session_id: &str, tls: Option<&crate::tls::TlsInfo>) -> Settings {
-        let o = &self.options;
         let tls_active = tls.is_some();
         Settings {
-            servername: o.servername.clone(),
-            server_info: o.server_info,
-            product: "Cyrus IMAP".into(),
-            version: format!("imapd-{}", env!("CARGO_PKG_VERSION")),
-            session_id: session_id.to_string(),
-            allow_plaintext: o.allow_plaintext,
-            tls_required: o.tls_required,
             starttls_available: self.tls.is_some() && !tls_active,
             tls_active,
             external_ssf: self.flags.external_ssf,
             mechanisms: self.mechanisms(tls),
-            max_word: o.max_word,
-            max_quoted: o.max_quoted,
-            max_literal: o.max_literal,
-            max_message_size: o.max_message_size,
-            suppress_capabilities: o.suppress_capabilities.clone(),
             motd: self.message_file("motd"),
-            autocreate_folders: o.autocreate_folders.clone(),
-            idle_enabled: o.idle_poll.is_some(),
-            options: o.guest_options.clone(),
+            ..self.options.settings(session_id)
+        }
+    }
+}
+
+impl Options {
+    /// The settings a guest gets from the configuration alone: no TLS, no
+    /// SASL mechanisms, no motd (a connection adds those:
+    /// `Server::settings`).
+    pub fn settings(&self, session_id: &str) -> Settings {
+        Settings {
+            servername: self.servername.clone(),
+            server_info: self.server_info,
+            product: "Cyrus IMAP".into(),
+            version: format!("imapd-{}", env!("CARGO_PKG_VERSION")),
+            session_id: session_id.to_string(),
+            allow_plaintext: self.allow_plaintext,
+            tls_required: self.tls_required,
+            starttls_available: false,
+            tls_active: false,
+            external_ssf: 0,
+            mechanisms: Vec::new(),
+            max_word: self.max_word,
+            max_quoted: self.max_quoted,
+            max_literal: self.max_literal,
+            max_message_size: self.max_message_size,
+            suppress_capabilities: self.suppress_capabilities.clone(),
+            motd: None,
+            autocreate_folders: self.autocreate_folders.clone(),
+            idle_enabled: self.idle_poll.is_some(),
+            options: self.guest_options.clone(),
         }
     }
 }

@@ -269,27 +269,16 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 fn trial_settings(o: &Options) -> Settings {
+    // A user and password of the trial's own, over plain text, whatever
+    // the configuration says of logins.
     Settings {
-        servername: o.servername.clone(),
         server_info: ServerInfo::On,
-        product: "Cyrus IMAP".into(),
-        version: format!("imapd-{}", env!("CARGO_PKG_VERSION")),
-        session_id: "imapd-swap-check".into(),
         allow_plaintext: true,
         tls_required: false,
-        starttls_available: false,
-        tls_active: false,
-        external_ssf: 0,
         mechanisms: vec!["PLAIN".into()],
-        max_word: o.max_word,
-        max_quoted: o.max_quoted,
-        max_literal: o.max_literal,
-        max_message_size: o.max_message_size,
-        suppress_capabilities: o.suppress_capabilities.clone(),
-        motd: None,
         autocreate_folders: Vec::new(),
         idle_enabled: true,
-        options: o.guest_options.clone(),
+        ..o.settings("imapd-swap-check")
     }
 }
 

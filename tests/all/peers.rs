@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Client, imapd_bin, server};
+use crate::harness::{Client, TestDir, imapd_bin, server};
 
 fn have(path: &str) -> bool {
     if Path::new(path).exists() {
@@ -58,20 +58,14 @@ fn connect_retry(port: u16) -> Client {
     }
 }
 
-#[test]
-fn under_the_real_cyrus_master() {
-    let master = "/usr/lib/cyrus/bin/master";
-    if !have(master) {
-        return;
-    }
-    let data = server().no_tls().conf("allowplaintext: yes").prepare();
-    let port = free_port();
-    let bin = imapd_bin();
+/// Cyrus's master(8) (at `master`) running imapd, with `args` after
+/// `-C <conf>`, as its one service on 127.0.0.1:`port`; killed on drop.
+fn cyrus_master(master: &str, data: &TestDir, args: &str, port: u16) -> Killed {
     std::fs::write(
         data.root.join("cyrus.conf"),
         format!(
-            "START {{\n}}\nSERVICES {{\n  imap cmd=\"{} -C {} -U 5\" listen=\"127.0.0.1:{port}\" prefork=0\n}}\nEVENTS {{\n}}\n",
-            bin.display(),
+            "START {{\n}}\nSERVICES {{\n  imap cmd=\"{} -C {} {args}\" listen=\"127.0.0.1:{port}\" prefork=0\n}}\nEVENTS {{\n}}\n",
+            imapd_bin().display(),
             data.conf().display()
         ),
     )
@@ -98,7 +92,18 @@ fn under_the_real_cyrus_master() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _master = Killed(child);
+    Killed(child)
+}
+
+#[test]
+fn under_the_real_cyrus_master() {
+    let master = "/usr/lib/cyrus/bin/master";
+    if !have(master) {
+        return;
+    }
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let port = free_port();
+    let _master = cyrus_master(master, &data, "-U 5", port);
     for round in 0..2 {
         let mut c = connect_retry(port);
         let g = c.line();
@@ -180,42 +185,13 @@ fn swap_under_the_real_cyrus_master() {
     }
     let data = server().no_tls().conf("allowplaintext: yes").prepare();
     let port = free_port();
-    let bin = imapd_bin();
     let hostile = data.root.join("hostile.wasm");
     std::fs::copy(crate::harness::hostile_guest(), &hostile).unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    std::fs::write(
-        data.root.join("cyrus.conf"),
-        format!(
-            "START {{\n}}\nSERVICES {{\n  imap cmd=\"{} -C {}\" listen=\"127.0.0.1:{port}\" prefork=0\n}}\nEVENTS {{\n}}\n",
-            bin.display(),
-            data.conf().display()
-        ),
-    )
-    .unwrap();
-    let _ = Command::new("chown")
-        .arg("-R")
-        .arg("cyrus")
-        .arg(&data.root)
-        .status();
-    let child = Command::new(master)
-        .arg("-C")
-        .arg(data.conf())
-        .arg("-M")
-        .arg(data.root.join("cyrus.conf"))
-        .arg("-p")
-        .arg(data.root.join("master.pid"))
-        .arg("-D")
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _master = Killed(child);
+    let _master = cyrus_master(master, &data, "", port);
     let mut c = connect_retry(port);
     assert!(!c.line().contains("-hostile"));
     let (_, t) = c.cmd("a", "LOGIN plain secret");
