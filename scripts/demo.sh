@@ -17,6 +17,7 @@ allowplaintext: yes
 tls_server_cert: $DATA/config/cert.pem
 tls_server_key: $DATA/config/key.pem
 failedloginpause: 1s
+log_destination: stderr
 CONF
 fi
 [ -f "$DATA/config/cert.pem" ] || "$IMAPD" selfsigned "$DATA/config/cert.pem" "$DATA/config/key.pem"

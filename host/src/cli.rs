@@ -132,8 +132,13 @@ pub fn load_server(
         eprintln!("imapd: {e:#}");
         ExitCode::from(exit::CONFIG)
     })?;
-    Server::new(&cfg, service, opts.flags.clone(), max_sessions).map_err(|e| {
+    let log = cfg.log_settings(service).map_err(|e| {
         eprintln!("imapd: {e:#}");
+        ExitCode::from(exit::CONFIG)
+    })?;
+    crate::ops::log::init(&log);
+    Server::new(&cfg, service, opts.flags.clone(), max_sessions).map_err(|e| {
+        crate::syslog!(Err, "{e:#}");
         ExitCode::from(exit::CONFIG)
     })
 }

@@ -151,8 +151,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "servername",
         kind: Kind::String,
         default: None,
-        description: "Host name shown in the greeting and used in SESSIONIDs. Unset: \
-                      gethostname().",
+        description: "Host name shown in the greeting and used in SESSIONIDs (unless \
+                      `syslog_prefix` is set). Unset: gethostname().",
     },
     OptionSpec {
         name: "serverinfo",
@@ -160,6 +160,37 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: Some("on"),
         description: "How much the greeting and ID reveal: `on` host name and version, `min` \
                       host name only, `off` neither.",
+    },
+    OptionSpec {
+        name: "syslog_prefix",
+        kind: Kind::String,
+        default: None,
+        description: "Log lines carry the ident `<prefix>/<service>` (e.g. `cyrus/imap`) instead of \
+                      the service name, and SESSIONIDs start with it instead of `servername`. \
+                      `CYRUS_SYSLOG_PREFIX` in the environment wins.",
+    },
+    OptionSpec {
+        name: "syslog_facility",
+        kind: Kind::String,
+        default: Some("MAIL"),
+        description: "Syslog facility of every line, as syslog.conf names it (`mail`, `daemon`, \
+                      `local0` to `local7`, ...; any case, `LOG_` optional). `MAIL` is what \
+                      Debian's Cyrus is built with.",
+    },
+    OptionSpec {
+        name: "log_destination",
+        kind: Kind::Enum(&["syslog", "stderr"]),
+        default: Some("syslog"),
+        description: "Where the log goes. `stderr` writes the same lines to standard error, each \
+                      prefixed `<ident>[<pid>]: `, for containers and tests. When syslog cannot \
+                      be reached at startup, lines go to stderr after one saying why. (Ours.)",
+    },
+    OptionSpec {
+        name: "syslog_socket",
+        kind: Kind::String,
+        default: None,
+        description: "The syslog daemon's socket (datagram or stream). Unset: `/dev/log` (or \
+                      the BSD and macOS names). (Ours.)",
     },
     OptionSpec {
         name: "allowplaintext",
@@ -1278,6 +1309,25 @@ impl Config {
     /// `servername`, else the host name.
     pub fn servername(&self) -> &str {
         &self.servername
+    }
+
+    /// How the log is written: ident, facility, destination.
+    pub fn log_settings(&self, service: &str) -> Result<crate::ops::log::LogSettings> {
+        use crate::ops::log::{Destination, LogSettings, ident, parse_facility};
+        Ok(LogSettings {
+            ident: ident(service, self.string("syslog_prefix")),
+            facility: parse_facility(self.string("syslog_facility").unwrap_or("MAIL"))?,
+            destination: match self.enum_word("log_destination") {
+                Some("stderr") => Destination::Stderr,
+                _ => Destination::Syslog,
+            },
+            socket: self.string("syslog_socket").map(PathBuf::from),
+        })
+    }
+
+    /// `syslog_prefix`, which also starts SESSIONIDs (cyrus-compat 2.7).
+    pub fn syslog_prefix(&self) -> Option<&str> {
+        self.string("syslog_prefix")
     }
 
     pub fn serverinfo(&self) -> ServerInfo {

@@ -116,7 +116,7 @@ pub fn listen(server: &Arc<Server>) -> Result<ControlSocket> {
             let server = server.clone();
             tokio::spawn(async move {
                 if let Err(e) = answer(&server, stream).await {
-                    eprintln!("imapd[{}]: control socket: {e:#}", std::process::id());
+                    crate::syslog!(Err, "control socket: {e:#}");
                 }
             });
         }

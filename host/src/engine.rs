@@ -206,6 +206,9 @@ pub trait SessionHost: Send + 'static {
         response: Vec<u8>,
     ) -> impl std::future::Future<Output = SaslReply> + Send;
     fn sasl_abort(&mut self);
+    /// CPU time one guest call took on its thread (user, system), for the
+    /// session's `USAGE` line.
+    fn charge_cpu(&mut self, _user: Duration, _system: Duration) {}
 }
 
 /// The per-store state: WASI context, limits, deadline accounting and the
@@ -294,10 +297,11 @@ pub struct Module<H: SessionHost> {
 impl<H: SessionHost> Drop for Module<H> {
     fn drop(&mut self) {
         if self.replaced.load(Ordering::Relaxed) {
-            host_log_error(&format!(
+            crate::syslog!(
+                Notice,
                 "module {} freed: its last session has left",
                 self.hash
-            ));
+            );
         }
     }
 }
@@ -586,7 +590,7 @@ impl<H: SessionHost> GuestEngine<H> {
             // rather than by a path that could be swapped underneath us.
             let fd_path = format!("/proc/self/fd/{}", dir.as_raw_fd());
             if let Err(e) = wasi.preopened_dir(&fd_path, "/mail", FsPerms::ReadWrite) {
-                host_log_error(&format!("preopening the mail tree: {e:#}"));
+                crate::syslog!(Err, "preopening the mail tree: {e:#}");
                 return Err(host);
             }
         }
@@ -644,6 +648,7 @@ impl<H: SessionHost> GuestEngine<H> {
             .await
             .map_err(|e| anyhow!("instantiating the guest: {e:#}"))?;
         let mut s = GuestSession {
+            cpu: Default::default(),
             store,
             instance,
             handle: None,
@@ -779,11 +784,12 @@ impl<H: SessionHost> GuestEngine<H> {
     /// log it, count it, and mark the session so it does not try again
     /// until the next install.
     fn stay(&self, own: &Arc<Module<H>>, current: &Module<H>, why: String) -> StayMark<H> {
-        host_log_error(&format!(
+        crate::syslog!(
+            Warning,
             "module {} refused a session snapshot (it stays on {}): {why}",
             current.short(),
             own.short()
-        ));
+        );
         let mut r = self
             .counters
             .refusals
@@ -925,6 +931,7 @@ impl<H: SessionHost> GuestEngine<H> {
             }
         };
         let mut s = GuestSession {
+            cpu: Default::default(),
             store,
             instance,
             handle: None,
@@ -957,11 +964,6 @@ impl<H: SessionHost> GuestEngine<H> {
             }),
         }
     }
-}
-
-/// A message about the engine itself (not one session) for the log.
-fn host_log_error(message: &str) {
-    eprintln!("imapd[{}]: {message}", std::process::id());
 }
 
 /// A session's mark of having stayed on its module because a newer one
@@ -1009,6 +1011,9 @@ pub struct GuestSession<H: SessionHost> {
     /// The module this instance runs.
     module: Arc<Module<H>>,
     stayed: Option<StayMark<H>>,
+    /// CPU time of the latest guest call, not yet told to the host (the
+    /// store is still borrowed when the call ends).
+    cpu: (Duration, Duration),
 }
 
 impl<H: SessionHost> GuestSession<H> {
@@ -1017,12 +1022,32 @@ impl<H: SessionHost> GuestSession<H> {
         F: FnOnce(&'a Session, &'a mut Store<Ctx<H>>) -> Fut,
         Fut: std::future::Future<Output = wasmtime::Result<R>> + 'a,
     {
+        self.charge_cpu();
         self.store.data_mut().ticks = 0;
+        // The call's CPU time, when it ran on one thread from start to end
+        // (one that waited for a password check on the blocking pool may
+        // have moved, and is not counted).
+        // SAFETY: gettid cannot fail.
+        let tid = unsafe { libc::gettid() };
+        let (user, system) = crate::net::thread_cpu();
         // Any error (trap, CPU limit, memory cap) poisons the instance; the
         // caller ends the session.
-        f(&self.instance, &mut self.store)
+        let r = f(&self.instance, &mut self.store)
             .await
-            .map_err(|e| anyhow!("{}", describe_trap(&e)))
+            .map_err(|e| anyhow!("{}", describe_trap(&e)));
+        // SAFETY: gettid cannot fail.
+        if unsafe { libc::gettid() } == tid {
+            let (u, s) = crate::net::thread_cpu();
+            self.cpu = (u.saturating_sub(user), s.saturating_sub(system));
+        }
+        r
+    }
+
+    fn charge_cpu(&mut self) {
+        let (user, system) = std::mem::take(&mut self.cpu);
+        if !user.is_zero() || !system.is_zero() {
+            self.store.data_mut().host.charge_cpu(user, system);
+        }
     }
 
     fn handle(&self) -> Result<ResourceAny> {
@@ -1087,6 +1112,7 @@ impl<H: SessionHost> GuestSession<H> {
     }
 
     pub fn host(&mut self) -> &mut H {
+        self.charge_cpu();
         &mut self.store.data_mut().host
     }
 
@@ -1118,6 +1144,7 @@ impl<H: SessionHost> GuestSession<H> {
 
     /// Tear the instance down and hand back the session's host services.
     pub async fn into_host(mut self) -> H {
+        self.charge_cpu();
         if let Some(h) = self.handle.take() {
             let _ = h.resource_drop_async(&mut self.store).await;
         }
@@ -1186,8 +1213,9 @@ fn load_component(
             // into a directory only this server writes.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok(c),
-                Err(e) => eprintln!(
-                    "imapd: ignoring unusable precompiled guest {}: {e:#}",
+                Err(e) => crate::syslog!(
+                    Err,
+                    "ignoring unusable precompiled guest {}: {e:#}",
                     path.display()
                 ),
             }
@@ -1199,8 +1227,9 @@ fn load_component(
     if let Some(dir) = cache_dir
         && let Err(e) = write_cache(dir, &key, &bytes)
     {
-        eprintln!(
-            "imapd: cannot cache the precompiled guest in {}: {e:#}",
+        crate::syslog!(
+            Err,
+            "cannot cache the precompiled guest in {}: {e:#}",
             dir.display()
         );
     }

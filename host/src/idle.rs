@@ -283,7 +283,7 @@ impl Hub {
                 Ok(events) => events,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("imapd[{}]: reading inotify events: {e}", std::process::id());
+                    crate::syslog!(Err, "reading inotify events: {e}");
                     Self::wake_all(&self.lock());
                     std::thread::sleep(Duration::from_secs(1));
                     continue;

@@ -40,29 +40,15 @@ extern "C" fn on_sighup(_: libc::c_int) {
     SIGHUP_PENDING.store(true, Ordering::SeqCst);
 }
 
-extern "C" fn on_terminate(_: libc::c_int) {
-    // lib/signals.c: SIGTERM/SIGINT/SIGQUIT shut the service down with
-    // EX_TEMPFAIL, no BYE. Every write the guest makes is crash-safe, so
-    // stopping here loses nothing.
-    // SAFETY: _exit is async-signal-safe.
-    unsafe { libc::_exit(exit::TEMPFAIL as libc::c_int) };
-}
-
 fn install_signals() {
-    // SAFETY: installing plain C handlers that only touch an atomic or
-    // call _exit; no SA_RESTART, so a blocking wait returns EINTR.
+    // SAFETY: installing a plain C handler that only touches an atomic;
+    // no SA_RESTART, so a blocking wait returns EINTR.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sighup as *const () as usize;
         libc::sigemptyset(&mut sa.sa_mask);
         sa.sa_flags = 0;
         libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
-        let mut st: libc::sigaction = std::mem::zeroed();
-        st.sa_sigaction = on_terminate as *const () as usize;
-        libc::sigemptyset(&mut st.sa_mask);
-        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
-            libc::sigaction(s, &st, std::ptr::null_mut());
-        }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
@@ -284,6 +270,12 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
         eprintln!("imapd: {e}");
         return ExitCode::from(1);
     }
+    // lib/signals.c: SIGTERM/SIGINT/SIGQUIT log "graceful shutdown" and
+    // shut the service down with EX_TEMPFAIL, no BYE. (Only now: the
+    // watcher's pipe must not take fd 3 or 4 before they are checked.)
+    if let Err(e) = crate::ops::log::exit_on_terminate(exit::TEMPFAIL as i32) {
+        crate::syslog!(Err, "watching for SIGTERM: {e:#}");
+    }
     let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
     let stamp = exe_stamp(&exe);
     let server = match crate::cli::load_server(opts, service, Some(2)) {
@@ -301,7 +293,7 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
     {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("imapd: opening {}: {e}", lock_path.display());
+            crate::syslog!(Err, "opening {}: {e}", lock_path.display());
             return ExitCode::from(exit::CONFIG);
         }
     };
@@ -311,7 +303,7 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("imapd: starting the runtime: {e}");
+            crate::syslog!(Err, "starting the runtime: {e}");
             return ExitCode::from(exit::SOFTWARE);
         }
     };
@@ -329,17 +321,17 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
             Ok(Some(l)) => l,
             Ok(None) => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("imapd: locking {}: {e}", lock_path.display());
+                crate::syslog!(Err, "locking {}: {e}", lock_path.display());
                 return ExitCode::SUCCESS;
             }
         };
         match exe_stamp(&exe) {
             None => {
-                eprintln!("imapd: process file {} is gone", exe.display());
+                crate::syslog!(Err, "process file {} is gone", exe.display());
                 return ExitCode::from(exit::SOFTWARE);
             }
             s if s != stamp => {
-                eprintln!("imapd: process file has changed");
+                crate::syslog!(Notice, "process file has changed");
                 return ExitCode::SUCCESS;
             }
             _ => {}
@@ -350,7 +342,7 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
             Ok(Waited::Connection(c)) => c,
             Ok(Waited::TimedOut) | Ok(Waited::Hangup) => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("imapd: accept: {e}");
+                crate::syslog!(Err, "accept: {e}");
                 return ExitCode::SUCCESS;
             }
         };
@@ -376,7 +368,7 @@ fn serve_one(rt: &tokio::runtime::Runtime, server: &Arc<Server>, conn: OwnedFd) 
         let io: Box<dyn Io> = match tokio::net::TcpStream::from_std(std_stream) {
             Ok(s) => Box::new(s),
             Err(e) => {
-                eprintln!("imapd: {peer}: {e}");
+                crate::syslog!(Err, "{peer}: {e}");
                 return;
             }
         };
@@ -385,11 +377,11 @@ fn serve_one(rt: &tokio::runtime::Runtime, server: &Arc<Server>, conn: OwnedFd) 
         if server.module_file_changed()
             && let Err(e) = server.reload_module("module file replaced").await
         {
-            eprintln!("imapd[{}]: {e:#}", std::process::id());
+            crate::syslog!(Err, "{e:#}");
         }
         // While it serves, `imapd swap` reaches this child here.
         let _control = crate::control::listen(server)
-            .map_err(|e| eprintln!("imapd[{}]: no control socket: {e:#}", std::process::id()))
+            .map_err(|e| crate::syslog!(Err, "no control socket: {e:#}"))
             .ok();
         serve(server.clone(), io, peer, server.flags.implicit_tls).await;
     });

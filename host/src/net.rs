@@ -64,3 +64,108 @@ pub fn peer_name(fd: RawFd) -> Option<String> {
         _ => None,
     }
 }
+
+/// The client as Cyrus's log lines name it (imap/global.c
+/// `get_clienthost()`): `<name> [<ip>]` when the address has a name in
+/// the resolver (a reverse lookup), `[<ip>]` when it has none, and the
+/// peer text itself when it is no address (a unix socket, stdin).
+/// Blocking: see [`client_host_soon`].
+pub fn client_host(peer: &str) -> String {
+    let host = crate::registry::peer_host(peer);
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return peer.to_string();
+    };
+    match reverse_name(ip) {
+        Some(name) => format!("{name} [{ip}]"),
+        None => format!("[{ip}]"),
+    }
+}
+
+/// [`client_host`] on the blocking pool, given at most two seconds: a slow
+/// resolver delays no session, it only leaves the name out.
+pub async fn client_host_soon(peer: String) -> String {
+    let fallback = client_without_name(&peer);
+    let lookup = tokio::task::spawn_blocking(move || client_host(&peer));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+        Ok(Ok(name)) => name,
+        _ => fallback,
+    }
+}
+
+/// [`client_host`] without the lookup: `[<ip>]`.
+pub fn client_without_name(peer: &str) -> String {
+    match crate::registry::peer_host(peer).parse::<std::net::IpAddr>() {
+        Ok(ip) => format!("[{ip}]"),
+        Err(_) => peer.to_string(),
+    }
+}
+
+/// getnameinfo(NI_NAMEREQD): the name the resolver gives `ip`, if any.
+fn reverse_name(ip: std::net::IpAddr) -> Option<String> {
+    // SAFETY: the sockaddr is built in a zeroed sockaddr_storage of the
+    // size passed; getnameinfo writes at most `host.len()` bytes.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let len = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let sa = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_addr.s_addr = u32::from(v4).to_be();
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            std::net::IpAddr::V6(v6) => {
+                let sa =
+                    &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_addr.s6_addr = v6.octets();
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        let mut host = [0 as libc::c_char; 1025];
+        let r = libc::getnameinfo(
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        );
+        if r != 0 {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(host.as_ptr()).to_string_lossy();
+        // A name with spaces or brackets would confuse log parsers.
+        (!name.is_empty() && !name.contains([' ', '[', ']'])).then(|| name.into_owned())
+    }
+}
+
+/// CPU time of the calling thread so far: (user, system).
+pub fn thread_cpu() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: getrusage writes one struct rusage we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        ru
+    };
+    let d = |tv: libc::timeval| {
+        std::time::Duration::from_secs(tv.tv_sec as u64)
+            + std::time::Duration::from_micros(tv.tv_usec as u64)
+    };
+    (d(ru.ru_utime), d(ru.ru_stime))
+}
+
+#[cfg(test)]
+mod client_host_tests {
+    use super::*;
+
+    #[test]
+    fn client_hosts_are_cyrus_shaped() {
+        let local = client_host("127.0.0.1:1234");
+        assert!(
+            local.ends_with(" [127.0.0.1]") || local == "[127.0.0.1]",
+            "{local}"
+        );
+        assert_eq!(client_host("unix"), "unix");
+    }
+}

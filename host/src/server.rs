@@ -34,6 +34,8 @@ pub struct Options {
     pub config_dir: PathBuf,
     pub partition: PathBuf,
     pub servername: String,
+    /// What SESSIONIDs start with: `syslog_prefix`, else `servername`.
+    pub session_id_prefix: String,
     pub server_info: ServerInfo,
     pub allow_plaintext: bool,
     pub tls_required: bool,
@@ -91,6 +93,7 @@ impl Options {
             config_dir: cfg.configdirectory().to_path_buf(),
             partition: partition.to_path_buf(),
             servername: cfg.servername().to_string(),
+            session_id_prefix: cfg.syslog_prefix().unwrap_or(cfg.servername()).to_string(),
             server_info,
             allow_plaintext: cfg.allowplaintext(),
             tls_required: cfg.tls_required(),
@@ -217,9 +220,9 @@ impl Server {
         if auth.method == Method::PasswdFile {
             // Malformed lines cost only their own user; say so at start.
             match auth.passwords.check() {
-                Ok(warnings) => warnings.iter().for_each(|w| eprintln!("imapd: {w}")),
+                Ok(warnings) => warnings.iter().for_each(|w| crate::syslog!(Warning, "{w}")),
                 Err(e) => {
-                    eprintln!("imapd: warning: {e:#} (logins will fail until it is readable)")
+                    crate::syslog!(Warning, "{e:#} (logins will fail until it is readable)")
                 }
             }
         }
@@ -268,7 +271,7 @@ impl Server {
         let server = self.clone();
         tokio::spawn(async move {
             if let Err(e) = server.reload_module("module file replaced").await {
-                eprintln!("imapd[{}]: {e:#}", std::process::id());
+                crate::syslog!(Err, "{e:#}");
             }
         });
     }
@@ -343,9 +346,9 @@ impl Server {
             ),
         }
         self.engine.install(module.clone());
-        eprintln!(
-            "imapd[{}]: guest module {} replaces {} ({why}; {from})",
-            std::process::id(),
+        crate::syslog!(
+            Notice,
+            "guest module {} replaces {} ({why}; {from})",
             module.short(),
             previous.short()
         );
@@ -360,12 +363,13 @@ impl Server {
         self.session_counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Cyrus's SESSIONID: `<servername>-<time>-<pid>-<n>-<random>`.
+    /// Cyrus's SESSIONID: `<syslog_prefix or servername>-<time>-<pid>-<n>-<random>`
+    /// (cyrus-compat 2.7).
     pub fn new_session_id(&self) -> String {
         let n = self.next_serial();
         format!(
             "{}-{}-{}-{}-{}",
-            self.options.servername,
+            self.options.session_id_prefix,
             self.start_time,
             std::process::id(),
             n,

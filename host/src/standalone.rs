@@ -32,20 +32,24 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(server: Arc<Server>, opts: &CliOptions) -> ExitCode {
+    // Stopped by the service manager: one line, exit 0.
+    if let Err(e) = crate::ops::log::exit_on_terminate(0) {
+        crate::syslog!(Err, "watching for SIGTERM: {e:#}");
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let rt = match runtime(threads) {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("imapd: starting the runtime: {e}");
+            crate::syslog!(Err, "starting the runtime: {e}");
             return ExitCode::from(exit::SOFTWARE);
         }
     };
     match rt.block_on(serve_listeners(server, opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("imapd: {e:#}");
+            crate::syslog!(Err, "{e:#}");
             ExitCode::from(exit::CONFIG)
         }
     }
@@ -118,7 +122,10 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
     let _control = match crate::control::listen(&server) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("imapd: no control socket, `imapd swap` will not reach this server: {e:#}");
+            crate::syslog!(
+                Err,
+                "no control socket, `imapd swap` will not reach this server: {e:#}"
+            );
             None
         }
     };
@@ -127,9 +134,9 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
     for (l, tls) in listeners {
         let addr = l.local_addr()?;
         let tls = tls || server.flags.implicit_tls;
-        eprintln!(
-            "imapd[{}]: listening on {addr} ({})",
-            std::process::id(),
+        crate::syslog!(
+            Notice,
+            "listening on {addr} ({})",
             if tls { "tls" } else { "plain" }
         );
         let server = server.clone();
@@ -150,13 +157,11 @@ async fn reload_on_sighup(server: Arc<Server>) {
     };
     while hup.recv().await.is_some() {
         match server.reload_module("SIGHUP").await {
-            Ok(crate::server::Reload::Unchanged { module }) => eprintln!(
-                "imapd[{}]: SIGHUP: guest module unchanged ({})",
-                std::process::id(),
-                &module[..16]
-            ),
+            Ok(crate::server::Reload::Unchanged { module }) => {
+                crate::syslog!(Notice, "SIGHUP: guest module unchanged ({})", &module[..16])
+            }
             Ok(_) => {}
-            Err(e) => eprintln!("imapd[{}]: SIGHUP: {e:#}", std::process::id()),
+            Err(e) => crate::syslog!(Err, "SIGHUP: {e:#}"),
         }
     }
 }
@@ -167,7 +172,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {
             Ok(c) => c,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                eprintln!("imapd: accept: {e}");
+                crate::syslog!(Err, "accept: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
@@ -182,10 +187,13 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {
 
 /// `-X`: one session on the inherited stdin/stdout, then exit.
 pub fn run_stdio(server: Arc<Server>) -> ExitCode {
+    if let Err(e) = crate::ops::log::exit_on_terminate(exit::TEMPFAIL as i32) {
+        crate::syslog!(Err, "watching for SIGTERM: {e:#}");
+    }
     let rt = match runtime(1) {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("imapd: starting the runtime: {e}");
+            crate::syslog!(Err, "starting the runtime: {e}");
             return ExitCode::from(exit::SOFTWARE);
         }
     };

@@ -419,7 +419,7 @@ fn tls_close_without_close_notify_is_logged_as_a_normal_end() {
         .lines()
         .find(|l| l.contains("without TLS close_notify"))
         .unwrap();
-    assert!(line.contains(" info: "), "{line}");
+    assert!(line.contains(": client closed the connection"), "{line}");
     assert!(!log.contains("session ended"), "{log}");
     assert!(!log.contains("https://"), "{log}");
 }

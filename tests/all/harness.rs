@@ -149,6 +149,12 @@ impl ServerBuilder {
             conf += l;
             conf.push('\n');
         }
+        // The log goes to stderr, where the harness reads it, unless a
+        // test sends it elsewhere (last, so the test's lines keep their
+        // line numbers).
+        if !self.conf.iter().any(|l| l.starts_with("log_destination")) {
+            conf += "log_destination: stderr\n";
+        }
         std::fs::write(root.join("imapd.conf"), conf).unwrap();
         let mut passwd = String::new();
         for (u, _, h) in USERS {
@@ -208,6 +214,15 @@ impl TestDir {
         s.push('\n');
         std::fs::write(p, s).unwrap();
     }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running imapd; killed (by PID) when dropped.
@@ -331,6 +346,40 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            raw: Some(s.try_clone().unwrap()),
+            stream: Box::new(s),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connect from `source`, another loopback address (all of 127/8 is
+    /// the loopback on Linux): the server sees a different client IP.
+    pub fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> Client {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a fresh socket, bound and connected with sockaddr_in
+        // values we own; on success its fd goes to the TcpStream.
+        let s = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket");
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from(source).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(
+                libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+                0
+            );
+            let SocketAddr::V4(to) = addr else {
+                panic!("IPv4 only")
+            };
+            sa.sin_addr.s_addr = u32::from(*to.ip()).to_be();
+            sa.sin_port = to.port().to_be();
+            let r = libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), len);
+            assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
+            TcpStream::from_raw_fd(fd)
+        };
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         Client {
             raw: Some(s.try_clone().unwrap()),

@@ -16,6 +16,7 @@ mod hibernate;
 mod idle;
 mod limits;
 mod list_extended;
+mod logging;
 mod login;
 mod master;
 mod measure;

@@ -3,13 +3,12 @@
 //! `.ci/run` installs both; where a package cannot be had, the test says
 //! so and skips.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Client, TestDir, imapd_bin, server};
+use crate::harness::{Client, TestDir, free_port, imapd_bin, server};
 
 fn have(path: &str) -> bool {
     if Path::new(path).exists() {
@@ -17,14 +16,6 @@ fn have(path: &str) -> bool {
     }
     println!("SKIPPED: {path} is not installed (Debian package missing)");
     false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Killed(std::process::Child);

@@ -480,7 +480,12 @@ fn external_with_client_certificates() {
         "{ok}"
     );
     assert!(c.cmd("s", "SELECT INBOX").1.starts_with("s OK"));
-    assert!(s.log().contains(" plain AUTH=EXTERNAL"), "{}", s.log());
+    assert!(
+        s.log()
+            .contains(" plain EXTERNAL+TLS User logged in SESSIONID=<"),
+        "{}",
+        s.log()
+    );
     // Without SASL-IR, naming itself as authzid.
     let (mut c, _) = Client::connect_tls_with(s.tls.unwrap(), tls_config(Some(again))).unwrap();
     c.line();

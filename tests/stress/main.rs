@@ -110,7 +110,7 @@ impl Server {
         // A short idle_hibernate so IDLE sessions go to sleep and wake
         // (snapshot, restore) under load too.
         let conf = format!(
-            "configdirectory: {}\npartition-default: {}\nservername: stress.test\nallowplaintext: yes\nfailedloginpause: 0\nidle_hibernate: 1\nmax_sessions: {}\n",
+            "configdirectory: {}\npartition-default: {}\nservername: stress.test\nlog_destination: stderr\nallowplaintext: yes\nfailedloginpause: 0\nidle_hibernate: 1\nmax_sessions: {}\n",
             root.join("config").display(),
             root.join("spool").display(),
             (clients + 16).max(100)

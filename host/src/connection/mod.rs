@@ -53,6 +53,20 @@ pub struct ConnHost {
     /// A SASL exchange the host runs (its mechanism and state), between
     /// two client messages.
     sasl: Option<(String, Exchange)>,
+    /// SESSIONID, for the login line.
+    session_id: String,
+    /// The client as log lines name it (`localhost [127.0.0.1]`), once
+    /// the reverse lookup started at connect has answered.
+    client: ClientHost,
+    /// CPU time of this session's guest calls (user, system).
+    cpu: (Duration, Duration),
+}
+
+/// The reverse lookup of the client's address, started at connect and
+/// awaited by the first log line that names the client.
+enum ClientHost {
+    Pending(tokio::task::JoinHandle<String>),
+    Known(String),
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -65,7 +79,7 @@ fn login_limit(server: &Server, user: &str, host: &str) -> Option<String> {
     let c = match crate::registry::count(&server.config_dir, user, host) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("imapd[{}]: {e:#}", std::process::id());
+            crate::syslog!(Err, "{e:#}");
             return None;
         }
     };
@@ -94,23 +108,29 @@ impl SessionHost for ConnHost {
             return Err(AuthError::Refused("Already logged in".into()));
         }
         let server = self.server.clone();
-        match server.auth.check(&mech, &authzid, &user, &password).await {
+        let verdict = server.auth.check(&mech, &authzid, &user, &password).await;
+        self.resolve_client().await;
+        // Cyrus names LOGIN "plaintext" and a SASL mechanism by its name.
+        // (The guest names a SASL mechanism `AUTH=<name>`.)
+        let mech = match mech.strip_prefix("AUTH=") {
+            Some(name) => name.to_string(),
+            None if mech == "LOGIN" => "plaintext".into(),
+            None => mech,
+        };
+        match verdict {
             Verdict::Ok(name) => self.logged_in(name, &mech),
             Verdict::BadCredentials => {
-                eprintln!(
-                    "imapd[{}]: badlogin: {} {} {}",
-                    std::process::id(),
-                    self.peer,
-                    mech,
-                    user.escape_debug()
-                );
+                // The words Cyrus's SASL library logs for each path.
+                let why = if mech == "plaintext" {
+                    "authentication failure: checkpass failed"
+                } else {
+                    "authentication failure: Password verification failed"
+                };
+                self.log_badlogin(&mech, &user, why);
                 Err(AuthError::BadCredentials)
             }
             Verdict::Unavailable(why) => {
-                eprintln!(
-                    "imapd[{}]: password check failed: {why}",
-                    std::process::id()
-                );
+                crate::syslog!(Err, "password check failed: {why}");
                 Err(AuthError::Unavailable(
                     "Password check is unavailable, try again later".into(),
                 ))
@@ -129,6 +149,7 @@ impl SessionHost for ConnHost {
             .auth
             .sasl_start(&mech, initial, tls.as_deref(), &offered)
             .await;
+        self.resolve_client().await;
         self.sasl = exchange.map(|e| (mech.clone(), e));
         self.sasl_reply(step, &mech)
     }
@@ -147,6 +168,7 @@ impl SessionHost for ConnHost {
             .auth
             .sasl_continue(exchange, response, tls.as_deref(), plus_offered)
             .await;
+        self.resolve_client().await;
         self.sasl = exchange.map(|e| (mech.clone(), e));
         self.sasl_reply(step, &mech)
     }
@@ -176,17 +198,20 @@ impl SessionHost for ConnHost {
     }
 
     fn log(&mut self, level: Level, message: &str) {
-        let level = match level {
-            Level::Error => "error",
-            Level::Warn => "warning",
-            Level::Info => "info",
-            Level::Debug => return,
-        };
-        eprintln!(
-            "imapd[{}]: {} {level}: {message}",
-            std::process::id(),
-            self.peer
-        );
+        // A guest's words, cleaned so that they cannot forge a line.
+        let message = crate::ops::log::clean(message);
+        let peer = &self.peer;
+        match level {
+            Level::Error => crate::syslog!(Err, "{peer} error: {message}"),
+            Level::Warn => crate::syslog!(Warning, "{peer} warning: {message}"),
+            Level::Info => crate::syslog!(Info, "{peer} info: {message}"),
+            Level::Debug => {}
+        }
+    }
+
+    fn charge_cpu(&mut self, user: Duration, system: Duration) {
+        self.cpu.0 += user;
+        self.cpu.1 += system;
     }
 }
 
@@ -228,7 +253,12 @@ fn epoch_secs() -> u64 {
 }
 
 impl ConnHost {
-    fn new(server: Arc<Server>, peer: &str, tls: Option<Arc<TlsInfo>>) -> ConnHost {
+    fn new(
+        server: Arc<Server>,
+        peer: &str,
+        tls: Option<Arc<TlsInfo>>,
+        session_id: &str,
+    ) -> ConnHost {
         ConnHost {
             server,
             peer: peer.to_string(),
@@ -239,13 +269,73 @@ impl ConnHost {
             locks: Default::default(),
             tls,
             sasl: None,
+            session_id: session_id.to_string(),
+            // The lookup runs while the client reads the greeting.
+            client: match tokio::runtime::Handle::try_current() {
+                Ok(rt) => ClientHost::Pending(rt.spawn(crate::net::client_host_soon(peer.into()))),
+                Err(_) => ClientHost::Known(crate::net::client_without_name(peer)),
+            },
+            cpu: Default::default(),
         }
     }
 
     /// The host of a trial session (a new module must greet before it
     /// gets real sessions): no peer, no user.
     pub fn trial(server: Arc<Server>) -> ConnHost {
-        ConnHost::new(server, "trial session", None)
+        ConnHost::new(server, "trial session", None, "trial")
+    }
+
+    /// Wait for the client's name (the reverse lookup started at connect).
+    async fn resolve_client(&mut self) {
+        if let ClientHost::Pending(lookup) = &mut self.client {
+            let name = lookup
+                .await
+                .unwrap_or_else(|_| crate::net::client_without_name(&self.peer));
+            self.client = ClientHost::Known(name);
+        }
+    }
+
+    /// The client as log lines name it: `localhost [127.0.0.1]`, or
+    /// `[127.0.0.1]` while the lookup has not answered.
+    fn client(&self) -> String {
+        match &self.client {
+            ClientHost::Known(name) => name.clone(),
+            ClientHost::Pending(_) => crate::net::client_without_name(&self.peer),
+        }
+    }
+
+    /// `+TLS` after the mechanism in login lines, as Cyrus writes it.
+    fn tls_mark(&self) -> &'static str {
+        if self.tls.is_some() { "+TLS" } else { "" }
+    }
+
+    /// Cyrus's failed-login line, the one fail2ban's `cyrus-imap` filter
+    /// reads: `badlogin: <client> <mech> (<user>) [SASL(-13): <why>]`.
+    /// The user name is the client's text: cleaned, never a password.
+    fn log_badlogin(&self, mech: &str, user: &str, why: &str) {
+        let client = self.client();
+        let user = crate::ops::log::clean(user);
+        crate::syslog!(
+            Notice,
+            "badlogin: {client} {mech} ({user}) [SASL(-13): {why}]"
+        );
+    }
+
+    /// `USAGE <user> user: <s.us> sys: <s.us>` at LOGOUT (cyrus-compat
+    /// 2.5): the CPU time of this session's guest calls. (Cyrus reports its
+    /// process's; here a process may serve many sessions.)
+    fn log_usage(&self) {
+        if let Some(user) = &self.user {
+            let (u, s) = self.cpu;
+            crate::syslog!(
+                Notice,
+                "USAGE {user} user: {}.{:06} sys: {}.{:06}",
+                u.as_secs(),
+                u.subsec_micros(),
+                s.as_secs(),
+                s.subsec_micros()
+            );
+        }
     }
 
     /// The host verified `name` (by password, SCRAM or certificate):
@@ -255,23 +345,20 @@ impl ConnHost {
         let server = self.server.clone();
         let host = crate::registry::peer_host(&self.peer).to_string();
         if let Some(text) = login_limit(&server, &name, &host) {
-            eprintln!(
-                "imapd[{}]: login refused: {} {name}: {text}",
-                std::process::id(),
-                self.peer
-            );
+            crate::syslog!(Notice, "login refused: {} {name}: {text}", self.client());
             return Err(AuthError::Refused(text));
         }
         match crate::registry::register(&server.config_dir, server.next_serial(), &name, &host) {
             Ok(r) => self.login_record = Some(r),
-            Err(e) => eprintln!("imapd[{}]: {e:#}", std::process::id()),
+            Err(e) => crate::syslog!(Err, "{e:#}"),
         }
-        eprintln!(
-            "imapd[{}]: login: {} {} {}",
-            std::process::id(),
-            self.peer,
-            name,
-            mech
+        // Cyrus's line (imap/imapd.c cmd_login, cmd_authenticate).
+        crate::syslog!(
+            Notice,
+            "login: {} {name} {mech}{} User logged in SESSIONID=<{}>",
+            self.client(),
+            self.tls_mark(),
+            self.session_id
         );
         self.telemetry = open_telemetry(&server, &name);
         self.user = Some(name.clone());
@@ -281,23 +368,18 @@ impl ConnHost {
     /// A host-run SASL step as the guest sees it; logins and failures are
     /// logged as for passwords.
     fn sasl_reply(&mut self, step: SaslStep, mech: &str) -> SaslReply {
-        let pid = std::process::id();
         match step {
             SaslStep::Challenge(data) => SaslReply::Challenge(data),
-            SaslStep::Success(name) => match self.logged_in(name, &format!("AUTH={mech}")) {
+            SaslStep::Success(name) => match self.logged_in(name, mech) {
                 Ok(name) => SaslReply::Success(name),
                 Err(e) => SaslReply::Failure(e),
             },
             SaslStep::Failure { user, why } => {
-                eprintln!(
-                    "imapd[{pid}]: badlogin: {} AUTH={mech} {}: {why}",
-                    self.peer,
-                    user.escape_debug()
-                );
+                self.log_badlogin(mech, &user, &format!("authentication failure: {why}"));
                 SaslReply::Failure(AuthError::BadCredentials)
             }
             SaslStep::Unavailable(why) => {
-                eprintln!("imapd[{pid}]: password check failed: {why}");
+                crate::syslog!(Err, "password check failed: {why}");
                 SaslReply::Failure(AuthError::Unavailable(
                     "Password check is unavailable, try again later".into(),
                 ))
@@ -312,11 +394,7 @@ impl ConnHost {
     /// log (cyrus-compat 2.5). The tree and any mailbox lock are released.
     fn forget_user(&mut self) {
         if let Some(user) = self.user.take() {
-            eprintln!(
-                "imapd[{}]: unauthenticate: {} {user}",
-                std::process::id(),
-                self.peer
-            );
+            crate::syslog!(Notice, "unauthenticate: {} {user}", self.client());
         }
         self.login_record = None;
         self.telemetry = None;
@@ -341,10 +419,7 @@ impl ConnHost {
 /// carry on.
 pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_tls: bool) {
     if let Err(e) = serve_inner(&server, io, &peer, implicit_tls).await {
-        eprintln!(
-            "imapd[{}]: {peer}: session ended: {e:#}",
-            std::process::id()
-        );
+        crate::syslog!(Err, "{peer}: session ended: {e:#}");
     }
 }
 
@@ -358,7 +433,7 @@ fn client_gone(peer: &str, e: std::io::Error) -> Result<()> {
         ErrorKind::ConnectionReset => "reset the connection",
         _ => return Err(anyhow!(e).context("reading from the client")),
     };
-    eprintln!("imapd[{}]: {peer} info: client {how}", std::process::id());
+    crate::syslog!(Info, "{peer}: client {how}");
     Ok(())
 }
 
@@ -493,7 +568,7 @@ async fn serve_inner(
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost::new(server.clone(), peer, conn.tls.clone());
+    let host = ConnHost::new(server.clone(), peer, conn.tls.clone(), &session_id);
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
@@ -537,7 +612,7 @@ async fn serve_inner(
                         Some(Ok(w)) => Some(w),
                         Some(Err(e)) => {
                             // Without a watch, IDLE still works by polling.
-                            eprintln!("imapd[{}]: {peer}: {e:#}", std::process::id());
+                            crate::syslog!(Err, "{peer}: {e:#}");
                             None
                         }
                         None => None,
@@ -548,6 +623,7 @@ async fn serve_inner(
                 }
             }
             Action::Close => {
+                session.host().log_usage();
                 let _ = conn.flush_out().await;
                 // Free the instance (pool slot, login record, locks) before
                 // the client sees the end: one that reconnects at once
@@ -968,7 +1044,6 @@ impl Asleep<'_> {
         swaps: &mut Swaps,
     ) -> Result<Option<(GuestSession<ConnHost>, Resume)>> {
         let o = &self.server.options;
-        let pid = std::process::id();
         let mut asleep = match session.hibernate().await {
             Ok(h) => h,
             Err(e) => {
@@ -991,8 +1066,9 @@ impl Asleep<'_> {
             }
             None => String::new(),
         };
-        eprintln!(
-            "imapd[{pid}]: {}: hibernated ({} bytes of state{compress}; {} instances live)",
+        crate::syslog!(
+            Info,
+            "{}: hibernated ({} bytes of state{compress}; {} instances live)",
             self.peer,
             asleep.snapshot_len(),
             self.server.engine.live_instances()
@@ -1072,8 +1148,9 @@ impl Asleep<'_> {
         {
             Ok(s) => s,
             Err(e) => {
-                eprintln!(
-                    "imapd[{pid}]: {}: session ended: waking from hibernation: {e:#}",
+                crate::syslog!(
+                    Err,
+                    "{}: session ended: waking from hibernation: {e:#}",
                     self.peer
                 );
                 let _ = conn
@@ -1121,10 +1198,7 @@ async fn drain(
 /// A guest call failed (trap, CPU or memory limit): the instance is
 /// unusable. Log it first, then tell the client and close.
 async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<()> {
-    eprintln!(
-        "imapd[{}]: {peer}: session ended: {e:#}",
-        std::process::id()
-    );
+    crate::syslog!(Err, "{peer}: session ended: {e:#}");
     let _ = conn
         .write(b"* BYE Internal error: this session was stopped\r\n")
         .await;
@@ -1135,6 +1209,7 @@ async fn guest_failed(conn: &mut Conn, peer: &str, e: anyhow::Error) -> Result<(
 async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()> {
     let line = format!("* BYE [ALERT] {msg}\r\n");
     host.record('>', line.as_bytes());
+    host.log_usage();
     conn.write(line.as_bytes()).await?;
     conn.close().await;
     Ok(())
