@@ -431,6 +431,7 @@ allowplaintext: yes
 tls_server_cert: $B/tls/cert.pem
 tls_server_key: $B/tls/key.pem
 max_sessions: 2000
+log_destination: stderr
 CONF
   [ -n "${IMAPD_GUEST:-}" ] && echo "guest_module: $IMAPD_GUEST" >>"$d/imapd.conf"
   : >"$d/config/passwd"

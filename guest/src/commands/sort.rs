@@ -161,29 +161,28 @@ enum Value<'a> {
 pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
     let records = mailbox.records();
     let keys = sort_keys_of(mailbox, found);
-    let mut rows: Vec<(Vec<Value<'_>>, usize)> = found
-        .iter()
-        .map(|&position| {
-            let record = &records[position];
-            let entry = keys.get(record.uid).unwrap_or_default();
-            let values = criteria
-                .iter()
-                .map(|c| value(c.key, record, &entry))
-                .collect();
-            (values, position)
-        })
-        .collect();
-    rows.sort_unstable_by(|(a, pa), (b, pb)| {
+    // Every row's values side by side in one vector: row i's are
+    // `values[i * k..(i + 1) * k]`.
+    let k = criteria.len();
+    let mut values = Vec::with_capacity(found.len() * k);
+    for &position in found {
+        let record = &records[position];
+        let entry = keys.get(record.uid).unwrap_or_default();
+        values.extend(criteria.iter().map(|c| value(c.key, record, &entry)));
+    }
+    let mut rows: Vec<usize> = (0..found.len()).collect();
+    rows.sort_unstable_by(|&a, &b| {
+        let (va, vb) = (&values[a * k..(a + 1) * k], &values[b * k..(b + 1) * k]);
         for (i, c) in criteria.iter().enumerate() {
-            let order = a[i].cmp(&b[i]);
+            let order = va[i].cmp(&vb[i]);
             let order = if c.reverse { order.reverse() } else { order };
             if order.is_ne() {
                 return order;
             }
         }
-        pa.cmp(pb)
+        found[a].cmp(&found[b])
     });
-    rows.into_iter().map(|(_, position)| position).collect()
+    rows.into_iter().map(|row| found[row]).collect()
 }
 
 fn value<'a>(key: SortKey, record: &MessageRecord, entry: &SortEntry<'a>) -> Value<'a> {

@@ -19,9 +19,7 @@
 //! mapped base subject, From, To, Cc, DISPLAYFROM, DISPLAYTO, the
 //! Message-ID and the references (one a line).
 
-use std::collections::HashMap;
 use std::io;
-use std::ops::Range;
 use std::path::Path;
 
 use super::cache::{MAGIC, SentField, SortView, SummaryView, append_blobs, blobs};
@@ -102,13 +100,21 @@ pub fn entry_of_summary(summary: &SummaryView<'_>, internal_date: i64) -> Option
     Some(encode_entry(&view, sent))
 }
 
-/// The sort-key file of one mailbox, read whole, with the entries a
-/// command added.
+/// The sort-key file of one mailbox, read whole and decoded once, with
+/// the entries a command added. A SORT looks up every message: lookups
+/// are a binary search and hand out slices of text validated at load, so
+/// no entry is parsed or UTF-8-checked twice.
 #[derive(Debug, Default)]
 pub struct SortKeys {
+    /// The payloads (the file's and the added ones), for rewriting.
     bytes: Vec<u8>,
-    /// UID → payload range in `bytes` (the last intact entry wins).
-    entries: HashMap<u32, Range<usize>>,
+    /// Every field of every entry, validated, one after another.
+    text: String,
+    /// One per entry read or added, in that order.
+    decoded: Vec<Decoded>,
+    /// (UID, index into `decoded`) by UID; the last intact entry of a UID
+    /// wins.
+    by_uid: Vec<(u32, usize)>,
     /// Entries in the file (live or not), for compaction.
     in_file: usize,
     /// The file ends in a torn entry: what is appended after it could not
@@ -116,12 +122,25 @@ pub struct SortKeys {
     torn: bool,
 }
 
+/// One entry: its numbers, and where its fields are in `text`.
+#[derive(Debug, Clone, Copy)]
+struct Decoded {
+    sent: i64,
+    reply: bool,
+    /// The eight fields of [`SortView`] in order, as `text` ranges.
+    fields: [(u32, u32); 8],
+    /// Its payload in `bytes`.
+    payload: (usize, usize),
+}
+
 impl SortKeys {
     /// Reads `dir`'s sort-key file; a missing or unreadable one is empty.
     pub fn load(dir: &Path) -> SortKeys {
         let bytes = std::fs::read(dir.join(SORT_FILE)).unwrap_or_default();
-        let mut entries = HashMap::new();
-        let mut in_file = 0;
+        let mut keys = SortKeys {
+            text: String::with_capacity(bytes.len()),
+            ..SortKeys::default()
+        };
         let mut walked = if bytes.starts_with(MAGIC) {
             MAGIC.len()
         } else {
@@ -129,26 +148,97 @@ impl SortKeys {
         };
         for (uid, range, intact) in blobs(&bytes) {
             walked = range.end;
-            if intact && SortEntry::decode(&bytes[range.clone()]).is_some() {
-                entries.insert(uid, range);
-                in_file += 1;
+            if intact && keys.push(uid, &bytes[range.clone()], (range.start, range.end)) {
+                keys.in_file += 1;
             }
         }
-        SortKeys {
-            torn: walked < bytes.len(),
-            bytes,
-            entries,
-            in_file,
+        keys.torn = walked < bytes.len();
+        keys.bytes = bytes;
+        keys.index();
+        keys
+    }
+
+    /// Decodes one payload (at `payload` in `bytes`) into `text` and
+    /// `decoded`; false if it is not an entry.
+    fn push(&mut self, uid: u32, b: &[u8], payload: (usize, usize)) -> bool {
+        let Some(entry) = SortEntry::decode(b) else {
+            return false;
+        };
+        let k = entry.keys;
+        let mut fields = [(0u32, 0u32); 8];
+        let all = [
+            k.subject,
+            k.from,
+            k.to,
+            k.cc,
+            k.display_from,
+            k.display_to,
+            k.message_id,
+            k.references,
+        ];
+        for (slot, field) in fields.iter_mut().zip(all) {
+            let start = self.text.len();
+            self.text.push_str(field);
+            *slot = (start as u32, self.text.len() as u32);
         }
+        self.decoded.push(Decoded {
+            sent: entry.sent,
+            reply: entry.reply,
+            fields,
+            payload,
+        });
+        self.by_uid.push((uid, self.decoded.len() - 1));
+        true
+    }
+
+    /// Sorts `by_uid`, keeping the latest entry of each UID.
+    fn index(&mut self) {
+        // Stable: for one UID the entries stay in the order read.
+        self.by_uid.sort_by_key(|&(uid, _)| uid);
+        let mut out: Vec<(u32, usize)> = Vec::with_capacity(self.by_uid.len());
+        for &(uid, i) in &self.by_uid {
+            match out.last_mut() {
+                Some(last) if last.0 == uid => last.1 = i,
+                _ => out.push((uid, i)),
+            }
+        }
+        self.by_uid = out;
+    }
+
+    fn slot(&self, uid: u32) -> Option<&Decoded> {
+        let i = self.by_uid.binary_search_by_key(&uid, |&(u, _)| u).ok()?;
+        self.decoded.get(self.by_uid[i].1)
     }
 
     pub fn get(&self, uid: u32) -> Option<SortEntry<'_>> {
-        let range = self.entries.get(&uid)?;
-        SortEntry::decode(&self.bytes[range.clone()])
+        let d = self.slot(uid)?;
+        let f = |i: usize| {
+            let (a, b) = d.fields[i];
+            &self.text[a as usize..b as usize]
+        };
+        Some(SortEntry {
+            sent: d.sent,
+            reply: d.reply,
+            keys: SortView {
+                subject: f(0),
+                from: f(1),
+                to: f(2),
+                cc: f(3),
+                display_from: f(4),
+                display_to: f(5),
+                message_id: f(6),
+                references: f(7),
+            },
+        })
     }
 
     pub fn contains(&self, uid: u32) -> bool {
-        self.entries.contains_key(&uid)
+        self.slot(uid).is_some()
+    }
+
+    fn payload(&self, uid: u32) -> Option<&[u8]> {
+        let (a, b) = self.slot(uid)?.payload;
+        self.bytes.get(a..b)
     }
 
     /// Adds entries made by this command (`(uid, payload)`), in memory and
@@ -165,11 +255,11 @@ impl SortKeys {
         for (uid, payload) in made {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(&payload);
-            self.entries.insert(uid, start..self.bytes.len());
+            self.push(uid, &payload, (start, self.bytes.len()));
         }
+        self.index();
         if self.torn {
-            let mut uids: Vec<u32> = self.entries.keys().copied().collect();
-            uids.sort_unstable();
+            let uids: Vec<u32> = self.by_uid.iter().map(|&(u, _)| u).collect();
             if self.rewrite(dir, &uids).is_ok() {
                 self.torn = false;
                 self.in_file = uids.len();
@@ -182,7 +272,7 @@ impl SortKeys {
     /// as the summary cache is compacted. Best effort; another session's
     /// entry appended meanwhile is made again when needed.
     pub fn compact(&self, dir: &Path, live: impl Iterator<Item = u32>) -> io::Result<()> {
-        let live: Vec<u32> = live.filter(|u| self.entries.contains_key(u)).collect();
+        let live: Vec<u32> = live.filter(|&u| self.contains(u)).collect();
         if self.in_file < 64 || live.len().saturating_mul(2) >= self.in_file {
             return Ok(());
         }
@@ -194,7 +284,7 @@ impl SortKeys {
     fn rewrite(&self, dir: &Path, uids: &[u32]) -> io::Result<()> {
         let blobs: Vec<(u32, &[u8])> = uids
             .iter()
-            .filter_map(|u| Some((*u, self.bytes.get(self.entries.get(u)?.clone())?)))
+            .filter_map(|&u| Some((u, self.payload(u)?)))
             .collect();
         let tmp = format!("{SORT_FILE}.{}.tmp", unique_token());
         let written = append_blobs(dir, &tmp, &blobs);

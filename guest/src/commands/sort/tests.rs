@@ -668,6 +668,12 @@ fn sort_profile() {
         .unwrap();
     let m = store.examine(&crate::store::MailboxName::inbox()).unwrap();
     let all: Vec<usize> = (0..m.records().len()).collect();
+    for _ in 0..3 {
+        let t0 = std::time::Instant::now();
+        let k = super::sort_keys_of(&m, &all);
+        println!("keys: {:?}", t0.elapsed());
+        drop(k);
+    }
     for key in [SortKey::Date, SortKey::Subject, SortKey::From] {
         for _ in 0..3 {
             let t0 = std::time::Instant::now();
