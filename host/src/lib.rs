@@ -13,6 +13,7 @@ pub mod idle;
 pub mod locks;
 pub mod master;
 pub mod net;
+pub mod ops;
 pub mod passwd;
 pub mod registry;
 pub mod saslauthd;

@@ -18,8 +18,12 @@ use anyhow::{Context, Result, anyhow};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::auth::{Exchange, SaslStep, Verdict};
-use crate::engine::{Action, AuthError, GuestSession, Level, SaslReply, SessionHost, Step};
+use crate::engine::{
+    Action, AuthError, GuestSession, Level, ProtocolState, SaslReply, SessionHost, Step,
+};
 use crate::idle::IdleWatch;
+use crate::ops::metrics::{LoginResult, SessionState, metrics};
+use crate::ops::status::SessionReport;
 use crate::server::{Options, Server};
 use crate::tls::TlsInfo;
 use compress::Deflate;
@@ -53,6 +57,22 @@ pub struct ConnHost {
     /// A SASL exchange the host runs (its mechanism and state), between
     /// two client messages.
     sasl: Option<(String, Exchange)>,
+    /// This session's entry in the metrics and in `imapd status`; `None`
+    /// for a trial session.
+    tracked: Option<Tracked>,
+}
+
+/// What the host knows of a session's state, and the state last
+/// published to the metrics and the live session table.
+struct Tracked {
+    id: u64,
+    published: SessionState,
+    /// The guest's last `command-done` left a mailbox selected.
+    selected: bool,
+    /// In IDLE, with its instance.
+    idle: bool,
+    /// In IDLE, hibernated.
+    asleep: bool,
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -97,6 +117,7 @@ impl SessionHost for ConnHost {
         match server.auth.check(&mech, &authzid, &user, &password).await {
             Verdict::Ok(name) => self.logged_in(name, &mech),
             Verdict::BadCredentials => {
+                metrics().login(&mech, LoginResult::Failure);
                 eprintln!(
                     "imapd[{}]: badlogin: {} {} {}",
                     std::process::id(),
@@ -107,6 +128,7 @@ impl SessionHost for ConnHost {
                 Err(AuthError::BadCredentials)
             }
             Verdict::Unavailable(why) => {
+                metrics().login(&mech, LoginResult::Unavailable);
                 eprintln!(
                     "imapd[{}]: password check failed: {why}",
                     std::process::id()
@@ -188,6 +210,34 @@ impl SessionHost for ConnHost {
             self.peer
         );
     }
+
+    fn command_done(&mut self, name: &str, state: ProtocolState, micros: u64) {
+        metrics().command(name, micros);
+        if let Some(t) = self.tracked.as_mut() {
+            t.selected = matches!(state, ProtocolState::Selected);
+        }
+        self.publish_state();
+    }
+
+    fn on_module(&mut self, hash: &str) {
+        if let Some(t) = &self.tracked {
+            let hash = hash.to_string();
+            self.server.sessions.update(t.id, |s| {
+                if s.module != hash {
+                    s.module = hash;
+                }
+            });
+        }
+    }
+}
+
+impl Drop for ConnHost {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracked.take() {
+            metrics().session_state(Some(t.published), None);
+            self.server.sessions.remove(t.id);
+        }
+    }
 }
 
 /// `log/<user>/<service>-<pid>`, appended, only when `log/<user>/` exists
@@ -239,13 +289,87 @@ impl ConnHost {
             locks: Default::default(),
             tls,
             sasl: None,
+            tracked: None,
         }
+    }
+
+    /// The host of a client's session: counted in the metrics and listed
+    /// by `imapd status` until it is dropped.
+    fn for_client(server: Arc<Server>, peer: &str, tls: Option<Arc<TlsInfo>>) -> ConnHost {
+        let mut host = ConnHost::new(server, peer, tls);
+        let id = host.server.next_serial();
+        let now = crate::ops::status::epoch_secs();
+        host.server.sessions.insert(SessionReport {
+            id,
+            peer: peer.to_string(),
+            user: None,
+            state: SessionState::Preauth,
+            module: String::new(),
+            since: now,
+            state_since: now,
+        });
+        metrics().session_state(None, Some(SessionState::Preauth));
+        host.tracked = Some(Tracked {
+            id,
+            published: SessionState::Preauth,
+            selected: false,
+            idle: false,
+            asleep: false,
+        });
+        host
     }
 
     /// The host of a trial session (a new module must greet before it
     /// gets real sessions): no peer, no user.
     pub fn trial(server: Arc<Server>) -> ConnHost {
         ConnHost::new(server, "trial session", None)
+    }
+
+    /// The session entered or left IDLE (with its instance).
+    fn set_idle(&mut self, idle: bool) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.idle = idle;
+        }
+        self.publish_state();
+    }
+
+    /// The session was hibernated, or woken.
+    fn set_asleep(&mut self, asleep: bool) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.asleep = asleep;
+        }
+        self.publish_state();
+    }
+
+    /// Tell the metrics and the live session table the session's state,
+    /// when it changed.
+    fn publish_state(&mut self) {
+        let logged_in = self.user.is_some();
+        let Some(t) = self.tracked.as_mut() else {
+            return;
+        };
+        let state = if !logged_in {
+            SessionState::Preauth
+        } else if t.asleep {
+            SessionState::Hibernated
+        } else if t.idle {
+            SessionState::Idle
+        } else if t.selected {
+            SessionState::Selected
+        } else {
+            SessionState::Authenticated
+        };
+        if state == t.published {
+            return;
+        }
+        metrics().session_state(Some(t.published), Some(state));
+        t.published = state;
+        let user = self.user.clone();
+        self.server.sessions.update(t.id, |s| {
+            s.state = state;
+            s.user = user;
+            s.state_since = crate::ops::status::epoch_secs();
+        });
     }
 
     /// The host verified `name` (by password, SCRAM or certificate):
@@ -255,6 +379,7 @@ impl ConnHost {
         let server = self.server.clone();
         let host = crate::registry::peer_host(&self.peer).to_string();
         if let Some(text) = login_limit(&server, &name, &host) {
+            metrics().login(mech, LoginResult::Refused);
             eprintln!(
                 "imapd[{}]: login refused: {} {name}: {text}",
                 std::process::id(),
@@ -275,6 +400,8 @@ impl ConnHost {
         );
         self.telemetry = open_telemetry(&server, &name);
         self.user = Some(name.clone());
+        metrics().login(mech, LoginResult::Success);
+        self.publish_state();
         Ok(name)
     }
 
@@ -289,6 +416,7 @@ impl ConnHost {
                 Err(e) => SaslReply::Failure(e),
             },
             SaslStep::Failure { user, why } => {
+                metrics().login(&format!("AUTH={mech}"), LoginResult::Failure);
                 eprintln!(
                     "imapd[{pid}]: badlogin: {} AUTH={mech} {}: {why}",
                     self.peer,
@@ -297,6 +425,7 @@ impl ConnHost {
                 SaslReply::Failure(AuthError::BadCredentials)
             }
             SaslStep::Unavailable(why) => {
+                metrics().login(&format!("AUTH={mech}"), LoginResult::Unavailable);
                 eprintln!("imapd[{pid}]: password check failed: {why}");
                 SaslReply::Failure(AuthError::Unavailable(
                     "Password check is unavailable, try again later".into(),
@@ -322,6 +451,10 @@ impl ConnHost {
         self.telemetry = None;
         self.mail_dir = None;
         self.locks = Default::default();
+        if let Some(t) = self.tracked.as_mut() {
+            t.selected = false;
+        }
+        self.publish_state();
     }
 
     fn record(&mut self, dir: char, data: &[u8]) {
@@ -340,6 +473,7 @@ impl ConnHost {
 /// whatever happens to one session, the process and its other sessions
 /// carry on.
 pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_tls: bool) {
+    let _open = metrics().connection();
     if let Err(e) = serve_inner(&server, io, &peer, implicit_tls).await {
         eprintln!(
             "imapd[{}]: {peer}: session ended: {e:#}",
@@ -383,10 +517,13 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match this.deflate.as_mut() {
+        let before = buf.filled().len();
+        let r = match this.deflate.as_mut() {
             Some(d) => d.poll_read(&mut this.io, cx, buf),
             None => Pin::new(&mut this.io).poll_read(cx, buf),
-        }
+        };
+        metrics().bytes_in(buf.filled().len().saturating_sub(before));
+        r
     }
 }
 
@@ -397,10 +534,14 @@ impl AsyncWrite for Conn {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match this.deflate.as_mut() {
+        let r = match this.deflate.as_mut() {
             Some(d) => d.poll_write(&mut this.io, cx, data),
             None => Pin::new(&mut this.io).poll_write(cx, data),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            metrics().bytes_out(n);
         }
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
@@ -493,7 +634,7 @@ async fn serve_inner(
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost::new(server.clone(), peer, conn.tls.clone());
+    let host = ConnHost::for_client(server.clone(), peer, conn.tls.clone());
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
@@ -529,6 +670,7 @@ async fn serve_inner(
             watch = None;
             idle = None;
         }
+        session.host().set_idle(matches!(action, Action::Idle(_)));
         match action {
             Action::None => {}
             Action::Idle(path) => {
@@ -976,6 +1118,8 @@ impl Asleep<'_> {
                 return Ok(None);
             }
         };
+        metrics().hibernated();
+        asleep.host.set_asleep(true);
         let compress = match conn.deflate.as_mut() {
             Some(d) => {
                 // The compressor and (on a block boundary) the
@@ -1064,7 +1208,7 @@ impl Asleep<'_> {
         }
         drop(small);
         let settings = self.server.settings(self.session_id, conn.tls.as_deref());
-        let session = match self
+        let mut session = match self
             .server
             .engine
             .wake(asleep, Some(self.mail_dir), &settings)
@@ -1083,6 +1227,8 @@ impl Asleep<'_> {
                 return Ok(None);
             }
         };
+        metrics().woke();
+        session.host().set_asleep(false);
         timers.hibernate = after(o.idle_hibernate);
         Ok(Some((session, resume)))
     }
