@@ -596,8 +596,9 @@ impl prometheus_client::collector::Collector for Snapshot {
         {
             let mut f = e.encode_descriptor(
                 "imapd_command_duration",
-                "Guest time per IMAP command, by name (output still streaming to the \
-                 client is not counted)",
+                "Time the guest took to run each IMAP command, by name (with the host \
+                 calls it made, such as the password check; not output still streaming \
+                 to the client)",
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
