@@ -886,11 +886,14 @@ pub struct StatsFile {
 }
 
 impl StatsFile {
-    /// Start writing this process's snapshots under `config_dir`. The first
-    /// process to create the directory says in the log where metrics are.
+    /// Start writing this process's snapshots under `config_dir`. The
+    /// process that creates the directory (the first child) says in the log
+    /// where the metrics are, so the log has that line once, not once per
+    /// child.
     pub fn new(config_dir: &Path) -> StatsFile {
         let dir = stats_dir(config_dir);
         if !dir.exists() {
+            let _ = std::fs::create_dir_all(&dir);
             eprintln!(
                 "imapd[{}]: prometheus_enabled under master(8): no listener in the children; \
                  each writes its counters to {}, and `imapd metrics` prints their sum",
@@ -1066,6 +1069,25 @@ mod tests {
         assert_eq!(sum.logins["AUTH=PLAIN failure"], 2);
         assert_eq!(sum.commands["NOOP"].buckets[0], 4);
         assert_eq!(sum.commands["NOOP"].micros, 60);
+    }
+
+    #[test]
+    fn gather_folds_the_files_of_dead_processes_once() {
+        let config = std::env::temp_dir().join(format!("imapd-stats-{}", std::process::id()));
+        let dir = stats_dir(&config);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A live process (this one) and one that is gone (no such pid).
+        write_snapshot(&dir.join(std::process::id().to_string()), &sample()).unwrap();
+        write_snapshot(&dir.join("4294967294"), &sample()).unwrap();
+        for _ in 0..2 {
+            let sum = gather(&config).unwrap();
+            assert_eq!(sum.connections, 6);
+            assert_eq!(sum.connections_open, 2);
+            assert_eq!(sum.processes, 1);
+        }
+        assert!(!dir.join("4294967294").exists());
+        assert_eq!(read_snapshot(&dir.join(RETIRED)).unwrap().connections, 3);
+        std::fs::remove_dir_all(&config).unwrap();
     }
 
     #[test]
