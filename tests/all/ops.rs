@@ -113,6 +113,7 @@ fn metrics_count_sessions_logins_commands_and_traps() {
         .conf("allowplaintext: yes")
         .conf(&format!("guest_module: {}", hostile_guest().display()))
         .conf("session_memory_limit: 16777216")
+        .conf("session_cpu_limit: 1s")
         .conf("idle_hibernate: 3")
         .conf("prometheus_enabled: yes")
         .conf("prometheus_listen: 127.0.0.1:0")
@@ -121,8 +122,8 @@ fn metrics_count_sessions_logins_commands_and_traps() {
     let (status, _, _) = http_get(addr, "/");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 
-    // Two sessions that trap: a panic, and the memory cap.
-    for cmd in ["XPANIC", "XALLOC"] {
+    // Sessions that trap: a panic, the memory cap, the CPU limit.
+    for cmd in ["XPANIC", "XALLOC", "XLOOP"] {
         let mut c = s.connect();
         c.line();
         c.send(&format!("x {cmd}\r\n"));
@@ -160,7 +161,7 @@ fn metrics_count_sessions_logins_commands_and_traps() {
     );
     for (series, want) in [
         ("imapd_processes", 1.0),
-        ("imapd_connections_total", 7.0),
+        ("imapd_connections_total", 8.0),
         ("imapd_connections_open", 5.0),
         ("imapd_sessions{state=\"preauth\"}", 1.0),
         ("imapd_sessions{state=\"authenticated\"}", 1.0),
@@ -185,10 +186,10 @@ fn metrics_count_sessions_logins_commands_and_traps() {
         ),
         ("imapd_guest_traps_total{kind=\"other\"}", 1.0),
         ("imapd_guest_traps_total{kind=\"memory\"}", 1.0),
-        ("imapd_guest_traps_total{kind=\"cpu\"}", 0.0),
+        ("imapd_guest_traps_total{kind=\"cpu\"}", 1.0),
         // Each session one instance, and one more at each LOGIN's
         // promotion; the hibernated session holds none now.
-        ("imapd_guest_instantiations_total", 11.0),
+        ("imapd_guest_instantiations_total", 12.0),
         ("imapd_guest_instances", 4.0),
         ("imapd_hibernations_total", 1.0),
         ("imapd_wakes_total", 0.0),
