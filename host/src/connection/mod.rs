@@ -73,6 +73,8 @@ struct Tracked {
     idle: bool,
     /// In IDLE, hibernated.
     asleep: bool,
+    /// The short hash of the guest module it runs on.
+    module: String,
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -220,13 +222,12 @@ impl SessionHost for ConnHost {
     }
 
     fn on_module(&mut self, hash: &str) {
-        if let Some(t) = &self.tracked {
-            let hash = hash.to_string();
-            self.server.sessions.update(t.id, |s| {
-                if s.module != hash {
-                    s.module = hash;
-                }
-            });
+        if let Some(t) = self.tracked.as_mut()
+            && t.module != hash
+        {
+            t.module = hash.to_string();
+            let hash = t.module.clone();
+            self.server.sessions.update(t.id, |s| s.module = hash);
         }
     }
 }
@@ -315,6 +316,7 @@ impl ConnHost {
             selected: false,
             idle: false,
             asleep: false,
+            module: String::new(),
         });
         host
     }
