@@ -57,6 +57,15 @@ impl HostApi for WitHost {
         wit_host::is_admin()
     }
 
+    fn command_done(&self, name: &str, state: State, micros: u64) {
+        let state = match state {
+            State::NotAuthenticated => wit_host::SessionState::NotAuthenticated,
+            State::Authenticated => wit_host::SessionState::Authenticated,
+            State::Selected => wit_host::SessionState::Selected,
+        };
+        wit_host::command_done(name, state, micros);
+    }
+
     fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
         std::rc::Rc::new(WitLocker)
     }

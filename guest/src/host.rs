@@ -67,6 +67,11 @@ pub trait HostApi {
         false
     }
 
+    /// A command finished (wit: `command-done`): its name from the
+    /// command table, the state it left the session in, and how long it
+    /// took. Native tests have no one to tell.
+    fn command_done(&self, _name: &str, _state: crate::session::State, _micros: u64) {}
+
     /// The lock that serialises writers of one mailbox across sessions
     /// and processes. Without a host (native tests), nothing to share.
     fn mailbox_locker(&self) -> std::rc::Rc<dyn crate::store::MailboxLocker> {

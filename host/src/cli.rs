@@ -51,6 +51,8 @@ const USAGE: &str = "usage: imapd [-C config] [-U uses] [-T timeout] [-D] [-X] [
                      imapd passwd [-C config] [--delete] USER\n       \
                      imapd precompile [-C config]\n       \
                      imapd swap [-C config] [--wait SECS] NEW.wasm\n       \
+                     imapd status [-C config] [--json]\n       \
+                     imapd metrics [-C config]\n       \
                      imapd selfsigned CERT KEY [NAME...]";
 
 pub fn parse(args: &[String]) -> Result<CliOptions, UsageError> {

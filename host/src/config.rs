@@ -515,7 +515,29 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "(imapd) Concurrent sessions per process: the size of the guest \
                       instance pool (wasmtime's pooling allocator).",
     },
+    OptionSpec {
+        name: "prometheus_enabled",
+        kind: Kind::Switch,
+        default: Some("no"),
+        description: "Serve metrics in the OpenMetrics text format (Prometheus) at \
+                      `http://<prometheus_listen>/metrics`. Standalone mode only: under \
+                      master(8) each process writes its counters to \
+                      `{configdirectory}/stats/` and `imapd metrics` prints their sum.",
+    },
+    OptionSpec {
+        name: "prometheus_listen",
+        kind: Kind::String,
+        default: Some(DEFAULT_PROMETHEUS_LISTEN),
+        description: "(imapd) Where the metrics listener binds: `host:port`, `[v6]:port` or a \
+                      bare port (on 127.0.0.1). Loopback by default: the metrics name no \
+                      user, but they tell how busy the server is.",
+    },
 ];
+
+/// The metrics listener's default address: loopback only (the metrics are
+/// for the local Prometheus or an SSH tunnel, not for the world), on a
+/// port next to IMAP's 143 that no well-known service uses.
+pub const DEFAULT_PROMETHEUS_LISTEN: &str = "127.0.0.1:9143";
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1579,6 +1601,31 @@ impl Config {
     pub fn max_sessions(&self) -> u32 {
         u32::try_from(self.int("max_sessions")).unwrap_or(1000)
     }
+
+    /// `prometheus_enabled`.
+    pub fn prometheus_enabled(&self) -> bool {
+        self.switch("prometheus_enabled")
+    }
+
+    /// `prometheus_listen` as a socket address: `host:port`, `[v6]:port`,
+    /// or a bare port on 127.0.0.1.
+    pub fn prometheus_listen(&self) -> Result<std::net::SocketAddr> {
+        let text = self
+            .string("prometheus_listen")
+            .unwrap_or(DEFAULT_PROMETHEUS_LISTEN)
+            .trim();
+        let addr = match text.parse::<u16>() {
+            Ok(port) => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            Err(_) => text.parse::<std::net::SocketAddr>(),
+        };
+        addr.map_err(|_| {
+            let at = self
+                .origin("prometheus_listen")
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default();
+            anyhow!("{at}prometheus_listen: '{text}' is not host:port or a port number")
+        })
+    }
 }
 
 /// The README's option table, generated from [`OPTIONS`].
@@ -2314,6 +2361,25 @@ mod tests {
             assert_eq!(row.replace("\\|", "").matches('|').count(), 5, "{row}");
         }
         assert_eq!(t.lines().count(), OPTIONS.len() + 2);
+    }
+
+    #[test]
+    fn prometheus_listener_is_off_and_on_loopback_by_default() {
+        assert!(!conf("").prometheus_enabled());
+        assert!(conf("prometheus_enabled: yes\n").prometheus_enabled());
+        let addr = |t: &str| conf(t).prometheus_listen().map(|a| a.to_string());
+        assert_eq!(addr("").unwrap(), "127.0.0.1:9143");
+        assert_eq!(addr("prometheus_listen: 9000\n").unwrap(), "127.0.0.1:9000");
+        assert_eq!(
+            addr("prometheus_listen: 0.0.0.0:9001\n").unwrap(),
+            "0.0.0.0:9001"
+        );
+        assert_eq!(
+            addr("prometheus_listen: [::1]:9002\n").unwrap(),
+            "[::1]:9002"
+        );
+        let e = addr("prometheus_listen: localhost\n").unwrap_err();
+        assert!(format!("{e:#}").contains("prometheus_listen"), "{e:#}");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - `swap [SECS]`: re-read `guest_module` from imapd.conf, load and
 //!   install it if it is not the one running, then wait up to SECS
 //!   (default 30) for the sessions to move; answer with a [`Report`].
-//! - `status`: the same report, changing nothing.
+//! - `status`: the same report, changing nothing, with the live sessions
+//!   and the limits in force (`imapd status`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::engine::ModuleUse;
+use crate::ops::status::{Limits, SessionReport};
 use crate::server::{Reload, Server};
 
 /// The file name prefix of control sockets in `<configdirectory>/socket/`.
@@ -75,6 +77,15 @@ pub struct Report {
     pub live_instances: u64,
     /// Milliseconds from the request to the answer.
     pub millis: u64,
+    /// The service name (`imap`, `imaps`, ...: `CYRUS_SERVICE`).
+    #[serde(default)]
+    pub service: String,
+    /// The live sessions (`imapd status`).
+    #[serde(default)]
+    pub sessions: Vec<SessionReport>,
+    /// The limits in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
 }
 
 /// The socket file; removed when dropped.
@@ -239,6 +250,9 @@ fn report(server: &Server, moved: u64, since: std::time::Instant) -> Report {
         refusals,
         live_instances: server.engine.live_instances(),
         millis: since.elapsed().as_millis() as u64,
+        service: server.service.clone(),
+        sessions: server.sessions.list(),
+        limits: Some(Limits::of(&server.options)),
     }
 }
 

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use sha2::Digest;
+
+use crate::ops::metrics::{TrapKind, metrics};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -38,7 +40,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::imapd::session::host::{AuthError, Level, SaslReply};
+pub use self::imapd::session::host::{AuthError, Level, SaslReply, SessionState as ProtocolState};
 pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 
 /// The guest this binary was built with (see build.rs); empty when the
@@ -209,14 +211,96 @@ pub trait SessionHost: Send + 'static {
     /// CPU time one guest call took on its thread (user, system), for the
     /// session's `USAGE` line.
     fn charge_cpu(&mut self, _user: Duration, _system: Duration) {}
+    /// A command finished (wit: `command-done`): its name as the guest
+    /// reports it, the state it left the session in, and its guest time.
+    fn command_done(&mut self, _name: &str, _state: ProtocolState, _micros: u64) {}
+    /// The session now runs on the module with this hash (at its start,
+    /// and after each promotion, wake or move).
+    fn on_module(&mut self, _hash: &str) {}
 }
+
+/// The store's resource limiter: wasmtime's [`StoreLimits`] (the memory
+/// cap and the counts), plus what the metrics need: the linear memory it
+/// granted (subtracted from the process's total when the store goes) and
+/// whether it refused a growth since the last guest call began (a trap
+/// after that is counted as the memory limit's).
+struct GuestLimits {
+    limits: StoreLimits,
+    granted: usize,
+    refused: Arc<AtomicBool>,
+}
+
+impl wasmtime::ResourceLimiter for GuestLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        if ok {
+            let grown = desired.saturating_sub(current);
+            self.granted += grown;
+            metrics().guest_memory(grown as i64);
+        } else {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        Ok(ok)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refused.store(true, Ordering::Relaxed);
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+impl Drop for GuestLimits {
+    fn drop(&mut self) {
+        metrics().guest_memory(-(self.granted as i64));
+    }
+}
+
+/// The error that ends a guest call over `session_cpu_limit`.
+#[derive(Debug)]
+struct CpuLimit {
+    millis: u64,
+}
+
+impl std::fmt::Display for CpuLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CPU limit exceeded ({} ms in one call)", self.millis)
+    }
+}
+
+impl std::error::Error for CpuLimit {}
 
 /// The per-store state: WASI context, limits, deadline accounting and the
 /// session's host services.
 pub struct Ctx<H: SessionHost> {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: GuestLimits,
     ticks: u64,
     max_ticks: u64,
     pub host: H,
@@ -278,6 +362,10 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
 
     async fn sasl_abort(&mut self) {
         self.host.sasl_abort();
+    }
+
+    async fn command_done(&mut self, name: String, state: ProtocolState, micros: u64) {
+        self.host.command_done(&name, state, micros);
     }
 }
 
@@ -527,6 +615,7 @@ impl<H: SessionHost> GuestEngine<H> {
             old.replaced.store(true, Ordering::Relaxed);
         }
         drop(old);
+        metrics().module_installed();
         self.generation.send_modify(|g| *g += 1);
     }
 
@@ -598,12 +687,16 @@ impl<H: SessionHost> GuestEngine<H> {
         let ctx = Ctx {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.options.memory_limit)
-                .instances(32)
-                .tables(16)
-                .memories(4)
-                .build(),
+            limits: GuestLimits {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.options.memory_limit)
+                    .instances(32)
+                    .tables(16)
+                    .memories(4)
+                    .build(),
+                granted: 0,
+                refused: Arc::new(AtomicBool::new(false)),
+            },
             ticks: 0,
             max_ticks,
             host,
@@ -615,10 +708,9 @@ impl<H: SessionHost> GuestEngine<H> {
             let c = cx.data_mut();
             c.ticks += 1;
             if c.ticks > c.max_ticks {
-                return Err(wasmtime::Error::msg(format!(
-                    "CPU limit exceeded ({} ms in one call)",
-                    c.ticks * 10
-                )));
+                return Err(wasmtime::Error::new(CpuLimit {
+                    millis: c.ticks * EPOCH_TICK.as_millis() as u64,
+                }));
             }
             // Let other sessions on this thread run, then continue.
             Ok(UpdateDeadline::Yield(1))
@@ -647,6 +739,8 @@ impl<H: SessionHost> GuestEngine<H> {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| anyhow!("instantiating the guest: {e:#}"))?;
+        metrics().instantiated();
+        store.data_mut().host.on_module(module.short());
         let mut s = GuestSession {
             cpu: Default::default(),
             store,
@@ -744,6 +838,7 @@ impl<H: SessionHost> GuestEngine<H> {
                     snap.shrink_to_fit();
                     let host = s.into_host().await;
                     self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                    metrics().session_moved();
                     drop(stayed);
                     let h = Hibernated {
                         snapshot: snap,
@@ -799,6 +894,7 @@ impl<H: SessionHost> GuestEngine<H> {
             r.remove(0);
         }
         r.push(why);
+        metrics().session_stayed();
         own.stayed.fetch_add(1, Ordering::Relaxed);
         StayMark {
             module: own.clone(),
@@ -842,6 +938,7 @@ impl<H: SessionHost> GuestEngine<H> {
         {
             Ok(s) => {
                 self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                metrics().session_moved();
                 drop(stayed);
                 Ok((s, Moved::Moved))
             }
@@ -921,7 +1018,11 @@ impl<H: SessionHost> GuestEngine<H> {
             }
         };
         let instance = match module.pre.instantiate_async(&mut store).await {
-            Ok(i) => i,
+            Ok(i) => {
+                metrics().instantiated();
+                store.data_mut().host.on_module(module.short());
+                i
+            }
             Err(e) => {
                 return Err(RestoreFailed {
                     host: store.into_data().host,
@@ -1030,11 +1131,24 @@ impl<H: SessionHost> GuestSession<H> {
         // SAFETY: gettid cannot fail.
         let tid = unsafe { libc::gettid() };
         let (user, system) = crate::net::thread_cpu();
+        let refused = self.store.data().limits.refused.clone();
+        refused.store(false, Ordering::Relaxed);
         // Any error (trap, CPU limit, memory cap) poisons the instance; the
         // caller ends the session.
-        let r = f(&self.instance, &mut self.store)
-            .await
-            .map_err(|e| anyhow!("{}", describe_trap(&e)));
+        let r = match f(&self.instance, &mut self.store).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let kind = if e.downcast_ref::<CpuLimit>().is_some() {
+                    TrapKind::Cpu
+                } else if refused.load(Ordering::Relaxed) {
+                    TrapKind::Memory
+                } else {
+                    TrapKind::Other
+                };
+                metrics().trap(kind);
+                Err(anyhow!("{}", describe_trap(&e)))
+            }
+        };
         // SAFETY: gettid cannot fail.
         if unsafe { libc::gettid() } == tid {
             let (u, s) = crate::net::thread_cpu();

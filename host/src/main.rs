@@ -5,7 +5,7 @@
 //! and 4), one session on stdin/stdout (`-X`), or standalone with its own
 //! listeners (`--listen`, `--listen-tls`, or systemd socket activation).
 //! Admin subcommands: `imapd passwd`, `imapd precompile`, `imapd swap`,
-//! `imapd selfsigned`,
+//! `imapd status`, `imapd metrics`, `imapd selfsigned`,
 //! `imapd options` (the table of every imapd.conf option).
 
 use std::process::ExitCode;
@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Some("passwd") => return admin_command(admin::run_passwd(&args[2..])),
         Some("precompile") => return admin_command(cli::precompile(&args[2..])),
         Some("swap") => return admin_command(imapd::swap::run(&args[2..])),
+        Some("status") => return admin_command(imapd::ops::status::run(&args[2..])),
+        Some("metrics") => return admin_command(imapd::ops::metrics::run(&args[2..])),
         Some("selfsigned") => return admin_command(cli::selfsigned(&args[2..])),
         Some("options") => {
             print!("{}", imapd::config::options_markdown_table());

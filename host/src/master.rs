@@ -282,6 +282,12 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // With prometheus_enabled the counters go to a file the other children
+    // share (see ops/metrics.rs): a port has room for one process only.
+    let stats = server
+        .options
+        .prometheus
+        .map(|_| crate::ops::metrics::StatsFile::new(&server.options.config_dir));
     let lock_dir = server.options.config_dir.join("socket");
     let _ = std::fs::create_dir_all(&lock_dir);
     let lock_path = lock_dir.join(format!("{service}-{id}.lock"));
@@ -352,7 +358,7 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
         install_on_stdio(&conn);
         notify(Status::Connection);
         uses += 1;
-        serve_one(&rt, &server, conn);
+        serve_one(&rt, &server, conn, stats.as_ref());
         release_stdio();
         if SIGHUP_PENDING.load(Ordering::SeqCst) || uses >= max_uses {
             return ExitCode::SUCCESS;
@@ -361,7 +367,15 @@ pub fn run(opts: &CliOptions, service: &str, id: &str) -> ExitCode {
     }
 }
 
-fn serve_one(rt: &tokio::runtime::Runtime, server: &Arc<Server>, conn: OwnedFd) {
+/// How often a child writes its metrics while it serves a connection.
+const STATS_INTERVAL: Duration = Duration::from_secs(5);
+
+fn serve_one(
+    rt: &tokio::runtime::Runtime,
+    server: &Arc<Server>,
+    conn: OwnedFd,
+    stats: Option<&crate::ops::metrics::StatsFile>,
+) {
     let peer = crate::net::peer_name(conn.as_raw_fd()).unwrap_or_else(|| "unknown".into());
     let std_stream = std::net::TcpStream::from(conn);
     rt.block_on(async {
@@ -383,6 +397,20 @@ fn serve_one(rt: &tokio::runtime::Runtime, server: &Arc<Server>, conn: OwnedFd) 
         let _control = crate::control::listen(server)
             .map_err(|e| crate::syslog!(Err, "no control socket: {e:#}"))
             .ok();
-        serve(server.clone(), io, peer, server.flags.implicit_tls).await;
+        let session = serve(server.clone(), io, peer, server.flags.implicit_tls);
+        let Some(stats) = stats else {
+            return session.await;
+        };
+        let ticker = async {
+            loop {
+                tokio::time::sleep(STATS_INTERVAL).await;
+                stats.write(server.engine.live_instances());
+            }
+        };
+        tokio::select! {
+            () = session => {}
+            () = ticker => {}
+        }
+        stats.write(server.engine.live_instances());
     });
 }

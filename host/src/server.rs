@@ -67,6 +67,8 @@ pub struct Options {
     pub max_logins_per_user: Option<u32>,
     pub max_logins_per_host: Option<u32>,
     pub engine: EngineOptions,
+    /// `prometheus_listen`, when `prometheus_enabled`.
+    pub prometheus: Option<std::net::SocketAddr>,
 }
 
 /// Cyrus's limits: 0 in imapd.conf means its built-in default.
@@ -129,6 +131,10 @@ impl Options {
                 cpu_limit: cfg.session_cpu_limit(),
                 max_sessions: cfg.max_sessions(),
             },
+            prometheus: match cfg.prometheus_enabled() {
+                true => Some(cfg.prometheus_listen()?),
+                false => None,
+            },
         })
     }
 }
@@ -162,6 +168,8 @@ pub struct Server {
     pub tls: Option<crate::tls::ServerTls>,
     pub auth: Authenticator,
     pub engine: GuestEngine<ConnHost>,
+    /// The live sessions, for `imapd status`.
+    pub sessions: crate::ops::status::LiveSessions,
     /// imapd.conf, re-read when the guest module is reloaded.
     config_path: PathBuf,
     /// Where the guest module comes from (re-read with imapd.conf).
@@ -242,6 +250,7 @@ impl Server {
             tls,
             auth,
             engine,
+            sessions: Default::default(),
             session_counter: AtomicU64::new(0),
             start_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -1,7 +1,8 @@
 //! Standalone mode: imapd binds its own listeners (`--listen`,
 //! `--listen-tls`, or sockets handed over by systemd) and serves many
-//! sessions at once on tokio, each in its own guest instance. Also the
-//! single-session `-X` mode on stdin/stdout.
+//! sessions at once on tokio, each in its own guest instance, and, with
+//! `prometheus_enabled`, answers metrics scrapes. Also the single-session
+//! `-X` mode on stdin/stdout.
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::process::ExitCode;
@@ -130,6 +131,18 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
         }
     };
     tokio::spawn(reload_on_sighup(server.clone()));
+    if let Some(addr) = server.options.prometheus {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding prometheus_listen {addr}"))?;
+        crate::syslog!(Notice, "metrics at http://{}/metrics", l.local_addr()?);
+        let server = server.clone();
+        tokio::spawn(crate::ops::metrics::serve(l, move || {
+            crate::ops::metrics::metrics()
+                .snapshot(server.engine.live_instances())
+                .encode()
+        }));
+    }
     let mut tasks = Vec::new();
     for (l, tls) in listeners {
         let addr = l.local_addr()?;

@@ -22,6 +22,7 @@ mod master;
 mod measure;
 mod message_attributes;
 mod msg_files;
+mod ops;
 mod peers;
 mod sandbox;
 mod sasl;

@@ -257,6 +257,50 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
         }
     }
     let known = lookup(word);
+    let label = metric_name(known, &args);
+    let started = std::time::Instant::now();
+    let action = run_command(session, known, tag, word, args);
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let state = session.state();
+    session.env.host.command_done(label, state, micros);
+    action
+}
+
+/// A command's name for the host's metrics: the table's name, with the
+/// sub-command for UID (`UID FETCH`); "OTHER" for anything else, so no
+/// client bytes ever reach a metric label.
+fn metric_name(known: Option<&'static Command>, args: &Parser) -> &'static str {
+    let Some(command) = known else {
+        return "OTHER";
+    };
+    if command.name != "UID" {
+        return command.name;
+    }
+    let mut probe = args.clone();
+    if probe.sp().is_err() {
+        return "UID";
+    }
+    match probe.word().to_ascii_uppercase().as_slice() {
+        b"FETCH" => "UID FETCH",
+        b"STORE" => "UID STORE",
+        b"SEARCH" => "UID SEARCH",
+        b"SORT" => "UID SORT",
+        b"THREAD" => "UID THREAD",
+        b"COPY" => "UID COPY",
+        b"MOVE" => "UID MOVE",
+        b"EXPUNGE" => "UID EXPUNGE",
+        _ => "UID",
+    }
+}
+
+/// Run a command whose tag and name have been read.
+fn run_command(
+    session: &mut Session,
+    known: Option<&'static Command>,
+    tag: Tag,
+    word: &[u8],
+    args: Parser,
+) -> Action {
     let entry = known.filter(|c| c.states.allows(session.state()));
     let mut request = Request {
         tag,
@@ -324,6 +368,8 @@ pub(crate) mod testing {
         /// The host-run SASL calls: `start <mech> <initial>`,
         /// `continue <data>`, `abort`.
         pub sasl: Rc<RefCell<Vec<String>>>,
+        /// The `command_done` reports: name and state.
+        pub commands: Rc<RefCell<Vec<(String, crate::session::State)>>>,
     }
 
     impl HostApi for FakeHost {
@@ -356,6 +402,10 @@ pub(crate) mod testing {
 
         fn is_admin(&self) -> bool {
             self.admin
+        }
+
+        fn command_done(&self, name: &str, state: crate::session::State, _micros: u64) {
+            self.commands.borrow_mut().push((name.into(), state));
         }
 
         /// A scripted SCRAM: "first" gets "server-first", "final" gets
@@ -586,6 +636,29 @@ mod tests {
             run(&mut s, "a check\r\n").0,
             "a BAD Please select a mailbox first\r\n"
         );
+    }
+
+    #[test]
+    fn every_command_is_reported_by_its_table_name() {
+        use crate::session::State;
+        let (mut s, host) = session_with(settings());
+        run(&mut s, "a nOoP\r\n");
+        run(&mut s, "b XYZZY secret-looking-argument\r\n");
+        run(&mut s, "c LOGIN alice secret\r\n");
+        run(&mut s, "d uid fetch 1 FLAGS\r\n");
+        run(&mut s, "e UID\r\n");
+        // No command name at all: nothing to report.
+        run(&mut s, "f \r\n");
+        let got = host.commands.borrow().clone();
+        let want = [
+            ("NOOP", State::NotAuthenticated),
+            ("OTHER", State::NotAuthenticated),
+            ("LOGIN", State::Authenticated),
+            ("UID FETCH", State::Authenticated),
+            ("UID", State::Authenticated),
+        ];
+        let want: Vec<(String, State)> = want.iter().map(|(n, st)| (n.to_string(), *st)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -18,8 +18,12 @@ use anyhow::{Context, Result, anyhow};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::auth::{Exchange, SaslStep, Verdict};
-use crate::engine::{Action, AuthError, GuestSession, Level, SaslReply, SessionHost, Step};
+use crate::engine::{
+    Action, AuthError, GuestSession, Level, ProtocolState, SaslReply, SessionHost, Step,
+};
 use crate::idle::IdleWatch;
+use crate::ops::metrics::{LoginResult, SessionState, metrics};
+use crate::ops::status::SessionReport;
 use crate::server::{Options, Server};
 use crate::tls::TlsInfo;
 use compress::Deflate;
@@ -60,6 +64,9 @@ pub struct ConnHost {
     client: ClientHost,
     /// CPU time of this session's guest calls (user, system).
     cpu: (Duration, Duration),
+    /// This session's entry in the metrics and in `imapd status`; `None`
+    /// for a trial session.
+    tracked: Option<Tracked>,
 }
 
 /// The reverse lookup of the client's address, started at connect and
@@ -67,6 +74,31 @@ pub struct ConnHost {
 enum ClientHost {
     Pending(tokio::task::JoinHandle<String>),
     Known(String),
+}
+
+/// What the host knows of a session's state, and the state last
+/// published to the metrics and the live session table.
+struct Tracked {
+    id: u64,
+    published: SessionState,
+    /// The guest's last `command-done` left a mailbox selected.
+    selected: bool,
+    /// In IDLE, with its instance.
+    idle: bool,
+    /// In IDLE, hibernated.
+    asleep: bool,
+    /// The short hash of the guest module it runs on.
+    module: String,
+}
+
+/// A mechanism as Cyrus's log lines name it: LOGIN is `plaintext`,
+/// `AUTH=<name>` (the guest's word for a SASL mechanism) is `<name>`.
+fn cyrus_mech(label: &str) -> &str {
+    match label.strip_prefix("AUTH=") {
+        Some(name) => name,
+        None if label == "LOGIN" => "plaintext",
+        None => label,
+    }
 }
 
 /// `maxlogins_per_user` / `maxlogins_per_host` (cyrus-compat 2.9): the
@@ -110,15 +142,12 @@ impl SessionHost for ConnHost {
         let server = self.server.clone();
         let verdict = server.auth.check(&mech, &authzid, &user, &password).await;
         self.resolve_client().await;
-        // Cyrus names LOGIN "plaintext" and a SASL mechanism by its name.
-        // (The guest names a SASL mechanism `AUTH=<name>`.)
-        let mech = match mech.strip_prefix("AUTH=") {
-            Some(name) => name.to_string(),
-            None if mech == "LOGIN" => "plaintext".into(),
-            None => mech,
-        };
+        // `LOGIN` or `AUTH=<name>`, as the guest names them (the metrics'
+        // label); the log names them as Cyrus does.
+        let label = mech;
+        let mech = cyrus_mech(&label);
         match verdict {
-            Verdict::Ok(name) => self.logged_in(name, &mech),
+            Verdict::Ok(name) => self.logged_in(name, &label),
             Verdict::BadCredentials => {
                 // The words Cyrus's SASL library logs for each path.
                 let why = if mech == "plaintext" {
@@ -126,10 +155,12 @@ impl SessionHost for ConnHost {
                 } else {
                     "authentication failure: Password verification failed"
                 };
-                self.log_badlogin(&mech, &user, why);
+                metrics().login(&label, LoginResult::Failure);
+                self.log_badlogin(mech, &user, why);
                 Err(AuthError::BadCredentials)
             }
             Verdict::Unavailable(why) => {
+                metrics().login(&label, LoginResult::Unavailable);
                 crate::syslog!(Err, "password check failed: {why}");
                 Err(AuthError::Unavailable(
                     "Password check is unavailable, try again later".into(),
@@ -213,6 +244,33 @@ impl SessionHost for ConnHost {
         self.cpu.0 += user;
         self.cpu.1 += system;
     }
+
+    fn command_done(&mut self, name: &str, state: ProtocolState, micros: u64) {
+        metrics().command(name, micros);
+        if let Some(t) = self.tracked.as_mut() {
+            t.selected = matches!(state, ProtocolState::Selected);
+        }
+        self.publish_state();
+    }
+
+    fn on_module(&mut self, hash: &str) {
+        if let Some(t) = self.tracked.as_mut()
+            && t.module != hash
+        {
+            t.module = hash.to_string();
+            let hash = t.module.clone();
+            self.server.sessions.update(t.id, |s| s.module = hash);
+        }
+    }
+}
+
+impl Drop for ConnHost {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracked.take() {
+            metrics().session_state(Some(t.published), None);
+            self.server.sessions.remove(t.id);
+        }
+    }
 }
 
 /// `log/<user>/<service>-<pid>`, appended, only when `log/<user>/` exists
@@ -276,7 +334,40 @@ impl ConnHost {
                 Err(_) => ClientHost::Known(crate::net::client_without_name(peer)),
             },
             cpu: Default::default(),
+            tracked: None,
         }
+    }
+
+    /// The host of a client's session: counted in the metrics and listed
+    /// by `imapd status` until it is dropped.
+    fn for_client(
+        server: Arc<Server>,
+        peer: &str,
+        tls: Option<Arc<TlsInfo>>,
+        session_id: &str,
+    ) -> ConnHost {
+        let mut host = ConnHost::new(server, peer, tls, session_id);
+        let id = host.server.next_serial();
+        let now = crate::ops::status::epoch_secs();
+        host.server.sessions.insert(SessionReport {
+            id,
+            peer: peer.to_string(),
+            user: None,
+            state: SessionState::Preauth,
+            module: String::new(),
+            since: now,
+            state_since: now,
+        });
+        metrics().session_state(None, Some(SessionState::Preauth));
+        host.tracked = Some(Tracked {
+            id,
+            published: SessionState::Preauth,
+            selected: false,
+            idle: false,
+            asleep: false,
+            module: String::new(),
+        });
+        host
     }
 
     /// The host of a trial session (a new module must greet before it
@@ -338,13 +429,62 @@ impl ConnHost {
         }
     }
 
+    /// The session entered or left IDLE (with its instance).
+    fn set_idle(&mut self, idle: bool) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.idle = idle;
+        }
+        self.publish_state();
+    }
+
+    /// The session was hibernated, or woken.
+    fn set_asleep(&mut self, asleep: bool) {
+        if let Some(t) = self.tracked.as_mut() {
+            t.asleep = asleep;
+        }
+        self.publish_state();
+    }
+
+    /// Tell the metrics and the live session table the session's state,
+    /// when it changed.
+    fn publish_state(&mut self) {
+        let logged_in = self.user.is_some();
+        let Some(t) = self.tracked.as_mut() else {
+            return;
+        };
+        let state = if !logged_in {
+            SessionState::Preauth
+        } else if t.asleep {
+            SessionState::Hibernated
+        } else if t.idle {
+            SessionState::Idle
+        } else if t.selected {
+            SessionState::Selected
+        } else {
+            SessionState::Authenticated
+        };
+        if state == t.published {
+            return;
+        }
+        metrics().session_state(Some(t.published), Some(state));
+        t.published = state;
+        let user = self.user.clone();
+        self.server.sessions.update(t.id, |s| {
+            s.state = state;
+            s.user = user;
+            s.state_since = crate::ops::status::epoch_secs();
+        });
+    }
+
     /// The host verified `name` (by password, SCRAM or certificate):
     /// apply the login limits, register the session, open its telemetry
     /// and remember the user for promotion.
-    fn logged_in(&mut self, name: String, mech: &str) -> Result<String, AuthError> {
+    fn logged_in(&mut self, name: String, label: &str) -> Result<String, AuthError> {
+        let mech = cyrus_mech(label);
         let server = self.server.clone();
         let host = crate::registry::peer_host(&self.peer).to_string();
         if let Some(text) = login_limit(&server, &name, &host) {
+            metrics().login(label, LoginResult::Refused);
             crate::syslog!(Notice, "login refused: {} {name}: {text}", self.client());
             return Err(AuthError::Refused(text));
         }
@@ -362,6 +502,8 @@ impl ConnHost {
         );
         self.telemetry = open_telemetry(&server, &name);
         self.user = Some(name.clone());
+        metrics().login(label, LoginResult::Success);
+        self.publish_state();
         Ok(name)
     }
 
@@ -370,15 +512,17 @@ impl ConnHost {
     fn sasl_reply(&mut self, step: SaslStep, mech: &str) -> SaslReply {
         match step {
             SaslStep::Challenge(data) => SaslReply::Challenge(data),
-            SaslStep::Success(name) => match self.logged_in(name, mech) {
+            SaslStep::Success(name) => match self.logged_in(name, &format!("AUTH={mech}")) {
                 Ok(name) => SaslReply::Success(name),
                 Err(e) => SaslReply::Failure(e),
             },
             SaslStep::Failure { user, why } => {
+                metrics().login(&format!("AUTH={mech}"), LoginResult::Failure);
                 self.log_badlogin(mech, &user, &format!("authentication failure: {why}"));
                 SaslReply::Failure(AuthError::BadCredentials)
             }
             SaslStep::Unavailable(why) => {
+                metrics().login(&format!("AUTH={mech}"), LoginResult::Unavailable);
                 crate::syslog!(Err, "password check failed: {why}");
                 SaslReply::Failure(AuthError::Unavailable(
                     "Password check is unavailable, try again later".into(),
@@ -400,6 +544,10 @@ impl ConnHost {
         self.telemetry = None;
         self.mail_dir = None;
         self.locks = Default::default();
+        if let Some(t) = self.tracked.as_mut() {
+            t.selected = false;
+        }
+        self.publish_state();
     }
 
     fn record(&mut self, dir: char, data: &[u8]) {
@@ -418,6 +566,7 @@ impl ConnHost {
 /// whatever happens to one session, the process and its other sessions
 /// carry on.
 pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_tls: bool) {
+    let _open = metrics().connection();
     if let Err(e) = serve_inner(&server, io, &peer, implicit_tls).await {
         crate::syslog!(Err, "{peer}: session ended: {e:#}");
     }
@@ -458,10 +607,13 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match this.deflate.as_mut() {
+        let before = buf.filled().len();
+        let r = match this.deflate.as_mut() {
             Some(d) => d.poll_read(&mut this.io, cx, buf),
             None => Pin::new(&mut this.io).poll_read(cx, buf),
-        }
+        };
+        metrics().bytes_in(buf.filled().len().saturating_sub(before));
+        r
     }
 }
 
@@ -472,10 +624,14 @@ impl AsyncWrite for Conn {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match this.deflate.as_mut() {
+        let r = match this.deflate.as_mut() {
             Some(d) => d.poll_write(&mut this.io, cx, data),
             None => Pin::new(&mut this.io).poll_write(cx, data),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            metrics().bytes_out(n);
         }
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
@@ -568,7 +724,7 @@ async fn serve_inner(
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost::new(server.clone(), peer, conn.tls.clone(), &session_id);
+    let host = ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id);
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
@@ -604,6 +760,7 @@ async fn serve_inner(
             watch = None;
             idle = None;
         }
+        session.host().set_idle(matches!(action, Action::Idle(_)));
         match action {
             Action::None => {}
             Action::Idle(path) => {
@@ -1051,6 +1208,8 @@ impl Asleep<'_> {
                 return Ok(None);
             }
         };
+        metrics().hibernated();
+        asleep.host.set_asleep(true);
         let compress = match conn.deflate.as_mut() {
             Some(d) => {
                 // The compressor and (on a block boundary) the
@@ -1140,7 +1299,7 @@ impl Asleep<'_> {
         }
         drop(small);
         let settings = self.server.settings(self.session_id, conn.tls.as_deref());
-        let session = match self
+        let mut session = match self
             .server
             .engine
             .wake(asleep, Some(self.mail_dir), &settings)
@@ -1160,6 +1319,8 @@ impl Asleep<'_> {
                 return Ok(None);
             }
         };
+        metrics().woke();
+        session.host().set_asleep(false);
         timers.hibernate = after(o.idle_hibernate);
         Ok(Some((session, resume)))
     }

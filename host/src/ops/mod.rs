@@ -1,4 +1,6 @@
-//! Operating the server: its log lines (and, with them, what an operator
-//! watches it by).
+//! Operating a running server: what it tells the people who run it (its
+//! log, its metrics, `imapd status`).
 
 pub mod log;
+pub mod metrics;
+pub mod status;
