@@ -35,9 +35,10 @@ use crate::mime::search::sent_date_of;
 use crate::mime::sort_fields::SortFields;
 use crate::session::{Action, Session};
 use crate::store::cache::{CacheReader, SentField, SortView};
-use crate::store::sort_keys::{SortEntry, SortKeys, encode_entry};
+use crate::store::sort_keys::{Field, SortKeys, encode_entry};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::{Parser, SyntaxError};
+use std::cmp::Ordering;
 
 /// rfc5256 5 sort-key, rfc5957 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,28 +148,85 @@ pub fn parse_criteria(p: &mut Parser) -> Result<Vec<Criterion>, SearchError> {
     }
 }
 
-/// One message's value under one sort key, borrowed from its
-/// [`SortEntry`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// One message's value under one sort key, borrowed from the sort-key
+/// file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Value<'a> {
     Number(i64),
-    /// The i;unicode-casemap mapped form: its octet order is the
-    /// comparator's order (rfc5051 2).
-    Text(&'a str),
+    /// The i;unicode-casemap mapped form, whose octet order is the
+    /// comparator's order (rfc5051 2), after its first eight octets as a
+    /// big-endian number: most comparisons end there.
+    Text(u64, &'a str),
+}
+
+impl Ord for Value<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::Text(ha, a), Value::Text(hb, b)) => {
+                ha.cmp(hb).then_with(|| octets(a.as_bytes(), b.as_bytes()))
+            }
+            (Value::Number(_), Value::Text(..)) => Ordering::Less,
+            (Value::Text(..), Value::Number(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for Value<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// `a.cmp(b)`, eight octets at a time: WebAssembly has no vector memcmp,
+/// and strings that share their first eight octets (a thread's base
+/// subject, one sender's address) are often equal to the end.
+fn octets(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let (x, y) = (
+            u64::from_be_bytes(x.try_into().unwrap_or_default()),
+            u64::from_be_bytes(y.try_into().unwrap_or_default()),
+        );
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    let done = a.len().min(b.len()) / 8 * 8;
+    a[done..].cmp(&b[done..])
+}
+
+fn text(s: &str) -> Value<'_> {
+    let mut head = [0u8; 8];
+    let n = s.len().min(8);
+    head[..n].copy_from_slice(&s.as_bytes()[..n]);
+    Value::Text(u64::from_be_bytes(head), s)
 }
 
 /// `found` (positions) in the order of `criteria`, ties by position.
 pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
     let records = mailbox.records();
     let keys = sort_keys_of(mailbox, found);
+    // One key, as most clients ask: (value, position) pairs.
+    if let [c] = criteria {
+        let mut rows: Vec<(Value<'_>, usize)> = found
+            .iter()
+            .map(|&p| (value(c.key, &records[p], &keys), p))
+            .collect();
+        if c.reverse {
+            rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        } else {
+            rows.sort_unstable();
+        }
+        return rows.into_iter().map(|(_, p)| p).collect();
+    }
     // Every row's values side by side in one vector: row i's are
     // `values[i * k..(i + 1) * k]`.
     let k = criteria.len();
     let mut values = Vec::with_capacity(found.len() * k);
     for &position in found {
         let record = &records[position];
-        let entry = keys.get(record.uid).unwrap_or_default();
-        values.extend(criteria.iter().map(|c| value(c.key, record, &entry)));
+        values.extend(criteria.iter().map(|c| value(c.key, record, &keys)));
     }
     let mut rows: Vec<usize> = (0..found.len()).collect();
     rows.sort_unstable_by(|&a, &b| {
@@ -185,18 +243,21 @@ pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]
     rows.into_iter().map(|row| found[row]).collect()
 }
 
-fn value<'a>(key: SortKey, record: &MessageRecord, entry: &SortEntry<'a>) -> Value<'a> {
+/// A message's value under `key`; a message without an entry sorts as
+/// one with every field absent (rfc5256 3: the empty string).
+fn value<'a>(key: SortKey, record: &MessageRecord, keys: &'a SortKeys) -> Value<'a> {
+    let field = |f: Field| text(keys.field(record.uid, f).unwrap_or(""));
     match key {
         // rfc5256 3: the internal date and time, not just the date.
         SortKey::Arrival => Value::Number(record.internal_date),
         SortKey::Size => Value::Number(record.size as i64),
-        SortKey::Date => Value::Number(entry.sent),
-        SortKey::Subject => Value::Text(entry.keys.subject),
-        SortKey::From => Value::Text(entry.keys.from),
-        SortKey::To => Value::Text(entry.keys.to),
-        SortKey::Cc => Value::Text(entry.keys.cc),
-        SortKey::DisplayFrom => Value::Text(entry.keys.display_from),
-        SortKey::DisplayTo => Value::Text(entry.keys.display_to),
+        SortKey::Date => Value::Number(keys.sent(record.uid).unwrap_or_default()),
+        SortKey::Subject => field(Field::Subject),
+        SortKey::From => field(Field::From),
+        SortKey::To => field(Field::To),
+        SortKey::Cc => field(Field::Cc),
+        SortKey::DisplayFrom => field(Field::DisplayFrom),
+        SortKey::DisplayTo => field(Field::DisplayTo),
     }
 }
 
@@ -207,15 +268,17 @@ fn value<'a>(key: SortKey, record: &MessageRecord, entry: &SortEntry<'a>) -> Val
 pub fn sort_keys_of(mailbox: &Mailbox, found: &[usize]) -> SortKeys {
     let records = mailbox.records();
     let mut keys = mailbox.sort_keys();
-    let mut facts: Option<SortFacts> = None;
+    let missing = keys.missing(found.iter().map(|&p| records[p].uid));
     let mut made = Vec::new();
-    for &position in found {
-        let record = &records[position];
-        if keys.contains(record.uid) {
-            continue;
+    if !missing.is_empty() {
+        let mut facts = SortFacts::new(mailbox);
+        let mut missing = missing.iter().peekable();
+        for &position in found {
+            let record = &records[position];
+            if missing.next_if_eq(&&record.uid).is_some() {
+                made.push((record.uid, facts.visit(record, encode_entry)));
+            }
         }
-        let facts = facts.get_or_insert_with(|| SortFacts::new(mailbox));
-        made.push((record.uid, facts.visit(record, encode_entry)));
     }
     keys.add(mailbox.dir(), made);
     let _ = keys.compact(mailbox.dir(), records.iter().map(|r| r.uid));

@@ -275,9 +275,33 @@ impl SummaryView<'_> {
     }
 }
 
+/// How a cache-format file frames its blobs: the magic it starts with,
+/// and the checksum stored with each payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    pub magic: &'static [u8; 8],
+    pub check: fn(&[u8]) -> u32,
+}
+
+/// The summary and text caches: CRC-32.
+pub const CACHE_FRAMING: Framing = Framing {
+    magic: MAGIC,
+    check: crc32,
+};
+
 /// Appends one blob per `(uid, payload)` to the cache file `file` in a
 /// single write (mailbox lock held) and returns where each landed.
 pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Result<Vec<CacheRef>> {
+    append_framed(dir, file, CACHE_FRAMING, blobs)
+}
+
+/// [`append_blobs`] for a file of another [`Framing`].
+pub fn append_framed(
+    dir: &Path,
+    file: &str,
+    framing: Framing,
+    blobs: &[(u32, &[u8])],
+) -> io::Result<Vec<CacheRef>> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -285,10 +309,10 @@ pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Resul
     // `data` is written at the current end of the file.
     let at = f.metadata()?.len();
     let mut data = Vec::new();
-    if at < MAGIC.len() as u64 {
+    if at < framing.magic.len() as u64 {
         // New (or a torn start): blobs are found by offset and checked,
         // so a short start is simply completed.
-        data.extend_from_slice(&MAGIC[at as usize..]);
+        data.extend_from_slice(&framing.magic[at as usize..]);
     }
     let mut refs = Vec::with_capacity(blobs.len());
     for (uid, payload) in blobs {
@@ -298,7 +322,7 @@ pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Resul
             len: len as u32,
         });
         data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        data.extend_from_slice(&crc32(payload).to_le_bytes());
+        data.extend_from_slice(&(framing.check)(payload).to_le_bytes());
         data.extend_from_slice(&uid.to_le_bytes());
         data.extend_from_slice(payload);
     }
@@ -311,8 +335,17 @@ pub fn append_blobs(dir: &Path, file: &str, blobs: &[(u32, &[u8])]) -> io::Resul
 /// that runs past the end (a torn last write) ends the walk: the last
 /// range's end is then short of the file's.
 pub fn blobs(file: &[u8]) -> impl Iterator<Item = (u32, Range<usize>, bool)> + '_ {
-    let mut at = if file.starts_with(MAGIC) {
-        MAGIC.len()
+    blobs_framed(file, CACHE_FRAMING)
+}
+
+/// [`blobs`] of a file of another [`Framing`]; none when the file does
+/// not start with its magic.
+pub fn blobs_framed(
+    file: &[u8],
+    framing: Framing,
+) -> impl Iterator<Item = (u32, Range<usize>, bool)> + '_ {
+    let mut at = if file.starts_with(framing.magic) {
+        framing.magic.len()
     } else {
         file.len()
     };
@@ -324,7 +357,7 @@ pub fn blobs(file: &[u8]) -> impl Iterator<Item = (u32, Range<usize>, bool)> + '
         let start = at + BLOB_HEADER;
         let end = start.checked_add(len).filter(|&e| e <= file.len())?;
         at = end;
-        Some((uid, start..end, crc32(&file[start..end]) == crc))
+        Some((uid, start..end, (framing.check)(&file[start..end]) == crc))
     })
 }
 

@@ -1212,7 +1212,7 @@ impl Mailbox {
             .filter_map(|m| Some((m.record.uid, m.sort_key.as_deref()?)))
             .collect();
         if !sort_entries.is_empty() {
-            cache::append_blobs(&self.dir, sort_keys::SORT_FILE, &sort_entries)?;
+            sort_keys::append(&self.dir, &sort_entries)?;
         }
         let texts: Vec<(u32, &[u8])> = items
             .iter()

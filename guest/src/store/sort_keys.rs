@@ -1,4 +1,4 @@
-//! The per-mailbox sort-key file, `imapd.sort`: per message just what
+//! The per-mailbox sort-key file, `imapd.sortkeys`: per message just what
 //! SORT (rfc5256 3, rfc5957) and THREAD (rfc5256 2) compare, already
 //! reduced: the sent date resolved (rfc5256 2.2), the base subject
 //! (rfc5256 2.1) and the addresses through the i;unicode-casemap
@@ -10,9 +10,17 @@
 //! for messages cached before this file existed (or whose entry is torn
 //! or gone), made from the summary by the first SORT or THREAD that needs
 //! them and appended then. Like the summary cache it is derived data, in
-//! the cache's blob framing ([`super::cache::append_blobs`]): not
-//! fsync'd, checked (length, CRC, UID) when read, rebuilt when wrong, so
-//! removing it loses nothing.
+//! the cache's blob framing ([`super::cache::append_framed`]) but with
+//! its own magic and an xxh3 checksum instead of CRC-32 (every SORT checks
+//! the whole file, and CRC-32 has no fast path in WebAssembly: it was a
+//! quarter of a SORT by date over 10,000 messages): not fsync'd, checked
+//! (length, checksum, UID) when read, rebuilt when wrong, so removing it
+//! loses nothing.
+//!
+//! The first version of this file, `imapd.sort` (CRC-32), is no longer
+//! read: its entries are made again from the summaries by the first SORT
+//! or THREAD, which removes it. (A guest of that version, swapped back in,
+//! rebuilds its own the same way.)
 //!
 //! Entry payload: a version byte (1), the sent date (i64 LE, seconds),
 //! the reply flag of rfc5256 2.1 (u8), then `[len u32 LE][UTF-8]` for the
@@ -22,13 +30,27 @@
 use std::io;
 use std::path::Path;
 
-use super::cache::{MAGIC, SentField, SortView, SummaryView, append_blobs, blobs};
+use super::cache::{Framing, SentField, SortView, SummaryView, append_framed, blobs_framed};
 use super::index::unique_token;
 use crate::mime::collation::casemap;
 use crate::mime::sort_fields::base_subject;
 
-pub const SORT_FILE: &str = "imapd.sort";
+pub const SORT_FILE: &str = "imapd.sortkeys";
+/// The file of the first version, no longer read.
+pub const LEGACY_SORT_FILE: &str = "imapd.sort";
 const VERSION: u8 = 1;
+
+/// The file's framing: its magic, and the low half of each payload's
+/// xxh3-64.
+pub const FRAMING: Framing = Framing {
+    magic: b"IMAPDSK2",
+    check: |payload| xxhash_rust::xxh3::xxh3_64(payload) as u32,
+};
+
+/// Appends entries to `dir`'s sort-key file (mailbox lock held).
+pub fn append(dir: &Path, entries: &[(u32, &[u8])]) -> io::Result<()> {
+    append_framed(dir, SORT_FILE, FRAMING, entries).map(drop)
+}
 
 /// One message's keys, borrowed from the file's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,21 +122,18 @@ pub fn entry_of_summary(summary: &SummaryView<'_>, internal_date: i64) -> Option
     Some(encode_entry(&view, sent))
 }
 
-/// The sort-key file of one mailbox, read whole and decoded once, with
-/// the entries a command added. A SORT looks up every message: lookups
-/// are a binary search and hand out slices of text validated at load, so
-/// no entry is parsed or UTF-8-checked twice.
+/// The sort-key file of one mailbox, read whole, with the entries a
+/// command added. A SORT looks up every message for one or two keys:
+/// lookups are a binary search, and [`SortKeys::field`] walks to just the
+/// field asked for and checks only its UTF-8, so a SORT by date or by
+/// subject reads no other field.
 #[derive(Debug, Default)]
 pub struct SortKeys {
-    /// The payloads (the file's and the added ones), for rewriting.
+    /// The file's bytes, then the payloads added.
     bytes: Vec<u8>,
-    /// Every field of every entry, validated, one after another.
-    text: String,
-    /// One per entry read or added, in that order.
-    decoded: Vec<Decoded>,
-    /// (UID, index into `decoded`) by UID; the last intact entry of a UID
-    /// wins.
-    by_uid: Vec<(u32, usize)>,
+    /// (UID, payload start, payload end) by UID; the last intact entry of
+    /// a UID wins.
+    by_uid: Vec<(u32, usize, usize)>,
     /// Entries in the file (live or not), for compaction.
     in_file: usize,
     /// The file ends in a torn entry: what is appended after it could not
@@ -122,33 +141,52 @@ pub struct SortKeys {
     torn: bool,
 }
 
-/// One entry: its numbers, and where its fields are in `text`.
-#[derive(Debug, Clone, Copy)]
-struct Decoded {
-    sent: i64,
-    reply: bool,
-    /// The eight fields of [`SortView`] in order, as `text` ranges.
-    fields: [(u32, u32); 8],
-    /// Its payload in `bytes`.
-    payload: (usize, usize),
+/// One field of an entry, for [`SortKeys::field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Subject = 0,
+    From,
+    To,
+    Cc,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// Whether `b` is framed as an entry: the version, the numbers, and eight
+/// length-prefixed fields that end where the payload ends. (Their UTF-8
+/// is checked when a field is read.)
+fn framed(b: &[u8]) -> bool {
+    if b.first() != Some(&VERSION) || b.len() < 10 {
+        return false;
+    }
+    let mut i = 10;
+    for _ in 0..8 {
+        let Some(n) = b.get(i..i + 4) else {
+            return false;
+        };
+        let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+        match (i + 4).checked_add(n) {
+            Some(end) if end <= b.len() => i = end,
+            _ => return false,
+        }
+    }
+    i == b.len()
 }
 
 impl SortKeys {
     /// Reads `dir`'s sort-key file; a missing or unreadable one is empty.
     pub fn load(dir: &Path) -> SortKeys {
         let bytes = std::fs::read(dir.join(SORT_FILE)).unwrap_or_default();
-        let mut keys = SortKeys {
-            text: String::with_capacity(bytes.len()),
-            ..SortKeys::default()
-        };
-        let mut walked = if bytes.starts_with(MAGIC) {
-            MAGIC.len()
+        let mut keys = SortKeys::default();
+        let mut walked = if bytes.starts_with(FRAMING.magic) {
+            FRAMING.magic.len()
         } else {
             0
         };
-        for (uid, range, intact) in blobs(&bytes) {
+        for (uid, range, intact) in blobs_framed(&bytes, FRAMING) {
             walked = range.end;
-            if intact && keys.push(uid, &bytes[range.clone()], (range.start, range.end)) {
+            if intact && framed(&bytes[range.clone()]) {
+                keys.by_uid.push((uid, range.start, range.end));
                 keys.in_file += 1;
             }
         }
@@ -158,87 +196,88 @@ impl SortKeys {
         keys
     }
 
-    /// Decodes one payload (at `payload` in `bytes`) into `text` and
-    /// `decoded`; false if it is not an entry.
-    fn push(&mut self, uid: u32, b: &[u8], payload: (usize, usize)) -> bool {
-        let Some(entry) = SortEntry::decode(b) else {
-            return false;
-        };
-        let k = entry.keys;
-        let mut fields = [(0u32, 0u32); 8];
-        let all = [
-            k.subject,
-            k.from,
-            k.to,
-            k.cc,
-            k.display_from,
-            k.display_to,
-            k.message_id,
-            k.references,
-        ];
-        for (slot, field) in fields.iter_mut().zip(all) {
-            let start = self.text.len();
-            self.text.push_str(field);
-            *slot = (start as u32, self.text.len() as u32);
-        }
-        self.decoded.push(Decoded {
-            sent: entry.sent,
-            reply: entry.reply,
-            fields,
-            payload,
-        });
-        self.by_uid.push((uid, self.decoded.len() - 1));
-        true
-    }
-
     /// Sorts `by_uid`, keeping the latest entry of each UID.
     fn index(&mut self) {
+        if self.by_uid.is_sorted_by(|a, b| a.0 < b.0) {
+            return;
+        }
         // Stable: for one UID the entries stay in the order read.
-        self.by_uid.sort_by_key(|&(uid, _)| uid);
-        let mut out: Vec<(u32, usize)> = Vec::with_capacity(self.by_uid.len());
-        for &(uid, i) in &self.by_uid {
+        self.by_uid.sort_by_key(|&(uid, ..)| uid);
+        let mut out: Vec<(u32, usize, usize)> = Vec::with_capacity(self.by_uid.len());
+        for &e in &self.by_uid {
             match out.last_mut() {
-                Some(last) if last.0 == uid => last.1 = i,
-                _ => out.push((uid, i)),
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
             }
         }
         self.by_uid = out;
     }
 
-    fn slot(&self, uid: u32) -> Option<&Decoded> {
-        let i = self.by_uid.binary_search_by_key(&uid, |&(u, _)| u).ok()?;
-        self.decoded.get(self.by_uid[i].1)
+    fn payload(&self, uid: u32) -> Option<&[u8]> {
+        let i = self.by_uid.binary_search_by_key(&uid, |&(u, ..)| u).ok()?;
+        let (_, a, b) = self.by_uid[i];
+        self.bytes.get(a..b)
     }
 
+    /// The whole entry of `uid`; `None` also when a field is not UTF-8.
     pub fn get(&self, uid: u32) -> Option<SortEntry<'_>> {
-        let d = self.slot(uid)?;
-        let f = |i: usize| {
-            let (a, b) = d.fields[i];
-            &self.text[a as usize..b as usize]
-        };
-        Some(SortEntry {
-            sent: d.sent,
-            reply: d.reply,
-            keys: SortView {
-                subject: f(0),
-                from: f(1),
-                to: f(2),
-                cc: f(3),
-                display_from: f(4),
-                display_to: f(5),
-                message_id: f(6),
-                references: f(7),
-            },
-        })
+        SortEntry::decode(self.payload(uid)?)
+    }
+
+    /// The sent date of `uid` (rfc5256 2.2).
+    pub fn sent(&self, uid: u32) -> Option<i64> {
+        let b = self.payload(uid)?;
+        Some(i64::from_le_bytes(b.get(1..9)?.try_into().ok()?))
+    }
+
+    /// One text field of `uid`'s entry (mapped, for the keys that are).
+    pub fn field(&self, uid: u32, field: Field) -> Option<&str> {
+        let b = self.payload(uid)?;
+        let mut i = 10;
+        for _ in 0..field as usize {
+            let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+            i += 4 + n;
+        }
+        let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+        std::str::from_utf8(b.get(i + 4..(i + 4).checked_add(n)?)?).ok()
     }
 
     pub fn contains(&self, uid: u32) -> bool {
-        self.slot(uid).is_some()
+        self.payload(uid).is_some()
     }
 
-    fn payload(&self, uid: u32) -> Option<&[u8]> {
-        let (a, b) = self.slot(uid)?.payload;
-        self.bytes.get(a..b)
+    /// Those of `uids` (ascending, as a mailbox's records are) that have
+    /// an entry, or with `want: false` those that have none: one walk
+    /// along both lists. Out-of-order UIDs are looked up one by one.
+    fn split(&self, uids: impl Iterator<Item = u32>, want: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        let mut last = 0;
+        for uid in uids {
+            let has = if uid >= last {
+                while i < self.by_uid.len() && self.by_uid[i].0 < uid {
+                    i += 1;
+                }
+                i < self.by_uid.len() && self.by_uid[i].0 == uid
+            } else {
+                self.contains(uid)
+            };
+            last = uid;
+            if has == want {
+                out.push(uid);
+            }
+        }
+        out
+    }
+
+    /// Those of `uids` that have an entry ([`Self::split`]).
+    pub fn present(&self, uids: impl Iterator<Item = u32>) -> Vec<u32> {
+        self.split(uids, true)
+    }
+
+    /// Those of `uids` that have no entry ([`Self::split`]).
+    pub fn missing(&self, uids: impl Iterator<Item = u32>) -> Vec<u32> {
+        self.split(uids, false)
     }
 
     /// Adds entries made by this command (`(uid, payload)`), in memory and
@@ -249,17 +288,19 @@ impl SortKeys {
             return;
         }
         let blobs: Vec<(u32, &[u8])> = made.iter().map(|(u, p)| (*u, &p[..])).collect();
-        if !self.torn && append_blobs(dir, SORT_FILE, &blobs).is_ok() {
+        if !self.torn && append(dir, &blobs).is_ok() {
             self.in_file += made.len();
         }
+        // The first version's file, whose entries these replace.
+        let _ = std::fs::remove_file(dir.join(LEGACY_SORT_FILE));
         for (uid, payload) in made {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(&payload);
-            self.push(uid, &payload, (start, self.bytes.len()));
+            self.by_uid.push((uid, start, self.bytes.len()));
         }
         self.index();
         if self.torn {
-            let uids: Vec<u32> = self.by_uid.iter().map(|&(u, _)| u).collect();
+            let uids: Vec<u32> = self.by_uid.iter().map(|&(u, ..)| u).collect();
             if self.rewrite(dir, &uids).is_ok() {
                 self.torn = false;
                 self.in_file = uids.len();
@@ -272,7 +313,7 @@ impl SortKeys {
     /// as the summary cache is compacted. Best effort; another session's
     /// entry appended meanwhile is made again when needed.
     pub fn compact(&self, dir: &Path, live: impl Iterator<Item = u32>) -> io::Result<()> {
-        let live: Vec<u32> = live.filter(|&u| self.contains(u)).collect();
+        let live = self.present(live);
         if self.in_file < 64 || live.len().saturating_mul(2) >= self.in_file {
             return Ok(());
         }
@@ -287,7 +328,7 @@ impl SortKeys {
             .filter_map(|&u| Some((u, self.payload(u)?)))
             .collect();
         let tmp = format!("{SORT_FILE}.{}.tmp", unique_token());
-        let written = append_blobs(dir, &tmp, &blobs);
+        let written = append_framed(dir, &tmp, FRAMING, &blobs);
         if let Err(e) = written {
             let _ = std::fs::remove_file(dir.join(&tmp));
             return Err(e);
@@ -334,14 +375,14 @@ mod tests {
     }
 
     /// The format this version writes, kept as a golden file
-    /// (`golden/sort1.sort`: entries for UIDs 1 and 7, then a torn
+    /// (`golden/sortkeys2.sort`: entries for UIDs 1 and 7, then a torn
     /// entry): later versions must read it, or rebuild what they cannot.
     #[test]
-    fn golden_v1_file() {
+    fn golden_v2_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(SORT_FILE),
-            include_bytes!("golden/sort1.sort"),
+            include_bytes!("golden/sortkeys2.sort"),
         )
         .unwrap();
         let keys = SortKeys::load(dir.path());
@@ -350,15 +391,36 @@ mod tests {
             (one.sent, one.reply, one.keys.subject, one.keys.from),
             (1_577_872_800, true, "BANANA", "ZED@X.ORG")
         );
+        assert_eq!(keys.field(1, Field::From), Some("ZED@X.ORG"));
+        assert_eq!(keys.sent(1), Some(1_577_872_800));
         let seven = keys.get(7).unwrap();
         assert_eq!(
             (seven.sent, seven.keys.subject, seven.keys.message_id),
             (-5, "", "<7@x>")
         );
         assert!(!keys.contains(8));
+        assert!(keys.torn);
     }
 
-    /// Writes `golden/sort1.sort` (run once, by hand, when the format
+    /// The first version's file (`golden/sort1.sort`, CRC-32 framing) is
+    /// not read: its entries are made again, and the first ones added
+    /// remove it.
+    #[test]
+    fn golden_v1_file_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join(LEGACY_SORT_FILE);
+        std::fs::write(&legacy, include_bytes!("golden/sort1.sort")).unwrap();
+        let mut keys = SortKeys::load(dir.path());
+        assert!(!keys.contains(1) && !keys.contains(7));
+        keys.add(
+            dir.path(),
+            vec![(1, encode_entry(&view("Re: Banana", "zed@x.org"), 3))],
+        );
+        assert!(!legacy.exists());
+        assert_eq!(SortKeys::load(dir.path()).sent(1), Some(3));
+    }
+
+    /// Writes `golden/sortkeys2.sort` (run once, by hand, when the format
     /// version changes: `cargo test -p guest write_golden -- --ignored`).
     #[test]
     #[ignore]
@@ -385,7 +447,10 @@ mod tests {
         bytes.extend_from_slice(&[0; 4]);
         bytes.extend_from_slice(&8u32.to_le_bytes());
         bytes.extend_from_slice(&torn[..5]);
-        let out = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/golden/sort1.sort");
+        let out = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/store/golden/sortkeys2.sort"
+        );
         std::fs::write(out, bytes).unwrap();
     }
 

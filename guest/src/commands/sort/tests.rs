@@ -700,3 +700,33 @@ fn sort_profile() {
         );
     }
 }
+
+/// The eight-at-a-time comparison orders as the octet order does.
+#[test]
+fn octet_comparison() {
+    let words = [
+        "",
+        "A",
+        "AB",
+        "ABCDEFGH",
+        "ABCDEFGHI",
+        "ABCDEFGH\u{0}",
+        "ABCDEFGG",
+        "ABCDEFGHIJKLMNOP",
+        "ABCDEFGHIJKLMNOQ",
+        "ABCDEFGHIJKLMNO",
+        "ÉTÉ",
+        "ZZZZZZZZZZ",
+        "\u{0}",
+    ];
+    for a in words {
+        for b in words {
+            assert_eq!(
+                super::octets(a.as_bytes(), b.as_bytes()),
+                a.cmp(b),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(super::text(a).cmp(&super::text(b)), a.cmp(b), "{a:?} {b:?}");
+        }
+    }
+}
