@@ -465,6 +465,11 @@ fn engine_config(options: &EngineOptions) -> Config {
     // hostile guest without touching the host's own stack.
     config.max_wasm_stack(512 * 1024);
     config.async_stack_size(1024 * 1024);
+    // For profiling guest code with perf(1): /tmp/perf-<pid>.map names
+    // the compiled guest's functions.
+    if std::env::var_os("IMAPD_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let n = options.max_sessions.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // Every live session holds one component instance, one fiber stack and

@@ -573,7 +573,7 @@ fn write_literal8(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// Decimal digits without a temporary String.
-fn push_number(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_number(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

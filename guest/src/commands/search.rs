@@ -137,7 +137,7 @@ pub(crate) fn answer(
             out.extend_from_slice(if sorted { b"* SORT" } else { b"* SEARCH" });
             for &position in found {
                 out.push(b' ');
-                out.extend_from_slice(number(position).to_string().as_bytes());
+                super::fetch::push_number(&mut out, u64::from(number(position)));
             }
             if let Some(modseq) = highest_modseq(found) {
                 out.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());

@@ -35,7 +35,7 @@ use crate::mime::search::sent_date_of;
 use crate::mime::sort_fields::SortFields;
 use crate::session::{Action, Session};
 use crate::store::cache::{CacheReader, SentField, SortView};
-use crate::store::sort_keys::{Field, SortKeys, encode_entry};
+use crate::store::sort_keys::{Entry, Field, SortKeys, encode_entry};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::{Parser, SyntaxError};
 use std::cmp::Ordering;
@@ -207,11 +207,14 @@ fn text(s: &str) -> Value<'_> {
 pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
     let records = mailbox.records();
     let keys = sort_keys_of(mailbox, found);
+    let uids: Vec<u32> = found.iter().map(|&p| records[p].uid).collect();
+    let entries = keys.entries(&uids);
     // One key, as most clients ask: (value, position) pairs.
     if let [c] = criteria {
         let mut rows: Vec<(Value<'_>, usize)> = found
             .iter()
-            .map(|&p| (value(c.key, &records[p], &keys), p))
+            .zip(&entries)
+            .map(|(&p, &entry)| (value(c.key, &records[p], entry), p))
             .collect();
         if c.reverse {
             rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -224,9 +227,9 @@ pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]
     // `values[i * k..(i + 1) * k]`.
     let k = criteria.len();
     let mut values = Vec::with_capacity(found.len() * k);
-    for &position in found {
+    for (&position, &entry) in found.iter().zip(&entries) {
         let record = &records[position];
-        values.extend(criteria.iter().map(|c| value(c.key, record, &keys)));
+        values.extend(criteria.iter().map(|c| value(c.key, record, entry)));
     }
     let mut rows: Vec<usize> = (0..found.len()).collect();
     rows.sort_unstable_by(|&a, &b| {
@@ -245,13 +248,13 @@ pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]
 
 /// A message's value under `key`; a message without an entry sorts as
 /// one with every field absent (rfc5256 3: the empty string).
-fn value<'a>(key: SortKey, record: &MessageRecord, keys: &'a SortKeys) -> Value<'a> {
-    let field = |f: Field| text(keys.field(record.uid, f).unwrap_or(""));
+fn value<'a>(key: SortKey, record: &MessageRecord, entry: Option<Entry<'a>>) -> Value<'a> {
+    let field = |f: Field| text(entry.and_then(|e| e.field(f)).unwrap_or(""));
     match key {
         // rfc5256 3: the internal date and time, not just the date.
         SortKey::Arrival => Value::Number(record.internal_date),
         SortKey::Size => Value::Number(record.size as i64),
-        SortKey::Date => Value::Number(keys.sent(record.uid).unwrap_or_default()),
+        SortKey::Date => Value::Number(entry.and_then(Entry::sent).unwrap_or_default()),
         SortKey::Subject => field(Field::Subject),
         SortKey::From => field(Field::From),
         SortKey::To => field(Field::To),

@@ -11,9 +11,10 @@
 //! or gone), made from the summary by the first SORT or THREAD that needs
 //! them and appended then. Like the summary cache it is derived data, in
 //! the cache's blob framing ([`super::cache::append_framed`]) but with
-//! its own magic and an xxh3 checksum instead of CRC-32 (every SORT checks
+//! its own magic and an xxh64 checksum instead of CRC-32 (every SORT checks
 //! the whole file, and CRC-32 has no fast path in WebAssembly: it was a
-//! quarter of a SORT by date over 10,000 messages): not fsync'd, checked
+//! quarter of a SORT by date over 10,000 messages; xxh3 needs 128-bit
+//! products, a library call there): not fsync'd, checked
 //! (length, checksum, UID) when read, rebuilt when wrong, so removing it
 //! loses nothing.
 //!
@@ -41,10 +42,10 @@ pub const LEGACY_SORT_FILE: &str = "imapd.sort";
 const VERSION: u8 = 1;
 
 /// The file's framing: its magic, and the low half of each payload's
-/// xxh3-64.
+/// xxh64 (seed 0).
 pub const FRAMING: Framing = Framing {
     magic: b"IMAPDSK2",
-    check: |payload| xxhash_rust::xxh3::xxh3_64(payload) as u32,
+    check: |payload| xxhash_rust::xxh64::xxh64(payload, 0) as u32,
 };
 
 /// Appends entries to `dir`'s sort-key file (mailbox lock held).
@@ -141,6 +142,29 @@ pub struct SortKeys {
     torn: bool,
 }
 
+/// One entry's payload, read a field at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a>(&'a [u8]);
+
+impl<'a> Entry<'a> {
+    /// The sent date (rfc5256 2.2).
+    pub fn sent(self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.0.get(1..9)?.try_into().ok()?))
+    }
+
+    /// One text field: walks to it and checks only its UTF-8.
+    pub fn field(self, field: Field) -> Option<&'a str> {
+        let b = self.0;
+        let mut i = 10;
+        for _ in 0..field as usize {
+            let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+            i += 4 + n;
+        }
+        let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+        std::str::from_utf8(b.get(i + 4..(i + 4).checked_add(n)?)?).ok()
+    }
+}
+
 /// One field of an entry, for [`SortKeys::field`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -185,9 +209,10 @@ impl SortKeys {
         };
         for (uid, range, intact) in blobs_framed(&bytes, FRAMING) {
             walked = range.end;
+            // Broken entries count too: a file mostly of them is compacted.
+            keys.in_file += 1;
             if intact && framed(&bytes[range.clone()]) {
                 keys.by_uid.push((uid, range.start, range.end));
-                keys.in_file += 1;
             }
         }
         keys.torn = walked < bytes.len();
@@ -226,20 +251,36 @@ impl SortKeys {
 
     /// The sent date of `uid` (rfc5256 2.2).
     pub fn sent(&self, uid: u32) -> Option<i64> {
-        let b = self.payload(uid)?;
-        Some(i64::from_le_bytes(b.get(1..9)?.try_into().ok()?))
+        Entry(self.payload(uid)?).sent()
     }
 
     /// One text field of `uid`'s entry (mapped, for the keys that are).
     pub fn field(&self, uid: u32, field: Field) -> Option<&str> {
-        let b = self.payload(uid)?;
-        let mut i = 10;
-        for _ in 0..field as usize {
-            let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
-            i += 4 + n;
+        Entry(self.payload(uid)?).field(field)
+    }
+
+    /// The entries of `uids`, in their order: one walk along both lists
+    /// where `uids` ascend (a mailbox's records do), a search elsewhere.
+    pub fn entries(&self, uids: &[u32]) -> Vec<Option<Entry<'_>>> {
+        let mut out = Vec::with_capacity(uids.len());
+        let (mut i, mut last) = (0, 0);
+        for &uid in uids {
+            let at = if uid >= last {
+                while self.by_uid.get(i).is_some_and(|e| e.0 < uid) {
+                    i += 1;
+                }
+                Some(i)
+            } else {
+                self.by_uid.binary_search_by_key(&uid, |&(u, ..)| u).ok()
+            };
+            last = uid;
+            let entry = at
+                .and_then(|j| self.by_uid.get(j))
+                .filter(|e| e.0 == uid)
+                .and_then(|&(_, a, b)| self.bytes.get(a..b));
+            out.push(entry.map(Entry));
         }
-        let n = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
-        std::str::from_utf8(b.get(i + 4..(i + 4).checked_add(n)?)?).ok()
+        out
     }
 
     pub fn contains(&self, uid: u32) -> bool {
