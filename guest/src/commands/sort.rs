@@ -192,15 +192,24 @@ fn octets(a: &[u8], b: &[u8]) -> Ordering {
             return x.cmp(&y);
         }
     }
+    // The shorter rest is under eight octets: compare the next eight of
+    // each, zero-padded; if those tie, the shorter is a prefix of the
+    // longer (or they are equal) and comes first.
     let done = a.len().min(b.len()) / 8 * 8;
-    a[done..].cmp(&b[done..])
+    let (ra, rb) = (&a[done..], &b[done..]);
+    head(ra).cmp(&head(rb)).then(ra.len().cmp(&rb.len()))
+}
+
+/// The first eight octets of `s` as a big-endian number, zero-padded.
+fn head(s: &[u8]) -> u64 {
+    let mut h = [0u8; 8];
+    let n = s.len().min(8);
+    h[..n].copy_from_slice(&s[..n]);
+    u64::from_be_bytes(h)
 }
 
 fn text(s: &str) -> Value<'_> {
-    let mut head = [0u8; 8];
-    let n = s.len().min(8);
-    head[..n].copy_from_slice(&s.as_bytes()[..n]);
-    Value::Text(u64::from_be_bytes(head), s)
+    Value::Text(head(s.as_bytes()), s)
 }
 
 /// `found` (positions) in the order of `criteria`, ties by position.
