@@ -1133,8 +1133,7 @@ impl<H: SessionHost> GuestSession<H> {
         // The call's CPU time, when it ran on one thread from start to end
         // (one that waited for a password check on the blocking pool may
         // have moved, and is not counted).
-        // SAFETY: gettid cannot fail.
-        let tid = unsafe { libc::gettid() };
+        let thread = std::thread::current().id();
         let (user, system) = crate::net::thread_cpu();
         let refused = self.store.data().limits.refused.clone();
         refused.store(false, Ordering::Relaxed);
@@ -1154,8 +1153,7 @@ impl<H: SessionHost> GuestSession<H> {
                 Err(anyhow!("{}", describe_trap(&e)))
             }
         };
-        // SAFETY: gettid cannot fail.
-        if unsafe { libc::gettid() } == tid {
+        if std::thread::current().id() == thread {
             let (u, s) = crate::net::thread_cpu();
             self.cpu = (u.saturating_sub(user), s.saturating_sub(system));
         }

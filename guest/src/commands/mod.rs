@@ -280,17 +280,20 @@ fn metric_name(known: Option<&'static Command>, args: &Parser) -> &'static str {
     if probe.sp().is_err() {
         return "UID";
     }
-    match probe.word().to_ascii_uppercase().as_slice() {
-        b"FETCH" => "UID FETCH",
-        b"STORE" => "UID STORE",
-        b"SEARCH" => "UID SEARCH",
-        b"SORT" => "UID SORT",
-        b"THREAD" => "UID THREAD",
-        b"COPY" => "UID COPY",
-        b"MOVE" => "UID MOVE",
-        b"EXPUNGE" => "UID EXPUNGE",
-        _ => "UID",
-    }
+    let sub = probe.word();
+    [
+        "UID FETCH",
+        "UID STORE",
+        "UID SEARCH",
+        "UID SORT",
+        "UID THREAD",
+        "UID COPY",
+        "UID MOVE",
+        "UID EXPUNGE",
+    ]
+    .into_iter()
+    .find(|name| name.as_bytes()[4..].eq_ignore_ascii_case(sub))
+    .unwrap_or("UID")
 }
 
 /// Run a command whose tag and name have been read.

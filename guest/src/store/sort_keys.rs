@@ -125,9 +125,9 @@ pub fn entry_of_summary(summary: &SummaryView<'_>, internal_date: i64) -> Option
 
 /// The sort-key file of one mailbox, read whole, with the entries a
 /// command added. A SORT looks up every message for one or two keys:
-/// lookups are a binary search, and [`SortKeys::field`] walks to just the
-/// field asked for and checks only its UTF-8, so a SORT by date or by
-/// subject reads no other field.
+/// lookups walk along the records ([`SortKeys::entries`]), and
+/// [`Entry::field`] walks to just the field asked for and checks only its
+/// UTF-8, so a SORT by date or by subject reads no other field.
 #[derive(Debug, Default)]
 pub struct SortKeys {
     /// The file's bytes, then the payloads added.
@@ -165,7 +165,7 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// One field of an entry, for [`SortKeys::field`].
+/// One field of an entry, for [`Entry::field`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Subject = 0,
@@ -249,16 +249,6 @@ impl SortKeys {
         SortEntry::decode(self.payload(uid)?)
     }
 
-    /// The sent date of `uid` (rfc5256 2.2).
-    pub fn sent(&self, uid: u32) -> Option<i64> {
-        Entry(self.payload(uid)?).sent()
-    }
-
-    /// One text field of `uid`'s entry (mapped, for the keys that are).
-    pub fn field(&self, uid: u32, field: Field) -> Option<&str> {
-        Entry(self.payload(uid)?).field(field)
-    }
-
     /// The entries of `uids`, in their order: one walk along both lists
     /// where `uids` ascend (a mailbox's records do), a search elsewhere.
     pub fn entries(&self, uids: &[u32]) -> Vec<Option<Entry<'_>>> {
@@ -287,38 +277,24 @@ impl SortKeys {
         self.payload(uid).is_some()
     }
 
-    /// Those of `uids` (ascending, as a mailbox's records are) that have
-    /// an entry, or with `want: false` those that have none: one walk
-    /// along both lists. Out-of-order UIDs are looked up one by one.
-    fn split(&self, uids: impl Iterator<Item = u32>, want: bool) -> Vec<u32> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        let mut last = 0;
-        for uid in uids {
-            let has = if uid >= last {
-                while i < self.by_uid.len() && self.by_uid[i].0 < uid {
-                    i += 1;
-                }
-                i < self.by_uid.len() && self.by_uid[i].0 == uid
-            } else {
-                self.contains(uid)
-            };
-            last = uid;
-            if has == want {
-                out.push(uid);
-            }
-        }
-        out
-    }
-
-    /// Those of `uids` that have an entry ([`Self::split`]).
+    /// Those of `uids` that have an entry ([`Self::entries`]).
     pub fn present(&self, uids: impl Iterator<Item = u32>) -> Vec<u32> {
-        self.split(uids, true)
+        self.with_entry(uids, true)
     }
 
-    /// Those of `uids` that have no entry ([`Self::split`]).
+    /// Those of `uids` that have no entry ([`Self::entries`]).
     pub fn missing(&self, uids: impl Iterator<Item = u32>) -> Vec<u32> {
-        self.split(uids, false)
+        self.with_entry(uids, false)
+    }
+
+    fn with_entry(&self, uids: impl Iterator<Item = u32>, has: bool) -> Vec<u32> {
+        let uids: Vec<u32> = uids.collect();
+        let entries = self.entries(&uids);
+        uids.into_iter()
+            .zip(entries)
+            .filter(|(_, e)| e.is_some() == has)
+            .map(|(u, _)| u)
+            .collect()
     }
 
     /// Adds entries made by this command (`(uid, payload)`), in memory and
@@ -432,8 +408,9 @@ mod tests {
             (one.sent, one.reply, one.keys.subject, one.keys.from),
             (1_577_872_800, true, "BANANA", "ZED@X.ORG")
         );
-        assert_eq!(keys.field(1, Field::From), Some("ZED@X.ORG"));
-        assert_eq!(keys.sent(1), Some(1_577_872_800));
+        let entry = keys.entries(&[1])[0].unwrap();
+        assert_eq!(entry.field(Field::From), Some("ZED@X.ORG"));
+        assert_eq!(entry.sent(), Some(1_577_872_800));
         let seven = keys.get(7).unwrap();
         assert_eq!(
             (seven.sent, seven.keys.subject, seven.keys.message_id),
@@ -458,7 +435,7 @@ mod tests {
             vec![(1, encode_entry(&view("Re: Banana", "zed@x.org"), 3))],
         );
         assert!(!legacy.exists());
-        assert_eq!(SortKeys::load(dir.path()).sent(1), Some(3));
+        assert_eq!(SortKeys::load(dir.path()).get(1).unwrap().sent, 3);
     }
 
     /// Writes `golden/sortkeys2.sort` (run once, by hand, when the format

@@ -60,20 +60,14 @@ pub struct ConnHost {
     /// SESSIONID, for the login line.
     session_id: String,
     /// The client as log lines name it (`localhost [127.0.0.1]`), once
-    /// the reverse lookup started at connect has answered.
-    client: ClientHost,
+    /// looked up: the first login attempt does, while its password is
+    /// checked, so a connection that never tries costs no lookup.
+    client: Option<String>,
     /// CPU time of this session's guest calls (user, system).
     cpu: (Duration, Duration),
     /// This session's entry in the metrics and in `imapd status`; `None`
     /// for a trial session.
     tracked: Option<Tracked>,
-}
-
-/// The reverse lookup of the client's address, started at connect and
-/// awaited by the first log line that names the client.
-enum ClientHost {
-    Pending(tokio::task::JoinHandle<String>),
-    Known(String),
 }
 
 /// What the host knows of a session's state, and the state last
@@ -140,8 +134,10 @@ impl SessionHost for ConnHost {
             return Err(AuthError::Refused("Already logged in".into()));
         }
         let server = self.server.clone();
-        let verdict = server.auth.check(&mech, &authzid, &user, &password).await;
-        self.resolve_client().await;
+        let (verdict, ()) = tokio::join!(
+            server.auth.check(&mech, &authzid, &user, &password),
+            self.resolve_client()
+        );
         // `LOGIN` or `AUTH=<name>`, as the guest names them (the metrics'
         // label); the log names them as Cyrus does.
         let label = mech;
@@ -176,11 +172,12 @@ impl SessionHost for ConnHost {
         let server = self.server.clone();
         let tls = self.tls.clone();
         let offered = server.mechanisms(tls.as_deref());
-        let (exchange, step) = server
-            .auth
-            .sasl_start(&mech, initial, tls.as_deref(), &offered)
-            .await;
-        self.resolve_client().await;
+        let ((exchange, step), ()) = tokio::join!(
+            server
+                .auth
+                .sasl_start(&mech, initial, tls.as_deref(), &offered),
+            self.resolve_client()
+        );
         self.sasl = exchange.map(|e| (mech.clone(), e));
         self.sasl_reply(step, &mech)
     }
@@ -328,11 +325,7 @@ impl ConnHost {
             tls,
             sasl: None,
             session_id: session_id.to_string(),
-            // The lookup runs while the client reads the greeting.
-            client: match tokio::runtime::Handle::try_current() {
-                Ok(rt) => ClientHost::Pending(rt.spawn(crate::net::client_host_soon(peer.into()))),
-                Err(_) => ClientHost::Known(crate::net::client_without_name(peer)),
-            },
+            client: None,
             cpu: Default::default(),
             tracked: None,
         }
@@ -376,23 +369,19 @@ impl ConnHost {
         ConnHost::new(server, "trial session", None, "trial")
     }
 
-    /// Wait for the client's name (the reverse lookup started at connect).
+    /// Look the client's name up, once per connection.
     async fn resolve_client(&mut self) {
-        if let ClientHost::Pending(lookup) = &mut self.client {
-            let name = lookup
-                .await
-                .unwrap_or_else(|_| crate::net::client_without_name(&self.peer));
-            self.client = ClientHost::Known(name);
+        if self.client.is_none() {
+            self.client = Some(crate::net::client_host_soon(self.peer.clone()).await);
         }
     }
 
     /// The client as log lines name it: `localhost [127.0.0.1]`, or
-    /// `[127.0.0.1]` while the lookup has not answered.
+    /// `[127.0.0.1]` before the lookup.
     fn client(&self) -> String {
-        match &self.client {
-            ClientHost::Known(name) => name.clone(),
-            ClientHost::Pending(_) => crate::net::client_without_name(&self.peer),
-        }
+        self.client
+            .clone()
+            .unwrap_or_else(|| crate::net::client_without_name(&self.peer))
     }
 
     /// `+TLS` after the mechanism in login lines, as Cyrus writes it.
