@@ -437,6 +437,17 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "Most concurrent sessions per client host. 0: unlimited.",
     },
     OptionSpec {
+        name: "maxpreauth_per_host",
+        kind: I32_NONNEG,
+        default: Some("100"),
+        description: "(imapd) Most connections one client address may hold before logging in; \
+            more are answered `* BYE` and closed (a TLS port closes them without a word). Every \
+            connection takes a guest instance from `max_sessions` as it is greeted, so this keeps \
+            one address from filling the pool with sessions that never log in. Counted per \
+            process: under master(8), where a process serves one connection at a time, the \
+            service's `maxchild` is the bound instead. 0: unlimited.",
+    },
+    OptionSpec {
         name: "umask",
         kind: Kind::Int { min: 0, max: 0o777 },
         default: Some("077"),
@@ -1504,6 +1515,11 @@ impl Config {
         u64::try_from(self.int(name)).ok().filter(|n| *n > 0)
     }
 
+    /// A count option where 0 means unlimited.
+    fn count_limit(&self, name: &str) -> Option<u32> {
+        self.limit(name).and_then(|n| u32::try_from(n).ok())
+    }
+
     pub fn admins(&self) -> &[String] {
         self.list("admins")
     }
@@ -1526,16 +1542,17 @@ impl Config {
 
     /// `None` when 0 (unlimited).
     pub fn maxlogins_per_user(&self) -> Option<u32> {
-        u32::try_from(self.int("maxlogins_per_user"))
-            .ok()
-            .filter(|n| *n > 0)
+        self.count_limit("maxlogins_per_user")
     }
 
     /// `None` when 0 (unlimited).
     pub fn maxlogins_per_host(&self) -> Option<u32> {
-        u32::try_from(self.int("maxlogins_per_host"))
-            .ok()
-            .filter(|n| *n > 0)
+        self.count_limit("maxlogins_per_host")
+    }
+
+    /// `None` when 0 (unlimited).
+    pub fn maxpreauth_per_host(&self) -> Option<u32> {
+        self.count_limit("maxpreauth_per_host")
     }
 
     /// The umask, e.g. `0o077`.

@@ -493,11 +493,6 @@ fn engine_config(options: &EngineOptions) -> Config {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Without zeroing, a freed fiber stack keeps every page it touched.
     config.async_stack_zeroing(true);
-    // For profiling guest code with `perf record`: wasmtime writes
-    // /tmp/perf-<pid>.map naming the compiled guest functions.
-    if std::env::var_os("IMAPD_PERF_MAP").is_some() {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
     config
 }
 

@@ -66,6 +66,9 @@ pub struct Options {
     pub idle_hibernate: Option<Duration>,
     pub max_logins_per_user: Option<u32>,
     pub max_logins_per_host: Option<u32>,
+    /// `maxpreauth_per_host`: connections one address may hold before
+    /// logging in.
+    pub max_preauth_per_host: Option<u32>,
     pub engine: EngineOptions,
     /// `prometheus_listen`, when `prometheus_enabled`.
     pub prometheus: Option<std::net::SocketAddr>,
@@ -124,6 +127,7 @@ impl Options {
             idle_hibernate: cfg.idle_hibernate(),
             max_logins_per_user: cfg.maxlogins_per_user(),
             max_logins_per_host: cfg.maxlogins_per_host(),
+            max_preauth_per_host: cfg.maxpreauth_per_host(),
             engine: EngineOptions {
                 source: module_source(cfg)?,
                 cache_dir: Some(cfg.guest_cache_dir().to_path_buf()),
@@ -170,6 +174,8 @@ pub struct Server {
     pub engine: GuestEngine<ConnHost>,
     /// The live sessions, for `imapd status`.
     pub sessions: crate::ops::status::LiveSessions,
+    /// The connections not yet logged in, by address.
+    pub preauth: crate::connection::preauth::PreauthSlots,
     /// imapd.conf, re-read when the guest module is reloaded.
     config_path: PathBuf,
     /// Where the guest module comes from (re-read with imapd.conf).
@@ -251,6 +257,7 @@ impl Server {
             auth,
             engine,
             sessions: Default::default(),
+            preauth: Default::default(),
             session_counter: AtomicU64::new(0),
             start_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

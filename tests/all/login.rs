@@ -275,3 +275,60 @@ fn maxlogins_per_user_and_per_host() {
         "{t}"
     );
 }
+
+/// `maxpreauth_per_host`: an address holding that many connections not yet
+/// logged in gets `* BYE` for the next one (plain) or a bare close (TLS);
+/// other addresses are not affected, and a place comes back when one of
+/// them logs in or goes away.
+#[test]
+fn connections_waiting_to_log_in_are_capped_per_address() {
+    use crate::harness::Client;
+    use std::net::Ipv4Addr;
+    let s = server()
+        .conf("maxpreauth_per_host: 2")
+        .conf("allowplaintext: yes")
+        .start();
+    let waiting = |s: &crate::harness::TestServer| {
+        let mut c = s.connect();
+        assert!(c.line().starts_with("* OK "));
+        c
+    };
+    let refused = |mut c: Client| {
+        assert_eq!(
+            c.line(),
+            "* BYE Too many connections from your address waiting to log in"
+        );
+        assert!(c.closed());
+    };
+    let mut a = waiting(&s);
+    let b = waiting(&s);
+    refused(s.connect());
+    // Implicit TLS: closed before the handshake, with no plaintext.
+    let mut t = std::net::TcpStream::connect(s.tls.unwrap()).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    use std::io::Read;
+    assert!(t.read_to_end(&mut got).is_ok() && got.is_empty(), "{got:?}");
+    // Another address has places of its own.
+    let mut other = Client::connect_from(s.plain, Ipv4Addr::new(127, 0, 0, 2));
+    assert!(other.line().starts_with("* OK "));
+    // A login gives its place back; the session goes on.
+    a.login("plain", "secret");
+    let mut c = waiting(&s);
+    refused(s.connect());
+    // So does a connection that ends.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut d = s.connect();
+        let l = d.line();
+        if l.starts_with("* OK ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "place never given back: {l}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(a.cmd("n", "NOOP").1, "n OK Completed");
+    assert!(c.cmd("c", "CAPABILITY").1.starts_with("c OK"));
+    assert!(s.log().contains("(maxpreauth_per_host)"), "{}", s.log());
+}

@@ -5,6 +5,7 @@
 //! parses IMAP; it moves bytes and acts on the guest's requests.
 
 pub mod compress;
+pub mod preauth;
 
 use std::io::Write as _;
 use std::pin::Pin;
@@ -47,6 +48,8 @@ pub struct ConnHost {
     /// user's tree, whatever a guest might claim.
     pub user: Option<String>,
     telemetry: Option<std::fs::File>,
+    /// This connection's place in `maxpreauth_per_host`, until it logs in.
+    preauth: Option<preauth::PreauthSlot>,
     /// This session's entry in the proc registry, while logged in.
     login_record: Option<crate::registry::LoginRecord>,
     /// The user's mail tree (after promotion) and the mailbox locks held.
@@ -319,6 +322,7 @@ impl ConnHost {
             peer: peer.to_string(),
             user: None,
             telemetry: None,
+            preauth: None,
             login_record: None,
             mail_dir: None,
             locks: Default::default(),
@@ -338,8 +342,10 @@ impl ConnHost {
         peer: &str,
         tls: Option<Arc<TlsInfo>>,
         session_id: &str,
+        preauth: Option<preauth::PreauthSlot>,
     ) -> ConnHost {
         let mut host = ConnHost::new(server, peer, tls, session_id);
+        host.preauth = preauth;
         let id = host.server.next_serial();
         let now = crate::ops::status::epoch_secs();
         host.server.sessions.insert(SessionReport {
@@ -491,6 +497,7 @@ impl ConnHost {
         );
         self.telemetry = open_telemetry(&server, &name);
         self.user = Some(name.clone());
+        self.preauth = None;
         metrics().login(label, LoginResult::Success);
         self.publish_state();
         Ok(name)
@@ -709,11 +716,33 @@ async fn serve_inner(
         deflate: None,
         write_timeout: server.options.timeout,
     };
+    // Before the TLS handshake, which is itself work a client makes us do.
+    let ip = crate::registry::peer_host(peer)
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let preauth = match (ip, server.options.max_preauth_per_host) {
+        (Some(ip), Some(limit)) => {
+            match server.preauth.claim(ip, limit) {
+                Some(slot) => Some(slot),
+                None => {
+                    preauth::log_refused(ip, limit);
+                    if !implicit_tls {
+                        let _ = conn
+                        .write(b"* BYE Too many connections from your address waiting to log in\r\n")
+                        .await;
+                    }
+                    conn.close().await;
+                    return Ok(());
+                }
+            }
+        }
+        _ => None,
+    };
     if implicit_tls {
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id);
+    let host = ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id, preauth);
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
