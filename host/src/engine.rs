@@ -449,13 +449,67 @@ pub struct GuestEngine<H: SessionHost> {
     /// other threads to the sessions that have a command to answer, and a
     /// hibernated session needs an instance only for a moment.
     move_slots: Arc<tokio::sync::Semaphore>,
+    /// New and waking sessions take turns at a full pool: the first waits
+    /// for a slot, the rest queue behind it, in order.
+    admission: tokio::sync::Mutex<()>,
+    /// Slots promised to sessions that passed admission and are being
+    /// instantiated (not yet counted as live instances).
+    admitted: AtomicU64,
+    /// Rung by a new session waiting for a slot: one session in IDLE
+    /// hibernates at once instead of at `idle_hibernate`.
+    pressure: Arc<tokio::sync::Notify>,
     ticker_stop: Arc<AtomicBool>,
 }
+
+/// A slot promised by [`GuestEngine::admit`], until dropped.
+struct Admitted<'a>(&'a AtomicU64);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Longest a new connection waits for a pool slot before it is told the
+/// server is busy.
+const ADMISSION_WAIT: Duration = Duration::from_secs(30);
 
 impl<H: SessionHost> Drop for GuestEngine<H> {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Memory mappings a live session's instance takes in the pooling
+/// allocator (wasmtime-notes.md: about 6, measured at 10,000 instances).
+const MAPPINGS_PER_SESSION: u64 = 6;
+/// Mappings left for the rest of the process: its code, thread stacks,
+/// the allocator's large blocks.
+const MAPPINGS_RESERVE: u64 = 8192;
+
+/// `max_sessions`, lowered if need be so the pool's instances fit under
+/// the kernel's `vm.max_map_count`: past it, mmap fails for the host's
+/// own allocations too, and the whole process goes down rather than one
+/// session. Lowering it is logged with the sysctl setting that avoids it.
+pub fn within_map_limit(max_sessions: u32) -> u32 {
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let Some(limit) = limit else {
+        return max_sessions;
+    };
+    let fit = limit.saturating_sub(MAPPINGS_RESERVE) / MAPPINGS_PER_SESSION;
+    if u64::from(max_sessions) <= fit {
+        return max_sessions;
+    }
+    let lowered = u32::try_from(fit).unwrap_or(u32::MAX).max(1);
+    crate::syslog!(
+        Warning,
+        "max_sessions {max_sessions} lowered to {lowered}: vm.max_map_count is {limit}; \
+         set it to at least {} (sysctl -w vm.max_map_count=...) for {max_sessions} sessions",
+        u64::from(max_sessions) * MAPPINGS_PER_SESSION + MAPPINGS_RESERVE
+    );
+    lowered
 }
 
 fn engine_config(options: &EngineOptions) -> Config {
@@ -558,6 +612,9 @@ impl<H: SessionHost> GuestEngine<H> {
             move_slots: Arc::new(tokio::sync::Semaphore::new(
                 (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
             )),
+            admission: tokio::sync::Mutex::new(()),
+            admitted: AtomicU64::new(0),
+            pressure: Arc::new(tokio::sync::Notify::new()),
             ticker_stop,
         })
     }
@@ -719,26 +776,86 @@ impl<H: SessionHost> GuestEngine<H> {
     }
 
     /// Start a pre-auth session on the current module: instantiate,
-    /// construct, and return it together with its greeting.
+    /// construct, and return it together with its greeting. At a full
+    /// pool the connection queues (up to [`ADMISSION_WAIT`]) while
+    /// sessions in IDLE are asked to hibernate and give their slots back.
     pub async fn start(&self, host: H, settings: &Settings) -> Result<(GuestSession<H>, Step)> {
-        self.start_on(self.current(), host, settings).await
+        self.start_with(self.current(), host, settings, true).await
     }
 
-    /// Start a pre-auth session on `module`.
+    /// Start a pre-auth session on `module` (a trial of a new module: it
+    /// does not queue).
     pub async fn start_on(
         &self,
         module: Arc<Module<H>>,
         host: H,
         settings: &Settings,
     ) -> Result<(GuestSession<H>, Step)> {
+        self.start_with(module, host, settings, false).await
+    }
+
+    /// Sessions in IDLE listen here for a new session waiting for a slot.
+    pub fn pressure(&self) -> Arc<tokio::sync::Notify> {
+        self.pressure.clone()
+    }
+
+    /// Wait, in turn, until the pool has a slot that no one else was
+    /// promised, or [`ADMISSION_WAIT`] has passed (the instantiation that
+    /// follows then fails as it would have); each second of waiting asks
+    /// one more session in IDLE to hibernate. The slot stays promised
+    /// until the returned guard is dropped, after instantiating.
+    /// Promise the slot an instance about to be replaced frees to its
+    /// replacement, without waiting.
+    fn keep_slot(&self) -> Admitted<'_> {
+        self.admitted.fetch_add(1, Ordering::AcqRel);
+        Admitted(&self.admitted)
+    }
+
+    async fn admit(&self) -> Admitted<'_> {
+        let max = u64::from(self.options.max_sessions.max(1));
+        let taken = || self.live_instances() + self.admitted.load(Ordering::Acquire);
+        let turn = self.admission.lock().await;
+        if taken() >= max {
+            metrics().admission_waited();
+            let deadline = tokio::time::Instant::now() + ADMISSION_WAIT;
+            let mut ask = tokio::time::Instant::now();
+            while taken() >= max {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                if now >= ask {
+                    self.pressure.notify_one();
+                    ask = now + Duration::from_secs(1);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let admitted = self.keep_slot();
+        drop(turn);
+        admitted
+    }
+
+    async fn start_with(
+        &self,
+        module: Arc<Module<H>>,
+        host: H,
+        settings: &Settings,
+        queue: bool,
+    ) -> Result<(GuestSession<H>, Step)> {
         let mut store = self
             .new_store(host, None)
             .map_err(|_| anyhow!("creating the session's store"))?;
+        let admitted = match queue {
+            true => Some(self.admit().await),
+            false => None,
+        };
         let instance = module
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| anyhow!("instantiating the guest: {e:#}"))?;
+        drop(admitted);
         metrics().instantiated();
         store.data_mut().host.on_module(module.short());
         let mut s = GuestSession {
@@ -778,6 +895,9 @@ impl<H: SessionHost> GuestEngine<H> {
         let snapshot = old.snapshot().await?;
         let module = old.module.clone();
         let stayed = old.stayed.take();
+        // The slot the old instance frees is this session's: a queued
+        // connection must not take it before the new instance does.
+        let kept = self.keep_slot();
         let host = match host {
             Some(h) => h,
             None => old.into_host().await,
@@ -785,6 +905,7 @@ impl<H: SessionHost> GuestEngine<H> {
         let (s, _) = self
             .restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
             .await?;
+        drop(kept);
         Ok(s)
     }
 
@@ -804,6 +925,7 @@ impl<H: SessionHost> GuestEngine<H> {
         let snapshot = old.snapshot().await?;
         let module = old.module.clone();
         let stayed = old.stayed.take();
+        let _kept = self.keep_slot();
         let host = old.into_host().await;
         self.restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
             .await
@@ -972,9 +1094,13 @@ impl<H: SessionHost> GuestEngine<H> {
             module,
             stayed,
         } = hibernated;
+        // A full pool: wait in turn (another session in IDLE hibernates)
+        // rather than end this one.
+        let admitted = self.admit().await;
         let (s, _) = self
             .restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
             .await?;
+        drop(admitted);
         Ok(s)
     }
 

@@ -6,15 +6,24 @@
 //! processes that died without cleaning up are ignored and removed.
 
 use std::io::Read;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use cap_std::fs::Dir;
 
 const DIR: &str = "proc";
 
+/// A process's way into the registry: `proc/`, opened once and shared by
+/// every entry (a descriptor per session would count against the open
+/// files limit as much as the connections do).
+#[derive(Default)]
+pub struct Registry {
+    proc: OnceLock<Arc<Dir>>,
+}
+
 /// A logged-in session's entry; removed on drop.
 pub struct LoginRecord {
-    dir: Dir,
+    dir: Arc<Dir>,
     name: String,
 }
 
@@ -74,17 +83,38 @@ pub fn count(config_dir: &Dir, user: &str, host: &str) -> Result<Counts> {
     Ok(counts)
 }
 
-/// Record a logged-in session; `serial` makes the name unique within the
-/// process.
-pub fn register(config_dir: &Dir, serial: u64, user: &str, host: &str) -> Result<LoginRecord> {
-    config_dir
-        .create_dir_all(DIR)
-        .context("creating the proc registry")?;
-    let dir = config_dir.open_dir(DIR)?;
-    let name = format!("{}.{serial}", std::process::id());
-    dir.write(&name, format!("{user}\t{host}\n"))
-        .context("writing the proc registry")?;
-    Ok(LoginRecord { dir, name })
+impl Registry {
+    /// `proc/` under `config_dir`, created and opened the first time.
+    fn proc_dir(&self, config_dir: &Dir) -> Result<Arc<Dir>> {
+        if let Some(d) = self.proc.get() {
+            return Ok(d.clone());
+        }
+        config_dir
+            .create_dir_all(DIR)
+            .context("creating the proc registry")?;
+        let d = Arc::new(
+            config_dir
+                .open_dir(DIR)
+                .context("opening the proc registry")?,
+        );
+        Ok(self.proc.get_or_init(|| d).clone())
+    }
+
+    /// Record a logged-in session; `serial` makes the name unique within
+    /// the process.
+    pub fn register(
+        &self,
+        config_dir: &Dir,
+        serial: u64,
+        user: &str,
+        host: &str,
+    ) -> Result<LoginRecord> {
+        let dir = self.proc_dir(config_dir)?;
+        let name = format!("{}.{serial}", std::process::id());
+        dir.write(&name, format!("{user}\t{host}\n"))
+            .context("writing the proc registry")?;
+        Ok(LoginRecord { dir, name })
+    }
 }
 
 /// The host part of a peer address (`1.2.3.4:5678`, `[::1]:5678`).
@@ -107,8 +137,9 @@ mod tests {
         let tmp = tempfile_dir();
         let dir = Dir::open_ambient_dir(&tmp, cap_std::ambient_authority()).unwrap();
         assert_eq!(count(&dir, "alice", "10.0.0.1").unwrap(), Counts::default());
-        let a = register(&dir, 1, "alice", "10.0.0.1").unwrap();
-        let _b = register(&dir, 2, "bob", "10.0.0.1").unwrap();
+        let reg = Registry::default();
+        let a = reg.register(&dir, 1, "alice", "10.0.0.1").unwrap();
+        let _b = reg.register(&dir, 2, "bob", "10.0.0.1").unwrap();
         assert_eq!(
             count(&dir, "alice", "10.0.0.1").unwrap(),
             Counts { host: 2, user: 1 }

@@ -174,6 +174,8 @@ pub struct Server {
     pub engine: GuestEngine<ConnHost>,
     /// The live sessions, for `imapd status`.
     pub sessions: crate::ops::status::LiveSessions,
+    /// Who is logged in, for `maxlogins_per_*` (`proc/`).
+    pub registry: crate::registry::Registry,
     /// The connections not yet logged in, by address.
     pub preauth: crate::connection::preauth::PreauthSlots,
     /// imapd.conf, re-read when the guest module is reloaded.
@@ -200,6 +202,7 @@ impl Server {
         if let Some(n) = max_sessions {
             options.engine.max_sessions = n;
         }
+        options.engine.max_sessions = crate::engine::within_map_limit(options.engine.max_sessions);
         let config_dir = Dir::open_ambient_dir(&options.config_dir, ambient_authority())
             .with_context(|| format!("opening configdirectory {}", options.config_dir.display()))?;
         std::fs::create_dir_all(&options.partition).with_context(|| {
@@ -258,6 +261,7 @@ impl Server {
             engine,
             sessions: Default::default(),
             preauth: Default::default(),
+            registry: Default::default(),
             session_counter: AtomicU64::new(0),
             start_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

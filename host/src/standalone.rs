@@ -37,6 +37,7 @@ pub fn run(server: Arc<Server>, opts: &CliOptions) -> ExitCode {
     if let Err(e) = crate::ops::log::exit_on_terminate(0) {
         crate::syslog!(Err, "watching for SIGTERM: {e:#}");
     }
+    raise_fd_limit();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -54,6 +55,36 @@ pub fn run(server: Arc<Server>, opts: &CliOptions) -> ExitCode {
             ExitCode::from(exit::CONFIG)
         }
     }
+}
+
+/// Every connection is a descriptor: take the hard limit on open files
+/// as the soft one (1024 by default on many systems, far below the
+/// connections one process holds), and log what it is.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    crate::syslog!(
+        Info,
+        "open files limit {} (about as many connections)",
+        lim.rlim_cur
+    );
 }
 
 /// Sockets from systemd socket activation (`LISTEN_FDS`, `LISTEN_PID`,

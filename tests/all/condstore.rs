@@ -7,19 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::store_util::{Restartable, Rng, Session, resp_code, store_server, uid_set};
-
-/// `MODSEQ (n)` in a FETCH line.
-fn modseq_of(line: &str) -> Option<u64> {
-    let at = line.find("MODSEQ (")? + "MODSEQ (".len();
-    line[at..].split(')').next()?.parse().ok()
-}
-
-/// `UID n` in a FETCH line.
-fn uid_of(line: &str) -> Option<u32> {
-    let at = line.find("UID ")? + 4;
-    line[at..].split([' ', ')']).next()?.parse().ok()
-}
+use crate::store_util::{
+    Restartable, Rng, Session, modseq_of, resp_code, store_server, uid_of, uid_set,
+};
 
 /// The FLAGS list of a FETCH line, sorted, without \Recent.
 fn flags_of(line: &str) -> Option<Vec<String>> {

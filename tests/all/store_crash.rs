@@ -1,7 +1,11 @@
 //! Crash safety: concurrent APPEND/STORE/EXPUNGE/COPY/RENAME traffic,
 //! `kill -9` of the server (by PID) at pseudo-random moments, restart on
-//! the same data directory, and check that the store opens, no
-//! acknowledged message is lost, no UID is reused and UIDVALIDITY stays.
+//! the same data directory, and check that every mailbox opens, no
+//! acknowledged message or flag is lost, no UID or MODSEQ is reused and
+//! UIDVALIDITY stays.
+//!
+//! `make test` runs 15 kills; `make soak` runs the same test with
+//! `IMAPD_CRASH_KILLS=1000` (or `KILLS=n`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -12,7 +16,18 @@ use std::time::Duration;
 use crate::harness::Client;
 use crate::store_util::*;
 
-const ROUNDS: usize = 15;
+/// Messages a mailbox grows to before the writers hold back (a soak of
+/// 1,000 kills would otherwise reach 100,000 and spend its time checking
+/// them).
+const LIVE_CAP: usize = 2000;
+
+/// Kills in one run: `IMAPD_CRASH_KILLS`, else 15.
+fn rounds() -> usize {
+    std::env::var("IMAPD_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15)
+}
 
 #[derive(Default, Debug)]
 struct Mbox {
@@ -25,6 +40,10 @@ struct Mbox {
     /// Highest UID known at the last restart: every later UID is above it.
     max_seen: u32,
     uidvalidity: Option<u32>,
+    /// Acknowledged MODSEQs (of STOREs that set \Flagged) → their UID.
+    modseqs: BTreeMap<u64, u32>,
+    /// HIGHESTMODSEQ at the last restart: every later change is above it.
+    modseq_floor: u64,
 }
 
 #[derive(Default, Debug)]
@@ -139,7 +158,7 @@ fn mutator(
     seed: u64,
 ) -> Option<()> {
     let mut r = Raw::connect(addr)?;
-    let (_, t) = r.cmd("SELECT INBOX")?;
+    let (_, t) = r.cmd("SELECT INBOX (CONDSTORE)")?;
     if !t.starts_with("OK") {
         st.lock().unwrap().errors.push(format!("SELECT INBOX: {t}"));
         return None;
@@ -156,18 +175,56 @@ fn mutator(
                 .filter(|u| !s.inbox.maybe_gone.contains(u))
                 .copied()
                 .collect();
-            (!live.is_empty()).then(|| live[rng.below(live.len() as u64) as usize])
+            let full = (live.len() > LIVE_CAP, s.copies.acked.len() > LIVE_CAP);
+            (!live.is_empty()).then(|| (live[rng.below(live.len() as u64) as usize], full))
         };
-        let Some(uid) = pick else {
+        let Some((uid, (inbox_full, copies_full))) = pick else {
             r.cmd("NOOP")?;
             std::thread::sleep(Duration::from_millis(5));
             continue;
         };
-        match rng.below(10) {
+        // A long soak keeps the mailboxes near LIVE_CAP messages: expunge
+        // when INBOX is over it, stop copying when `copies` is.
+        let what = match rng.below(10) {
+            _ if inbox_full => 4,
+            6..=8 if copies_full => 0,
+            n => n,
+        };
+        match what {
             0..=3 => {
-                let (_, t) = r.cmd(&format!("UID STORE {uid} +FLAGS.SILENT (\\Flagged)"))?;
+                // Only a STORE that changes something gets a new MODSEQ.
+                let (u, _) = r.cmd(&format!("UID FETCH {uid} (FLAGS MODSEQ)"))?;
+                let Some(before) = u.iter().find(|l| uid_of(l) == Some(uid)) else {
+                    continue;
+                };
+                if before.contains("\\Flagged") {
+                    continue;
+                }
+                let before = modseq_of(before).unwrap_or(0);
+                let (u, t) = r.cmd(&format!("UID STORE {uid} +FLAGS (\\Flagged)"))?;
                 if t.starts_with("OK") {
-                    st.lock().unwrap().inbox.flagged.insert(uid);
+                    let mut s = st.lock().unwrap();
+                    s.inbox.flagged.insert(uid);
+                    let after = u.iter().find(|l| uid_of(l) == Some(uid));
+                    if let Some(m) = after.and_then(|l| modseq_of(l)) {
+                        let mb = &mut s.inbox;
+                        let mut errs = Vec::new();
+                        if m <= before || m <= mb.modseq_floor {
+                            errs.push(format!(
+                                "UID {uid}: MODSEQ {m} after a change, not above {before} \
+                                 (the message's) and {} (HIGHESTMODSEQ at the restart)",
+                                mb.modseq_floor
+                            ));
+                        }
+                        // Two clients flagging one message both see its
+                        // one new MODSEQ; another message must not.
+                        if let Some(other) = mb.modseqs.insert(m, uid)
+                            && other != uid
+                        {
+                            errs.push(format!("MODSEQ {m} given to UID {other} and UID {uid}"));
+                        }
+                        s.errors.extend(errs);
+                    }
                 }
             }
             4..=5 => {
@@ -218,27 +275,25 @@ fn mutator(
     Some(())
 }
 
+/// The number in response code `name` (`[UIDNEXT 7]`) among `u`.
+fn code_number(u: &[String], name: &str) -> u64 {
+    let args = u.iter().find_map(|l| resp_code(l, name));
+    args.unwrap_or_else(|| panic!("no {name} in {u:?}"))[0]
+        .parse()
+        .unwrap()
+}
+
 /// After a restart: everything acknowledged is there.
 fn verify(addr: SocketAddr, st: &mut State, round: usize) {
     let mut s = Session::connect(addr, "plain");
     for (name, mb) in [("INBOX", &mut st.inbox), ("copies", &mut st.copies)] {
-        let (u, t) = s.run(&format!("EXAMINE {name}"));
+        let (u, t) = s.run(&format!("EXAMINE {name} (CONDSTORE)"));
         assert!(
             t.starts_with("OK"),
             "round {round}: EXAMINE {name} after kill -9: {t}\n{u:?}"
         );
-        let uv: u32 = u
-            .iter()
-            .find_map(|l| resp_code(l, "UIDVALIDITY"))
-            .unwrap_or_else(|| panic!("{u:?}"))[0]
-            .parse()
-            .unwrap();
-        let uidnext: u32 = u
-            .iter()
-            .find_map(|l| resp_code(l, "UIDNEXT"))
-            .unwrap_or_else(|| panic!("{u:?}"))[0]
-            .parse()
-            .unwrap();
+        let uv = code_number(&u, "UIDVALIDITY") as u32;
+        let uidnext = code_number(&u, "UIDNEXT") as u32;
         if let Some(v) = mb.uidvalidity {
             assert_eq!(
                 uv, v,
@@ -246,11 +301,20 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
             );
         }
         mb.uidvalidity = Some(uv);
+        let highest = code_number(&u, "HIGHESTMODSEQ");
+        let max_acked_modseq = mb.modseqs.keys().last().copied().unwrap_or(0);
+        assert!(
+            highest >= mb.modseq_floor && highest >= max_acked_modseq,
+            "round {round}: {name} HIGHESTMODSEQ {highest} below {} (the last) or \
+             acknowledged MODSEQ {max_acked_modseq}",
+            mb.modseq_floor
+        );
+        mb.modseq_floor = highest;
         let exists = count(&u, "EXISTS").unwrap();
         let present: BTreeMap<u32, (String, bool)> = if exists == 0 {
             BTreeMap::new()
         } else {
-            s.fetch("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            s.fetch("FETCH 1:* (UID FLAGS MODSEQ BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
                 .into_iter()
                 .map(|f| {
                     let h = lossy(&f.bytes("BODY[HEADER.FIELDS (MESSAGE-ID)]"));
@@ -259,6 +323,12 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
                         .trim_start_matches("Message-ID:")
                         .trim()
                         .to_string();
+                    let modseq = f.req("MODSEQ").list()[0].num();
+                    assert!(
+                        modseq <= highest,
+                        "round {round}: {name} UID {}: MODSEQ {modseq} above HIGHESTMODSEQ {highest}",
+                        f.uid()
+                    );
                     (f.uid(), (mid, f.has_flag("\\Flagged")))
                 })
                 .collect()
@@ -312,6 +382,14 @@ fn verify(addr: SocketAddr, st: &mut State, round: usize) {
     // Exactly one of the RENAME scratch names exists.
     let u = s.ok("LIST \"\" ren-*");
     assert_eq!(u.len(), 1, "round {round}: RENAME left {u:?}");
+    let ren = u[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let (_, t) = s.run(&format!("EXAMINE {ren}"));
+    assert!(t.starts_with("OK"), "round {round}: EXAMINE {ren}: {t}");
     s.logout();
 }
 
@@ -326,7 +404,9 @@ fn kill_dash_nine_under_load_loses_nothing_acknowledged() {
     }
     let st = Arc::new(Mutex::new(State::default()));
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    for round in 0..ROUNDS {
+    let rounds = rounds();
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
         let addr = srv.addr.unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
@@ -351,16 +431,22 @@ fn kill_dash_nine_under_load_loses_nothing_acknowledged() {
         assert!(errors.is_empty(), "round {round}: {errors:#?}");
         let addr = srv.start();
         verify(addr, &mut st.lock().unwrap(), round);
+        if rounds > 15 && (round + 1) % 50 == 0 {
+            eprintln!("crash test: {} kills, {:.0?}", round + 1, started.elapsed());
+        }
     }
     let s = st.lock().unwrap();
     eprintln!(
-        "crash test: {} acknowledged appends, {} copies, {} expunge attempts over {ROUNDS} kills",
+        "crash test: {} acknowledged appends, {} copies, {} expunge attempts, {} flag \
+         changes with their MODSEQs over {rounds} kills in {:.0?}",
         s.inbox.acked.len(),
         s.copies.acked.len(),
-        s.inbox.maybe_gone.len()
+        s.inbox.maybe_gone.len(),
+        s.inbox.modseqs.len(),
+        started.elapsed()
     );
     assert!(
-        s.inbox.acked.len() >= ROUNDS,
+        s.inbox.acked.len() >= rounds,
         "too little traffic to mean anything"
     );
     let log = srv.log();

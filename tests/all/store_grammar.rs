@@ -148,6 +148,19 @@ impl<'a> P<'a> {
         }
     }
 
+    /// rfc7162 7: mod-sequence-value = 1*DIGIT, below 2^63.
+    fn mod_sequence(&mut self) -> R<u64> {
+        let s = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let t = std::str::from_utf8(&self.b[s..self.i]).unwrap();
+        match t.parse::<u64>() {
+            Ok(n) if n < 1 << 63 => Ok(n),
+            _ => self.err("mod-sequence-value < 2^63"),
+        }
+    }
+
     pub fn number(&mut self) -> R<u64> {
         let s = self.i;
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
@@ -653,6 +666,17 @@ impl<'a> P<'a> {
                 }
                 n
             }
+            // rfc7162 7: fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"
+            "MODSEQ" => {
+                self.sp()?;
+                self.lit("(")?;
+                let n = self.mod_sequence()?;
+                if n == 0 {
+                    return Err("MODSEQ (0) (permsg-modsequence is nonzero)".into());
+                }
+                self.lit(")")?;
+                Val::List(vec![Val::Num(n)])
+            }
             "BODYSTRUCTURE" => {
                 self.sp()?;
                 self.body(true, 0)?
@@ -680,7 +704,7 @@ impl<'a> P<'a> {
             }
             _ => {
                 self.i = start;
-                return self.err("msg-att item name (upper case, rfc3501 9 / rfc3516)");
+                return self.err("msg-att item name (upper case, rfc3501 9 / rfc3516 / rfc7162)");
             }
         };
         // The name as sent: everything before the SP that precedes the value.

@@ -271,6 +271,18 @@ pub fn literal_len(line: &str) -> Option<usize> {
     n.parse().ok()
 }
 
+/// `MODSEQ (n)` in a FETCH line.
+pub fn modseq_of(line: &str) -> Option<u64> {
+    let at = line.find("MODSEQ (")? + "MODSEQ (".len();
+    line[at..].split(')').next()?.parse().ok()
+}
+
+/// `UID n` in a FETCH line.
+pub fn uid_of(line: &str) -> Option<u32> {
+    let at = line.find("UID ")? + 4;
+    line[at..].split([' ', ')']).next()?.parse().ok()
+}
+
 /// A response code's arguments: `[NAME a b c]` → `["a","b","c"]`.
 pub fn resp_code<'a>(text: &'a str, name: &str) -> Option<Vec<&'a str>> {
     let start = text.find(&format!("[{name}"))? + 1;

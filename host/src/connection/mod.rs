@@ -53,7 +53,7 @@ pub struct ConnHost {
     /// This session's entry in the proc registry, while logged in.
     login_record: Option<crate::registry::LoginRecord>,
     /// The user's mail tree (after promotion) and the mailbox locks held.
-    mail_dir: Option<cap_std::fs::Dir>,
+    mail_dir: Option<Arc<cap_std::fs::Dir>>,
     locks: crate::locks::HeldLocks,
     /// What the TLS handshake told (channel bindings, client certificate).
     tls: Option<Arc<TlsInfo>>,
@@ -483,7 +483,11 @@ impl ConnHost {
             crate::syslog!(Notice, "login refused: {} {name}: {text}", self.client());
             return Err(AuthError::Refused(text));
         }
-        match crate::registry::register(&server.config_dir, server.next_serial(), &name, &host) {
+        let serial = server.next_serial();
+        match server
+            .registry
+            .register(&server.config_dir, serial, &name, &host)
+        {
             Ok(r) => self.login_record = Some(r),
             Err(e) => crate::syslog!(Err, "{e:#}"),
         }
@@ -761,9 +765,11 @@ async fn serve_inner(
         installs: server.engine.subscribe(),
         slots: server.engine.move_slots(),
         pending: false,
+        pressure: server.engine.pressure(),
     };
     // The user's mail tree once logged in, and the IDLE watch on it.
-    let mut mail_dir: Option<cap_std::fs::Dir> = None;
+    // Shared with the session's host services: one descriptor, not two.
+    let mut mail_dir: Option<Arc<cap_std::fs::Dir>> = None;
     let mut login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
     let mut watch: Option<IdleWatch> = None;
     // The deadlines of the IDLE in progress.
@@ -923,7 +929,7 @@ async fn serve_inner(
                         server,
                         session,
                         conn.tls.as_deref(),
-                        mail_dir.as_ref(),
+                        mail_dir.as_deref(),
                         &session_id,
                     )
                     .await
@@ -936,16 +942,16 @@ async fn serve_inner(
                     let Some(timers) = idle.as_mut() else {
                         continue;
                     };
-                    let Some(dir) = mail_dir.as_ref() else {
+                    if mail_dir.is_none() {
                         // Only a logged-in session can be restored.
                         timers.hibernate = None;
                         continue;
-                    };
-                    let asleep = Asleep {
+                    }
+                    let mut asleep = Asleep {
                         server,
                         peer,
                         session_id: &session_id,
-                        mail_dir: dir,
+                        mail_dir: &mut mail_dir,
                     };
                     let (s, resume) = match asleep
                         .hibernate(
@@ -993,7 +999,7 @@ async fn serve_inner(
             server,
             session,
             conn.tls.as_deref(),
-            mail_dir.as_ref(),
+            mail_dir.as_deref(),
             &session_id,
         )
         .await
@@ -1066,6 +1072,9 @@ struct Swaps {
     installs: tokio::sync::watch::Receiver<u64>,
     slots: Arc<tokio::sync::Semaphore>,
     pending: bool,
+    /// A new connection waits for a pool slot: a session in IDLE that can
+    /// hibernate does so at once.
+    pressure: Arc<tokio::sync::Notify>,
 }
 
 /// The deadlines of one IDLE. They are kept across wake-ups, so a
@@ -1141,6 +1150,9 @@ async fn wait(
         _ = sleep_until(idle.and_then(|t| t.poll)) => Wake::PollDue,
         _ = sleep_until(idle.and_then(|t| t.keepalive)) => Wake::Keepalive,
         _ = sleep_until(idle.and_then(|t| t.hibernate)) => Wake::Hibernate,
+        _ = swaps.pressure.notified(), if idle.is_some_and(|t| t.hibernate.is_some()) => {
+            Wake::Hibernate
+        }
         _ = sleep_until(timeout) => Wake::Timeout,
         _ = sleep_until(login_deadline) => Wake::LoginTimeout,
     }
@@ -1193,8 +1205,10 @@ struct Asleep<'a> {
     server: &'a Server,
     peer: &'a str,
     session_id: &'a str,
-    /// The user's tree: the wakened instance's only preopen.
-    mail_dir: &'a cap_std::fs::Dir,
+    /// The user's tree: the wakened instance's only preopen. Closed while
+    /// the session sleeps (so a hibernated session holds one descriptor,
+    /// its socket) and opened again to wake it or move it.
+    mail_dir: &'a mut Option<Arc<cap_std::fs::Dir>>,
 }
 
 /// While hibernated the client is read a little at a time into a buffer
@@ -1210,7 +1224,7 @@ impl Asleep<'_> {
     /// the session slept (client gone, autologout, shutdown, or the session
     /// could not be restored, which is logged and told with `* BYE`).
     async fn hibernate(
-        &self,
+        &mut self,
         session: GuestSession<ConnHost>,
         conn: &mut Conn,
         buf: &mut Vec<u8>,
@@ -1228,6 +1242,9 @@ impl Asleep<'_> {
         };
         metrics().hibernated();
         asleep.host.set_asleep(true);
+        asleep.host.mail_dir = None;
+        *self.mail_dir = None;
+        let user = asleep.host.user.clone().unwrap_or_default();
         let compress = match conn.deflate.as_mut() {
             Some(d) => {
                 // The compressor and (on a block boundary) the
@@ -1296,13 +1313,25 @@ impl Asleep<'_> {
                     // A hibernated session moves without waking: restored
                     // into the new module and reduced to its snapshot again.
                     swaps.pending = false;
+                    let tree = match open_tree(self.server, &user) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            // It moves when it wakes instead.
+                            crate::syslog!(Err, "{}: {e:#}", self.peer);
+                            continue;
+                        }
+                    };
                     let settings = self.server.settings(self.session_id, conn.tls.as_deref());
+                    // The restore locks its mailbox through the host.
+                    let tree = Arc::new(tree);
+                    asleep.host.mail_dir = Some(tree.clone());
                     asleep = self
                         .server
                         .engine
-                        .rehome(asleep, Some(self.mail_dir), &settings)
+                        .rehome(asleep, Some(&tree), &settings)
                         .await
                         .0;
+                    asleep.host.mail_dir = None;
                     release_memory_soon();
                 }
                 Wake::Hibernate => {}
@@ -1317,12 +1346,22 @@ impl Asleep<'_> {
         }
         drop(small);
         let settings = self.server.settings(self.session_id, conn.tls.as_deref());
-        let mut session = match self
-            .server
-            .engine
-            .wake(asleep, Some(self.mail_dir), &settings)
-            .await
-        {
+        let woken = match open_tree(self.server, &user) {
+            Ok(tree) => {
+                let tree = Arc::new(tree);
+                // The restore locks its mailbox through the host.
+                asleep.host.mail_dir = Some(tree.clone());
+                let woken = self
+                    .server
+                    .engine
+                    .wake(asleep, Some(&tree), &settings)
+                    .await;
+                *self.mail_dir = Some(tree);
+                woken
+            }
+            Err(e) => Err(e),
+        };
+        let mut session = match woken {
             Ok(s) => s,
             Err(e) => {
                 crate::syslog!(
@@ -1397,12 +1436,20 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
 /// After a successful login: open (creating on first login) the user's
 /// tree under the partition and move the session into a post-auth guest
 /// whose only filesystem is that tree.
+/// The user's mail tree, `<partition>/<user>/`.
+fn open_tree(server: &Server, user: &str) -> Result<cap_std::fs::Dir> {
+    server
+        .partition
+        .open_dir(user)
+        .with_context(|| format!("opening the mail tree of {user}"))
+}
+
 async fn promote(
     server: &Server,
     session: GuestSession<ConnHost>,
     session_id: &str,
     tls: Option<&TlsInfo>,
-) -> Result<(GuestSession<ConnHost>, cap_std::fs::Dir)> {
+) -> Result<(GuestSession<ConnHost>, Arc<cap_std::fs::Dir>)> {
     let mut session = session;
     let user = session
         .host()
@@ -1416,15 +1463,10 @@ async fn promote(
         .partition
         .create_dir_all(&user)
         .with_context(|| format!("creating the mail tree of {user}"))?;
-    let dir = server
-        .partition
-        .open_dir(&user)
-        .with_context(|| format!("opening the mail tree of {user}"))?;
+    let dir = open_tree(server, &user)?;
     let settings = server.settings(session_id, tls);
-    session.host().mail_dir = Some(
-        dir.try_clone()
-            .with_context(|| format!("opening the mail tree of {user}"))?,
-    );
+    let dir = Arc::new(dir);
+    session.host().mail_dir = Some(dir.clone());
     let session = server
         .engine
         .reinstantiate(session, None, Some(&dir), &settings)

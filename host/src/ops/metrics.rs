@@ -231,6 +231,7 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     instantiations: AtomicU64,
+    admission_waits: AtomicU64,
     traps: [AtomicU64; 3],
     guest_memory: AtomicI64,
     hibernations: AtomicU64,
@@ -251,6 +252,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     bytes_in: AtomicU64::new(0),
     bytes_out: AtomicU64::new(0),
     instantiations: AtomicU64::new(0),
+    admission_waits: AtomicU64::new(0),
     traps: std::array::from_fn(|_| AtomicU64::new(0)),
     guest_memory: AtomicI64::new(0),
     hibernations: AtomicU64::new(0),
@@ -333,6 +335,11 @@ impl Metrics {
         self.instantiations.fetch_add(1, Relaxed);
     }
 
+    /// A new connection found the pool full and queued for a slot.
+    pub fn admission_waited(&self) {
+        self.admission_waits.fetch_add(1, Relaxed);
+    }
+
     pub fn trap(&self, kind: TrapKind) {
         self.traps[kind as usize].fetch_add(1, Relaxed);
     }
@@ -400,6 +407,7 @@ impl Metrics {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             instantiations: self.instantiations.load(Relaxed),
+            admission_waits: self.admission_waits.load(Relaxed),
             traps: TrapKind::ALL
                 .iter()
                 .map(|k| (k.label().to_string(), self.traps[*k as usize].load(Relaxed)))
@@ -445,6 +453,7 @@ pub struct Snapshot {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub instantiations: u64,
+    pub admission_waits: u64,
     /// By trap kind.
     pub traps: BTreeMap<String, u64>,
     pub live_instances: i64,
@@ -478,6 +487,7 @@ impl Snapshot {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.instantiations += other.instantiations;
+        self.admission_waits += other.admission_waits;
         for (k, n) in &other.traps {
             *self.traps.entry(k.clone()).or_default() += n;
         }
@@ -637,6 +647,14 @@ impl prometheus_client::collector::Collector for Snapshot {
              trial sessions of new modules)",
             None,
             self.instantiations,
+        )?;
+        counter(
+            &mut e,
+            "imapd_admission_waits",
+            "New connections that found every guest instance (max_sessions) in use and \
+             queued for one while sessions in IDLE hibernated",
+            None,
+            self.admission_waits,
         )?;
         {
             let mut f = e.encode_descriptor(
