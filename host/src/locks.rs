@@ -37,7 +37,14 @@ impl HeldLocks {
         };
         let mut opts = OpenOptions::new();
         opts.create(true).truncate(false).read(true).write(true);
-        let file = match tree.open_with(&path, &opts) {
+        let opened = match tree.open_with(&path, &opts) {
+            // A read-only file system: flock works on a descriptor opened
+            // for reading (and, without a lock file, there is nothing a
+            // writer could change to protect against).
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => tree.open(&path),
+            r => r,
+        };
+        let file = match opened {
             Ok(f) => f.into_std(),
             // A mailbox being created has no directory yet: nothing to
             // protect in it, and CREATE is atomic on its own (mkdir).

@@ -65,7 +65,7 @@ fn disk_full_append_and_copy_get_no_and_lose_nothing() {
     }
     let refused = refused.expect("a 1 MiB spool took 4 MB of mail");
     assert!(acked.len() > 5, "only {} messages fit", acked.len());
-    eprintln!("{} messages stored, then: NO {refused}", acked.len());
+    eprintln!("{} messages stored, then: {refused}", acked.len());
     // More of the same, and a COPY of everything: NO or OK, never worse.
     for i in 0..3 {
         let (_, t) = c.append_full("INBOX", None, None, &message(1000 + i, 20_000));
@@ -109,4 +109,80 @@ fn disk_full_append_and_copy_get_no_and_lose_nothing() {
     assert!(t.starts_with("OK"), "CLOSE: {t}");
     let uid = c.append("INBOX", &message(2000, 2_000));
     assert!(uid > acked.last().unwrap().0);
+}
+
+/// A read-only partition (remounted `ro` under a running server, as an
+/// operator or a failing disk does): sessions log in and read everything;
+/// every change gets NO (never BAD, BYE or a dead session); once it is
+/// writable again, the mail is all there and changes work.
+#[test]
+fn read_only_partition_reads_everything_and_refuses_changes() {
+    let data = server().no_tls().conf("allowplaintext: yes").prepare();
+    let Some(mounted) = mount_tmpfs(&data.spool(), "16m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs (not root?)");
+        return;
+    };
+    let s = start_prepared(data, false);
+    let mut c = Session::new(&s);
+    c.ok("CREATE Other");
+    let msgs: Vec<Vec<u8>> = (0..5).map(|i| message(i, 3_000)).collect();
+    let uids: Vec<u32> = msgs.iter().map(|m| c.append("INBOX", m)).collect();
+    c.select("INBOX");
+    c.ok("STORE 1 +FLAGS (\\Flagged)");
+    c.logout();
+    let remount = |how: &str| {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(&mounted.0)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {how}");
+    };
+    remount("ro");
+    let mut c = Session::new(&s);
+    let (u, t) = c.select("INBOX");
+    assert!(
+        t.starts_with("OK"),
+        "SELECT on a read-only spool: {t} {u:?}"
+    );
+    assert_eq!(count(&u, "EXISTS"), Some(5), "{u:?}");
+    let fetched = c.fetch("UID FETCH 1:* (UID FLAGS BODY.PEEK[] ENVELOPE)");
+    assert_eq!(fetched.len(), 5);
+    for (f, (uid, msg)) in fetched.iter().zip(uids.iter().zip(&msgs)) {
+        assert_eq!(f.uid(), *uid);
+        assert!(f.bytes("BODY[]") == *msg, "UID {uid} differs");
+    }
+    assert!(fetched[0].has_flag("\\Flagged"));
+    assert_eq!(c.search("SEARCH SUBJECT \"full 3\""), vec![4]);
+    let (u, t) = c.run("LIST \"\" *");
+    assert!(t.starts_with("OK") && u.len() == 2, "LIST: {t} {u:?}");
+    let (_, t) = c.run("STATUS Other (MESSAGES UIDNEXT)");
+    assert!(t.starts_with("OK"), "STATUS: {t}");
+    // Every change: NO, and the session goes on.
+    for cmd in [
+        "STORE 2 +FLAGS (\\Seen)",
+        "UID COPY 1:* Other",
+        "UID MOVE 1 Other",
+        "CREATE New",
+        "RENAME Other Renamed",
+        "DELETE Other",
+    ] {
+        let (u, t) = c.run(cmd);
+        assert!(t.starts_with("NO"), "{cmd} on a read-only spool: {t} {u:?}");
+    }
+    let (_, t) = c.append_full("INBOX", None, None, &message(9, 1_000));
+    assert!(t.starts_with("NO"), "APPEND on a read-only spool: {t}");
+    let (_, t) = c.run("NOOP");
+    assert!(t.starts_with("OK"), "{t}");
+    c.logout();
+    // Writable again: nothing lost, changes work.
+    remount("rw");
+    let mut c = Session::new(&s);
+    let (u, _) = c.select("INBOX");
+    assert_eq!(count(&u, "EXISTS"), Some(5), "{u:?}");
+    c.ok("STORE 2 +FLAGS (\\Seen)");
+    let uid = c.append("INBOX", &message(10, 1_000));
+    assert!(uid > *uids.last().unwrap());
+    let log = s.log();
+    assert!(!log.contains("panicked"), "server log:\n{log}");
 }

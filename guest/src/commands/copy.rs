@@ -87,7 +87,11 @@ pub(crate) fn copy_or_move(
     };
     let (store, selected) = match session.store_and_selected() {
         Ok(both) => both,
-        Err(e) => return Ok(Outcome::Refused(format!("NO {e}"))),
+        Err(e) => {
+            return Ok(Outcome::Refused(super::mailbox_arg::failure_text(
+                session, &e,
+            )));
+        }
     };
     let Some(selected) = selected else {
         return Ok(Outcome::Refused("BAD Please select a mailbox first".into()));
@@ -134,7 +138,7 @@ pub(crate) fn copy_or_move(
         Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Refused(
             "NO [EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
         ),
-        Err(e) => Outcome::Refused(format!("NO {e}")),
+        Err(e) => Outcome::Refused(super::mailbox_arg::failure_text(session, &e)),
     })
 }
 

@@ -77,7 +77,8 @@ pub fn astring(text: &str) -> String {
 }
 
 /// The NO reply for a store failure. I/O errors are logged, the client
-/// gets Cyrus's `System I/O error`.
+/// gets Cyrus's `System I/O error` (a full disk too: inside the sandbox
+/// a failed write is an I/O error whatever the cause).
 pub fn failure_text(session: &Session, error: &StoreError) -> String {
     match error {
         StoreError::InvalidName(e) => format!("NO Invalid mailbox name: {}", one_line(&e.0)),

@@ -184,7 +184,7 @@ pub fn run(
         ),
         Ok(_) => request.reply(session, "OK Completed"),
         Err(StoreError::ReadOnly) => request.reply(session, "NO Permission denied"),
-        Err(e) => request.reply(session, &format!("NO {e}")),
+        Err(e) => request.reply(session, &super::mailbox_arg::failure_text(session, &e)),
     }
     Ok(Action::None)
 }
