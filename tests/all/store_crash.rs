@@ -176,9 +176,11 @@ fn mutator(
                 .copied()
                 .collect();
             let full = (live.len() > LIVE_CAP, s.copies.acked.len() > LIVE_CAP);
-            (!live.is_empty()).then(|| (live[rng.below(live.len() as u64) as usize], full))
+            // Over the cap, the oldest go in batches.
+            let oldest: Vec<u32> = live.iter().take(50).copied().collect();
+            (!live.is_empty()).then(|| (live[rng.below(live.len() as u64) as usize], oldest, full))
         };
-        let Some((uid, (inbox_full, copies_full))) = pick else {
+        let Some((uid, oldest, (inbox_full, copies_full))) = pick else {
             r.cmd("NOOP")?;
             std::thread::sleep(Duration::from_millis(5));
             continue;
@@ -228,9 +230,12 @@ fn mutator(
                 }
             }
             4..=5 => {
-                st.lock().unwrap().inbox.maybe_gone.insert(uid);
-                r.cmd(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"))?;
-                r.cmd(&format!("UID EXPUNGE {uid}"))?;
+                let gone = if inbox_full { oldest } else { vec![uid] };
+                st.lock().unwrap().inbox.maybe_gone.extend(&gone);
+                let set: Vec<String> = gone.iter().map(u32::to_string).collect();
+                let set = set.join(",");
+                r.cmd(&format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))?;
+                r.cmd(&format!("UID EXPUNGE {set}"))?;
             }
             6..=8 => {
                 let (u, t) = r.cmd(&format!("UID COPY {uid} copies"))?;
