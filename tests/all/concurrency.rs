@@ -14,7 +14,9 @@ fn two_hundred_concurrent_sessions() {
         .map(|i| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let mut c = crate::harness::Client::connect(addr);
+                // From four addresses: 50 each, under maxpreauth_per_host.
+                let from = std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % 4) as u8);
+                let mut c = crate::harness::Client::connect_from(addr, from);
                 assert!(c.line().starts_with("* OK"));
                 // Everyone is connected (and has a live guest) at once.
                 barrier.wait();

@@ -332,3 +332,66 @@ fn connections_waiting_to_log_in_are_capped_per_address() {
     assert!(c.cmd("c", "CAPABILITY").1.starts_with("c OK"));
     assert!(s.log().contains("(maxpreauth_per_host)"), "{}", s.log());
 }
+
+/// The password file replaced while clients log in, by rename (as `imapd
+/// passwd` does) and by rewriting it in place (as an editor or a careless
+/// script does): every login gets OK or NO, with the old password or the
+/// new one, never BAD, BYE or a dead server; afterwards only the new one
+/// works.
+#[test]
+fn password_file_replaced_mid_login() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = server()
+        .conf("allowplaintext: yes")
+        .conf("failedloginpause: 0")
+        .start();
+    let passwd = s.data.config_dir().join("passwd");
+    let original = std::fs::read_to_string(&passwd).unwrap();
+    let with = |pw: &str| original.replace("plain:{PLAIN}secret", &format!("plain:{{PLAIN}}{pw}"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (addr, stop) = (s.plain, stop.clone());
+        clients.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let mut c = crate::harness::Client::connect(addr);
+                assert!(c.line().starts_with("* OK"));
+                for pw in ["secret", "newer"] {
+                    let (_, t) = c.cmd("a", &format!("LOGIN plain {pw}"));
+                    assert!(
+                        t.starts_with("a OK") || t.starts_with("a NO"),
+                        "LOGIN while the password file changes: {t}"
+                    );
+                    if t.starts_with("a OK") {
+                        break;
+                    }
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    let tmp = s.data.config_dir().join("passwd.new");
+    for i in 0..60 {
+        let text = with(if i % 2 == 0 { "newer" } else { "secret" });
+        if i % 3 == 0 {
+            std::fs::write(&passwd, &text).unwrap();
+        } else {
+            std::fs::write(&tmp, &text).unwrap();
+            std::fs::rename(&tmp, &passwd).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let logins: u32 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(logins > 10, "only {logins} logins");
+    std::fs::write(&tmp, with("newer")).unwrap();
+    std::fs::rename(&tmp, &passwd).unwrap();
+    let mut c = s.connect();
+    c.line();
+    assert!(c.cmd("a", "LOGIN plain secret").1.starts_with("a NO"));
+    assert!(c.cmd("b", "LOGIN plain newer").1.starts_with("b OK"));
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}

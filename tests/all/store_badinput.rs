@@ -237,3 +237,89 @@ fn literals_and_flags_that_are_not_allowed() {
     assert!(t.starts_with("NO") || t.starts_with("BAD"), "{t}");
     assert_eq!(message_files(&spool), before);
 }
+
+/// Message files damaged behind the server's back (deleted, cut short,
+/// replaced by a directory): fetching such a message gets NO or its bytes
+/// as they are now (or, its file gone, the message is expunged, as a
+/// maildir's reader sees it), never a literal whose length lies, a BYE or
+/// a dead session; the other messages are served as before.
+#[test]
+fn damaged_message_files_get_no_and_the_session_goes_on() {
+    let s = store_server(&[]);
+    let mut c = Session::new(&s);
+    let msgs: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            format!(
+                "Subject: file {i}\r\nMessage-ID: <file{i}@test>\r\n\r\n{}\r\n",
+                "body line\r\n".repeat(200)
+            )
+            .into_bytes()
+        })
+        .collect();
+    for m in &msgs {
+        c.append("INBOX", m);
+    }
+    // Cached data first, so the damage is seen only by what reads files.
+    c.select("INBOX");
+    c.fetch("FETCH 1:* (ENVELOPE RFC822.SIZE BODYSTRUCTURE)");
+    c.logout();
+    let cur = user_tree(&s.data.root, "plain").join("cur");
+    let mut files: Vec<_> = std::fs::read_dir(&cur)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort_by_key(|p| {
+        // `<time>.M<usec>P<n>U<uid>...`: in UID order.
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let uid = name.split('U').nth(1).unwrap_or("");
+        uid.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
+    assert_eq!(files.len(), 4, "{files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .unwrap();
+    f.set_len(100).unwrap();
+    drop(f);
+    std::fs::remove_file(&files[2]).unwrap();
+    std::fs::create_dir(&files[2]).unwrap();
+
+    let mut c = Session::new(&s);
+    let (u, t) = c.select("INBOX");
+    assert!(t.starts_with("OK"), "SELECT: {t} {u:?}");
+    for uid in 1..=3 {
+        for item in [
+            "BODY.PEEK[]",
+            "BODY.PEEK[TEXT]",
+            "BINARY.PEEK[1]",
+            "RFC822.SIZE",
+        ] {
+            let cmd = format!("UID FETCH {uid} {item}");
+            let (r, t) = c.run_lit(&cmd);
+            assert!(
+                t.starts_with("OK") || t.starts_with("NO"),
+                "{cmd} of a damaged file: {t}"
+            );
+            // Whatever came back parses: every literal is as long as it says.
+            for resp in r.iter().filter(|r| is_fetch(r)) {
+                crate::store_grammar::parse_fetch(resp)
+                    .unwrap_or_else(|e| panic!("{cmd}: {e}\n{}", lossy(resp)));
+            }
+        }
+        let (_, t) = c.run(&format!("UID SEARCH BODY \"line\" UID {uid}"));
+        assert!(t.starts_with("OK") || t.starts_with("NO"), "SEARCH: {t}");
+    }
+    // The undamaged message is served whole, and the session goes on.
+    let f = c.fetch("UID FETCH 4 BODY.PEEK[]");
+    assert_eq!(f[0].bytes("BODY[]"), msgs[3]);
+    let (_, t) = c.run("NOOP");
+    assert!(t.starts_with("OK"), "{t}");
+    c.logout();
+    let log = s.log();
+    assert!(!log.contains("panicked") && !log.contains("trap"), "{log}");
+}
