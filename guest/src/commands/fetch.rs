@@ -252,7 +252,14 @@ fn write_responses(
             continue;
         }
         let summary = if items.needs_summary() {
-            Some(job.summaries.summary(record))
+            match job.summaries.live_summary(record) {
+                Some(s) => Some(s),
+                None => {
+                    // rfc2180 4.1.2, as for a file that vanished above.
+                    out.push(format!("* OK Message {seq} no longer exists\r\n").as_bytes());
+                    continue;
+                }
+            }
         } else {
             None
         };

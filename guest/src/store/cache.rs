@@ -459,6 +459,20 @@ impl CacheReader {
         decode_summary(self.payload(record)).unwrap_or(EMPTY_VIEW)
     }
 
+    /// The summary of `record` as [`summary`](Self::summary) gives it, or
+    /// `None` when neither the cache nor the message file has it any
+    /// more: another session expunged the message (and a compaction
+    /// dropped its cache entry) since this one last looked. FETCH then
+    /// says the message no longer exists rather than show it empty.
+    pub fn live_summary(&mut self, record: &MessageRecord) -> Option<SummaryView<'_>> {
+        if self.blob(record, record.cache).is_none() {
+            let raw = self.try_message(record)?;
+            self.rebuilt = encode_summary(&MessageSummary::of(&raw));
+            return Some(decode_summary(&self.rebuilt).unwrap_or(EMPTY_VIEW));
+        }
+        Some(self.summary(record))
+    }
+
     /// The stored form of the summary of `record` (see [`summary`](Self::summary)).
     pub fn payload(&mut self, record: &MessageRecord) -> &[u8] {
         match self.blob(record, record.cache) {
@@ -485,10 +499,15 @@ impl CacheReader {
     }
 
     fn message(&self, record: &MessageRecord) -> Vec<u8> {
+        self.try_message(record).unwrap_or_default()
+    }
+
+    /// The message file's bytes, if it is still there.
+    fn try_message(&self, record: &MessageRecord) -> Option<Vec<u8>> {
         let cur = self.dir.join("cur").join(&record.file);
         std::fs::read(cur)
             .or_else(|_| std::fs::read(self.dir.join("tmp").join(&record.file)))
-            .unwrap_or_default()
+            .ok()
     }
 
     /// The payload range in `window` of the record's blob, if it is there
@@ -676,5 +695,21 @@ mod tests {
         let view = reader.summary(&record(8, CacheRef::default()));
         assert!(view.envelope.starts_with(b"("));
         assert_eq!(view.subject, "");
+        // FETCH asks for the live one: the message is gone.
+        assert!(
+            reader
+                .live_summary(&record(8, CacheRef::default()))
+                .is_none()
+        );
+        assert_eq!(
+            reader
+                .live_summary(&record(9, CacheRef::default()))
+                .map(|v| v.subject),
+            Some("s9")
+        );
+        assert_eq!(
+            reader.live_summary(&record(2, refs[1])).map(|v| v.subject),
+            Some("s2")
+        );
     }
 }

@@ -94,6 +94,8 @@ pub struct Limits {
     pub session_cpu_limit: u64,
     pub maxlogins_per_user: Option<u32>,
     pub maxlogins_per_host: Option<u32>,
+    #[serde(default)]
+    pub maxpreauth_per_host: Option<u32>,
     pub timeout: u64,
     pub login_timeout: Option<u64>,
     pub imapidletimeout: u64,
@@ -113,6 +115,7 @@ impl Limits {
             session_cpu_limit: secs(o.engine.cpu_limit),
             maxlogins_per_user: o.max_logins_per_user,
             maxlogins_per_host: o.max_logins_per_host,
+            maxpreauth_per_host: o.max_preauth_per_host,
             timeout: secs(o.timeout),
             login_timeout: o.login_timeout.map(secs),
             imapidletimeout: secs(o.idle_timeout),
@@ -132,7 +135,8 @@ impl Limits {
         let count = |v: Option<u32>| v.map_or("unlimited".into(), |n| n.to_string());
         format!(
             "max_sessions {}, session_memory_limit {} MiB, session_cpu_limit {}s, \
-             maxlogins_per_user {}, maxlogins_per_host {}, timeout {}s, login_timeout {}, \
+             maxlogins_per_user {}, maxlogins_per_host {}, maxpreauth_per_host {}, timeout {}s, \
+             login_timeout {}, \
              imapidletimeout {}s, imapidlepoll {}, idle_keepalive {}, idle_hibernate {}, \
              maxliteral {}, maxmessagesize {}",
             self.max_sessions,
@@ -140,6 +144,7 @@ impl Limits {
             self.session_cpu_limit,
             count(self.maxlogins_per_user),
             count(self.maxlogins_per_host),
+            count(self.maxpreauth_per_host),
             self.timeout,
             opt(self.login_timeout, "s"),
             self.imapidletimeout,
