@@ -211,6 +211,22 @@ fn create_delete_rename() {
     );
 }
 
+/// The subscriptions of a renamed mailbox and its inferiors move with
+/// them; others stay.
+#[test]
+fn rename_moves_subscriptions() {
+    let (mut s, _dir) = store_session();
+    for m in ["work", "work/2024", "play"] {
+        run(&mut s, &format!("a CREATE {m}\r\n"));
+        run(&mut s, &format!("a SUBSCRIBE {m}\r\n"));
+    }
+    assert_eq!(run(&mut s, "a RENAME work job\r\n").0, "a OK Completed\r\n");
+    assert_eq!(
+        run(&mut s, "a LSUB \"\" *\r\n").0,
+        "* LSUB () \"/\" job\r\n* LSUB () \"/\" job/2024\r\n* LSUB () \"/\" play\r\na OK Completed\r\n"
+    );
+}
+
 #[test]
 fn rename_inbox_moves_its_mail() {
     let (mut s, _dir) = store_session();

@@ -446,6 +446,23 @@ impl MailStore {
             }
             special_use::write(&self.root, &uses)?;
         }
+        // So do the subscriptions, as Cyrus and Dovecot move them: a
+        // client renaming a folder must not find it unsubscribed.
+        let subs = self.subscriptions()?;
+        if subs.iter().any(|n| n == from || n.is_inferior_of(from)) {
+            let mut moved: Vec<MailboxName> = Vec::with_capacity(subs.len());
+            for n in subs {
+                let n = if n == *from || n.is_inferior_of(from) {
+                    renamed(&n, from, to)?
+                } else {
+                    n
+                };
+                if !moved.contains(&n) {
+                    moved.push(n);
+                }
+            }
+            self.write_subscriptions(&moved)?;
+        }
         Ok(())
     }
 
