@@ -139,7 +139,7 @@ fn split_ending(line: &[u8]) -> (&[u8], &[u8]) {
 /// The file with `user`'s first line given `hash` (its extra fields kept) and later lines of
 /// the same user dropped (the reader would ignore them, and `--delete` must not resurrect
 /// them); or with a new line appended.
-fn set_line(old: &[u8], user: &str, hash: &str) -> Vec<u8> {
+pub(crate) fn set_line(old: &[u8], user: &str, hash: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(old.len() + hash.len() + user.len() + 2);
     let mut replaced = false;
     for line in split_lines(old) {
@@ -174,7 +174,7 @@ fn set_line(old: &[u8], user: &str, hash: &str) -> Vec<u8> {
 }
 
 /// The file without `user`'s lines, and how many there were.
-fn delete_lines(old: &[u8], user: &str) -> (Vec<u8>, usize) {
+pub(crate) fn delete_lines(old: &[u8], user: &str) -> (Vec<u8>, usize) {
     let mut removed = 0;
     let mut out = Vec::with_capacity(old.len());
     for line in split_lines(old) {
@@ -287,14 +287,14 @@ fn write_new(tmp: &Path, bytes: &[u8], owner: Option<(u32, u32)>, dir: &Path) ->
 
 /// Parsed `imapd passwd` arguments.
 #[derive(Debug, PartialEq, Eq)]
-struct PasswdArgs {
+pub(crate) struct PasswdArgs {
     config: PathBuf,
     delete: bool,
     scheme: Scheme,
     user: String,
 }
 
-fn parse_args(args: &[String]) -> Result<PasswdArgs> {
+pub(crate) fn parse_args(args: &[String]) -> Result<PasswdArgs> {
     let mut config = None;
     let mut delete = false;
     let mut scheme = Scheme::default();

@@ -83,14 +83,23 @@ fn exe_stamp(path: &PathBuf) -> Option<ExeStamp> {
 /// the pid and the service name, in that order.
 pub fn run_debug_command(template: &str, service: &str) {
     let argv0 = std::env::args().next().unwrap_or_else(|| "imapd".into());
-    let mut args: Vec<String> = vec![argv0, std::process::id().to_string(), service.to_string()];
-    args.reverse();
+    let cmd = debug_command_line(template, [&argv0, &std::process::id().to_string(), service]);
+    let _ = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .status();
+}
+
+/// `template` with each `%s` or `%d` replaced by the next of `args` (none
+/// once they run out) and `%%` by `%`; any other `%` stays as it is.
+pub(crate) fn debug_command_line(template: &str, args: [&str; 3]) -> String {
+    let mut args = args.into_iter();
     let mut cmd = String::new();
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '%' {
             match chars.next() {
-                Some('s') | Some('d') => cmd.push_str(&args.pop().unwrap_or_default()),
+                Some('s') | Some('d') => cmd.push_str(args.next().unwrap_or_default()),
                 Some('%') => cmd.push('%'),
                 Some(o) => {
                     cmd.push('%');
@@ -102,10 +111,7 @@ pub fn run_debug_command(template: &str, service: &str) {
             cmd.push(c);
         }
     }
-    let _ = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&cmd)
-        .status();
+    cmd
 }
 
 fn check_fds() -> Result<(), String> {

@@ -50,7 +50,7 @@ const MAX_ARGON2_M_COST: u32 = 1 << 20;
 
 /// A stored password hash whose format has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum StoredHash {
+pub(crate) enum StoredHash {
     /// A PHC string, `$argon2id$...` or `$argon2i$...`.
     Argon2(String),
     /// glibc SHA-crypt: `$6$` (is_512) or `$5$`, with its rounds, salt and encoded hash.
@@ -69,7 +69,7 @@ enum StoredHash {
 
 /// What a password file line says about its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
+pub(crate) enum Entry {
     Hash(StoredHash),
     /// `!` hash: the account exists but may not log in.
     Locked,
@@ -224,7 +224,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl StoredHash {
     /// Checks `password`. An error means the stored hash could not be evaluated.
-    fn verify(&self, password: &[u8]) -> Result<bool, String> {
+    pub(crate) fn verify(&self, password: &[u8]) -> Result<bool, String> {
         match self {
             StoredHash::Argon2(s) => {
                 let phc = PasswordHash::new(s).map_err(|e| e.to_string())?;
@@ -280,8 +280,8 @@ fn dummy_hash() -> &'static StoredHash {
 }
 
 /// Identity of a file version: when any of these changes, the file is read again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -303,14 +303,14 @@ impl Stamp {
 
 /// One parsed version of the file.
 #[derive(Debug)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     stamp: Stamp,
-    users: HashMap<String, Entry>,
+    pub(crate) users: HashMap<String, Entry>,
     /// Malformed lines and duplicates, each starting with file:line.
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
-fn parse_file(path: &Path, bytes: &[u8], stamp: Stamp) -> Snapshot {
+pub(crate) fn parse_file(path: &Path, bytes: &[u8], stamp: Stamp) -> Snapshot {
     let mut users: HashMap<String, (usize, Entry)> = HashMap::new();
     let mut warnings = Vec::new();
     let shown = path.display();

@@ -64,7 +64,12 @@ pub fn check_with_timeout(
     stream
         .write_all(&request)
         .map_err(|e| io_error(path, "sending the request", e, timeout))?;
+    read_answer(&mut stream, path, timeout)
+}
 
+/// saslauthd's answer on `stream`: one counted string, `OK...` (true) or
+/// `NO...` (false); anything else is an error naming the socket `path`.
+pub(crate) fn read_answer(stream: &mut impl Read, path: &Path, timeout: Duration) -> Result<bool> {
     let mut len = [0u8; 2];
     stream
         .read_exact(&mut len)
@@ -79,7 +84,7 @@ pub fn check_with_timeout(
         Some(b"NO") => Ok(false),
         _ => {
             let text: String = String::from_utf8_lossy(&answer).chars().take(60).collect();
-            bail!("saslauthd {shown}: unexpected answer {text:?}")
+            bail!("saslauthd {}: unexpected answer {text:?}", path.display())
         }
     }
 }

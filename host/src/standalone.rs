@@ -91,34 +91,20 @@ fn raise_fd_limit() {
 /// `LISTEN_FDNAMES`): a socket whose name ends in `s` or contains `tls`
 /// (e.g. `imaps`) gets implicit TLS.
 fn systemd_listeners() -> Result<Vec<(std::net::TcpListener, bool)>> {
-    let Some(n) = std::env::var("LISTEN_FDS").ok() else {
-        return Ok(Vec::new());
-    };
-    let pid_ok = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|p| p == std::process::id());
-    if !pid_ok {
-        return Ok(Vec::new());
-    }
-    let n: i32 = n
-        .parse()
-        .map_err(|_| anyhow!("LISTEN_FDS='{n}' is not a number"))?;
-    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
-        .unwrap_or_default()
-        .split(':')
-        .map(String::from)
-        .collect();
+    let var = |name| std::env::var(name).ok();
+    let fds = listen_fds(
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    )?;
     let mut out = Vec::new();
-    for i in 0..n {
-        let fd = SD_LISTEN_FDS_START + i;
+    for (fd, tls) in fds {
         // SAFETY: systemd passed these descriptors to us and nothing else
         // in the process owns them.
         let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
         l.local_addr()
             .with_context(|| format!("LISTEN_FDS descriptor {fd} is not a listening socket"))?;
-        let name = names.get(i as usize).map(String::as_str).unwrap_or("");
-        let tls = name.contains("tls") || name == "imaps" || name.ends_with("imaps");
         out.push((l, tls));
     }
     // SAFETY: removing our own environment variables before any thread
@@ -129,6 +115,55 @@ fn systemd_listeners() -> Result<Vec<(std::net::TcpListener, bool)>> {
         std::env::remove_var("LISTEN_FDNAMES");
     }
     Ok(out)
+}
+
+/// The descriptors systemd's variables describe (`sd_listen_fds(3)`), each
+/// with whether it is an implicit-TLS listener (by its `LISTEN_FDNAMES`
+/// name). None when `LISTEN_FDS` is unset or not for process `pid`.
+pub(crate) fn listen_fds(
+    fds: Option<&str>,
+    listen_pid: Option<&str>,
+    names: Option<&str>,
+    pid: u32,
+) -> Result<Vec<(RawFd, bool)>> {
+    let Some(n) = fds else {
+        return Ok(Vec::new());
+    };
+    if listen_pid.and_then(|p| p.parse::<u32>().ok()) != Some(pid) {
+        return Ok(Vec::new());
+    }
+    let n: RawFd = n
+        .parse()
+        .map_err(|_| anyhow!("LISTEN_FDS='{n}' is not a number"))?;
+    // As sd_listen_fds(3): none for n <= 0. More than the process may
+    // have open is a broken environment, not a list to walk.
+    let limit = open_files_limit();
+    if n > limit.saturating_sub(SD_LISTEN_FDS_START) {
+        return Err(anyhow!(
+            "LISTEN_FDS={n} is more descriptors than this process may have open ({limit})"
+        ));
+    }
+    let names: Vec<&str> = names.unwrap_or_default().split(':').collect();
+    Ok((0..n.max(0))
+        .map(|i| {
+            let name = names.get(i as usize).copied().unwrap_or("");
+            let tls = name.contains("tls") || name == "imaps" || name.ends_with("imaps");
+            (SD_LISTEN_FDS_START + i, tls)
+        })
+        .collect())
+}
+
+/// RLIMIT_NOFILE's soft limit: no descriptor number reaches it.
+fn open_files_limit() -> RawFd {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return RawFd::MAX;
+    }
+    RawFd::try_from(r.rlim_cur).unwrap_or(RawFd::MAX)
 }
 
 async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {

@@ -71,7 +71,7 @@ impl SessionHost for TrialHost {
     fn sasl_abort(&mut self) {}
 }
 
-struct Args {
+pub(crate) struct Args {
     config: PathBuf,
     wait: Duration,
     module: PathBuf,
@@ -79,7 +79,7 @@ struct Args {
 
 const USAGE: &str = "usage: imapd swap [-C config] [--wait SECS] NEW.wasm";
 
-fn parse(args: &[String]) -> Result<Args> {
+pub(crate) fn parse(args: &[String]) -> Result<Args> {
     let mut config = crate::cli::parse(&[]).map_err(|e| anyhow!("{e}"))?.config;
     let mut wait = Duration::from_secs(30);
     let mut module = None;

@@ -64,7 +64,7 @@ impl ScramHash {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             ScramHash::Sha1 => {
                 let mut m = <Hmac<Sha1> as Mac>::new_from_slice(key).expect("any key length");
@@ -79,7 +79,7 @@ impl ScramHash {
         }
     }
 
-    fn h(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn h(self, data: &[u8]) -> Vec<u8> {
         match self {
             ScramHash::Sha1 => Sha1::digest(data).to_vec(),
             ScramHash::Sha256 => Sha256::digest(data).to_vec(),
@@ -88,7 +88,7 @@ impl ScramHash {
 
     /// rfc5802 3: SaltedPassword := Hi(Normalize(password), salt, i),
     /// which is PBKDF2 with HMAC.
-    fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         let mut out = vec![0u8; self.len()];
         match self {
             ScramHash::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
