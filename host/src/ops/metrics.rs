@@ -467,43 +467,50 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Add `other`'s counters, and with `gauges` its gauges too (a live
-    /// process's; an exited one's gauges are gone with it).
+    /// process's; an exited one's gauges are gone with it). The files
+    /// summed are other processes': numbers past the types' ends stop
+    /// there rather than wrap (or panic in a debug build).
     pub fn add(&mut self, other: &Snapshot, gauges: bool) {
         self.v = 1;
-        self.connections += other.connections;
+        self.connections = self.connections.saturating_add(other.connections);
         for (k, n) in &other.logins {
-            *self.logins.entry(k.clone()).or_default() += n;
+            let mine = self.logins.entry(k.clone()).or_default();
+            *mine = mine.saturating_add(*n);
         }
         for (k, c) in &other.commands {
             let mine = self.commands.entry(k.clone()).or_default();
-            mine.micros += c.micros;
+            mine.micros = mine.micros.saturating_add(c.micros);
             if mine.buckets.len() < c.buckets.len() {
                 mine.buckets.resize(c.buckets.len(), 0);
             }
             for (m, n) in mine.buckets.iter_mut().zip(&c.buckets) {
-                *m += n;
+                *m = m.saturating_add(*n);
             }
         }
-        self.bytes_in += other.bytes_in;
-        self.bytes_out += other.bytes_out;
-        self.instantiations += other.instantiations;
-        self.admission_waits += other.admission_waits;
+        self.bytes_in = self.bytes_in.saturating_add(other.bytes_in);
+        self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
+        self.instantiations = self.instantiations.saturating_add(other.instantiations);
+        self.admission_waits = self.admission_waits.saturating_add(other.admission_waits);
         for (k, n) in &other.traps {
-            *self.traps.entry(k.clone()).or_default() += n;
+            let mine = self.traps.entry(k.clone()).or_default();
+            *mine = mine.saturating_add(*n);
         }
-        self.hibernations += other.hibernations;
-        self.wakes += other.wakes;
-        self.modules_installed += other.modules_installed;
-        self.sessions_moved += other.sessions_moved;
-        self.sessions_stayed += other.sessions_stayed;
+        self.hibernations = self.hibernations.saturating_add(other.hibernations);
+        self.wakes = self.wakes.saturating_add(other.wakes);
+        self.modules_installed = self
+            .modules_installed
+            .saturating_add(other.modules_installed);
+        self.sessions_moved = self.sessions_moved.saturating_add(other.sessions_moved);
+        self.sessions_stayed = self.sessions_stayed.saturating_add(other.sessions_stayed);
         if gauges {
-            self.processes += other.processes;
-            self.connections_open += other.connections_open;
+            self.processes = self.processes.saturating_add(other.processes);
+            self.connections_open = self.connections_open.saturating_add(other.connections_open);
             for (k, n) in &other.sessions {
-                *self.sessions.entry(k.clone()).or_default() += n;
+                let mine = self.sessions.entry(k.clone()).or_default();
+                *mine = mine.saturating_add(*n);
             }
-            self.live_instances += other.live_instances;
-            self.guest_memory += other.guest_memory;
+            self.live_instances = self.live_instances.saturating_add(other.live_instances);
+            self.guest_memory = self.guest_memory.saturating_add(other.guest_memory);
         }
     }
 
@@ -516,6 +523,20 @@ impl Snapshot {
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
+}
+
+/// `buckets` cut so that their sum, and so every running total the
+/// exposition writes, fits in a u64 (a stats file may hold any numbers).
+fn capped(buckets: &[u64]) -> Vec<u64> {
+    let mut total = 0u64;
+    buckets
+        .iter()
+        .map(|&n| {
+            let n = n.min(u64::MAX - total);
+            total += n;
+            n
+        })
+        .collect()
 }
 
 fn counter(
@@ -599,7 +620,7 @@ impl prometheus_client::collector::Collector for Snapshot {
                 MetricType::Counter,
             )?;
             for (name, c) in &self.commands {
-                let n: u64 = c.buckets.iter().sum();
+                let n: u64 = capped(&c.buckets).iter().sum();
                 ConstCounter::new(n).encode(f.encode_family(&[("command", name.as_str())])?)?;
             }
         }
@@ -614,8 +635,9 @@ impl prometheus_client::collector::Collector for Snapshot {
             )?;
             for (name, c) in &self.commands {
                 let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
-                let buckets: Vec<(f64, u64)> = bounds.zip(c.buckets.iter().copied()).collect();
-                let count = c.buckets.iter().sum();
+                let capped = capped(&c.buckets);
+                let buckets: Vec<(f64, u64)> = bounds.zip(capped.iter().copied()).collect();
+                let count = capped.iter().sum();
                 let labels = [("command", name.as_str())];
                 let mut m = f.encode_family(&labels)?;
                 m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
@@ -756,7 +778,7 @@ where
 
 /// What a request asked for.
 #[derive(Debug, PartialEq, Eq)]
-enum Request {
+pub(crate) enum Request {
     Metrics { head: bool },
     NotFound,
     BadMethod,
@@ -765,7 +787,7 @@ enum Request {
 
 /// Read a request head (up to the blank line) within the size cap and
 /// say what it asks for.
-fn parse_request(head: &[u8]) -> Request {
+pub(crate) fn parse_request(head: &[u8]) -> Request {
     let text = String::from_utf8_lossy(head);
     let mut words = text.lines().next().unwrap_or("").split(' ');
     let (Some(method), Some(target), Some(version)) = (words.next(), words.next(), words.next())
