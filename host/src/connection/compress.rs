@@ -25,14 +25,26 @@
 //!   history as one stored block (rfc1951 3.2.4), after which it is in
 //!   exactly the state the old one was in. A client whose input did not
 //!   end on such a marker (one that flushes with `Z_PARTIAL_FLUSH`) keeps
-//!   its decompressor while asleep.
+//!   its decompressor while asleep. The four bytes of a marker can also be
+//!   a stored block's data, or the end of one block and most of a stored
+//!   block's header: so the marker is fed to the decompressor on its own,
+//!   asking it to stop at a block boundary (zlib's `Z_BLOCK`), and counts
+//!   only when it takes all four bytes and makes nothing of them (stored
+//!   data would come out; another block's end would stop it early). One
+//!   shape still passes for a marker: a block ending on a byte boundary,
+//!   then a stored block's first byte, a length of `FF00` and the first
+//!   byte of its complement, with the client stalling right there until
+//!   the session hibernates (zlib's client sends a block's header with its
+//!   data); telling that apart needs the decompressor's state (zlib's
+//!   `data_type`), which zlib-rs's safe interface does not give.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, FlushCompress};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use zlib_rs::{Inflate, InflateFlush};
 
 use super::Io;
 
@@ -66,15 +78,20 @@ pub struct Deflate {
     unflushed: bool,
     /// Made at the first input (primed with `history`), dropped while
     /// asleep when the input ended on a block boundary.
-    inflater: Option<Decompress>,
+    inflater: Option<Inflate>,
     /// Compressed input read but not inflated yet.
     input: Vec<u8>,
     in_pos: usize,
     /// The last up to 32 KiB the client sent, uncompressed: the
     /// decompressor's window, from which a dropped one is rebuilt.
     history: Vec<u8>,
-    /// The last four compressed bytes inflated.
-    tail: [u8; 4],
+    /// The compressed input inflated so far ended on a sync-flush marker
+    /// that ended an empty stored block: the decompressor is on a block
+    /// boundary.
+    on_boundary: bool,
+    /// The marker ending `input` was offered alone, stopping at a block
+    /// boundary.
+    marker_tried: bool,
     /// Compressed and uncompressed byte counts, both directions.
     pub stats: Stats,
     asleep: bool,
@@ -124,7 +141,7 @@ impl Deflate {
         if self.in_pos == self.input.len() {
             self.input = Vec::new();
             self.in_pos = 0;
-            if self.inflater.is_some() && self.tail == SYNC_MARKER {
+            if self.inflater.is_some() && self.on_boundary {
                 self.inflater = None;
             }
         }
@@ -149,8 +166,8 @@ impl Deflate {
 
     /// A decompressor in the state of the one that was dropped: fed the
     /// history as one stored, non-final block, whose output is discarded.
-    fn rebuild_inflater(history: &[u8]) -> io::Result<Decompress> {
-        let mut d = Decompress::new(false);
+    fn rebuild_inflater(history: &[u8]) -> io::Result<Inflate> {
+        let mut d = Inflate::new(false, 15);
         if history.is_empty() {
             return Ok(d);
         }
@@ -161,8 +178,8 @@ impl Deflate {
         block.extend_from_slice(&(!len).to_le_bytes());
         block.extend_from_slice(history);
         let mut sink = vec![0u8; history.len()];
-        d.decompress(&block, &mut sink, FlushDecompress::Sync)
-            .map_err(io::Error::other)?;
+        d.decompress(&block, &mut sink, InflateFlush::SyncFlush)
+            .map_err(|e| io::Error::other(e.as_str()))?;
         if d.total_in() != block.len() as u64 || d.total_out() != history.len() as u64 {
             return Err(io::Error::other("priming the decompressor failed"));
         }
@@ -197,6 +214,7 @@ impl Deflate {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        let start = buf.filled().len();
         loop {
             if self.in_pos < self.input.len() {
                 if self.inflater.is_none() {
@@ -206,15 +224,30 @@ impl Deflate {
                     return Poll::Ready(Err(io::Error::other("no decompressor")));
                 };
                 let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+                // A sync-flush marker ending the input goes in on its own,
+                // stopping at a block boundary (see the module's comment).
+                let (end, marker) = (self.input.len(), SYNC_MARKER.len());
+                let marker_next = !self.marker_tried && self.input.ends_with(&SYNC_MARKER);
+                let trying = marker_next && end - self.in_pos == marker;
+                let upto = if marker_next && !trying {
+                    end - marker
+                } else {
+                    end
+                };
+                self.marker_tried |= trying;
+                let flush = if trying {
+                    InflateFlush::Block
+                } else {
+                    InflateFlush::NoFlush
+                };
                 let dst = buf.initialize_unfilled();
                 let status = inflater
-                    .decompress(&self.input[self.in_pos..], dst, FlushDecompress::None)
-                    .map_err(invalid)?;
+                    .decompress(&self.input[self.in_pos..upto], dst, flush)
+                    .map_err(|e| invalid(e.as_str()))?;
                 let used = (inflater.total_in() - before_in) as usize;
                 let made = (inflater.total_out() - before_out) as usize;
-                let consumed = &self.input[self.in_pos..self.in_pos + used];
-                for &b in consumed {
-                    self.tail = [self.tail[1], self.tail[2], self.tail[3], b];
+                if used > 0 {
+                    self.on_boundary = trying && used == marker && made == 0;
                 }
                 self.in_pos += used;
                 self.stats.wire_in += used as u64;
@@ -223,12 +256,23 @@ impl Deflate {
                     let plain = dst[..made].to_vec();
                     self.remember(&plain);
                     buf.advance(made);
-                    return Poll::Ready(Ok(()));
+                    // A marker held back goes in now, so that input ending
+                    // on one is all taken (were it a sync flush's, it makes
+                    // nothing: it needs no room).
+                    if self.in_pos < upto || upto == end {
+                        return Poll::Ready(Ok(()));
+                    }
+                    continue;
                 }
-                if status == Status::StreamEnd {
+                if status == zlib_rs::Status::StreamEnd {
                     return Poll::Ready(Err(invalid("the client ended the stream")));
                 }
-                if used > 0 {
+                if trying && buf.filled().len() > start {
+                    return Poll::Ready(Ok(()));
+                }
+                // After a stop at a block boundary inside the marker, the
+                // rest goes in as usual.
+                if used > 0 || trying {
                     continue;
                 }
                 // Nothing consumed, nothing made: the rest is needed first.
@@ -244,6 +288,7 @@ impl Deflate {
             self.input.clear();
             self.input.resize(chunk, 0);
             self.in_pos = 0;
+            self.marker_tried = false;
             let mut rb = ReadBuf::new(&mut self.input);
             let r = Pin::new(&mut *io).poll_read(cx, &mut rb);
             let n = rb.filled().len();
@@ -354,6 +399,7 @@ impl Deflate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::{Decompress, FlushDecompress};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The layer over one end of an in-memory pipe, as a stream.
@@ -527,7 +573,7 @@ mod tests {
             client.write_all(&out).await.unwrap();
             let mut got = vec![0u8; 9];
             s.read_exact(&mut got).await.unwrap();
-            if s.d.tail != SYNC_MARKER {
+            if !s.d.on_boundary {
                 s.d.sleep();
                 assert!(s.d.inflater.is_some());
             }
