@@ -172,8 +172,12 @@ fn ago(now: u64, t: u64) -> String {
     }
 }
 
+/// The first 16 characters of a module hash: what the reports say is hex,
+/// but they come from other processes (a cut inside a character panicked).
 fn short(hash: &str) -> &str {
-    &hash[..16.min(hash.len())]
+    hash.char_indices()
+        .nth(16)
+        .map_or(hash, |(i, _)| &hash[..i])
 }
 
 /// The text form of one process's report.
