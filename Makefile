@@ -85,9 +85,10 @@ KILLS ?= 1000
 soak: build
 	IMAPD_CRASH_KILLS=$(KILLS) TMPDIR=$(TEST_TMPDIR) $(CARGO) test -p imapd-tests --test all -- --exact store_crash::kill_dash_nine_under_load_loses_nothing_acknowledged --nocapture
 
-# libFuzzer targets (fuzz/, guest/src/fuzzing.rs), SECS seconds each, one
-# job; needs the nightly toolchain. Corpora and crash reproducers land in
-# fuzz/corpus and fuzz/regressions, which `make test` replays on stable.
+# libFuzzer targets (fuzz/, guest/src/fuzzing.rs, host/src/fuzzing.rs),
+# SECS seconds each, one job; needs the nightly toolchain. Corpora and crash
+# reproducers land in fuzz/corpus and fuzz/regressions, which `make test`
+# replays on stable.
 fuzz:
 	SECS=$(or $(SECS),60) bash scripts/fuzz.sh
 

@@ -22,8 +22,12 @@ use crate::mime::{MessageSummary, MimePart, PartKind, Section, SectionText};
 use crate::session::{Action, Env, Session};
 use crate::settings::Settings;
 use crate::store::{AppendMessage, Flags, MailStore, MailboxName, NoLocking};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+
+#[path = "../../fuzz/shared.rs"]
+mod shared;
+use shared::Tree;
 
 /// Accepts `alice` / `secret`, as the unit tests' host does.
 struct FuzzHost;
@@ -56,30 +60,6 @@ fn settings() -> Settings {
         allow_plaintext: true,
         idle_enabled: true,
         ..Settings::default()
-    }
-}
-
-/// A mail tree of its own, removed when dropped.
-struct Tree(PathBuf);
-
-impl Tree {
-    fn new() -> Tree {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "imapd-fuzz-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary mail tree");
-        Tree(dir)
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -390,26 +370,8 @@ pub fn snapshot_restore(data: &[u8]) {
 /// `fuzz/regressions/<target>/`) through its target.
 #[cfg(test)]
 mod tests {
+    use super::shared::{replay, write_new};
     use std::path::PathBuf;
-
-    fn replay(target: &str, run: fn(&[u8])) {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-        let mut n = 0;
-        for kind in ["corpus", "regressions"] {
-            let Ok(dir) = std::fs::read_dir(root.join(kind).join(target)) else {
-                continue;
-            };
-            let mut files: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
-            files.sort();
-            for f in files {
-                let data = std::fs::read(&f).unwrap();
-                let r = std::panic::catch_unwind(|| run(&data));
-                assert!(r.is_ok(), "{target}: {} panics", f.display());
-                n += 1;
-            }
-        }
-        assert!(n > 0, "no corpus for {target} under {}", root.display());
-    }
 
     /// Writes the seeds of `store_files` and `snapshot_restore` that are
     /// missing (run by `make fuzz` before fuzzing: `cargo test -p guest
@@ -435,12 +397,6 @@ mod tests {
         let dir = root.join("snapshot_restore");
         std::fs::create_dir_all(&dir).unwrap();
         write_new(&dir.join("seed-selected.json"), s.snapshot().as_bytes());
-    }
-
-    fn write_new(path: &std::path::Path, data: &[u8]) {
-        if !path.exists() {
-            std::fs::write(path, data).unwrap();
-        }
     }
 
     #[test]

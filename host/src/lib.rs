@@ -9,6 +9,8 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod engine;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod idle;
 pub mod locks;
 pub mod master;

@@ -46,10 +46,12 @@ pub fn authorize(cert_user: &str, authzid: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cert(cn: Option<&str>, sans: Vec<rcgen::SanType>) -> Vec<u8> {
+    /// A self-signed certificate (DER) with this subject CN and these
+    /// alternative names.
+    pub(crate) fn cert(cn: Option<&str>, sans: Vec<rcgen::SanType>) -> Vec<u8> {
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         if let Some(cn) = cn {

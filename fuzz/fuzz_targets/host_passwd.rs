@@ -1,0 +1,4 @@
+//! `make fuzz` target `host_passwd`: see host/src/fuzzing.rs.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| imapd::fuzzing::host_passwd(data));
