@@ -843,13 +843,16 @@ impl<H: SessionHost> GuestEngine<H> {
         settings: &Settings,
         queue: bool,
     ) -> Result<(GuestSession<H>, Step)> {
+        // Queued before its store is made: a connection waiting for a
+        // slot holds nothing but its socket.
+        let admitted = if queue {
+            Some(self.admit().await)
+        } else {
+            None
+        };
         let mut store = self
             .new_store(host, None)
             .map_err(|_| anyhow!("creating the session's store"))?;
-        let admitted = match queue {
-            true => Some(self.admit().await),
-            false => None,
-        };
         let instance = module
             .pre
             .instantiate_async(&mut store)

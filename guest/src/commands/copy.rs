@@ -7,6 +7,7 @@
 //! naming no message) is a plain `OK Completed`.
 
 use super::Request;
+use super::mailbox_arg::failure_text;
 use super::sequence::{MessageCommand, Numbering, resolve};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
@@ -87,11 +88,7 @@ pub(crate) fn copy_or_move(
     };
     let (store, selected) = match session.store_and_selected() {
         Ok(both) => both,
-        Err(e) => {
-            return Ok(Outcome::Refused(super::mailbox_arg::failure_text(
-                session, &e,
-            )));
-        }
+        Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),
     };
     let Some(selected) = selected else {
         return Ok(Outcome::Refused("BAD Please select a mailbox first".into()));
@@ -138,7 +135,7 @@ pub(crate) fn copy_or_move(
         Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Refused(
             "NO [EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
         ),
-        Err(e) => Outcome::Refused(super::mailbox_arg::failure_text(session, &e)),
+        Err(e) => Outcome::Refused(failure_text(session, &e)),
     })
 }
 
