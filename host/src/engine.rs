@@ -378,6 +378,8 @@ pub struct Module<H: SessionHost> {
     stamp: Mutex<Option<FileStamp>>,
     /// Sessions on this module that a newer module refused to take.
     stayed: AtomicUsize,
+    /// Sessions (live and hibernated) on this module: [`OnModule`]s alive.
+    sessions: AtomicUsize,
     /// Another module was installed in its place: its freeing is logged.
     replaced: AtomicBool,
 }
@@ -408,6 +410,11 @@ impl<H: SessionHost> Module<H> {
     /// The first 16 hex digits of the hash, for logs.
     pub fn short(&self) -> &str {
         &self.hash[..16.min(self.hash.len())]
+    }
+
+    /// Sessions, live and hibernated, on this module.
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::Relaxed)
     }
 }
 
@@ -690,15 +697,10 @@ impl<H: SessionHost> GuestEngine<H> {
     /// the current one first.
     pub fn modules_in_use(&self) -> Vec<ModuleUse> {
         let current = self.current();
-        // A session holds its module once, and once more in its StayMark
-        // if it stayed; the engine holds the current one, and so do we.
-        let sessions = |m: &Arc<Module<H>>, held: usize| {
-            Arc::strong_count(m).saturating_sub(held + m.stayed.load(Ordering::Relaxed))
-        };
         let mut out = vec![ModuleUse {
             hash: current.hash.clone(),
             current: true,
-            sessions: sessions(&current, 2),
+            sessions: current.sessions(),
             stayed: 0,
         }];
         let previous: Vec<_> = self
@@ -711,12 +713,10 @@ impl<H: SessionHost> GuestEngine<H> {
         for (i, m) in previous.iter().enumerate() {
             let seen = previous[..i].iter().any(|p| Arc::ptr_eq(p, m));
             if !Arc::ptr_eq(m, &current) && !seen {
-                // Held by `previous` (the Vec above) too, once per entry.
-                let held = previous.iter().filter(|p| Arc::ptr_eq(p, m)).count();
                 out.push(ModuleUse {
                     hash: m.hash.clone(),
                     current: false,
-                    sessions: sessions(m, held),
+                    sessions: m.sessions(),
                     stayed: m.stayed.load(Ordering::Relaxed),
                 });
             }
@@ -866,7 +866,7 @@ impl<H: SessionHost> GuestEngine<H> {
             store,
             instance,
             handle: None,
-            module,
+            module: OnModule::new(module),
             stayed: None,
         };
         let handle = s
@@ -896,7 +896,7 @@ impl<H: SessionHost> GuestEngine<H> {
         settings: &Settings,
     ) -> Result<GuestSession<H>> {
         let snapshot = old.snapshot().await?;
-        let module = old.module.clone();
+        let module = old.module.arc();
         let stayed = old.stayed.take();
         // The slot the old instance frees is this session's: a queued
         // connection must not take it before the new instance does.
@@ -926,7 +926,7 @@ impl<H: SessionHost> GuestEngine<H> {
         }
         let mut old = session;
         let snapshot = old.snapshot().await?;
-        let module = old.module.clone();
+        let module = old.module.arc();
         let stayed = old.stayed.take();
         let _kept = self.keep_slot();
         let host = old.into_host().await;
@@ -968,7 +968,7 @@ impl<H: SessionHost> GuestEngine<H> {
                     let h = Hibernated {
                         snapshot: snap,
                         host,
-                        module: current,
+                        module: OnModule::new(current),
                         stayed: None,
                     };
                     return (h, Moved::Moved);
@@ -1101,7 +1101,7 @@ impl<H: SessionHost> GuestEngine<H> {
         // rather than end this one.
         let admitted = self.admit().await;
         let (s, _) = self
-            .restore_preferring_current(module, stayed, host, &snapshot, mail_dir, settings)
+            .restore_preferring_current(module.arc(), stayed, host, &snapshot, mail_dir, settings)
             .await?;
         drop(admitted);
         Ok(s)
@@ -1165,7 +1165,7 @@ impl<H: SessionHost> GuestEngine<H> {
             store,
             instance,
             handle: None,
-            module,
+            module: OnModule::new(module),
             stayed: None,
         };
         let snap = snapshot;
@@ -1210,6 +1210,36 @@ impl<H: SessionHost> Drop for StayMark<H> {
     }
 }
 
+/// A session's hold on the module it runs on (or whose snapshot it
+/// keeps); counted in that module's `sessions` while it lives. Counting
+/// these, not the module's `Arc`s, keeps `imapd status` exact: anything
+/// may hold an `Arc` for a moment (a comparison with the current module).
+pub struct OnModule<H: SessionHost>(Arc<Module<H>>);
+
+impl<H: SessionHost> OnModule<H> {
+    fn new(module: Arc<Module<H>>) -> Self {
+        module.sessions.fetch_add(1, Ordering::Relaxed);
+        OnModule(module)
+    }
+
+    fn arc(&self) -> Arc<Module<H>> {
+        self.0.clone()
+    }
+}
+
+impl<H: SessionHost> std::ops::Deref for OnModule<H> {
+    type Target = Arc<Module<H>>;
+    fn deref(&self) -> &Arc<Module<H>> {
+        &self.0
+    }
+}
+
+impl<H: SessionHost> Drop for OnModule<H> {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A session reduced to its snapshot (hibernation): no store, no instance,
 /// no pool slot; only the guest's state as text and the host services.
 pub struct Hibernated<H: SessionHost> {
@@ -1217,7 +1247,7 @@ pub struct Hibernated<H: SessionHost> {
     pub host: H,
     /// The module that wrote the snapshot (the fallback if the current
     /// one cannot read it).
-    module: Arc<Module<H>>,
+    module: OnModule<H>,
     stayed: Option<StayMark<H>>,
 }
 
@@ -1239,7 +1269,7 @@ pub struct GuestSession<H: SessionHost> {
     instance: Session,
     handle: Option<ResourceAny>,
     /// The module this instance runs.
-    module: Arc<Module<H>>,
+    module: OnModule<H>,
     stayed: Option<StayMark<H>>,
     /// CPU time of the latest guest call, not yet told to the host (the
     /// store is still borrowed when the call ends).
@@ -1362,7 +1392,7 @@ impl<H: SessionHost> GuestSession<H> {
     pub async fn hibernate(mut self) -> Result<Hibernated<H>> {
         let mut snapshot = self.snapshot().await?;
         snapshot.shrink_to_fit();
-        let module = self.module.clone();
+        let module = OnModule::new(self.module.arc());
         let stayed = self.stayed.take();
         let host = self.into_host().await;
         Ok(Hibernated {
@@ -1429,6 +1459,7 @@ fn load_module<H: SessionHost>(
         pre,
         stamp: Mutex::new(stamp),
         stayed: AtomicUsize::new(0),
+        sessions: AtomicUsize::new(0),
         replaced: AtomicBool::new(false),
     })
 }
