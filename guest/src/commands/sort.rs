@@ -35,7 +35,8 @@ use crate::mime::search::sent_date_of;
 use crate::mime::sort_fields::SortFields;
 use crate::session::{Action, Session};
 use crate::store::cache::{CacheReader, SentField, SortView};
-use crate::store::sort_keys::{Entry, Field, SortKeys, encode_entry};
+use crate::store::sort_keys::{Entry, FORMAT as SORT_KEY_FORMAT, Field, SortKeys, encode_entry};
+use crate::store::sort_order::{Order, file_name};
 use crate::store::{Mailbox, MessageRecord};
 use crate::wire::parser::{Parser, SyntaxError};
 use std::cmp::Ordering;
@@ -212,8 +213,105 @@ fn text(s: &str) -> Value<'_> {
     Value::Text(head(s.as_bytes()), s)
 }
 
+impl SortKey {
+    /// The order file kept for this key ([`Order`]) and the key's number
+    /// in it: the keys read from the sort-key file. (ARRIVAL and SIZE
+    /// are in the records, in memory already.)
+    fn order_file(self) -> Option<(&'static str, u8)> {
+        Some(match self {
+            SortKey::Date => ("date", 1),
+            SortKey::Subject => ("subject", 2),
+            SortKey::From => ("from", 3),
+            SortKey::To => ("to", 4),
+            SortKey::Cc => ("cc", 5),
+            SortKey::DisplayFrom => ("displayfrom", 6),
+            SortKey::DisplayTo => ("displayto", 7),
+            SortKey::Arrival | SortKey::Size => return None,
+        })
+    }
+}
+
 /// `found` (positions) in the order of `criteria`, ties by position.
 pub fn sort_positions(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
+    // One key, as most clients ask, that the sort-key file holds: the
+    // mailbox's order file for it, made now if it is missing or older
+    // than the newest message.
+    if let [c] = criteria
+        && let Some(file) = c.key.order_file()
+    {
+        return by_order_file(mailbox, found, *c, file);
+    }
+    sort_by_keys(mailbox, found, criteria)
+}
+
+/// `found` in the order of the one key `c`, from the order file
+/// (`store::sort_order`).
+fn by_order_file(
+    mailbox: &Mailbox,
+    found: &[usize],
+    c: Criterion,
+    (name, number): (&str, u8),
+) -> Vec<usize> {
+    let records = mailbox.records();
+    let (dir, name) = (mailbox.dir(), file_name(name));
+    let uidvalidity = mailbox.uid_validity();
+    let newest = records.last().map_or(0, |r| r.uid);
+    let uids: Vec<u32> = found.iter().map(|&p| records[p].uid).collect();
+    let pick = |uid: u32| uids.binary_search(&uid).ok().map(|i| found[i]);
+    let kept = Order::load(dir, &name, SORT_KEY_FORMAT, number, uidvalidity)
+        // Newer messages, or mostly expunged ones: made again.
+        .filter(|o| o.covers >= newest && o.uids.len() <= 2 * records.len() + 64)
+        .map(|o| o.select(pick))
+        // Every message found is in it (a UID at or below `covers` that is
+        // not would be a file from elsewhere).
+        .filter(|chosen| chosen.len() == found.len());
+    let chosen = kept.unwrap_or_else(|| {
+        let order = order_of(mailbox, c.key);
+        let _ = order.save(dir, &name, SORT_KEY_FORMAT, number, uidvalidity);
+        order.select(pick)
+    });
+    if !c.reverse {
+        return chosen.into_iter().map(|c| c.item).collect();
+    }
+    // REVERSE reverses the groups of equal values; within one, ties stay
+    // by sequence number (rfc5256 3).
+    let mut out = Vec::with_capacity(chosen.len());
+    let mut end = chosen.len();
+    while end > 0 {
+        let mut start = end - 1;
+        while start > 0 && chosen[start].tie {
+            start -= 1;
+        }
+        out.extend(chosen[start..end].iter().map(|c| c.item));
+        end = start;
+    }
+    out
+}
+
+/// Every message of `mailbox` in the order of `key`, ties by UID.
+fn order_of(mailbox: &Mailbox, key: SortKey) -> Order {
+    let records = mailbox.records();
+    let all: Vec<usize> = (0..records.len()).collect();
+    let keys = sort_keys_of(mailbox, &all);
+    let uids: Vec<u32> = records.iter().map(|r| r.uid).collect();
+    let entries = keys.entries(&uids);
+    let mut rows: Vec<(Value<'_>, u32)> = records
+        .iter()
+        .zip(&entries)
+        .map(|(r, &entry)| (value(key, r, entry), r.uid))
+        .collect();
+    rows.sort_unstable();
+    Order {
+        covers: uids.last().copied().unwrap_or(0),
+        ties: (0..rows.len())
+            .map(|i| i > 0 && rows[i].0 == rows[i - 1].0)
+            .collect(),
+        uids: rows.into_iter().map(|(_, uid)| uid).collect(),
+    }
+}
+
+/// `found` in the order of `criteria`, from the messages' sort keys.
+fn sort_by_keys(mailbox: &Mailbox, found: &[usize], criteria: &[Criterion]) -> Vec<usize> {
     let records = mailbox.records();
     let keys = sort_keys_of(mailbox, found);
     let uids: Vec<u32> = found.iter().map(|&p| records[p].uid).collect();

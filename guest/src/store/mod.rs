@@ -24,6 +24,7 @@ pub mod mutf7;
 pub mod name;
 pub mod record;
 pub mod sort_keys;
+pub mod sort_order;
 pub mod special_use;
 
 use std::cell::RefCell;

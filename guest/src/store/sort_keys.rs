@@ -40,6 +40,9 @@ pub const SORT_FILE: &str = "imapd.sortkeys";
 /// The file of the first version, no longer read.
 pub const LEGACY_SORT_FILE: &str = "imapd.sort";
 const VERSION: u8 = 1;
+/// The entries' format (what the files derived from them, `sort_order`,
+/// were made from): the framing's version and the payload's.
+pub const FORMAT: u8 = 2 * 16 + VERSION;
 
 /// The file's framing: its magic, and the low half of each payload's
 /// xxh64 (seed 0).

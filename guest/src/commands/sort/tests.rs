@@ -301,6 +301,97 @@ fn sort_key_file_is_derived() {
     }
 }
 
+/// A SORT by one key reads the mailbox's order file for that key
+/// (`store::sort_order`) and answers as sorting the keys does, over any
+/// subset, in both directions, with many ties: when it is first made,
+/// after expunges (the same file, untouched), after new messages (made
+/// again) and when it is damaged.
+#[test]
+fn order_files_answer_as_sorting_does() {
+    use super::{Criterion, SortKey, sort_by_keys, sort_positions};
+    let message = |i: usize| {
+        let cc = if i.is_multiple_of(3) {
+            String::new()
+        } else {
+            format!("Cc: c{}@x.org\r\n", i % 2)
+        };
+        format!(
+            "Date: Wed, 0{} Jan 2020 10:00:00 +0000\r\nFrom: U{} <u{}@x.org>\r\n\
+             To: t{}@x.org\r\n{cc}Subject: {}topic {}\r\n\r\nbody {i}\r\n",
+            1 + i % 3,
+            i % 4,
+            i % 4,
+            i % 2,
+            if i.is_multiple_of(2) { "Re: " } else { "" },
+            i % 5,
+        )
+    };
+    let first: Vec<String> = (0..40).map(message).collect();
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let (mut s, dir) = selected_with(&first, false);
+    let check = |s: &crate::session::Session, when: &str| {
+        let mailbox = &s.selected().unwrap().mailbox;
+        let n = mailbox.records().len();
+        let subsets: [Vec<usize>; 5] = [
+            (0..n).collect(),
+            (0..n).filter(|p| p % 2 == 1).collect(),
+            (0..n).filter(|p| p % 7 != 3).collect(),
+            (n.saturating_sub(5)..n).collect(),
+            Vec::new(),
+        ];
+        for key in [
+            SortKey::Date,
+            SortKey::Subject,
+            SortKey::From,
+            SortKey::To,
+            SortKey::Cc,
+            SortKey::DisplayFrom,
+            SortKey::DisplayTo,
+        ] {
+            for reverse in [false, true] {
+                let c = [Criterion { key, reverse }];
+                for found in &subsets {
+                    assert_eq!(
+                        sort_positions(mailbox, found, &c),
+                        sort_by_keys(mailbox, found, &c),
+                        "{key:?} reverse {reverse} over {found:?} {when}"
+                    );
+                }
+            }
+        }
+    };
+    check(&s, "when made");
+    let file = find_file(dir.path(), "imapd.order.subject").expect("made by the first SORT");
+    let made = std::fs::read(&file).unwrap();
+    command(&mut s, "a STORE 3:9,20 +FLAGS (\\Deleted)");
+    assert!(command(&mut s, "b EXPUNGE").ends_with("b OK Completed\r\n"));
+    check(&s, "after expunges");
+    assert_eq!(std::fs::read(&file).unwrap(), made, "kept through expunges");
+    let more: Vec<crate::store::AppendMessage> = (40..55)
+        .map(|i| crate::store::AppendMessage {
+            data: message(i).into_bytes(),
+            flags: Default::default(),
+            keywords: Vec::new(),
+            internal_date: Some(internal_date(i)),
+        })
+        .collect();
+    let inbox = crate::store::MailboxName::inbox();
+    s.mail_store().unwrap().append(&inbox, more).unwrap();
+    command(&mut s, "c NOOP");
+    check(&s, "after new messages");
+    let remade = std::fs::read(&file).unwrap();
+    assert_ne!(remade, made, "made again with the new messages");
+    let mut damaged = remade.clone();
+    damaged[30] ^= 1;
+    std::fs::write(&file, &damaged).unwrap();
+    check(&s, "when damaged");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        remade,
+        "made again when damaged"
+    );
+}
+
 fn find_file(d: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for e in std::fs::read_dir(d).ok()?.flatten() {
         let p = e.path();
