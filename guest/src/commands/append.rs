@@ -7,8 +7,12 @@
 //! append      = "APPEND" SP mailbox 1*append-message      ; rfc3502
 //! append-message = [SP flag-list] [SP date-time] SP append-data
 //! append-data = literal / literal8 / utf8-literal        ; rfc6855 4
+//!             / "CATENATE" SP "(" cat-part *(SP cat-part) ")" ; rfc4469 5
 //! utf8-literal = "UTF8" SP "(" literal8 ")"
 //! ```
+//!
+//! CATENATE's parts are read in `catenate.rs`, once the whole command has
+//! parsed, and before anything is stored.
 //!
 //! rfc6855 4: header fields with 8-bit characters, and the `UTF8` form,
 //! need `ENABLE UTF8=ACCEPT` first (IMAP4rev2 takes rfc6532 messages as
@@ -18,6 +22,7 @@
 //! mailbox is `NO [TRYCREATE]` (rfc3501 6.3.11).
 
 use super::Request;
+use super::catenate::{CatPart, catenate, parse_parts};
 use super::mailbox_arg::{failure_text, parse_mailbox};
 use crate::mime::binary::{NulOutsideBody, encode_nul_parts};
 use crate::selected::format_uid_set;
@@ -40,11 +45,13 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     req.args.sp()?;
     let name = parse_mailbox(req)?;
     let mut messages = Vec::new();
+    let mut catenations = Vec::new();
     let mut utf8_literal = false;
     loop {
         req.args.sp()?;
-        let (message, utf8) = append_message(&mut req.args)?;
+        let (message, parts, utf8) = append_message(&mut req.args)?;
         messages.push(message);
+        catenations.push(parts);
         utf8_literal |= utf8;
         if req.args.at_eol() {
             break;
@@ -58,11 +65,22 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     };
+    let limit = append_limit(session.settings());
+    for (message, parts) in messages.iter_mut().zip(&catenations) {
+        if let Some(parts) = parts {
+            match catenate(session, parts, limit) {
+                Ok(data) => message.data = data,
+                Err(e) => {
+                    req.reply(session, &e.reply());
+                    return Ok(Action::None);
+                }
+            }
+        }
+    }
     if let Some(text) = utf8_refusal(session, &messages, utf8_literal) {
         req.reply(session, text);
         return Ok(Action::None);
     }
-    let limit = append_limit(session.settings());
     if messages.iter().any(|m| m.data.len() as u64 > limit) {
         req.reply(session, "NO [TOOBIG] Message too large");
         return Ok(Action::None);
@@ -136,9 +154,12 @@ fn header_has_8bit(message: &[u8]) -> bool {
 }
 
 /// `[flag-list SP] [date-time SP] append-data`, the cursor after the SP
-/// that precedes it; whether the message came as rfc6855 4's
-/// `utf8-literal`.
-fn append_message(args: &mut Parser) -> Result<(AppendMessage, bool), SyntaxError> {
+/// that precedes it: the message (without its data when it is made by
+/// CATENATE), CATENATE's parts, and whether the message or a part came
+/// as rfc6855 4's `utf8-literal`.
+fn append_message(
+    args: &mut Parser,
+) -> Result<(AppendMessage, Option<Vec<CatPart>>, bool), SyntaxError> {
     let mut flags = Flags::default();
     let mut keywords = Vec::new();
     if args.peek() == Some(b'(') {
@@ -162,8 +183,19 @@ fn append_message(args: &mut Parser) -> Result<(AppendMessage, bool), SyntaxErro
         args.sp()?;
     }
     let mut utf8 = false;
+    let mut catenate = None;
     let data = match args.peek() {
         Some(b'~') => args.string8()?,
+        Some(b'C' | b'c') => {
+            if !args.word().eq_ignore_ascii_case(b"CATENATE") {
+                return Err(SyntaxError::Invalid("Invalid message literal"));
+            }
+            args.sp()?;
+            let (parts, utf8_part) = parse_parts(args)?;
+            utf8 = utf8_part;
+            catenate = Some(parts);
+            Vec::new()
+        }
         Some(b'{') => args.string()?,
         Some(b'U' | b'u') => {
             // rfc6855 4: utf8-literal = "UTF8" SP "(" literal8 ")".
@@ -171,15 +203,8 @@ fn append_message(args: &mut Parser) -> Result<(AppendMessage, bool), SyntaxErro
                 return Err(SyntaxError::Invalid("Invalid message literal"));
             }
             args.sp()?;
-            if !args.eat(b'(') || args.peek() != Some(b'~') {
-                return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
-            }
-            let data = args.string8()?;
-            if !args.eat(b')') {
-                return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
-            }
             utf8 = true;
-            data
+            utf8_literal(args)?
         }
         _ if args.at_eol() => return Err(SyntaxError::Missing),
         _ => return Err(SyntaxError::Invalid("Invalid message literal")),
@@ -190,7 +215,19 @@ fn append_message(args: &mut Parser) -> Result<(AppendMessage, bool), SyntaxErro
         keywords,
         internal_date,
     };
-    Ok((message, utf8))
+    Ok((message, catenate, utf8))
+}
+
+/// rfc6855 4 `utf8-literal`'s `"(" literal8 ")"`, after `UTF8 SP`.
+pub fn utf8_literal(args: &mut Parser) -> Result<Vec<u8>, SyntaxError> {
+    if !args.eat(b'(') || args.peek() != Some(b'~') {
+        return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
+    }
+    let data = args.string8()?;
+    if !args.eat(b')') {
+        return Err(SyntaxError::Invalid("Invalid UTF8 literal"));
+    }
+    Ok(data)
 }
 
 enum ParsedFlag {

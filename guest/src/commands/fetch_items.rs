@@ -294,7 +294,9 @@ fn parse_part_numbers(p: &mut Parser) -> Result<Vec<u32>, ()> {
     Ok(parts)
 }
 
-fn parse_section(p: &mut Parser, command: &str) -> Result<Section, FetchItemsError> {
+/// `section` (rfc3501 9), the cursor at its `[`; also CATENATE's URL
+/// sections (rfc5092 isection).
+pub fn parse_section(p: &mut Parser, command: &str) -> Result<Section, FetchItemsError> {
     const INVALID: &str = "Invalid body section";
     p.eat(b'[');
     let parts = parse_part_numbers(p).map_err(|_| INVALID.to_string())?;

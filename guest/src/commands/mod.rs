@@ -5,6 +5,7 @@
 pub mod append;
 pub mod authenticate;
 pub mod capability;
+pub mod catenate;
 pub mod check;
 pub mod close;
 pub mod compress;
