@@ -35,6 +35,11 @@ const IMPORT_BATCH: usize = 256;
 
 /// Age after which an unlogged temp file of ours is an abandoned APPEND.
 const STALE_TMP_SECS: u64 = 3600;
+/// Where APPEND writes its messages before it takes the lock: inside
+/// `tmp/`, so a rename moves them, but not in it: `tmp/`'s time, which
+/// the scan mark watches, changes only when this directory is made, and
+/// scans (which skip dot names) do not list it.
+const STAGE_DIR: &str = ".stage";
 
 /// A message given to APPEND (rfc3501 6.3.11).
 #[derive(Debug, Clone)]
@@ -1062,6 +1067,18 @@ impl Mailbox {
                 }
             }
         }
+        // Staged by an APPEND that died before it took the lock.
+        for f in list_dir(&tmp.join(STAGE_DIR))? {
+            let path = tmp.join(STAGE_DIR).join(&f);
+            let old = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age.as_secs() > STALE_TMP_SECS);
+            if old {
+                let _ = fs::remove_file(path);
+            }
+        }
         for uid in vanished {
             let modseq = self.next_modseq();
             entries.push(LogEntry::Expunge { uid, modseq });
@@ -1541,33 +1558,54 @@ impl Mailbox {
 
     /// [`append`](Self::append) from a slice.
     pub fn append_all(&mut self, messages: &[AppendMessage]) -> Result<AppendUid, StoreError> {
-        let locker = self.locker.clone();
-        let name = self.name.clone();
-        let _g = LockGuard::take(&*locker, &name)?;
-        self.prepare_write()?;
-        let mark = self.current_scan_mark();
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         let tmp = self.dir.join("tmp");
+        // Before the lock: each message's summary (a MIME parse) and its
+        // file, written and fsync'd in `tmp/.stage/`, so that sessions
+        // appending to one mailbox at once do this side by side and take
+        // turns only to commit (UIDs, the cache files and the log).
+        let stage = tmp.join(STAGE_DIR);
+        if let Err(e) = fs::create_dir(&stage)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(e.into());
+        }
         let mut items = Vec::with_capacity(messages.len());
-        let mut uid = self.header.uidnext;
-        let result = (|| -> Result<(), StoreError> {
-            for m in messages {
-                let file = self.file_name(uid, m.flags);
-                write_synced(&tmp.join(&file), &m.data)?;
-                let date = m.internal_date.unwrap_or((now().0, 0));
-                let mut keywords = m.keywords.clone();
-                keywords.sort();
-                keywords.dedup();
-                items.push(self.make_record(uid, file, &m.data, m.flags, keywords, 0, date));
-                uid += 1;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            for m in &items {
+        let unstage = |items: &[NewMessage]| {
+            for m in items {
                 let _ = fs::remove_file(tmp.join(&m.record.file));
             }
-            return Err(e);
+        };
+        for m in messages {
+            let file = format!("{STAGE_DIR}/{}.staged", index::unique_token());
+            if let Err(e) = write_synced(&tmp.join(&file), &m.data) {
+                let _ = fs::remove_file(tmp.join(&file));
+                unstage(&items);
+                return Err(e.into());
+            }
+            let date = m.internal_date.unwrap_or((now().0, 0));
+            let mut keywords = m.keywords.clone();
+            keywords.sort();
+            keywords.dedup();
+            // UID 0: `add_messages` gives each its UID and final name.
+            items.push(self.make_record(0, file, &m.data, m.flags, keywords, 0, date));
         }
+        let locker = self.locker.clone();
+        let name = self.name.clone();
+        let locked = LockGuard::take(&*locker, &name).and_then(|g| {
+            self.prepare_write()?;
+            Ok(g)
+        });
+        let _g = match locked {
+            Ok(g) => g,
+            Err(e) => {
+                unstage(&items);
+                return Err(e);
+            }
+        };
+        let mark = self.current_scan_mark();
         let uids = self.add_messages(items)?;
         self.renew_scan_mark(mark);
         Ok(AppendUid {

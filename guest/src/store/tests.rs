@@ -467,15 +467,31 @@ fn interrupted_append_temp_files() {
     fs::rename(t.path().join("cur").join(&f), t.path().join("tmp").join(&f)).unwrap();
     // An MTA's temp file is not ours to touch.
     fs::write(t.path().join("tmp/123.mta.host"), b"partial").unwrap();
+    // Staged by APPENDs that had not taken the lock yet: one that died
+    // long ago, one that may be running now.
+    let staged = |name: &str| t.path().join("tmp/.stage").join(name);
+    fs::write(staged("dead.staged"), b"Subject: dead\r\n\r\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(staged("dead.staged"))
+        .unwrap()
+        .set_modified(hours_ago)
+        .unwrap();
+    fs::write(staged("busy.staged"), b"Subject: busy\r\n\r\n").unwrap();
     drop(m);
     let m = s.select(&n("INBOX")).unwrap();
     assert_eq!(m.exists(), 2);
     assert_eq!(m.read_message(m.by_uid(2).unwrap()).unwrap(), msg(2).data);
-    let tmp: Vec<_> = fs::read_dir(t.path().join("tmp"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(tmp, vec![std::ffi::OsString::from("123.mta.host")]);
+    let list = |d: &str| -> Vec<_> {
+        let mut v: Vec<_> = fs::read_dir(t.path().join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list("tmp"), [".stage", "123.mta.host"]);
+    assert_eq!(list("tmp/.stage"), ["busy.staged"]);
     check_invariants(&m, t.path());
 }
 
