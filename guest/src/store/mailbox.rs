@@ -21,6 +21,7 @@ use super::index::{
 use super::name::MailboxName;
 use super::record::Keywords;
 use super::sort_keys::{self, SortKeys};
+use super::stage;
 use super::{MailboxLocker, StoreError};
 use crate::mime::MessageSummary;
 
@@ -54,13 +55,26 @@ pub struct AppendMessage {
 
 /// A message on its way into a mailbox: its record, and its summary
 /// (`cache::encode_summary`) for the cache.
-struct NewMessage {
-    record: MessageRecord,
-    summary: Vec<u8>,
+pub(super) struct NewMessage {
+    /// Put in its file name (`P<tag>`) when it is given its UID: an
+    /// APPEND's staging token and the message's place in it, by which the
+    /// APPEND finds its UIDs when another session committed it.
+    pub(super) tag: Option<String>,
+    pub(super) record: MessageRecord,
+    pub(super) summary: Vec<u8>,
     /// Its `imapd.sort` entry, when it can be made now (`sort_keys`).
-    sort_key: Option<Vec<u8>>,
+    pub(super) sort_key: Option<Vec<u8>>,
     /// `MessageSummary::decoded_text`, for `imapd.text`.
-    text: Option<Vec<u8>>,
+    pub(super) text: Option<Vec<u8>>,
+}
+
+/// An APPEND staged and not yet committed (`stage.rs`).
+pub(super) struct Staging {
+    token: String,
+    pub(super) intent: PathBuf,
+    pub(super) items: Vec<NewMessage>,
+    /// UIDNEXT as this view knew it before the lock.
+    seen_next: u32,
 }
 
 /// rfc4315 APPENDUID / COPYUID data.
@@ -1192,6 +1206,7 @@ impl Mailbox {
         let view = cache::SortView::of(&summary.sort, &references);
         let sort_key = Some(sort_keys::encode_entry(&view, sent));
         NewMessage {
+            tag: None,
             record: MessageRecord {
                 uid,
                 file: file.into(),
@@ -1297,12 +1312,15 @@ impl Mailbox {
         Ok(())
     }
 
-    fn file_name(&mut self, uid: u32, flags: Flags) -> String {
+    fn file_name(&mut self, uid: u32, flags: Flags, tag: Option<&str>) -> String {
         let (secs, micros) = now();
         self.name_counter += 1;
+        let p = match tag {
+            Some(tag) => tag.to_string(),
+            None => self.name_counter.to_string(),
+        };
         format!(
-            "{secs}.M{micros}P{}U{uid}V{}.imapd:2,{}",
-            self.name_counter,
+            "{secs}.M{micros}P{p}U{uid}V{}.imapd:2,{}",
             self.header.uidvalidity,
             flags.maildir_info()
         )
@@ -1459,9 +1477,9 @@ impl Mailbox {
                 let saved = now().0;
                 for (uid, &i) in (self.header.uidnext..).zip(pending.iter()) {
                     items[i].record.save_date = saved;
-                    let item = &mut items[i].record;
-                    if item.uid != uid {
-                        let file = self.file_name(uid, item.flags);
+                    if items[i].record.uid != uid {
+                        let tag = items[i].tag.clone();
+                        let file = self.file_name(uid, items[i].record.flags, tag.as_deref());
                         let item = &mut items[i].record;
                         let from = tmp.join(&item.file);
                         // A scan elsewhere may have rolled it into cur/.
@@ -1558,28 +1576,36 @@ impl Mailbox {
 
     /// [`append`](Self::append) from a slice.
     pub fn append_all(&mut self, messages: &[AppendMessage]) -> Result<AppendUid, StoreError> {
+        let staged = self.stage(messages)?;
+        self.commit_staged(staged)
+    }
+
+    /// APPEND's first half, without the lock ([`stage`]): the messages'
+    /// files and the intent.
+    pub(super) fn stage(&mut self, messages: &[AppendMessage]) -> Result<Staging, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
         let tmp = self.dir.join("tmp");
-        // Before the lock: each message's summary (a MIME parse) and its
-        // file, written and fsync'd in `tmp/.stage/`, so that sessions
-        // appending to one mailbox at once do this side by side and take
-        // turns only to commit (UIDs, the cache files and the log).
         let stage = tmp.join(STAGE_DIR);
         if let Err(e) = fs::create_dir(&stage)
             && e.kind() != io::ErrorKind::AlreadyExists
         {
             return Err(e.into());
         }
+        // Before the lock (`stage.rs`): each message's summary (a MIME
+        // parse) and its file, written and fsync'd, then the intent.
+        let token = index::unique_token();
+        let intent = stage.join(format!("{token}.intent"));
         let mut items = Vec::with_capacity(messages.len());
         let unstage = |items: &[NewMessage]| {
             for m in items {
                 let _ = fs::remove_file(tmp.join(&m.record.file));
             }
+            let _ = fs::remove_file(&intent);
         };
-        for m in messages {
-            let file = format!("{STAGE_DIR}/{}.staged", index::unique_token());
+        for (i, m) in messages.iter().enumerate() {
+            let file = format!("{STAGE_DIR}/{token}x{i}.staged");
             if let Err(e) = write_synced(&tmp.join(&file), &m.data) {
                 let _ = fs::remove_file(tmp.join(&file));
                 unstage(&items);
@@ -1592,6 +1618,41 @@ impl Mailbox {
             // UID 0: `add_messages` gives each its UID and final name.
             items.push(self.make_record(0, file, &m.data, m.flags, keywords, 0, date));
         }
+        let written = (|| {
+            let part = stage.join(format!("{token}.intent.tmp"));
+            fs::write(&part, stage::encode(&items))?;
+            fs::rename(&part, &intent)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(stage.join(format!("{token}.intent.tmp")));
+            unstage(&items);
+            return Err(e.into());
+        }
+        Ok(Staging {
+            token,
+            intent,
+            items,
+            seen_next: self.header.uidnext,
+        })
+    }
+
+    /// APPEND's second half, under the lock: commit the staged messages
+    /// with every other APPEND's staged now, or find them committed.
+    pub(super) fn commit_staged(&mut self, staging: Staging) -> Result<AppendUid, StoreError> {
+        let Staging {
+            token,
+            intent,
+            mut items,
+            seen_next,
+        } = staging;
+        let tmp = self.dir.join("tmp");
+        let stage = tmp.join(STAGE_DIR);
+        let unstage = |items: &[NewMessage]| {
+            for m in items {
+                let _ = fs::remove_file(tmp.join(&m.record.file));
+            }
+            let _ = fs::remove_file(&intent);
+        };
         let locker = self.locker.clone();
         let name = self.name.clone();
         let locked = LockGuard::take(&*locker, &name).and_then(|g| {
@@ -1605,13 +1666,108 @@ impl Mailbox {
                 return Err(e);
             }
         };
+        if !intent.exists() {
+            // Another APPEND committed it while this one waited.
+            let uids = self.uids_tagged(&token, items.len(), seen_next);
+            return match uids {
+                Some(uids) => Ok(AppendUid {
+                    uidvalidity: self.header.uidvalidity,
+                    uids,
+                }),
+                None => Err(StoreError::Io(io::Error::other(
+                    "the session that took this APPEND could not commit it",
+                ))),
+            };
+        }
         let mark = self.current_scan_mark();
+        let own = items.len();
+        for (i, m) in items.iter_mut().enumerate() {
+            m.tag = Some(format!("{token}x{i}"));
+        }
+        let mut taken = vec![intent.clone()];
+        for (path, theirs) in self.staged_intents(&stage, &intent) {
+            items.extend(theirs);
+            taken.push(path);
+        }
+        // Taken before the commit: if it fails, the others fail with it
+        // and their clients are told so (none sees its message appear
+        // later).
+        for path in &taken {
+            let _ = fs::remove_file(path);
+        }
         let uids = self.add_messages(items)?;
         self.renew_scan_mark(mark);
         Ok(AppendUid {
             uidvalidity: self.header.uidvalidity,
-            uids,
+            uids: uids[..own].to_vec(),
         })
+    }
+
+    /// The intents other APPENDs staged (lock held), each with its
+    /// messages tagged, oldest first; not those that do not decode, name a
+    /// file that is not a staged one or not there, or are older than a
+    /// minute (their sessions are likely gone: the scan removes them).
+    fn staged_intents(&self, stage: &Path, own: &Path) -> Vec<(PathBuf, Vec<NewMessage>)> {
+        let tmp = self.dir.join("tmp");
+        let mut found: Vec<(SystemTime, String)> = list_dir(stage)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.ends_with(".intent") && stage.join(f) != own)
+            .filter_map(|f| {
+                let t = fs::metadata(stage.join(&f)).and_then(|m| m.modified());
+                Some((t.ok()?, f))
+            })
+            .collect();
+        found.sort();
+        let mut out = Vec::new();
+        for (stamp, f) in found {
+            let token = f.trim_end_matches(".intent");
+            let fresh = SystemTime::now()
+                .duration_since(stamp)
+                .is_ok_and(|age| age.as_secs() < 60);
+            if !fresh || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let path = stage.join(&f);
+            let Some(mut theirs) = fs::read(&path).ok().and_then(|b| stage::decode(&b)) else {
+                continue;
+            };
+            let staged = |i: usize, file: &str| {
+                file == format!("{STAGE_DIR}/{token}x{i}.staged") && tmp.join(file).is_file()
+            };
+            if !theirs
+                .iter()
+                .enumerate()
+                .all(|(i, m)| staged(i, &m.record.file))
+            {
+                continue;
+            }
+            for (i, m) in theirs.iter_mut().enumerate() {
+                m.tag = Some(format!("{token}x{i}"));
+            }
+            out.push((path, theirs));
+        }
+        out
+    }
+
+    /// The UIDs (from `from` up) of the `n` messages an APPEND staged
+    /// under `token`, in its order, if another session committed them all.
+    fn uids_tagged(&self, token: &str, n: usize, from: u32) -> Option<Vec<u32>> {
+        let key = format!("P{token}x");
+        let mut found = vec![None; n];
+        let first = self.records.partition_point(|r| r.uid < from);
+        for r in &self.records[first..] {
+            let name: &str = &r.file;
+            let Some(at) = name.find(&key) else {
+                continue;
+            };
+            let rest = &name[at + key.len()..];
+            let i: usize = rest.split('U').next()?.parse().ok()?;
+            if let Some(slot) = found.get_mut(i) {
+                *slot = Some(r.uid);
+            }
+        }
+        found.into_iter().collect()
     }
 
     /// STORE / UID STORE (rfc3501 6.4.6) on `uids`; with `unchanged_since`
@@ -1788,7 +1944,7 @@ impl Mailbox {
                 let Some(r) = self.by_uid(src_uid) else {
                     continue;
                 };
-                let file = dest.file_name(uid, r.flags);
+                let file = dest.file_name(uid, r.flags, None);
                 let src = self.message_path(r);
                 let target = dtmp.join(&file);
                 if fs::hard_link(&src, &target).is_err() {
@@ -1802,6 +1958,7 @@ impl Mailbox {
                 let sort_key = cache::decode_summary(&summary)
                     .and_then(|view| sort_keys::entry_of_summary(&view, r.internal_date));
                 items.push(NewMessage {
+                    tag: None,
                     record: copy,
                     summary,
                     sort_key,
@@ -1892,7 +2049,7 @@ mod concurrency_tests {
         let stale_uid = b.header.uidnext;
         let mut rec = b.records.first().cloned().unwrap_or_default();
         rec.uid = stale_uid;
-        rec.file = b.file_name(stale_uid, Flags::default()).into();
+        rec.file = b.file_name(stale_uid, Flags::default(), None).into();
         let got = a.append(vec![msg(1)]).unwrap();
         assert_eq!(got.uids, vec![stale_uid]);
         let dead = b.commit(&[LogEntry::Add(Box::new(rec.clone()))]).unwrap();

@@ -26,6 +26,7 @@ pub mod record;
 pub mod sort_keys;
 pub mod sort_order;
 pub mod special_use;
+mod stage;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
