@@ -147,3 +147,53 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(i: u32, text: bool) -> NewMessage {
+        NewMessage {
+            tag: None,
+            record: MessageRecord {
+                file: format!(".stage/0123456789abcdefx{i}.staged").into(),
+                flags: Flags(5),
+                keywords: vec!["$Label1".to_string(), "Ünïcode".to_string()].into(),
+                internal_date: -86_400 * i64::from(i),
+                tz_offset_minutes: -420,
+                size: 1234,
+                text_is_raw: !text,
+                ..MessageRecord::default()
+            },
+            summary: vec![i as u8; 300],
+            sort_key: i.is_multiple_of(2).then(|| vec![1, 2, 3]),
+            text: text.then(|| b"decoded".to_vec()),
+        }
+    }
+
+    /// What is encoded decodes the same; anything cut short or changed
+    /// does not decode (and never panics).
+    #[test]
+    fn intents_round_trip_and_damage_is_refused() {
+        let items = [message(0, true), message(1, false)];
+        let bytes = encode(&items);
+        let back = decode(&bytes).expect("decodes");
+        assert_eq!(back.len(), 2);
+        for (a, b) in items.iter().zip(&back) {
+            assert_eq!(a.record, b.record);
+            assert_eq!(a.summary, b.summary);
+            assert_eq!(a.sort_key, b.sort_key);
+            assert_eq!(a.text, b.text);
+            assert_eq!(b.tag, None);
+        }
+        assert_eq!(decode(&encode(&[])).map(|v| v.len()), Some(0));
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(decode(&b).is_none(), "octet {i}");
+        }
+    }
+}

@@ -392,6 +392,46 @@ fn order_files_answer_as_sorting_does() {
     );
 }
 
+/// A session whose view still holds a message another session expunged
+/// (and made the order file without) does not take that file: it sorts
+/// its own view, and writes the file again.
+#[test]
+fn an_order_file_missing_a_message_this_view_has_is_made_again() {
+    use super::{Criterion, SortKey, sort_by_keys, sort_positions};
+    let (mut one, dir) = four();
+    let mut two = crate::commands::testing::second_session(&dir);
+    assert!(command(&mut two, "s SELECT INBOX").contains("s OK"));
+    command(&mut two, "a STORE 2 +FLAGS (\\Deleted)");
+    assert!(command(&mut two, "b EXPUNGE").contains("* 2 EXPUNGE"));
+    assert_eq!(
+        command(&mut two, "c SORT (SUBJECT) UTF-8 ALL"),
+        sorted(" 1 3 2", "c")
+    );
+    let mailbox = &one.selected().unwrap().mailbox;
+    assert_eq!(
+        mailbox.records().len(),
+        4,
+        "the first view has not caught up"
+    );
+    let all: Vec<usize> = (0..4).collect();
+    for reverse in [false, true] {
+        let c = [Criterion {
+            key: SortKey::Subject,
+            reverse,
+        }];
+        assert_eq!(
+            sort_positions(mailbox, &all, &c),
+            sort_by_keys(mailbox, &all, &c)
+        );
+    }
+    // And the second session, newer, takes the file the first wrote back.
+    assert_eq!(
+        command(&mut two, "d SORT (SUBJECT) UTF-8 ALL"),
+        sorted(" 1 3 2", "d")
+    );
+    assert!(command(&mut one, "n NOOP").contains("* 2 EXPUNGE"));
+}
+
 fn find_file(d: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for e in std::fs::read_dir(d).ok()?.flatten() {
         let p = e.path();
