@@ -799,11 +799,6 @@ impl<H: SessionHost> GuestEngine<H> {
         self.pressure.clone()
     }
 
-    /// Wait, in turn, until the pool has a slot that no one else was
-    /// promised, or [`ADMISSION_WAIT`] has passed (the instantiation that
-    /// follows then fails as it would have); each second of waiting asks
-    /// one more session in IDLE to hibernate. The slot stays promised
-    /// until the returned guard is dropped, after instantiating.
     /// Promise the slot an instance about to be replaced frees to its
     /// replacement, without waiting.
     fn keep_slot(&self) -> Admitted<'_> {
@@ -811,6 +806,11 @@ impl<H: SessionHost> GuestEngine<H> {
         Admitted(&self.admitted)
     }
 
+    /// Wait, in turn, until the pool has a slot that no one else was
+    /// promised, or [`ADMISSION_WAIT`] has passed (the instantiation that
+    /// follows then fails as it would have); each second of waiting asks
+    /// one more session in IDLE to hibernate. The slot stays promised
+    /// until the returned guard is dropped, after instantiating.
     async fn admit(&self) -> Admitted<'_> {
         let max = u64::from(self.options.max_sessions.max(1));
         let taken = || self.live_instances() + self.admitted.load(Ordering::Acquire);

@@ -61,23 +61,17 @@ pub fn run(server: Arc<Server>, opts: &CliOptions) -> ExitCode {
 /// as the soft one (1024 by default on many systems, far below the
 /// connections one process holds), and log what it is.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let Some(mut lim) = nofile_limit() else {
+        return;
     };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads one rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
         }
     }
     crate::syslog!(
@@ -85,6 +79,16 @@ fn raise_fd_limit() {
         "open files limit {} (about as many connections)",
         lim.rlim_cur
     );
+}
+
+/// RLIMIT_NOFILE, soft and hard.
+fn nofile_limit() -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
 }
 
 /// Sockets from systemd socket activation (`LISTEN_FDS`, `LISTEN_PID`,
@@ -155,15 +159,9 @@ pub(crate) fn listen_fds(
 
 /// RLIMIT_NOFILE's soft limit: no descriptor number reaches it.
 fn open_files_limit() -> RawFd {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
-        return RawFd::MAX;
-    }
-    RawFd::try_from(r.rlim_cur).unwrap_or(RawFd::MAX)
+    nofile_limit().map_or(RawFd::MAX, |r| {
+        RawFd::try_from(r.rlim_cur).unwrap_or(RawFd::MAX)
+    })
 }
 
 async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {

@@ -22,9 +22,10 @@
 //! stored.
 
 use super::append::utf8_literal;
+use super::fetch::clip;
 use super::fetch_items::{Partial, parse_section};
 use super::mailbox_arg::decode_wire;
-use crate::mime::part::{MimePart, PartKind, find_header_end, parse_tree};
+use crate::mime::part::{parse_tree, whole_body};
 use crate::mime::section::{Section, fetch_section};
 use crate::session::Session;
 use crate::store::{Mailbox, MailboxName, MessageRecord};
@@ -201,8 +202,10 @@ impl MessageUrl {
     fn read(&self, session: &mut Session) -> Option<Vec<u8>> {
         let utf8 = session.utf8();
         let (store, selected) = session.store_and_selected().ok()?;
-        let name = match &self.mailbox {
-            None => selected.as_ref()?.mailbox.name().clone(),
+        let selected = selected.map(|s| &s.mailbox);
+        let opened;
+        let mailbox: &Mailbox = match &self.mailbox {
+            None => selected?,
             Some(written) => {
                 let utf8_name = MailboxName::new(written).ok();
                 // RFC 2192's form: modified UTF-7, %-encoded.
@@ -210,19 +213,21 @@ impl MessageUrl {
                     .then(|| decode_wire(written.as_bytes(), false).ok())
                     .flatten()
                     .and_then(|n| MailboxName::new(&n).ok());
-                [utf8_name, mutf7_name]
-                    .into_iter()
-                    .flatten()
-                    .find(|n| store.examine(n).is_ok())?
-            }
-        };
-        let from_selected = selected.filter(|s| s.mailbox.name() == &name);
-        let opened;
-        let mailbox: &Mailbox = match from_selected {
-            Some(s) => &s.mailbox,
-            None => {
-                opened = store.examine(&name).ok()?;
-                &opened
+                // The first name that is a mailbox; the selected one
+                // through this session's view of it.
+                let mut chosen = None;
+                for name in [utf8_name, mutf7_name].into_iter().flatten() {
+                    if let Some(m) = selected.filter(|m| m.name() == &name) {
+                        chosen = Some(m);
+                        break;
+                    }
+                    if let Ok(m) = store.examine(&name) {
+                        opened = m;
+                        chosen = Some(&opened);
+                        break;
+                    }
+                }
+                chosen?
             }
         };
         if self
@@ -241,25 +246,12 @@ impl MessageUrl {
     /// The octets of the section (and partial) in `raw`.
     fn data(&self, raw: &[u8]) -> Option<Vec<u8>> {
         let root = if self.section.parts.is_empty() {
-            let header_end = find_header_end(raw);
-            MimePart {
-                header: 0..header_end,
-                body: header_end..raw.len(),
-                kind: PartKind::Leaf,
-            }
+            whole_body(raw)
         } else {
             parse_tree(raw)
         };
         let data = fetch_section(raw, &root, &self.section).ok()?;
-        let bytes = data.bytes(raw);
-        Some(match self.partial {
-            None => bytes.to_vec(),
-            Some(p) => {
-                let start = (p.origin as usize).min(bytes.len());
-                let end = start.saturating_add(p.count as usize).min(bytes.len());
-                bytes[start..end].to_vec()
-            }
-        })
+        Some(clip(data.bytes(raw), self.partial).to_vec())
     }
 }
 

@@ -552,7 +552,8 @@ fn write_origin(out: &mut Vec<u8>, partial: Option<Partial>) {
 
 /// The octets a partial names (rfc3501 6.4.5): empty when the origin is
 /// past the end, truncated at the end.
-fn clip(data: &[u8], partial: Option<Partial>) -> &[u8] {
+/// `data` cut to `partial` (rfc3501 6.4.5 `<origin.count>`).
+pub(crate) fn clip(data: &[u8], partial: Option<Partial>) -> &[u8] {
     let Some(partial) = partial else { return data };
     let start = (partial.origin as usize).min(data.len());
     let end = start.saturating_add(partial.count as usize).min(data.len());

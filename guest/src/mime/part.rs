@@ -123,7 +123,9 @@ pub fn tree_of(raw: &[u8], message: Option<&Message<'_>>) -> MimePart {
     }
 }
 
-fn whole_body(raw: &[u8]) -> MimePart {
+/// `raw` as one part: its header and its body (what a section without
+/// part numbers addresses).
+pub fn whole_body(raw: &[u8]) -> MimePart {
     // The header ends at the first empty line if there is one.
     let split = find_header_end(raw);
     MimePart {

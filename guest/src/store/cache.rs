@@ -465,22 +465,29 @@ impl CacheReader {
     /// dropped its cache entry) since this one last looked. FETCH then
     /// says the message no longer exists rather than show it empty.
     pub fn live_summary(&mut self, record: &MessageRecord) -> Option<SummaryView<'_>> {
-        if self.blob(record, record.cache).is_none() {
-            let raw = self.try_message(record)?;
-            self.rebuilt = encode_summary(&MessageSummary::of(&raw));
-            return Some(decode_summary(&self.rebuilt).unwrap_or(EMPTY_VIEW));
-        }
-        Some(self.summary(record))
+        self.stored_or_made(record, false)
+            .map(|payload| decode_summary(payload).unwrap_or(EMPTY_VIEW))
     }
 
     /// The stored form of the summary of `record` (see [`summary`](Self::summary)).
     pub fn payload(&mut self, record: &MessageRecord) -> &[u8] {
+        self.stored_or_made(record, true).unwrap_or_default()
+    }
+
+    /// The blob of `record`'s summary if it is intact, else the summary
+    /// made again from the message file; from an empty message when the
+    /// file is gone too and `or_empty`, else `None`.
+    fn stored_or_made(&mut self, record: &MessageRecord, or_empty: bool) -> Option<&[u8]> {
         match self.blob(record, record.cache) {
-            Some(range) => &self.window[range],
+            Some(range) => Some(&self.window[range]),
             None => {
-                let summary = MessageSummary::of(&self.message(record));
-                self.rebuilt = encode_summary(&summary);
-                &self.rebuilt
+                let raw = match self.try_message(record) {
+                    Some(raw) => raw,
+                    None if or_empty => Vec::new(),
+                    None => return None,
+                };
+                self.rebuilt = encode_summary(&MessageSummary::of(&raw));
+                Some(&self.rebuilt)
             }
         }
     }

@@ -332,22 +332,23 @@ pub fn add_is_live(h: &IndexHeader, r: &MessageRecord) -> bool {
 // ---- binary encoding -------------------------------------------------------
 
 #[derive(Default)]
-struct Enc(Vec<u8>);
+/// Little-endian encoding of the index's values (also `stage.rs`'s).
+pub(super) struct Enc(pub(super) Vec<u8>);
 
 impl Enc {
-    fn u8(&mut self, v: u8) {
+    pub(super) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn u16(&mut self, v: u16) {
+    pub(super) fn u16(&mut self, v: u16) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u32(&mut self, v: u32) {
+    pub(super) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(super) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn bytes(&mut self, v: &[u8]) {
+    pub(super) fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
         self.0.extend_from_slice(v);
     }
@@ -368,7 +369,7 @@ impl Enc {
         // Last: records written before it end here (see `Dec::record`).
         self.u64(r.save_date as u64);
     }
-    fn keywords(&mut self, k: &[String]) {
+    pub(super) fn keywords(&mut self, k: &[String]) {
         self.u32(k.len() as u32);
         for k in k {
             self.bytes(k.as_bytes());
@@ -382,45 +383,46 @@ impl Enc {
     }
 }
 
-struct Dec<'a> {
-    b: &'a [u8],
-    i: usize,
+/// Decoding of what [`Enc`] writes; `None` past the end.
+pub(super) struct Dec<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) i: usize,
 }
 
 type D<T> = Option<T>;
 
 impl<'a> Dec<'a> {
-    fn take(&mut self, n: usize) -> D<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> D<&'a [u8]> {
         let s = self.b.get(self.i..self.i.checked_add(n)?)?;
         self.i += n;
         Some(s)
     }
-    fn u8(&mut self) -> D<u8> {
+    pub(super) fn u8(&mut self) -> D<u8> {
         self.take(1).map(|b| b[0])
     }
-    fn u16(&mut self) -> D<u16> {
+    pub(super) fn u16(&mut self) -> D<u16> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> D<u32> {
+    pub(super) fn u32(&mut self) -> D<u32> {
         self.take(4)
             .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
     }
-    fn u64(&mut self) -> D<u64> {
+    pub(super) fn u64(&mut self) -> D<u64> {
         self.take(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
-    fn bytes(&mut self) -> D<Vec<u8>> {
+    pub(super) fn bytes(&mut self) -> D<Vec<u8>> {
         let n = self.u32()? as usize;
         self.take(n).map(<[u8]>::to_vec)
     }
-    fn string(&mut self) -> D<String> {
+    pub(super) fn string(&mut self) -> D<String> {
         String::from_utf8(self.bytes()?).ok()
     }
     fn str(&mut self) -> D<&'a str> {
         let n = self.u32()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
-    fn keywords(&mut self) -> D<Keywords> {
+    pub(super) fn keywords(&mut self) -> D<Keywords> {
         let n = self.u32()? as usize;
         if n > self.b.len() {
             return None;

@@ -77,6 +77,16 @@ pub(super) struct Staging {
     seen_next: u32,
 }
 
+impl Staging {
+    /// Removes what was staged (an APPEND that fails before its commit).
+    fn discard(&self, tmp: &Path) {
+        for m in &self.items {
+            let _ = fs::remove_file(tmp.join(&m.record.file));
+        }
+        let _ = fs::remove_file(&self.intent);
+    }
+}
+
 /// rfc4315 APPENDUID / COPYUID data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendUid {
@@ -235,6 +245,13 @@ pub(crate) fn now() -> (i64, u32) {
         Ok(d) => (d.as_secs() as i64, d.subsec_micros()),
         Err(_) => (0, 0),
     }
+}
+
+/// Seconds since `path` was last modified (`None`: unknown, or in the
+/// future).
+fn age_secs(path: &Path) -> Option<u64> {
+    let modified = fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    Some(SystemTime::now().duration_since(modified).ok()?.as_secs())
 }
 
 /// Base of a Maildir file name (before `:2,`).
@@ -1070,26 +1087,17 @@ impl Mailbox {
         // Temp files of ours that were never logged: an APPEND that died, or
         // one another session is writing right now. Only old ones are garbage.
         for f in &tmp_files {
-            if base_of(f).ends_with(".imapd") && !known.contains(base_of(f)) {
-                let old = fs::metadata(tmp.join(f))
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .is_some_and(|age| age.as_secs() > STALE_TMP_SECS);
-                if old {
-                    let _ = fs::remove_file(tmp.join(f));
-                }
+            if base_of(f).ends_with(".imapd")
+                && !known.contains(base_of(f))
+                && age_secs(&tmp.join(f)).is_some_and(|age| age > STALE_TMP_SECS)
+            {
+                let _ = fs::remove_file(tmp.join(f));
             }
         }
         // Staged by an APPEND that died before it took the lock.
         for f in list_dir(&tmp.join(STAGE_DIR))? {
             let path = tmp.join(STAGE_DIR).join(&f);
-            let old = fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age.as_secs() > STALE_TMP_SECS);
-            if old {
+            if age_secs(&path).is_some_and(|age| age > STALE_TMP_SECS) {
                 let _ = fs::remove_file(path);
             }
         }
@@ -1596,19 +1604,17 @@ impl Mailbox {
         // Before the lock (`stage.rs`): each message's summary (a MIME
         // parse) and its file, written and fsync'd, then the intent.
         let token = index::unique_token();
-        let intent = stage.join(format!("{token}.intent"));
-        let mut items = Vec::with_capacity(messages.len());
-        let unstage = |items: &[NewMessage]| {
-            for m in items {
-                let _ = fs::remove_file(tmp.join(&m.record.file));
-            }
-            let _ = fs::remove_file(&intent);
+        let mut staging = Staging {
+            intent: stage.join(format!("{token}.intent")),
+            token,
+            items: Vec::with_capacity(messages.len()),
+            seen_next: self.header.uidnext,
         };
         for (i, m) in messages.iter().enumerate() {
-            let file = format!("{STAGE_DIR}/{token}x{i}.staged");
+            let file = format!("{STAGE_DIR}/{}x{i}.staged", staging.token);
             if let Err(e) = write_synced(&tmp.join(&file), &m.data) {
                 let _ = fs::remove_file(tmp.join(&file));
-                unstage(&items);
+                staging.discard(&tmp);
                 return Err(e.into());
             }
             let date = m.internal_date.unwrap_or((now().0, 0));
@@ -1616,43 +1622,25 @@ impl Mailbox {
             keywords.sort();
             keywords.dedup();
             // UID 0: `add_messages` gives each its UID and final name.
-            items.push(self.make_record(0, file, &m.data, m.flags, keywords, 0, date));
+            let item = self.make_record(0, file, &m.data, m.flags, keywords, 0, date);
+            staging.items.push(item);
         }
-        let written = (|| {
-            let part = stage.join(format!("{token}.intent.tmp"));
-            fs::write(&part, stage::encode(&items))?;
-            fs::rename(&part, &intent)
-        })();
+        let part = stage.join(format!("{}.intent.tmp", staging.token));
+        let written = fs::write(&part, stage::encode(&staging.items))
+            .and_then(|()| fs::rename(&part, &staging.intent));
         if let Err(e) = written {
-            let _ = fs::remove_file(stage.join(format!("{token}.intent.tmp")));
-            unstage(&items);
+            let _ = fs::remove_file(&part);
+            staging.discard(&tmp);
             return Err(e.into());
         }
-        Ok(Staging {
-            token,
-            intent,
-            items,
-            seen_next: self.header.uidnext,
-        })
+        Ok(staging)
     }
 
     /// APPEND's second half, under the lock: commit the staged messages
     /// with every other APPEND's staged now, or find them committed.
     pub(super) fn commit_staged(&mut self, staging: Staging) -> Result<AppendUid, StoreError> {
-        let Staging {
-            token,
-            intent,
-            mut items,
-            seen_next,
-        } = staging;
         let tmp = self.dir.join("tmp");
         let stage = tmp.join(STAGE_DIR);
-        let unstage = |items: &[NewMessage]| {
-            for m in items {
-                let _ = fs::remove_file(tmp.join(&m.record.file));
-            }
-            let _ = fs::remove_file(&intent);
-        };
         let locker = self.locker.clone();
         let name = self.name.clone();
         let locked = LockGuard::take(&*locker, &name).and_then(|g| {
@@ -1662,10 +1650,16 @@ impl Mailbox {
         let _g = match locked {
             Ok(g) => g,
             Err(e) => {
-                unstage(&items);
+                staging.discard(&tmp);
                 return Err(e);
             }
         };
+        let Staging {
+            token,
+            intent,
+            mut items,
+            seen_next,
+        } = staging;
         if !intent.exists() {
             // Another APPEND committed it while this one waited.
             let uids = self.uids_tagged(&token, items.len(), seen_next);
@@ -1717,15 +1711,17 @@ impl Mailbox {
                 let t = fs::metadata(stage.join(&f)).and_then(|m| m.modified());
                 Some((t.ok()?, f))
             })
+            .filter(|(t, _)| {
+                SystemTime::now()
+                    .duration_since(*t)
+                    .is_ok_and(|a| a.as_secs() < 60)
+            })
             .collect();
         found.sort();
         let mut out = Vec::new();
-        for (stamp, f) in found {
+        for (_, f) in found {
             let token = f.trim_end_matches(".intent");
-            let fresh = SystemTime::now()
-                .duration_since(stamp)
-                .is_ok_and(|age| age.as_secs() < 60);
-            if !fresh || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }
             let path = stage.join(&f);

@@ -20,47 +20,38 @@
 //! present, then bytes); strings and bytes as `[u32 len][bytes]`; then
 //! the xxh64 (seed 0) of everything before it.
 
-use super::index::{Flags, MessageRecord};
+use super::index::{Dec, Enc, Flags, MessageRecord};
 use super::mailbox::NewMessage;
 
 const MAGIC: &[u8; 8] = b"IMAPDST1";
 
 /// The intent's bytes for `items` (their files already staged).
 pub(super) fn encode(items: &[NewMessage]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-    let bytes = |out: &mut Vec<u8>, b: &[u8]| {
-        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        out.extend_from_slice(b);
-    };
-    let optional = |out: &mut Vec<u8>, b: Option<&[u8]>| match b {
+    let mut e = Enc(MAGIC.to_vec());
+    e.u32(items.len() as u32);
+    let optional = |e: &mut Enc, b: Option<&[u8]>| match b {
         Some(b) => {
-            out.push(1);
-            bytes(out, b);
+            e.u8(1);
+            e.bytes(b);
         }
-        None => out.push(0),
+        None => e.u8(0),
     };
     for m in items {
         let r = &m.record;
-        bytes(&mut out, r.file.as_bytes());
-        out.push(r.flags.0);
-        let keywords = r.keywords.as_slice();
-        out.extend_from_slice(&(keywords.len() as u32).to_le_bytes());
-        for k in keywords {
-            bytes(&mut out, k.as_bytes());
-        }
-        out.extend_from_slice(&r.internal_date.to_le_bytes());
-        out.extend_from_slice(&r.tz_offset_minutes.to_le_bytes());
-        out.extend_from_slice(&r.size.to_le_bytes());
-        out.push(u8::from(r.text_is_raw));
-        bytes(&mut out, &m.summary);
-        optional(&mut out, m.sort_key.as_deref());
-        optional(&mut out, m.text.as_deref());
+        e.bytes(r.file.as_bytes());
+        e.u8(r.flags.0);
+        e.keywords(r.keywords.as_slice());
+        e.u64(r.internal_date as u64);
+        e.u16(r.tz_offset_minutes as u16);
+        e.u64(r.size);
+        e.u8(u8::from(r.text_is_raw));
+        e.bytes(&m.summary);
+        optional(&mut e, m.sort_key.as_deref());
+        optional(&mut e, m.text.as_deref());
     }
-    let check = xxhash_rust::xxh64::xxh64(&out, 0);
-    out.extend_from_slice(&check.to_le_bytes());
-    out
+    let check = xxhash_rust::xxh64::xxh64(&e.0, 0);
+    e.u64(check);
+    e.0
 }
 
 /// The messages of an intent; `None` when it does not check out.
@@ -69,7 +60,7 @@ pub(super) fn decode(b: &[u8]) -> Option<Vec<NewMessage>> {
     if xxhash_rust::xxh64::xxh64(body, 0).to_le_bytes() != check || !body.starts_with(MAGIC) {
         return None;
     }
-    let mut d = Reader {
+    let mut d = Dec {
         b: body,
         i: MAGIC.len(),
     };
@@ -79,31 +70,29 @@ pub(super) fn decode(b: &[u8]) -> Option<Vec<NewMessage>> {
     if n > body.len() / 40 {
         return None;
     }
+    let optional = |d: &mut Dec| match d.u8()? {
+        0 => Some(None),
+        1 => Some(Some(d.bytes()?)),
+        _ => None,
+    };
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {
-        let file = String::from_utf8(d.bytes()?.to_vec()).ok()?;
+        let file = d.string()?;
         let flags = Flags(d.u8()?);
-        let k = d.u32()? as usize;
-        if k > body.len() / 4 {
-            return None;
-        }
-        let mut keywords = Vec::with_capacity(k);
-        for _ in 0..k {
-            keywords.push(String::from_utf8(d.bytes()?.to_vec()).ok()?);
-        }
-        let internal_date = i64::from_le_bytes(d.take(8)?.try_into().ok()?);
-        let tz_offset_minutes = i16::from_le_bytes(d.take(2)?.try_into().ok()?);
-        let size = u64::from_le_bytes(d.take(8)?.try_into().ok()?);
+        let keywords = d.keywords()?;
+        let internal_date = d.u64()? as i64;
+        let tz_offset_minutes = d.u16()? as i16;
+        let size = d.u64()?;
         let text_is_raw = d.u8()? != 0;
-        let summary = d.bytes()?.to_vec();
-        let sort_key = d.optional()?;
-        let text = d.optional()?;
+        let summary = d.bytes()?;
+        let sort_key = optional(&mut d)?;
+        let text = optional(&mut d)?;
         items.push(NewMessage {
             tag: None,
             record: MessageRecord {
                 file: file.into(),
                 flags,
-                keywords: keywords.into(),
+                keywords,
                 internal_date,
                 tz_offset_minutes,
                 size,
@@ -116,36 +105,6 @@ pub(super) fn decode(b: &[u8]) -> Option<Vec<NewMessage>> {
         });
     }
     (d.i == body.len()).then_some(items)
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let out = self.b.get(self.i..self.i.checked_add(n)?)?;
-        self.i += n;
-        Some(out)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn optional(&mut self) -> Option<Option<Vec<u8>>> {
-        match self.u8()? {
-            0 => Some(None),
-            1 => Some(Some(self.bytes()?.to_vec())),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1433,9 +1433,6 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
     Ok(())
 }
 
-/// After a successful login: open (creating on first login) the user's
-/// tree under the partition and move the session into a post-auth guest
-/// whose only filesystem is that tree.
 /// The user's mail tree, `<partition>/<user>/`.
 fn open_tree(server: &Server, user: &str) -> Result<cap_std::fs::Dir> {
     server
@@ -1444,6 +1441,9 @@ fn open_tree(server: &Server, user: &str) -> Result<cap_std::fs::Dir> {
         .with_context(|| format!("opening the mail tree of {user}"))
 }
 
+/// After a successful login: open (creating on first login) the user's
+/// tree under the partition and move the session into a post-auth guest
+/// whose only filesystem is that tree.
 async fn promote(
     server: &Server,
     session: GuestSession<ConnHost>,
