@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::host::{AuthError, HostApi, Level, SaslReply};
+use crate::host::{AuthError, HostApi, Level, MetadataError, SaslReply};
 use crate::session::{self, Env, Session, State};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailboxLocker, MailboxName};
@@ -55,6 +55,23 @@ impl HostApi for WitHost {
 
     fn is_admin(&self) -> bool {
         wit_host::is_admin()
+    }
+
+    fn server_metadata(&self) -> Vec<(String, Vec<u8>)> {
+        wit_host::server_metadata()
+    }
+
+    fn set_server_metadata(
+        &self,
+        entries: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), MetadataError> {
+        wit_host::set_server_metadata(entries).map_err(|e| match e {
+            wit_host::MetadataError::NotAllowed => MetadataError::NotAllowed,
+            wit_host::MetadataError::TooLarge(n) => MetadataError::TooLarge(n),
+            wit_host::MetadataError::TooMany => MetadataError::TooMany,
+            wit_host::MetadataError::BadEntry(t) => MetadataError::BadEntry(t),
+            wit_host::MetadataError::Failed(t) => MetadataError::Failed(t),
+        })
     }
 
     fn command_done(&self, name: &str, state: State, micros: u64) {

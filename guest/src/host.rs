@@ -32,6 +32,21 @@ pub enum SaslReply {
     Failure(AuthError),
 }
 
+/// Why the host did not change server annotations (wit: `metadata-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataError {
+    /// Not an administrator, or a read-only entry.
+    NotAllowed,
+    /// A value is larger than this many octets.
+    TooLarge(u32),
+    /// The server would hold too many entries.
+    TooMany,
+    /// An entry name the host does not take.
+    BadEntry(String),
+    /// The host could not read or write its file.
+    Failed(String),
+}
+
 /// The host's services, as seen from inside the sandbox.
 pub trait HostApi {
     /// Verify a password; on success the canonical user name.
@@ -65,6 +80,21 @@ pub trait HostApi {
     /// `admins`); false before login. Native tests have none.
     fn is_admin(&self) -> bool {
         false
+    }
+
+    /// The server's `/shared` annotations (wit: `server-metadata`), names
+    /// lower case. Native tests have none.
+    fn server_metadata(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
+
+    /// Sets (`Some`) or removes (`None`) server annotations, all or none
+    /// (wit: `set-server-metadata`); the host allows administrators only.
+    fn set_server_metadata(
+        &self,
+        _entries: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), MetadataError> {
+        Err(MetadataError::NotAllowed)
     }
 
     /// A command finished (wit: `command-done`): its name from the

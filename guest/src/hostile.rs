@@ -6,8 +6,16 @@
 
 /// Run hostile command `name` (upper case) with its argument; the
 /// untagged line to send, or None if `name` is not one of ours.
-pub fn command(name: &str, arg: &str) -> Option<String> {
+pub fn command(name: &str, arg: &str, host: &dyn crate::host::HostApi) -> Option<String> {
     match name {
+        // Sets server annotation `arg` straight through the host import,
+        // past every check the guest makes: the host must check itself.
+        "XSETMETA" => Some(
+            match host.set_server_metadata(&[(arg.to_string(), Some(b"pwned".to_vec()))]) {
+                Ok(()) => "* XPROBE ok".into(),
+                Err(e) => format!("* XPROBE denied ({e:?})"),
+            },
+        ),
         "XPANIC" => panic!("hostile guest: XPANIC"),
         "XLOOP" => {
             let mut n: u64 = 0;

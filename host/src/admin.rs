@@ -6,18 +6,17 @@
 //! `SCRAM-SHA-1`) as SCRAM keys in Dovecot's form, which SCRAM logins need and from which
 //! PLAIN and LOGIN are checked too. Every other line of the file (comments,
 //! other users, the extra `:uid:gid:...` fields of the user's own line) is kept byte for byte.
-//! The file is replaced atomically: a temporary file in the same directory, mode 0600, fsync,
-//! rename, fsync of the directory; concurrent runs are serialised with a lock on the directory.
+//! The file is replaced atomically ([`crate::replace`]): a temporary file in the same directory,
+//! mode 0600, fsync, rename, fsync of the directory; concurrent runs are serialised with a lock
+//! on the directory.
 //! Running imapd processes see the change at their next login (`passwd::PasswordFile` re-reads
 //! a changed file).
 
 use crate::config::{Config, DEFAULT_CONFIG_FILE, PwcheckMethod};
 use crate::passwd::hash_password;
+use crate::replace::rewrite;
 use anyhow::{Context, Result, anyhow, bail};
-use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "usage: imapd passwd [-C imapd.conf] [--scheme ARGON2ID|SCRAM-SHA-256|SCRAM-SHA-1] [--delete] USER";
@@ -95,7 +94,7 @@ pub fn set_password_as(file: &Path, user: &str, password: &str, scheme: Scheme) 
         bail!("refusing an empty password");
     }
     let hash = scheme.field(password)?;
-    rewrite(file, |old| Ok(set_line(old, user, &hash))).map(|_| ())
+    rewrite(file, 0o600, |old| Ok(set_line(old, user, &hash))).map(|_| ())
 }
 
 /// Removes every line of `user` from `file`. `Ok(false)` when there was none (the file is then
@@ -103,7 +102,7 @@ pub fn set_password_as(file: &Path, user: &str, password: &str, scheme: Scheme) 
 pub fn delete_user(file: &Path, user: &str) -> Result<bool> {
     validate_user(user)?;
     let mut found = false;
-    rewrite(file, |old| {
+    rewrite(file, 0o600, |old| {
         let (new, n) = delete_lines(old, user);
         found = n > 0;
         Ok(new)
@@ -185,104 +184,6 @@ pub(crate) fn delete_lines(old: &[u8], user: &str) -> (Vec<u8>, usize) {
         }
     }
     (out, removed)
-}
-
-/// An exclusive `flock` on a directory, released on drop (when the fd closes).
-struct DirLock(#[allow(dead_code)] File);
-
-fn lock_dir(dir: &Path) -> Result<DirLock> {
-    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    // SAFETY: f is an open file descriptor for the duration of the call.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("locking {}", dir.display()));
-    }
-    Ok(DirLock(f))
-}
-
-/// Reads `file` (empty if absent), applies `edit` and, if the content changed, replaces the
-/// file atomically. Returns the path written.
-fn rewrite(file: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<PathBuf> {
-    // Write through a symlink to its target, rather than replacing the link with a file.
-    let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| anyhow!("{}: not a file name", file.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let _lock = lock_dir(&dir)?;
-
-    let (old, owner) = match std::fs::read(&target) {
-        Ok(bytes) => {
-            let m = std::fs::metadata(&target)
-                .with_context(|| format!("reading {}", target.display()))?;
-            (bytes, Some((m.uid(), m.gid())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", target.display())),
-    };
-    let new = edit(&old)?;
-    if new == old {
-        return Ok(target);
-    }
-
-    let suffix: u32 = rand::random();
-    let tmp = dir.join(format!(".{name}.{}.{suffix:08x}.tmp", std::process::id()));
-    let result = write_new(&tmp, &new, owner, &dir).and_then(|()| {
-        std::fs::rename(&tmp, &target)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing directory {}", dir.display()))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| target)
-}
-
-/// Creates `tmp` with mode 0600 and `bytes`, owned like the file it replaces (or, for a new
-/// file created by root, like its directory: the imapd processes run as the directory's owner,
-/// the cyrus user, and must be able to read it).
-fn write_new(tmp: &Path, bytes: &[u8], owner: Option<(u32, u32)>, dir: &Path) -> Result<()> {
-    let ctx = || format!("writing {}", tmp.display());
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
-        .with_context(ctx)?;
-    // Exactly 0600, whatever the umask.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(ctx)?;
-    let mine = f.metadata().with_context(ctx)?;
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    let wanted = match owner {
-        Some(o) => Some(o),
-        None if euid == 0 => {
-            let d = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
-            Some((d.uid(), d.gid()))
-        }
-        None => None,
-    };
-    if let Some((uid, gid)) = wanted
-        && (uid, gid) != (mine.uid(), mine.gid())
-    {
-        std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).with_context(|| {
-            format!(
-                "giving {} to uid {uid} gid {gid} (the owner of the file it replaces)",
-                tmp.display()
-            )
-        })?;
-    }
-    f.write_all(bytes).with_context(ctx)?;
-    f.sync_all().with_context(ctx)?;
-    Ok(())
 }
 
 /// Parsed `imapd passwd` arguments.
@@ -464,19 +365,9 @@ fn run_passwd_with(
 mod tests {
     use super::*;
     use crate::passwd::PasswordFile;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    fn scratch_dir(tag: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "imapd-admin-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::replace::scratch_dir;
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777

@@ -130,7 +130,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: Kind::String,
         default: None,
         description: "**Required.** Directory of the server's state: `msg/motd`, `msg/shutdown`, \
-                      `log/<user>/` telemetry, `socket/` accept locks, the password file.",
+                      `log/<user>/` telemetry, `socket/` accept locks, the password file, \
+                      `imapd.metadata` (server annotations).",
     },
     OptionSpec {
         name: "defaultpartition",

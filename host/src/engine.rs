@@ -40,7 +40,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::imapd::session::host::{AuthError, Level, SaslReply, SessionState as ProtocolState};
+pub use self::imapd::session::host::{
+    AuthError, Level, MetadataError, SaslReply, SessionState as ProtocolState,
+};
 pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 
 /// The guest this binary was built with (see build.rs); empty when the
@@ -196,6 +198,16 @@ pub trait SessionHost: Send + 'static {
     fn unlock_mailbox(&mut self, dir: String);
     /// The authenticated user is an administrator (wit: `is-admin`).
     fn is_admin(&mut self) -> bool;
+    /// The server annotations (wit: `server-metadata`).
+    fn server_metadata(
+        &mut self,
+    ) -> impl std::future::Future<Output = Vec<(String, Vec<u8>)>> + Send;
+    /// Set or remove server annotations, all or none (wit:
+    /// `set-server-metadata`); the host decides who may.
+    fn set_server_metadata(
+        &mut self,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> impl std::future::Future<Output = Result<(), MetadataError>> + Send;
     /// A SASL exchange the host runs (wit: `sasl-start`, `sasl-continue`,
     /// `sasl-abort`).
     fn sasl_start(
@@ -333,6 +345,20 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
 
     async fn is_admin(&mut self) -> bool {
         self.host.is_admin()
+    }
+
+    // These two leave the CPU budget as it is: a wait inside a host call
+    // costs the guest one tick at most (the epoch is checked only in guest
+    // code), and a guest calling them in a loop must still run out.
+    async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.host.server_metadata().await
+    }
+
+    async fn set_server_metadata(
+        &mut self,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), MetadataError> {
+        self.host.set_server_metadata(entries).await
     }
 
     async fn authenticate(

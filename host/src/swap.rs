@@ -29,8 +29,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::config::Config;
 use crate::control;
 use crate::engine::{
-    Action, AuthError, GuestEngine, GuestSession, Level, Module, SaslReply, ServerInfo,
-    SessionHost, Settings, read_module_file,
+    Action, AuthError, GuestEngine, GuestSession, Level, MetadataError, Module, SaslReply,
+    ServerInfo, SessionHost, Settings, read_module_file,
 };
 use crate::server::{Options, module_source};
 
@@ -61,6 +61,15 @@ impl SessionHost for TrialHost {
     fn unlock_mailbox(&mut self, _: String) {}
     fn is_admin(&mut self) -> bool {
         false
+    }
+    async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
+    async fn set_server_metadata(
+        &mut self,
+        _: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), MetadataError> {
+        Err(MetadataError::NotAllowed)
     }
     async fn sasl_start(&mut self, _: String, _: Option<Vec<u8>>) -> SaslReply {
         SaslReply::Failure(AuthError::BadCredentials)

@@ -26,7 +26,7 @@ fn capabilities_in_cyrus_order() {
             .unwrap_or_else(|| panic!("no {name} in {caps:?}"))
     };
     // cyrus-compat 2.8: CHILDREN ... CREATE-SPECIAL-USE ... LIST-EXTENDED
-    // ... LIST-STATUS MOVE ... SPECIAL-USE STATUS=SIZE ... UIDPLUS.
+    // ... LIST-STATUS METADATA MOVE ... SPECIAL-USE STATUS=SIZE ... UIDPLUS.
     let order = [
         "CHILDREN",
         "CREATE-SPECIAL-USE",

@@ -21,6 +21,7 @@ mod login;
 mod master;
 mod measure;
 mod message_attributes;
+mod metadata;
 mod msg_files;
 mod ops;
 mod peers;

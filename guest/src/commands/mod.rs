@@ -25,6 +25,7 @@ pub mod logout;
 pub mod mailbox_arg;
 #[cfg(test)]
 pub(crate) mod message_testing;
+pub mod metadata;
 pub mod move_;
 pub mod namespace;
 pub mod noop;
@@ -184,6 +185,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
     cmd("STATUS", status::handle, States::AUTHENTICATED),
     cmd("APPEND", append::handle, States::AUTHENTICATED),
+    // rfc5464 METADATA.
+    cmd("GETMETADATA", metadata::get, States::AUTHENTICATED),
+    cmd("SETMETADATA", metadata::set, States::AUTHENTICATED),
     cmd("IDLE", idle::handle, States::AUTHENTICATED),
     // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
     // rfc9051 9 command-select has no CHECK (Appendix E item 17).
@@ -251,7 +255,7 @@ pub fn execute(session: &mut Session, bytes: &[u8]) -> Action {
             Ok(a) => String::from_utf8_lossy(&a).into_owned(),
             Err(_) => String::new(),
         };
-        if let Some(line) = crate::hostile::command(&name, &arg) {
+        if let Some(line) = crate::hostile::command(&name, &arg, session.env().host.as_ref()) {
             session.write(format!("{line}\r\n").as_bytes());
             session.tagged(tag.as_str(), "OK Completed");
             return Action::None;
@@ -374,6 +378,8 @@ pub(crate) mod testing {
         pub sasl: Rc<RefCell<Vec<String>>>,
         /// The `command_done` reports: name and state.
         pub commands: Rc<RefCell<Vec<(String, crate::session::State)>>>,
+        /// The server's `/shared` annotations, as the host keeps them.
+        pub server_metadata: Rc<RefCell<std::collections::BTreeMap<String, Vec<u8>>>>,
     }
 
     impl HostApi for FakeHost {
@@ -410,6 +416,29 @@ pub(crate) mod testing {
 
         fn command_done(&self, name: &str, state: crate::session::State, _micros: u64) {
             self.commands.borrow_mut().push((name.into(), state));
+        }
+
+        fn server_metadata(&self) -> Vec<(String, Vec<u8>)> {
+            let held = self.server_metadata.borrow();
+            held.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+
+        /// As the host: administrators only.
+        fn set_server_metadata(
+            &self,
+            entries: &[(String, Option<Vec<u8>>)],
+        ) -> Result<(), crate::host::MetadataError> {
+            if !self.admin {
+                return Err(crate::host::MetadataError::NotAllowed);
+            }
+            let mut held = self.server_metadata.borrow_mut();
+            for (k, v) in entries {
+                match v {
+                    Some(v) => held.insert(k.clone(), v.clone()),
+                    None => held.remove(k),
+                };
+            }
+            Ok(())
         }
 
         /// A scripted SCRAM: "first" gets "server-first", "final" gets
@@ -573,6 +602,8 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod mailbox_tests;
+#[cfg(test)]
+mod metadata_tests;
 
 #[cfg(test)]
 mod tests {

@@ -383,6 +383,30 @@ impl Enc {
     }
 }
 
+impl Enc {
+    /// The bytes so far, sealed with their xxh64 (seed 0): the framing of
+    /// the small checked files (`stage.rs`, `metadata.rs`).
+    pub(super) fn sealed(mut self) -> Vec<u8> {
+        let check = xxhash_rust::xxh64::xxh64(&self.0, 0);
+        self.u64(check);
+        self.0
+    }
+}
+
+/// What [`Enc::sealed`] made of bytes starting with `magic`: a decoder
+/// past the magic, over the bytes before the checksum; `None` if the
+/// checksum or the magic does not match.
+pub(super) fn unseal<'a>(b: &'a [u8], magic: &[u8]) -> Option<Dec<'a>> {
+    let (body, check) = b.split_at_checked(b.len().checked_sub(8)?)?;
+    if xxhash_rust::xxh64::xxh64(body, 0).to_le_bytes() != check || !body.starts_with(magic) {
+        return None;
+    }
+    Some(Dec {
+        b: body,
+        i: magic.len(),
+    })
+}
+
 /// Decoding of what [`Enc`] writes; `None` past the end.
 pub(super) struct Dec<'a> {
     pub(super) b: &'a [u8],

@@ -20,6 +20,7 @@
 pub mod cache;
 pub mod index;
 pub mod mailbox;
+pub mod metadata;
 pub mod mutf7;
 pub mod name;
 pub mod record;
@@ -303,7 +304,11 @@ impl MailStore {
     }
 
     /// Records `uses` as the special uses of `name` (none: forgets it).
-    fn set_special_uses(&self, name: &MailboxName, uses: &[SpecialUse]) -> Result<(), StoreError> {
+    pub fn set_special_uses(
+        &self,
+        name: &MailboxName,
+        uses: &[SpecialUse],
+    ) -> Result<(), StoreError> {
         let mut all = special_use::read(&self.root)?;
         let uses = special_use::normalized(uses.iter().copied());
         if all.get(name).map_or(uses.is_empty(), |old| *old == uses) {
@@ -382,7 +387,8 @@ impl MailStore {
             for sub in ["tmp", "new"] {
                 let _ = fs::remove_dir_all(dir.join(sub));
             }
-            for f in [index::SNAPSHOT_FILE, index::LOG_FILE] {
+            // rfc5464 4.1: the annotations go with the mailbox.
+            for f in [index::SNAPSHOT_FILE, index::LOG_FILE, metadata::FILE] {
                 let _ = fs::remove_file(dir.join(f));
             }
             return Ok(());
@@ -414,6 +420,10 @@ impl MailStore {
             let all_uids: Vec<u32> = src.records().iter().map(|r| r.uid).collect();
             src.copy_to(&all_uids, &mut dest)?;
             src.remove_all()?;
+            // rfc5464 4.1: the new mailbox gets a copy of INBOX's
+            // annotations, and INBOX keeps them.
+            let entries = self.metadata(Some(from))?;
+            metadata::write(&self.dir(to).join(metadata::FILE), &entries)?;
             return Ok(());
         }
         for a in to.ancestors() {
@@ -466,6 +476,75 @@ impl MailStore {
             self.write_subscriptions(&moved)?;
         }
         Ok(())
+    }
+
+    /// Where the annotations of `name` are kept (`None`: the user's
+    /// server entries). A name that is neither a mailbox nor the superior
+    /// of one is `NoSuchMailbox`; a \Noselect name can have annotations
+    /// too (rfc5464 4.1).
+    fn metadata_file(&self, name: Option<&MailboxName>) -> Result<PathBuf, StoreError> {
+        let Some(name) = name else {
+            return Ok(self.root.join(metadata::SERVER_FILE));
+        };
+        if !self.is_selectable(name) && !self.all_names()?.contains_key(name) {
+            return Err(StoreError::NoSuchMailbox(name.clone()));
+        }
+        Ok(self.dir(name).join(metadata::FILE))
+    }
+
+    /// The annotations of mailbox `name` (`None`: the user's `/private`
+    /// server entries). A damaged file reads as none: annotations are
+    /// not mail, and the next change writes the file anew.
+    pub fn metadata(&self, name: Option<&MailboxName>) -> Result<metadata::Entries, StoreError> {
+        match metadata::read(&self.metadata_file(name)?) {
+            Ok(entries) => Ok(entries),
+            Err(metadata::ReadError::Damaged) => Ok(metadata::Entries::new()),
+            Err(metadata::ReadError::Io(e)) => Err(e.into()),
+        }
+    }
+
+    /// When mailbox `name` last changed (its log's modification time, in
+    /// seconds since 1970), if it has a log.
+    pub fn last_update(&self, name: &MailboxName) -> Option<i64> {
+        let modified = fs::metadata(self.dir(name).join(index::LOG_FILE))
+            .and_then(|m| m.modified())
+            .ok()?;
+        let secs = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        i64::try_from(secs).ok()
+    }
+
+    /// Changes the annotations of `name` (as [`MailStore::metadata`])
+    /// under the mailbox's lock (INBOX's for server entries): `change`
+    /// edits them, and they are written only if it says `Ok`.
+    pub fn update_metadata<E>(
+        &self,
+        name: Option<&MailboxName>,
+        change: impl FnOnce(&mut metadata::Entries) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let path = self.metadata_file(name)?;
+        let inbox = MailboxName::inbox();
+        let lock_name = name.unwrap_or(&inbox);
+        self.locker.lock(lock_name)?;
+        let done = (|| {
+            let mut entries = self.metadata(name)?;
+            let before = entries.clone();
+            if let Err(e) = change(&mut entries) {
+                return Ok(Err(e));
+            }
+            if entries != before {
+                if let Some(dir) = path.parent() {
+                    // An implicit superior has no directory yet.
+                    fs::create_dir_all(dir)?;
+                }
+                metadata::write(&path, &entries)?;
+            }
+            Ok(Ok(()))
+        })();
+        self.locker.unlock(lock_name);
+        done
     }
 
     /// LIST (rfc3501 6.3.8) with `*` / `%` wildcards.

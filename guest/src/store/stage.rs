@@ -20,7 +20,7 @@
 //! present, then bytes); strings and bytes as `[u32 len][bytes]`; then
 //! the xxh64 (seed 0) of everything before it.
 
-use super::index::{Dec, Enc, Flags, MessageRecord};
+use super::index::{Dec, Enc, Flags, MessageRecord, unseal};
 use super::mailbox::NewMessage;
 
 const MAGIC: &[u8; 8] = b"IMAPDST1";
@@ -49,25 +49,16 @@ pub(super) fn encode(items: &[NewMessage]) -> Vec<u8> {
         optional(&mut e, m.sort_key.as_deref());
         optional(&mut e, m.text.as_deref());
     }
-    let check = xxhash_rust::xxh64::xxh64(&e.0, 0);
-    e.u64(check);
-    e.0
+    e.sealed()
 }
 
 /// The messages of an intent; `None` when it does not check out.
 pub(super) fn decode(b: &[u8]) -> Option<Vec<NewMessage>> {
-    let (body, check) = b.split_at_checked(b.len().checked_sub(8)?)?;
-    if xxhash_rust::xxh64::xxh64(body, 0).to_le_bytes() != check || !body.starts_with(MAGIC) {
-        return None;
-    }
-    let mut d = Dec {
-        b: body,
-        i: MAGIC.len(),
-    };
+    let mut d = unseal(b, MAGIC)?;
     let n = d.u32()? as usize;
     // Each message takes at least 40 octets: no allocation from a count
     // the file cannot hold.
-    if n > body.len() / 40 {
+    if n > d.b.len() / 40 {
         return None;
     }
     let optional = |d: &mut Dec| match d.u8()? {
@@ -104,7 +95,7 @@ pub(super) fn decode(b: &[u8]) -> Option<Vec<NewMessage>> {
             text,
         });
     }
-    (d.i == body.len()).then_some(items)
+    (d.i == d.b.len()).then_some(items)
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::auth::{Exchange, SaslStep, Verdict};
 use crate::engine::{
-    Action, AuthError, GuestSession, Level, ProtocolState, SaslReply, SessionHost, Step,
+    Action, AuthError, GuestSession, Level, MetadataError, ProtocolState, SaslReply, SessionHost,
+    Step,
 };
 use crate::idle::IdleWatch;
 use crate::ops::metrics::{LoginResult, SessionState, metrics};
@@ -226,6 +227,46 @@ impl SessionHost for ConnHost {
         self.user
             .as_deref()
             .is_some_and(|u| self.server.is_admin(u))
+    }
+
+    async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
+        // Annotations are for users: a guest before login gets none.
+        if self.user.is_none() {
+            return Vec::new();
+        }
+        let dir = self.server.options.config_dir.clone();
+        tokio::task::spawn_blocking(move || crate::server_metadata::read(&dir))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn set_server_metadata(
+        &mut self,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), MetadataError> {
+        let admin = self.is_admin();
+        let dir = self.server.options.config_dir.clone();
+        let names: Vec<String> = entries.iter().map(|(n, _)| n.clone()).collect();
+        let r =
+            tokio::task::spawn_blocking(move || crate::server_metadata::set(&dir, admin, entries))
+                .await
+                .unwrap_or_else(|e| Err(MetadataError::Failed(e.to_string())));
+        let user = self.user.as_deref().unwrap_or("-");
+        let names = crate::ops::log::clean(&names.join(" "));
+        match &r {
+            Ok(()) => crate::syslog!(
+                Notice,
+                "{} server metadata set by {user}: {names}",
+                self.peer
+            ),
+            Err(MetadataError::Failed(why)) => crate::syslog!(
+                Err,
+                "{} server metadata not set ({user}: {names}): {why}",
+                self.peer
+            ),
+            Err(_) => {}
+        }
+        r
     }
 
     fn log(&mut self, level: Level, message: &str) {
