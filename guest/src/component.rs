@@ -3,7 +3,9 @@
 
 use std::cell::RefCell;
 
-use crate::host::{AuthError, HostApi, Level, MetadataError, SaslReply};
+use crate::host::{
+    AuthError, HostApi, Level, MetadataError, QuotaError, QuotaLimits, QuotaUsage, SaslReply,
+};
 use crate::session::{self, Env, Session, State};
 use crate::settings::{ServerInfo, Settings};
 use crate::store::{MailboxLocker, MailboxName};
@@ -74,6 +76,26 @@ impl HostApi for WitHost {
         })
     }
 
+    fn own_quota(&self) -> Option<(QuotaLimits, bool)> {
+        wit_host::own_quota().map(|(l, enforced)| (quota_limits(l), enforced))
+    }
+
+    fn get_quota(&self, user: &str) -> Result<QuotaUsage, QuotaError> {
+        wit_host::get_quota(user)
+            .map(quota_usage)
+            .map_err(quota_error)
+    }
+
+    fn set_quota(&self, user: &str, limits: QuotaLimits) -> Result<QuotaUsage, QuotaError> {
+        let limits = wit_host::QuotaLimits {
+            storage: limits.storage,
+            messages: limits.messages,
+        };
+        wit_host::set_quota(user, limits)
+            .map(quota_usage)
+            .map_err(quota_error)
+    }
+
     fn command_done(&self, name: &str, state: State, micros: u64) {
         let state = match state {
             State::NotAuthenticated => wit_host::SessionState::NotAuthenticated,
@@ -85,6 +107,29 @@ impl HostApi for WitHost {
 
     fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
         std::rc::Rc::new(WitLocker)
+    }
+}
+
+fn quota_limits(l: wit_host::QuotaLimits) -> QuotaLimits {
+    QuotaLimits {
+        storage: l.storage,
+        messages: l.messages,
+    }
+}
+
+fn quota_usage(u: wit_host::QuotaUsage) -> QuotaUsage {
+    QuotaUsage {
+        limits: quota_limits(u.limits),
+        messages: u.messages,
+        octets: u.octets,
+    }
+}
+
+fn quota_error(e: wit_host::QuotaError) -> QuotaError {
+    match e {
+        wit_host::QuotaError::NotAllowed => QuotaError::NotAllowed,
+        wit_host::QuotaError::NoSuchRoot => QuotaError::NoSuchRoot,
+        wit_host::QuotaError::Failed(why) => QuotaError::Failed(why),
     }
 }
 

@@ -47,6 +47,30 @@ pub enum MetadataError {
     Failed(String),
 }
 
+/// A quota root's limits (wit: `quota-limits`): STORAGE in units of 1024
+/// octets and MESSAGE; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaLimits {
+    pub storage: Option<u64>,
+    pub messages: Option<u64>,
+}
+
+/// A user's quota root as the host counted it (wit: `quota-usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub limits: QuotaLimits,
+    pub messages: u64,
+    pub octets: u64,
+}
+
+/// Why the host did not answer or change a quota root (wit: `quota-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaError {
+    NotAllowed,
+    NoSuchRoot,
+    Failed(String),
+}
+
 /// The host's services, as seen from inside the sandbox.
 pub trait HostApi {
     /// Verify a password; on success the canonical user name.
@@ -95,6 +119,24 @@ pub trait HostApi {
         _entries: &[(String, Option<Vec<u8>>)],
     ) -> Result<(), MetadataError> {
         Err(MetadataError::NotAllowed)
+    }
+
+    /// The limits on the user's own quota root and whether they are kept
+    /// (wit: `own-quota`); `None` without a root. Native tests have none.
+    fn own_quota(&self) -> Option<(QuotaLimits, bool)> {
+        None
+    }
+
+    /// A user's quota root and the host's count of the user's tree (wit:
+    /// `get-quota`); administrators only.
+    fn get_quota(&self, _user: &str) -> Result<QuotaUsage, QuotaError> {
+        Err(QuotaError::NotAllowed)
+    }
+
+    /// Replaces a user's quota limits (wit: `set-quota`); administrators
+    /// only.
+    fn set_quota(&self, _user: &str, _limits: QuotaLimits) -> Result<QuotaUsage, QuotaError> {
+        Err(QuotaError::NotAllowed)
     }
 
     /// A command finished (wit: `command-done`): its name from the

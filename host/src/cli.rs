@@ -1,5 +1,5 @@
 //! The command line, with Cyrus's rules (cyrus-compat 1.3, 2.1): the seed's
-//! flags `-C -U -T -D -X -s -N -p`, each value a separate word (`-U30` is
+//! flags `-C -U -T -D -X -s -N -q -p`, each value a separate word (`-U30` is
 //! refused with EX_USAGE), plus long options for standalone mode.
 
 use std::path::PathBuf;
@@ -46,9 +46,10 @@ impl UsageError {
     }
 }
 
-const USAGE: &str = "usage: imapd [-C config] [-U uses] [-T timeout] [-D] [-X] [-s] [-N] [-p ssf] \
-                     [--listen ADDR:PORT]... [--listen-tls ADDR:PORT]...\n       \
+const USAGE: &str = "usage: imapd [-C config] [-U uses] [-T timeout] [-D] [-X] [-s] [-N] [-q] \
+                     [-p ssf] [--listen ADDR:PORT]... [--listen-tls ADDR:PORT]...\n       \
                      imapd passwd [-C config] [--delete] USER\n       \
+                     imapd quota [-C config] [-f] [USER...]\n       \
                      imapd precompile [-C config]\n       \
                      imapd swap [-C config] [--wait SECS] NEW.wasm\n       \
                      imapd status [-C config] [--json]\n       \
@@ -98,7 +99,7 @@ pub fn parse(args: &[String]) -> Result<CliOptions, UsageError> {
             "-X" => o.stdio = true,
             "-s" => o.flags.implicit_tls = true,
             "-N" => o.flags.no_password = true,
-            "-q" => {} // Cyrus: do not enforce quotas; we have none to enforce.
+            "-q" => o.flags.no_quota_enforcement = true, // Cyrus: do not enforce quotas.
             "-p" => o.flags.external_ssf = count(&value(&mut i, a)?, a)?,
             "--listen" => o.listen.push(value(&mut i, a)?),
             "--listen-tls" => o.listen_tls.push(value(&mut i, a)?),
@@ -229,4 +230,22 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     f.write_all(data)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dash_q_turns_quota_enforcement_off() {
+        let args = |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(!args(&[]).unwrap().flags.no_quota_enforcement);
+        assert!(args(&["-q"]).unwrap().flags.no_quota_enforcement);
+        assert!(
+            args(&["-q", "-C", "/x.conf"])
+                .unwrap()
+                .flags
+                .no_quota_enforcement
+        );
+    }
 }

@@ -89,6 +89,11 @@ const I32_NONNEG: Kind = Kind::Int {
     min: 0,
     max: i32::MAX as i64,
 };
+// Any int32, negative values included.
+const I32: Kind = Kind::Int {
+    min: i32::MIN as i64,
+    max: i32::MAX as i64,
+};
 const SECONDS: Kind = Kind::Duration { unit: 's' };
 const MINUTES: Kind = Kind::Duration { unit: 'm' };
 
@@ -131,7 +136,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         default: None,
         description: "**Required.** Directory of the server's state: `msg/motd`, `msg/shutdown`, \
                       `log/<user>/` telemetry, `socket/` accept locks, the password file, \
-                      `imapd.metadata` (server annotations).",
+                      `imapd.metadata` (server annotations), `quota/` (quota roots).",
     },
     OptionSpec {
         name: "defaultpartition",
@@ -397,6 +402,31 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "Capabilities to hide, exact case (e.g. `ESEARCH ACL`).",
     },
     OptionSpec {
+        name: "autocreate_quota",
+        kind: I32,
+        default: Some("-1"),
+        description: "0 or more: a user's first login, which makes the user's mail tree, also \
+                      gives the user a quota root (`{configdirectory}/quota/<c>/user.<name>`, \
+                      Cyrus's file) unless one exists, with a STORAGE limit of this many KiB \
+                      (0: no limit). -1: none is made. (In Cyrus, -1 also keeps INBOX from \
+                      being made at login; imapd always makes the tree.)",
+    },
+    OptionSpec {
+        name: "autocreate_quota_messages",
+        kind: I32,
+        default: Some("-1"),
+        description: "The MESSAGE limit of a quota root made by `autocreate_quota`; 0 or less: \
+                      no limit.",
+    },
+    OptionSpec {
+        name: "quotawarn",
+        kind: I32,
+        default: Some("90"),
+        description: "SELECT warns (`* NO [ALERT] Mailbox is at N% of STORAGE quota`, or \
+                      `... is over ...`) when a resource of the user's quota root is used to \
+                      more than this percentage of its limit.",
+    },
+    OptionSpec {
         name: "autocreate_inbox_folders",
         kind: Kind::BarList,
         default: None,
@@ -640,8 +670,10 @@ pub struct Config {
 /// Options the guest reads by name (`settings.options` in the WIT
 /// contract); each must be in [`OPTIONS`].
 pub const GUEST_OPTIONS: &[&str] = &[
+    "defaultpartition",
     "hostile_guest",
     "literalminus",
+    "quotawarn",
     "specialusealways",
     "xlist-all",
     "xlist-archive",
@@ -1537,6 +1569,18 @@ impl Config {
         self.list("autocreate_inbox_folders")
     }
 
+    /// `autocreate_quota`: the STORAGE limit (KiB, 0: none) of the quota root a new user gets;
+    /// `None` when negative (no root is made).
+    pub fn autocreate_quota(&self) -> Option<u64> {
+        u64::try_from(self.int("autocreate_quota")).ok()
+    }
+
+    /// `autocreate_quota_messages`: the MESSAGE limit of an autocreated root; 0 when 0 or
+    /// negative (no limit).
+    pub fn autocreate_quota_messages(&self) -> u64 {
+        u64::try_from(self.int("autocreate_quota_messages")).unwrap_or(0)
+    }
+
     pub fn debug_command(&self) -> Option<&str> {
         self.string("debug_command")
     }
@@ -2116,6 +2160,31 @@ mod tests {
         assert!(opts("literalminus: 0\n").contains(&("literalminus".into(), "0".into())));
         let e = err("configdirectory: /x\nliteralminus: maybe\n");
         assert!(e.contains("literalminus"), "{e}");
+    }
+
+    #[test]
+    fn quota_options_have_cyrus_defaults() {
+        let c = conf("");
+        assert_eq!(c.autocreate_quota(), None);
+        assert_eq!(c.autocreate_quota_messages(), 0);
+        assert_eq!(c.get_raw("quotawarn"), Some("90"));
+        assert!(
+            c.guest_options()
+                .contains(&("quotawarn".into(), "90".into()))
+        );
+        let c = conf("autocreate_quota: 0\nautocreate_quota_messages: 50\nquotawarn: 80\n");
+        assert_eq!(c.autocreate_quota(), Some(0));
+        assert_eq!(c.autocreate_quota_messages(), 50);
+        assert!(
+            c.guest_options()
+                .contains(&("quotawarn".into(), "80".into()))
+        );
+        let c = conf("autocreate_quota: 100\nautocreate_quota_messages: -5\n");
+        assert_eq!(c.autocreate_quota(), Some(100));
+        assert_eq!(c.autocreate_quota_messages(), 0);
+        assert_eq!(conf("autocreate_quota: -7\n").autocreate_quota(), None);
+        let e = err("configdirectory: /x\nautocreate_quota: lots\n");
+        assert!(e.contains("autocreate_quota"), "{e}");
     }
 
     #[test]

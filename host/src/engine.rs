@@ -41,7 +41,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::imapd::session::host::{
-    AuthError, Level, MetadataError, SaslReply, SessionState as ProtocolState,
+    AuthError, Level, MetadataError, QuotaError, QuotaLimits, QuotaUsage, SaslReply,
+    SessionState as ProtocolState,
 };
 pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 
@@ -208,6 +209,24 @@ pub trait SessionHost: Send + 'static {
         &mut self,
         entries: Vec<(String, Option<Vec<u8>>)>,
     ) -> impl std::future::Future<Output = Result<(), MetadataError>> + Send;
+    /// The limits on the session's own user's quota root, and whether they
+    /// are enforced (wit: `own-quota`); `None` before login or without a root.
+    fn own_quota(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<(QuotaLimits, bool)>> + Send;
+    /// A user's quota root and the usage the host counts (wit:
+    /// `get-quota`); the host decides who may.
+    fn get_quota(
+        &mut self,
+        user: String,
+    ) -> impl std::future::Future<Output = Result<QuotaUsage, QuotaError>> + Send;
+    /// Replace a user's quota limits (wit: `set-quota`); the host decides
+    /// who may.
+    fn set_quota(
+        &mut self,
+        user: String,
+        limits: QuotaLimits,
+    ) -> impl std::future::Future<Output = Result<QuotaUsage, QuotaError>> + Send;
     /// A SASL exchange the host runs (wit: `sasl-start`, `sasl-continue`,
     /// `sasl-abort`).
     fn sasl_start(
@@ -327,6 +346,16 @@ impl<H: SessionHost> WasiView for Ctx<H> {
     }
 }
 
+impl<H: SessionHost> Ctx<H> {
+    /// Counts `spent` (host work done for the guest) against the guest's
+    /// CPU budget, in whole ticks; the deadline callback ends the call
+    /// once the budget is gone.
+    fn charge_host_time(&mut self, spent: Duration) {
+        let ticks = (spent.as_millis() / EPOCH_TICK.as_millis()) as u64;
+        self.ticks = self.ticks.saturating_add(ticks);
+    }
+}
+
 impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
     async fn log(&mut self, level: Level, message: String) {
         self.host.log(level, &message);
@@ -359,6 +388,31 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
         entries: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<(), MetadataError> {
         self.host.set_server_metadata(entries).await
+    }
+
+    async fn own_quota(&mut self) -> Option<(QuotaLimits, bool)> {
+        self.host.own_quota().await
+    }
+
+    // These two walk a user's tree: the time they take is charged to the
+    // guest's CPU budget (whole ticks), so that a guest calling them in a
+    // loop runs out as it would computing, not one tick per call.
+    async fn get_quota(&mut self, user: String) -> Result<QuotaUsage, QuotaError> {
+        let t = std::time::Instant::now();
+        let r = self.host.get_quota(user).await;
+        self.charge_host_time(t.elapsed());
+        r
+    }
+
+    async fn set_quota(
+        &mut self,
+        user: String,
+        limits: QuotaLimits,
+    ) -> Result<QuotaUsage, QuotaError> {
+        let t = std::time::Instant::now();
+        let r = self.host.set_quota(user, limits).await;
+        self.charge_host_time(t.elapsed());
+        r
     }
 
     async fn authenticate(

@@ -17,6 +17,7 @@ pub mod master;
 pub mod net;
 pub mod ops;
 pub mod passwd;
+pub mod quota;
 pub mod registry;
 pub mod replace;
 pub mod saslauthd;

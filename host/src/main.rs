@@ -4,7 +4,7 @@
 //! Process modes (see README): under Cyrus master(8) (the default, fds 3
 //! and 4), one session on stdin/stdout (`-X`), or standalone with its own
 //! listeners (`--listen`, `--listen-tls`, or systemd socket activation).
-//! Admin subcommands: `imapd passwd`, `imapd precompile`, `imapd swap`,
+//! Admin subcommands: `imapd passwd`, `imapd quota`, `imapd precompile`, `imapd swap`,
 //! `imapd status`, `imapd metrics`, `imapd selfsigned`,
 //! `imapd options` (the table of every imapd.conf option).
 
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("passwd") => return admin_command(admin::run_passwd(&args[2..])),
         Some("precompile") => return admin_command(cli::precompile(&args[2..])),
+        Some("quota") => return admin_command(imapd::quota::run(&args[2..])),
         Some("swap") => return admin_command(imapd::swap::run(&args[2..])),
         Some("status") => return admin_command(imapd::ops::status::run(&args[2..])),
         Some("metrics") => return admin_command(imapd::ops::metrics::run(&args[2..])),

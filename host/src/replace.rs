@@ -190,6 +190,22 @@ fn write_new(
     Ok(())
 }
 
+/// Creates `dir` (mode 0755) if it is missing, durably (its parent is fsync'd).
+pub fn make_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    if let Some(up) = dir.parent() {
+        File::open(up)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing directory {}", up.display()))?;
+    }
+    Ok(())
+}
+
 /// A fresh, empty directory for one test (`tag` names it), under the
 /// system's temporary directory.
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct Flags {
     pub no_password: bool,
     /// `-p ssf`: an external security layer of this strength.
     pub external_ssf: u32,
+    /// `-q`: quotas are shown but not enforced (wit `own-quota`'s `enforced`).
+    pub no_quota_enforcement: bool,
 }
 
 /// imapd.conf, read once, in the types the server uses.
@@ -58,6 +60,11 @@ pub struct Options {
     pub admins: Vec<String>,
     pub suppress_capabilities: Vec<String>,
     pub autocreate_folders: Vec<String>,
+    /// `autocreate_quota`: the STORAGE limit (KiB, 0: none) of the quota root made at a
+    /// user's first login; `None`: none is made.
+    pub autocreate_quota: Option<u64>,
+    /// `autocreate_quota_messages`: its MESSAGE limit (0: none).
+    pub autocreate_quota_messages: u64,
     /// `Config::guest_options`.
     pub guest_options: Vec<(String, String)>,
     pub idle_poll: Option<Duration>,
@@ -120,6 +127,8 @@ impl Options {
             admins: cfg.admins().to_vec(),
             suppress_capabilities: cfg.suppress_capabilities().to_vec(),
             autocreate_folders: cfg.autocreate_inbox_folders().to_vec(),
+            autocreate_quota: cfg.autocreate_quota(),
+            autocreate_quota_messages: cfg.autocreate_quota_messages(),
             guest_options: cfg.guest_options(),
             idle_poll: cfg.imapidlepoll(),
             idle_timeout: cfg.imapidletimeout(),

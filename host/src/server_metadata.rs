@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -278,24 +277,10 @@ pub fn set(
 
 /// Creates `file`'s directory (`msg/`) if it is missing, durably.
 fn make_parent(file: &Path) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let Some(dir) = file.parent() else {
-        return Ok(());
-    };
-    if dir.is_dir() {
-        return Ok(());
+    match file.parent() {
+        Some(dir) => crate::replace::make_dir(dir),
+        None => Ok(()),
     }
-    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-    }
-    if let Some(up) = dir.parent() {
-        std::fs::File::open(up)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing directory {}", up.display()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::config::Config;
 use crate::control;
 use crate::engine::{
-    Action, AuthError, GuestEngine, GuestSession, Level, MetadataError, Module, SaslReply,
-    ServerInfo, SessionHost, Settings, read_module_file,
+    Action, AuthError, GuestEngine, GuestSession, Level, MetadataError, Module, QuotaError,
+    QuotaLimits, QuotaUsage, SaslReply, ServerInfo, SessionHost, Settings, read_module_file,
 };
 use crate::server::{Options, module_source};
 
@@ -70,6 +70,15 @@ impl SessionHost for TrialHost {
         _: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<(), MetadataError> {
         Err(MetadataError::NotAllowed)
+    }
+    async fn own_quota(&mut self) -> Option<(QuotaLimits, bool)> {
+        None
+    }
+    async fn get_quota(&mut self, _: String) -> Result<QuotaUsage, QuotaError> {
+        Err(QuotaError::NotAllowed)
+    }
+    async fn set_quota(&mut self, _: String, _: QuotaLimits) -> Result<QuotaUsage, QuotaError> {
+        Err(QuotaError::NotAllowed)
     }
     async fn sasl_start(&mut self, _: String, _: Option<Vec<u8>>) -> SaslReply {
         SaslReply::Failure(AuthError::BadCredentials)

@@ -754,3 +754,31 @@ pub fn run_imapd(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, Str
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Debian's cyradm (cyrus-admin) run as `plain` (an admin in the tests
+/// that use it) against 127.0.0.1:`port` with `script` on its standard
+/// input; its output and errors. `None` (and a SKIPPED line) when it is
+/// not installed.
+pub fn cyradm(port: u16, script: &str) -> Option<String> {
+    const CYRADM: &str = "/usr/bin/cyradm";
+    if !std::path::Path::new(CYRADM).exists() {
+        println!("SKIPPED: {CYRADM} is not installed (Debian cyrus-admin)");
+        return None;
+    }
+    let mut child = Command::new(CYRADM)
+        .args(["--user", "plain", "--password", "secret", "--auth", "login"])
+        .args(["--port", &port.to_string(), "127.0.0.1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}

@@ -25,6 +25,7 @@ mod metadata;
 mod msg_files;
 mod ops;
 mod peers;
+mod quota;
 mod sandbox;
 mod sasl;
 mod sort_thread;

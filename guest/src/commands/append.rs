@@ -97,6 +97,20 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             }
         }
     }
+    // rfc9208 4.3.1: nothing is stored past the quota.
+    let octets = messages.iter().map(|m| m.data.len() as u64).sum();
+    match super::quota::over_quota(session, messages.len() as u64, octets) {
+        Ok(None) => {}
+        Ok(Some(text)) => {
+            req.reply(session, text);
+            return Ok(Action::None);
+        }
+        Err(e) => {
+            let text = failure_text(session, &e);
+            req.reply(session, &text);
+            return Ok(Action::None);
+        }
+    }
     let appended = session.store_and_selected().and_then(|(store, selected)| {
         match selected {
             // Into the selected mailbox: through the session's own view,

@@ -86,6 +86,21 @@ pub(crate) fn copy_or_move(
     let Some(name) = destination_name(destination, session.utf8()) else {
         return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
     };
+    // rfc9208 4.3.1: a COPY adds to the user's one quota root; a MOVE
+    // stays inside it.
+    if !moving && let Some(selected) = session.selected() {
+        let records = selected.mailbox.records();
+        let (count, octets) = resolve(set, records, numbering)?
+            .iter()
+            .filter_map(|&i| records.get(i))
+            .filter(|r| !r.file.is_empty())
+            .fold((0u64, 0u64), |(n, o), r| (n + 1, o + r.size));
+        match super::quota::over_quota(session, count, octets) {
+            Ok(None) => {}
+            Ok(Some(text)) => return Ok(Outcome::Refused(text.into())),
+            Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),
+        }
+    }
     let (store, selected) = match session.store_and_selected() {
         Ok(both) => both,
         Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),

@@ -2,7 +2,7 @@
 //! expected bytes.
 
 use super::testing::*;
-use crate::session::{Env, Session};
+use crate::session::Session;
 
 fn ok(s: &mut Session, line: &str) {
     let (out, _) = run(s, line);
@@ -21,13 +21,7 @@ fn with_host(admin: bool) -> (Session, tempfile::TempDir, FakeHost) {
         admin,
         ..FakeHost::default()
     };
-    let env = Env {
-        host: Box::new(host.clone()),
-        mail_root: Some(dir.path().to_path_buf()),
-    };
-    let mut s = Session::new(settings(), env);
-    s.greet();
-    run(&mut s, "l LOGIN alice secret\r\n");
+    let s = session_on(&dir, &host);
     (s, dir, host)
 }
 

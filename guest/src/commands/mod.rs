@@ -30,6 +30,7 @@ pub mod move_;
 pub mod namespace;
 pub mod noop;
 pub mod qresync;
+pub mod quota;
 pub mod rename;
 #[cfg(test)]
 mod rev2_tests;
@@ -188,6 +189,10 @@ pub static COMMANDS: &[Command] = &[
     // rfc5464 METADATA.
     cmd("GETMETADATA", metadata::get, States::AUTHENTICATED),
     cmd("SETMETADATA", metadata::set, States::AUTHENTICATED),
+    // rfc9208 QUOTA.
+    cmd("GETQUOTA", quota::getquota, States::AUTHENTICATED),
+    cmd("GETQUOTAROOT", quota::getquotaroot, States::AUTHENTICATED),
+    cmd("SETQUOTA", quota::setquota, States::AUTHENTICATED),
     cmd("IDLE", idle::handle, States::AUTHENTICATED),
     // Selected state (rfc3501 6.4, rfc3691 UNSELECT, rfc6851 MOVE).
     // rfc9051 9 command-select has no CHECK (Appendix E item 17).
@@ -380,6 +385,11 @@ pub(crate) mod testing {
         pub commands: Rc<RefCell<Vec<(String, crate::session::State)>>>,
         /// The server's `/shared` annotations, as the host keeps them.
         pub server_metadata: Rc<RefCell<std::collections::BTreeMap<String, Vec<u8>>>>,
+        /// Users' quota roots as the host keeps them (alice is the user
+        /// logged in), with the usage the host would count.
+        pub quotas: Rc<RefCell<std::collections::BTreeMap<String, crate::host::QuotaUsage>>>,
+        /// What `own_quota` says of enforcement (false: Cyrus's `-q`).
+        pub quota_not_enforced: bool,
     }
 
     impl HostApi for FakeHost {
@@ -416,6 +426,42 @@ pub(crate) mod testing {
 
         fn command_done(&self, name: &str, state: crate::session::State, _micros: u64) {
             self.commands.borrow_mut().push((name.into(), state));
+        }
+
+        fn own_quota(&self) -> Option<(crate::host::QuotaLimits, bool)> {
+            let roots = self.quotas.borrow();
+            roots
+                .get("alice")
+                .map(|q| (q.limits, !self.quota_not_enforced))
+        }
+
+        fn get_quota(
+            &self,
+            user: &str,
+        ) -> Result<crate::host::QuotaUsage, crate::host::QuotaError> {
+            if !self.admin && user != "alice" {
+                return Err(crate::host::QuotaError::NotAllowed);
+            }
+            let roots = self.quotas.borrow();
+            roots
+                .get(user)
+                .copied()
+                .ok_or(crate::host::QuotaError::NoSuchRoot)
+        }
+
+        /// As the host: administrators only, the root made if missing.
+        fn set_quota(
+            &self,
+            user: &str,
+            limits: crate::host::QuotaLimits,
+        ) -> Result<crate::host::QuotaUsage, crate::host::QuotaError> {
+            if !self.admin {
+                return Err(crate::host::QuotaError::NotAllowed);
+            }
+            let mut roots = self.quotas.borrow_mut();
+            let root = roots.entry(user.to_string()).or_default();
+            root.limits = limits;
+            Ok(*root)
         }
 
         fn server_metadata(&self) -> Vec<(String, Vec<u8>)> {
@@ -574,6 +620,19 @@ pub(crate) mod testing {
         Session::restore(&snapshot, settings, env).expect("snapshot restores")
     }
 
+    /// A session of alice, logged in, on the tree `dir` with `host` as
+    /// its host (tests that script the host's answers).
+    pub fn session_on(dir: &tempfile::TempDir, host: &FakeHost) -> Session {
+        let env = Env {
+            host: Box::new(host.clone()),
+            mail_root: Some(dir.path().to_path_buf()),
+        };
+        let mut session = Session::new(settings(), env);
+        session.greet();
+        run(&mut session, "l LOGIN alice secret\r\n");
+        session
+    }
+
     /// [`with_store`] with the default test settings.
     pub fn store_session() -> (Session, tempfile::TempDir) {
         with_store(settings())
@@ -604,6 +663,8 @@ pub(crate) mod testing {
 mod mailbox_tests;
 #[cfg(test)]
 mod metadata_tests;
+#[cfg(test)]
+mod quota_tests;
 
 #[cfg(test)]
 mod tests {

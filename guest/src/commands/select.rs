@@ -98,9 +98,15 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
             return Ok(Action::None);
         }
     };
+    // Cyrus warns of a quota nearly used up on SELECT only.
+    let warnings = if read_only {
+        String::new()
+    } else {
+        super::quota::warnings(session)
+    };
     let selected = Selected::new(mailbox, read_only);
     let rev2 = session.rev2();
-    let mut text = untagged_responses(&selected, rev2);
+    let mut text = untagged_responses(&selected, rev2, &warnings);
     if rev2 {
         // rfc9051 6.3.2: a LIST response with the mailbox name.
         text += &super::list::list_line_of(session, &name);
@@ -157,9 +163,11 @@ fn resynchronise(selected: &Selected, q: &QresyncParam, rev2: bool) -> String {
 /// The untagged responses of SELECT and EXAMINE. With IMAP4rev2
 /// (`rev2`) no RECENT and no UNSEEN, which rfc9051 deprecates (Appendix E
 /// items 11 and 12; neither is in its grammar).
-fn untagged_responses(selected: &Selected, rev2: bool) -> String {
+/// `warnings` (the quota's) go before EXISTS, where Cyrus sends them.
+fn untagged_responses(selected: &Selected, rev2: bool, warnings: &str) -> String {
     let mailbox = &selected.mailbox;
     let mut out = selected.flags_responses();
+    out += warnings;
     out += &format!("* {} EXISTS\r\n", mailbox.exists());
     if !rev2 {
         out += &format!("* {} RECENT\r\n", mailbox.recent_count());

@@ -1,6 +1,7 @@
 //! STATUS (rfc3501 6.3.10): MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN,
 //! plus SIZE (rfc8438 3), DELETED (rfc9051 6.3.11, in both IMAP4rev1 and
-//! IMAP4rev2 sessions) and HIGHESTMODSEQ (rfc7162 3.1.7), answered in the
+//! IMAP4rev2 sessions), DELETED-STORAGE (rfc9208 4.1.4) and HIGHESTMODSEQ
+//! (rfc7162 3.1.7), answered in the
 //! order asked. For the selected mailbox the session's own view is used.
 //! The same items serve LIST ... RETURN (STATUS (...)) (rfc5819, list.rs).
 
@@ -19,6 +20,7 @@ pub enum Item {
     UidValidity,
     Unseen,
     Deleted,
+    DeletedStorage,
     Size,
     HighestModseq,
     MailboxId,
@@ -33,6 +35,7 @@ impl Item {
             "UIDVALIDITY" => Item::UidValidity,
             "UNSEEN" => Item::Unseen,
             "DELETED" => Item::Deleted,
+            "DELETED-STORAGE" => Item::DeletedStorage,
             "SIZE" => Item::Size,
             "HIGHESTMODSEQ" => Item::HighestModseq,
             "MAILBOXID" => Item::MailboxId,
@@ -48,6 +51,9 @@ impl Item {
             Item::UidValidity => format!("UIDVALIDITY {}", status.uidvalidity),
             Item::Unseen => format!("UNSEEN {}", status.unseen),
             Item::Deleted => format!("DELETED {}", status.deleted),
+            // rfc9208 4.1.4: what an EXPUNGE would free, in STORAGE's
+            // units of 1024 octets.
+            Item::DeletedStorage => format!("DELETED-STORAGE {}", status.deleted_octets / 1024),
             // rfc8438 3: the sum of the messages' RFC822.SIZE, 63 bits.
             Item::Size => format!("SIZE {}", status.size),
             Item::HighestModseq => format!("HIGHESTMODSEQ {}", status.highest_modseq),
@@ -107,6 +113,7 @@ pub fn mailbox_status(
                 uidvalidity: m.uid_validity(),
                 unseen: m.unseen_count(),
                 deleted: m.deleted_count(),
+                deleted_octets: m.deleted_size(),
                 size: m.total_size(),
                 highest_modseq: m.highest_modseq(),
                 mailbox_id: with_id.then(|| m.mailbox_id().ok()).flatten(),

@@ -598,6 +598,16 @@ impl Mailbox {
             .count() as u32
     }
 
+    /// Sum of the RFC822.SIZE of the messages with \Deleted (rfc9208
+    /// STATUS DELETED-STORAGE).
+    pub fn deleted_size(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r.flags.contains(Flags::DELETED))
+            .map(|r| r.size)
+            .sum()
+    }
+
     /// Sum of RFC822.SIZE (STATUS SIZE, rfc8438).
     pub fn total_size(&self) -> u64 {
         self.records.iter().map(|r| r.size).sum()

@@ -28,6 +28,7 @@ pub mod sort_keys;
 pub mod sort_order;
 pub mod special_use;
 mod stage;
+pub mod usage;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,6 +155,8 @@ pub struct MailboxStatus {
     pub unseen: u32,
     /// Messages with \Deleted (rfc9051 STATUS DELETED).
     pub deleted: u32,
+    /// Their octets (rfc9208 STATUS DELETED-STORAGE).
+    pub deleted_octets: u64,
     pub size: u64,
     pub highest_modseq: u64,
     /// MAILBOXID (rfc8474 4), when asked for (it may create the id file).
@@ -749,6 +752,7 @@ impl MailStore {
             uidvalidity: m.uid_validity(),
             unseen: m.unseen_count(),
             deleted: m.deleted_count(),
+            deleted_octets: m.deleted_size(),
             size: m.total_size(),
             highest_modseq: m.highest_modseq(),
             mailbox_id: if with_id { Some(m.mailbox_id()?) } else { None },

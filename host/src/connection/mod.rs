@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::auth::{Exchange, SaslStep, Verdict};
 use crate::engine::{
-    Action, AuthError, GuestSession, Level, MetadataError, ProtocolState, SaslReply, SessionHost,
-    Step,
+    Action, AuthError, GuestSession, Level, MetadataError, ProtocolState, QuotaError, QuotaLimits,
+    QuotaUsage, SaslReply, SessionHost, Step,
 };
 use crate::idle::IdleWatch;
 use crate::ops::metrics::{LoginResult, SessionState, metrics};
@@ -262,6 +262,70 @@ impl SessionHost for ConnHost {
             Err(MetadataError::Failed(why)) => crate::syslog!(
                 Err,
                 "{} server metadata not set ({user}: {names}): {why}",
+                self.peer
+            ),
+            Err(_) => {}
+        }
+        r
+    }
+
+    async fn own_quota(&mut self) -> Option<(QuotaLimits, bool)> {
+        let user = self.user.clone()?;
+        let dir = self.server.options.config_dir.clone();
+        let limits = tokio::task::spawn_blocking(move || crate::quota::own(&dir, &user))
+            .await
+            .ok()
+            .flatten()?;
+        Some((limits, !self.server.flags.no_quota_enforcement))
+    }
+
+    async fn get_quota(&mut self, user: String) -> Result<QuotaUsage, QuotaError> {
+        let admin = self.is_admin();
+        let caller = self.user.clone();
+        let server = self.server.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::quota::get(
+                &server.options.config_dir,
+                &server.partition,
+                caller.as_deref(),
+                admin,
+                &user,
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(QuotaError::Failed(e.to_string())))
+    }
+
+    async fn set_quota(
+        &mut self,
+        user: String,
+        limits: QuotaLimits,
+    ) -> Result<QuotaUsage, QuotaError> {
+        let admin = self.is_admin();
+        let server = self.server.clone();
+        let target = crate::ops::log::clean(&user);
+        let r = tokio::task::spawn_blocking(move || {
+            crate::quota::set(
+                &server.options.config_dir,
+                &server.partition,
+                admin,
+                &user,
+                limits,
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(QuotaError::Failed(e.to_string())));
+        let by = self.user.as_deref().unwrap_or("-");
+        let limits = crate::quota::describe(&limits);
+        match &r {
+            Ok(_) => crate::syslog!(
+                Notice,
+                "{} quota set by {by}: user {target}: {limits}",
+                self.peer
+            ),
+            Err(QuotaError::Failed(why)) => crate::syslog!(
+                Err,
+                "{} quota not set ({by}: user {target}: {limits}): {why}",
                 self.peer
             ),
             Err(_) => {}
@@ -811,6 +875,7 @@ async fn serve_inner(
     // The user's mail tree once logged in, and the IDLE watch on it.
     // Shared with the session's host services: one descriptor, not two.
     let mut mail_dir: Option<Arc<cap_std::fs::Dir>> = None;
+    let mut quota_guard = crate::quota::Guard::default();
     let mut login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
     let mut watch: Option<IdleWatch> = None;
     // The deadlines of the IDLE in progress.
@@ -1031,6 +1096,24 @@ async fn serve_inner(
         // user is logged in (cyrus-compat 2.4).
         if let Some(msg) = shutdown_applies(server, session.host()) {
             return shutdown(&mut conn, session.host(), &msg).await;
+        }
+        // The host's own check that the user's tree keeps its quota.
+        if let (Some(tree), Some(user)) = (mail_dir.clone(), session.host().user.clone()) {
+            let dir = server.options.config_dir.clone();
+            let mut guard = std::mem::take(&mut quota_guard);
+            let (guard, verdict) = tokio::task::spawn_blocking(move || {
+                let verdict = guard.check(&dir, &tree, &user, std::time::Instant::now());
+                (guard, verdict)
+            })
+            .await
+            .unwrap_or_default();
+            quota_guard = guard;
+            if let Some(why) = verdict {
+                crate::syslog!(Warning, "{peer} session ended: {why}");
+                let _ = conn.write(b"* BYE Over quota\r\n").await;
+                conn.close().await;
+                return Ok(());
+            }
         }
         // A command boundary: the session moves to a new guest module
         // before its next command if one was installed.
@@ -1500,10 +1583,18 @@ async fn promote(
     if !crate::auth::valid_user_name(&user) {
         return Err(anyhow!("user name {user:?} cannot name a mail tree"));
     }
+    // A first login: the tree is made now (an error here counts as an existing tree).
+    let first_login = matches!(
+        server.partition.symlink_metadata(&user),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    );
     server
         .partition
         .create_dir_all(&user)
         .with_context(|| format!("creating the mail tree of {user}"))?;
+    if first_login && let Some(storage) = server.options.autocreate_quota {
+        autocreate_quota(server, &user, storage).await;
+    }
     let dir = open_tree(server, &user)?;
     let settings = server.settings(session_id, tls);
     let dir = Arc::new(dir);
@@ -1514,6 +1605,34 @@ async fn promote(
         .await
         .context("promoting the session")?;
     Ok((session, dir))
+}
+
+/// `autocreate_quota` at `user`'s first login: a quota root with STORAGE `storage` KiB (0: no
+/// limit) and MESSAGE `autocreate_quota_messages`, unless the user has one. A failure is
+/// logged; the login goes on.
+async fn autocreate_quota(server: &Server, user: &str, storage: u64) {
+    let dir = server.options.config_dir.clone();
+    let messages = server.options.autocreate_quota_messages;
+    let name = user.to_string();
+    let made = tokio::task::spawn_blocking(move || {
+        crate::quota::autocreate(&dir, &name, storage, messages)
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    let limits = QuotaLimits {
+        storage: (storage > 0).then_some(storage),
+        messages: (messages > 0).then_some(messages),
+    };
+    match made {
+        Ok(true) => crate::syslog!(
+            Notice,
+            "autocreate quota: {user}: {}",
+            crate::quota::describe(&limits)
+        ),
+        Ok(false) => {}
+        Err(e) => crate::syslog!(Err, "autocreate quota: {user}: {e:#}"),
+    }
 }
 
 /// After UNAUTHENTICATE (rfc8437): the host forgets the user, then moves
