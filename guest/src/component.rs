@@ -18,6 +18,9 @@ use imapd::session::host as wit_host;
 /// Where a post-auth instance sees the user's mail tree (the host's only
 /// preopen, `wit/session.wit`).
 const MAIL_ROOT: &str = "/mail";
+/// Where an administrator's instance sees every user's tree (the host's
+/// partition, `wit/session.wit`).
+const USERS_ROOT: &str = "/users";
 
 /// [`HostApi`] over the component's imports.
 struct WitHost;
@@ -108,6 +111,16 @@ impl HostApi for WitHost {
     fn mailbox_locker(&self) -> std::rc::Rc<dyn MailboxLocker> {
         std::rc::Rc::new(WitLocker)
     }
+
+    fn users_root(&self) -> Option<std::path::PathBuf> {
+        // The host preopens it for administrators only.
+        let root = std::path::Path::new(USERS_ROOT);
+        (wit_host::is_admin() && root.is_dir()).then(|| root.to_path_buf())
+    }
+
+    fn user_locker(&self, user: &str) -> std::rc::Rc<dyn MailboxLocker> {
+        std::rc::Rc::new(UserLocker(user.to_string()))
+    }
 }
 
 fn quota_limits(l: wit_host::QuotaLimits) -> QuotaLimits {
@@ -159,6 +172,21 @@ impl MailboxLocker for WitLocker {
 
     fn unlock(&self, mailbox: &MailboxName) {
         wit_host::unlock_mailbox(&mailbox.dir_name());
+    }
+}
+
+/// Another user's mailboxes, locked through the host as
+/// `users/<user>/<dir>` (administrators only; the host checks).
+struct UserLocker(String);
+
+impl MailboxLocker for UserLocker {
+    fn lock(&self, mailbox: &MailboxName) -> std::io::Result<()> {
+        wit_host::lock_mailbox(&format!("users/{}/{}", self.0, mailbox.dir_name()))
+            .map_err(std::io::Error::other)
+    }
+
+    fn unlock(&self, mailbox: &MailboxName) {
+        wit_host::unlock_mailbox(&format!("users/{}/{}", self.0, mailbox.dir_name()));
     }
 }
 

@@ -144,6 +144,19 @@ pub trait HostApi {
     /// took. Native tests have no one to tell.
     fn command_done(&self, _name: &str, _state: crate::session::State, _micros: u64) {}
 
+    /// For an administrator: where every user's tree is (the host's
+    /// partition, preopened beside the user's own tree). `None` for
+    /// everyone else, and in native tests unless they say so.
+    fn users_root(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The lock of another user's mailboxes, for an administrator's
+    /// session ([`HostApi::users_root`]). Native tests: nothing to share.
+    fn user_locker(&self, _user: &str) -> std::rc::Rc<dyn crate::store::MailboxLocker> {
+        std::rc::Rc::new(crate::store::NoLocking)
+    }
+
     /// The lock that serialises writers of one mailbox across sessions
     /// and processes. Without a host (native tests), nothing to share.
     fn mailbox_locker(&self) -> std::rc::Rc<dyn crate::store::MailboxLocker> {

@@ -199,6 +199,13 @@ pub trait SessionHost: Send + 'static {
     fn unlock_mailbox(&mut self, dir: String);
     /// The authenticated user is an administrator (wit: `is-admin`).
     fn is_admin(&mut self) -> bool;
+    /// For an administrator's post-auth instance: the partition (every
+    /// user's tree), preopened at `/users` beside the user's own tree, so
+    /// the admin can create, delete, rename and list users' mailboxes as
+    /// Cyrus's admins do (cyradm `cm user/bob`). `None` for everyone else.
+    fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
+        None
+    }
     /// The server annotations (wit: `server-metadata`).
     fn server_metadata(
         &mut self,
@@ -806,7 +813,11 @@ impl<H: SessionHost> GuestEngine<H> {
 
     /// A new store with no filesystem (pre-auth), or with `mail_dir` as its
     /// only preopen at `/mail` (post-auth).
-    fn new_store(&self, host: H, mail_dir: Option<&cap_std::fs::Dir>) -> Result<Store<Ctx<H>>, H> {
+    fn new_store(
+        &self,
+        mut host: H,
+        mail_dir: Option<&cap_std::fs::Dir>,
+    ) -> Result<Store<Ctx<H>>, H> {
         let mut wasi = WasiCtxBuilder::new();
         // The guest's file operations are small and local; running them on
         // the session's own thread avoids a thread hop per call.
@@ -818,6 +829,13 @@ impl<H: SessionHost> GuestEngine<H> {
             if let Err(e) = wasi.preopened_dir(&fd_path, "/mail", FsPerms::ReadWrite) {
                 crate::syslog!(Err, "preopening the mail tree: {e:#}");
                 return Err(host);
+            }
+            if let Some(fd) = host.admin_partition() {
+                let fd_path = format!("/proc/self/fd/{fd}");
+                if let Err(e) = wasi.preopened_dir(&fd_path, "/users", FsPerms::ReadWrite) {
+                    crate::syslog!(Err, "preopening the partition for an admin: {e:#}");
+                    return Err(host);
+                }
             }
         }
         let max_ticks = (self.options.cpu_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod admin;
 mod cli;
 mod compress;
 mod concurrency;

@@ -70,6 +70,9 @@ fn post_auth_guest_is_confined_to_its_tree() {
         "/mail/etc-link/passwd",
         "/mail/neighbour/private",
         "/mail/rel-neighbour/private",
+        // The partition is preopened for administrators only.
+        "/users",
+        "/users/sha512/private",
         s.data.config_dir().join("passwd").to_str().unwrap(),
     ] {
         let r = probe(&mut c, "b", &format!("XOPEN \"{path}\""));

@@ -69,6 +69,14 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         req.reply(session, "NO [USEATTR] Invalid annotation entry");
         return Ok(Action::None);
     };
+    // An administrator's `cm user/bob` (admin.rs).
+    if let Some(target) = super::admin::target(session, &name) {
+        match super::admin::create(session, &target) {
+            Ok(()) => req.reply(session, "OK Completed"),
+            Err(e) => reply_failure(session, req, &e),
+        }
+        return Ok(Action::None);
+    }
     let created = session.mail_store().and_then(|store| {
         let taken = store.special_uses()?;
         if taken.values().flatten().any(|u| uses.contains(u)) {

@@ -19,6 +19,14 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     };
+    // An administrator's `dm user/bob` (admin.rs).
+    if let Some(target) = super::admin::target(session, &name) {
+        match super::admin::delete(session, &target) {
+            Ok(()) => req.reply(session, "OK Completed"),
+            Err(e) => reply_failure(session, req, &e),
+        }
+        return Ok(Action::None);
+    }
     let selected_here = session
         .selected()
         .is_some_and(|s| s.mailbox.name() == &name);

@@ -224,7 +224,13 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         return Ok(Action::None);
     }
     status::enable_condstore_if_asked(session, &cmd.returns.status);
-    let tree = match session.mail_store().and_then(|store| store.list_tree()) {
+    let tree = session.mail_store().and_then(|store| store.list_tree());
+    // An administrator sees every user's mailboxes too (admin.rs).
+    let tree = tree.and_then(|mut tree| {
+        super::admin::list_others(session, &mut tree)?;
+        Ok(tree)
+    });
+    let tree = match tree {
         Ok(tree) => tree,
         Err(e) => {
             reply_failure(session, req, &e);

@@ -2,6 +2,7 @@
 //! ([`COMMANDS`]) of name, handler and the states it is allowed in (the
 //! Dovecot layout: find LOGIN in `login.rs`).
 
+pub mod admin;
 pub mod append;
 pub mod authenticate;
 pub mod capability;
@@ -390,6 +391,8 @@ pub(crate) mod testing {
         pub quotas: Rc<RefCell<std::collections::BTreeMap<String, crate::host::QuotaUsage>>>,
         /// What `own_quota` says of enforcement (false: Cyrus's `-q`).
         pub quota_not_enforced: bool,
+        /// Every user's tree, as an administrator's instance sees it.
+        pub users_root: Option<std::path::PathBuf>,
     }
 
     impl HostApi for FakeHost {
@@ -426,6 +429,11 @@ pub(crate) mod testing {
 
         fn command_done(&self, name: &str, state: crate::session::State, _micros: u64) {
             self.commands.borrow_mut().push((name.into(), state));
+        }
+
+        /// As the host: for administrators only.
+        fn users_root(&self) -> Option<std::path::PathBuf> {
+            self.users_root.clone().filter(|_| self.admin)
         }
 
         fn own_quota(&self) -> Option<(crate::host::QuotaLimits, bool)> {

@@ -21,6 +21,27 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     };
+    // An administrator's `renm user/bob/A user/bob/B` (admin.rs).
+    match (
+        super::admin::target(session, &from),
+        super::admin::target(session, &to),
+    ) {
+        (None, None) => {}
+        (Some(from), Some(to)) if from.user == to.user => {
+            match super::admin::rename(session, &from, &to) {
+                Ok(()) => req.reply(session, "OK Completed"),
+                Err(e) => reply_failure(session, req, &e),
+            }
+            return Ok(Action::None);
+        }
+        _ => {
+            req.reply(
+                session,
+                "NO [CANNOT] Cannot rename between users' mailboxes",
+            );
+            return Ok(Action::None);
+        }
+    }
     let moves_selected = session.selected().is_some_and(|s| {
         let selected = s.mailbox.name();
         !from.is_inbox() && (selected == &from || selected.is_inferior_of(&from))

@@ -101,6 +101,10 @@ pub fn mailbox_status(
     items: &[Item],
 ) -> Result<MailboxStatus, StoreError> {
     let with_id = items.contains(&Item::MailboxId);
+    // An administrator's STATUS of `user/bob/...` (admin.rs).
+    if let Some(target) = super::admin::target(session, name) {
+        return super::admin::tree(session, &target.user)?.status(&target.local, with_id);
+    }
     let own_view = session
         .selected()
         .filter(|s| s.mailbox.name() == name)

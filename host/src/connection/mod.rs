@@ -126,6 +126,25 @@ fn login_limit(server: &Server, user: &str, host: &str) -> Option<String> {
     })
 }
 
+/// How a guest names a mailbox directory of another user's tree in
+/// `lock-mailbox` (administrators only): `users/<user>/<dir>`.
+const USERS_PREFIX: &str = "users/";
+
+/// `<user>/<dir>` (`<dir>` "" for INBOX) → the mailbox's directory relative to the
+/// partition, with the user name checked as a login name and the directory as one of
+/// the tree's own (no `/`, no `..`).
+fn in_partition(rest: &str) -> Result<String, String> {
+    let (user, dir) = rest.split_once('/').unwrap_or((rest, ""));
+    if !crate::auth::valid_user_name(user) || dir.contains('/') || dir == ".." || dir == "." {
+        return Err(format!("no such mailbox directory: {rest:?}"));
+    }
+    Ok(if dir.is_empty() {
+        user.to_string()
+    } else {
+        format!("{user}/{dir}")
+    })
+}
+
 impl SessionHost for ConnHost {
     async fn authenticate(
         &mut self,
@@ -213,6 +232,20 @@ impl SessionHost for ConnHost {
         let Some(tree) = self.mail_dir.as_ref() else {
             return Err("no mail tree before login".into());
         };
+        // An administrator's lock on another user's mailbox:
+        // `users/<user>/<dir>`, taken in the partition (own mailbox
+        // directories are "" or start with `.`, so the two never meet).
+        if let Some(rest) = dir.strip_prefix(USERS_PREFIX) {
+            if !self.is_admin() {
+                return Err("only administrators reach other users' mailboxes".into());
+            }
+            let rel = in_partition(rest)?;
+            return self
+                .locks
+                .lock(&self.server.partition, &rel)
+                .await
+                .map_err(|e| format!("{e:#}"));
+        }
         self.locks
             .lock(tree, &dir)
             .await
@@ -220,7 +253,16 @@ impl SessionHost for ConnHost {
     }
 
     fn unlock_mailbox(&mut self, dir: String) {
-        self.locks.unlock(&dir);
+        match dir.strip_prefix(USERS_PREFIX).map(in_partition) {
+            Some(Ok(rel)) => self.locks.unlock(&rel),
+            Some(Err(_)) => {}
+            None => self.locks.unlock(&dir),
+        }
+    }
+
+    fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.is_admin().then(|| self.server.partition.as_raw_fd())
     }
 
     fn is_admin(&mut self) -> bool {
@@ -1653,4 +1695,28 @@ async fn demote(
         .reinstantiate(session, None, None, &settings)
         .await
         .context("demoting the session")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_partition;
+
+    #[test]
+    fn other_users_mailbox_directories_stay_in_the_partition() {
+        assert_eq!(in_partition("bob/").as_deref(), Ok("bob"));
+        assert_eq!(in_partition("bob").as_deref(), Ok("bob"));
+        assert_eq!(in_partition("bob/.Team").as_deref(), Ok("bob/.Team"));
+        for bad in [
+            "../etc/",
+            "bob/../x",
+            "bob/..",
+            "bob/.",
+            "bob/.A/cur",
+            "/etc/",
+            "",
+            "a/b/c",
+        ] {
+            assert!(in_partition(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,0 +1,260 @@
+//! What Cyrus's administrators (imapd.conf `admins`) do to other users'
+//! mailboxes over IMAP, as cyradm does it: `cm user/bob` (CREATE makes a
+//! new user's INBOX), `cm user/bob/Team`, `dm user/bob` (DELETE removes the
+//! user and all their mail), `dm user/bob/Team`, `renm user/bob/A
+//! user/bob/B`, `lm` (LIST shows every user's mailboxes as
+//! `user/<name>/...`), STATUS of them, and `sq`/`lq` (quota.rs).
+//!
+//! The host preopens the partition at `/users` for an administrator's
+//! session only (wit: the guest sees it through [`HostApi::users_root`]),
+//! and takes the locks of another user's mailboxes only for an
+//! administrator. Other commands (SELECT, APPEND, ...) do not reach other
+//! users' mailboxes: an administrator reads mail as the user would.
+//!
+//! [`HostApi::users_root`]: crate::host::HostApi::users_root
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::session::Session;
+use crate::store::{ListEntry, MailStore, MailboxName, StoreError};
+
+/// How an administrator names another user's mailboxes.
+pub const USER_PREFIX: &str = "user/";
+
+/// Another user's mailbox as an administrator names it.
+pub struct Target {
+    pub user: String,
+    /// The mailbox in that user's tree (INBOX for `user/<name>`).
+    pub local: MailboxName,
+}
+
+/// `user/<name>[/<mailbox>]` in an administrator's session. The admin's
+/// own name there means the admin's own tree, which other commands reach.
+pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
+    let rest = name.as_str().strip_prefix(USER_PREFIX)?;
+    session.env().host.users_root()?;
+    let (user, local) = match rest.split_once('/') {
+        Some((user, local)) => (user, MailboxName::new(local).ok()?),
+        None => (rest, MailboxName::inbox()),
+    };
+    if user.starts_with('.') {
+        return None;
+    }
+    Some(Target {
+        user: user.to_string(),
+        local,
+    })
+}
+
+fn root_of(session: &Session, user: &str) -> Result<PathBuf, StoreError> {
+    session
+        .env()
+        .host
+        .users_root()
+        .map(|r| r.join(user))
+        .ok_or_else(|| StoreError::Io(std::io::Error::other("no partition in this instance")))
+}
+
+fn user_name(user: &str) -> MailboxName {
+    MailboxName::new(&format!("{USER_PREFIX}{user}")).unwrap_or_else(|_| MailboxName::inbox())
+}
+
+/// The tree of `user`, which must exist (its INBOX).
+pub fn tree(session: &Session, user: &str) -> Result<MailStore, StoreError> {
+    let root = root_of(session, user)?;
+    if !root.join("cur").is_dir() {
+        return Err(StoreError::NoSuchMailbox(user_name(user)));
+    }
+    MailStore::open(root, session.env().host.user_locker(user), &[])
+}
+
+/// CREATE: a new user (their INBOX), or a mailbox of an existing one.
+pub fn create(session: &Session, t: &Target) -> Result<(), StoreError> {
+    if !t.local.is_inbox() {
+        return tree(session, &t.user)?.create(&t.local);
+    }
+    let root = root_of(session, &t.user)?;
+    if root.join("cur").is_dir() {
+        return Err(StoreError::AlreadyExists(user_name(&t.user)));
+    }
+    fs::create_dir_all(&root)?;
+    MailStore::open(root, session.env().host.user_locker(&t.user), &[]).map(|_| ())
+}
+
+/// DELETE: a user with all their mail (`user/<name>`), or one mailbox.
+pub fn delete(session: &Session, t: &Target) -> Result<(), StoreError> {
+    if !t.local.is_inbox() {
+        return tree(session, &t.user)?.delete(&t.local);
+    }
+    if session.user() == Some(t.user.as_str()) {
+        return Err(StoreError::CannotDeleteInbox);
+    }
+    let root = root_of(session, &t.user)?;
+    if !root.join("cur").is_dir() {
+        return Err(StoreError::NoSuchMailbox(user_name(&t.user)));
+    }
+    // `cur/` first: from then on the user has no INBOX, whatever is left.
+    let _ = fs::rename(root.join("cur"), root.join("tmp").join("deleted-cur"));
+    fs::remove_dir_all(&root)?;
+    Ok(())
+}
+
+/// RENAME within one user's tree (the caller checks both are the same
+/// user's).
+pub fn rename(session: &Session, from: &Target, to: &Target) -> Result<(), StoreError> {
+    tree(session, &from.user)?.rename(&from.local, &to.local)
+}
+
+/// LIST: every other user's mailboxes under `user/<name>`, with `user`
+/// itself as their superior; sorted as one tree with the admin's own.
+pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), StoreError> {
+    let Some(users) = session.env().host.users_root() else {
+        return Ok(());
+    };
+    let mut others = Vec::new();
+    for entry in fs::read_dir(&users)? {
+        let Ok(user) = entry?.file_name().into_string() else {
+            continue;
+        };
+        // Not a user: dot files, names that are no mailbox name.
+        if session.user() == Some(user.as_str())
+            || user.starts_with('.')
+            || MailboxName::new(&user).is_err()
+        {
+            continue;
+        }
+        let Ok(store) = tree(session, &user) else {
+            continue;
+        };
+        let entries = store.list_tree()?;
+        let has_more = entries.len() > 1;
+        for mut e in entries {
+            let name = if e.name.is_inbox() {
+                e.has_children = has_more;
+                format!("{USER_PREFIX}{user}")
+            } else {
+                format!("{USER_PREFIX}{user}/{}", e.name.as_str())
+            };
+            let Ok(name) = MailboxName::new(&name) else {
+                continue;
+            };
+            e.name = name;
+            // Subscriptions are each user's own.
+            e.subscribed = false;
+            others.push(e);
+        }
+    }
+    if others.is_empty() {
+        return Ok(());
+    }
+    // `user` itself: the superior of every user, not a mailbox.
+    if let Ok(name) = MailboxName::new(USER_PREFIX.trim_end_matches('/'))
+        && !own.iter().any(|e| e.name == name)
+    {
+        others.push(ListEntry {
+            name,
+            noselect: true,
+            nonexistent: true,
+            has_children: true,
+            subscribed: false,
+            special_use: Vec::new(),
+        });
+    }
+    own.extend(others);
+    own.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::*;
+
+    /// An administrator's session (alice) and a partition holding her
+    /// tree and others'.
+    fn admin(admin: bool) -> (crate::session::Session, tempfile::TempDir) {
+        let part = tempfile::tempdir().unwrap();
+        std::fs::create_dir(part.path().join("alice")).unwrap();
+        let host = FakeHost {
+            admin,
+            users_root: Some(part.path().to_path_buf()),
+            ..FakeHost::default()
+        };
+        let own = tempfile::TempDir::new_in(part.path()).unwrap();
+        let s = session_on(&own, &host);
+        std::mem::forget(own);
+        (s, part)
+    }
+
+    #[test]
+    fn an_administrator_makes_lists_renames_and_removes_users_mailboxes() {
+        let (mut s, part) = admin(true);
+        let bob = part.path().join("bob");
+        assert_eq!(run(&mut s, "a CREATE user/bob\r\n").0, "a OK Completed\r\n");
+        assert!(bob.join("cur").is_dir());
+        assert_eq!(
+            run(&mut s, "b CREATE user/bob\r\n").0,
+            "b NO [ALREADYEXISTS] Mailbox already exists\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "c CREATE user/bob/Team\r\n").0,
+            "c OK Completed\r\n"
+        );
+        assert!(bob.join(".Team/cur").is_dir());
+        assert_eq!(
+            run(&mut s, "d CREATE user/carol/Team\r\n").0,
+            "d NO [NONEXISTENT] Mailbox does not exist\r\n"
+        );
+        let (out, _) = run(&mut s, "e LIST \"\" *\r\n");
+        assert!(
+            out.contains(
+                "* LIST (\\Noselect \\HasChildren) \"/\" user\r\n\
+                 * LIST (\\HasChildren) \"/\" user/bob\r\n\
+                 * LIST (\\HasNoChildren) \"/\" user/bob/Team\r\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            run(&mut s, "f STATUS user/bob/Team (MESSAGES)\r\n").0,
+            "* STATUS user/bob/Team (MESSAGES 0)\r\nf OK Completed\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "g RENAME user/bob/Team user/bob/Crew\r\n").0,
+            "g OK Completed\r\n"
+        );
+        assert!(bob.join(".Crew/cur").is_dir());
+        assert_eq!(
+            run(&mut s, "h RENAME user/bob/Crew Mine\r\n").0,
+            "h NO [CANNOT] Cannot rename between users' mailboxes\r\n"
+        );
+        assert_eq!(
+            run(&mut s, "i DELETE user/bob/Crew\r\n").0,
+            "i OK Completed\r\n"
+        );
+        assert!(!bob.join(".Crew").exists());
+        assert_eq!(run(&mut s, "j DELETE user/bob\r\n").0, "j OK Completed\r\n");
+        assert!(!bob.exists());
+        assert_eq!(
+            run(&mut s, "k DELETE user/bob\r\n").0,
+            "k NO [NONEXISTENT] Mailbox does not exist\r\n"
+        );
+        // The admin's own tree is not deleted this way.
+        assert_eq!(
+            run(&mut s, "l DELETE user/alice\r\n").0,
+            "l NO [CANNOT] Operation is not supported on mailbox\r\n"
+        );
+    }
+
+    #[test]
+    fn for_everyone_else_user_is_a_folder_name_like_any() {
+        let (mut s, part) = admin(false);
+        let out = created(run(&mut s, "a CREATE user/bob\r\n"));
+        assert_eq!(out, "a OK Completed\r\n");
+        assert!(!part.path().join("bob").exists());
+        let (out, _) = run(&mut s, "b LIST \"\" user*\r\n");
+        assert_eq!(
+            out,
+            "* LIST (\\HasChildren) \"/\" user\r\n* LIST (\\HasNoChildren) \"/\" user/bob\r\nb OK Completed\r\n"
+        );
+    }
+}
