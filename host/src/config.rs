@@ -393,7 +393,17 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: Kind::StringList,
         default: None,
         description: "Users who are administrators: never kicked by `msg/shutdown`, get \
-                      UNAUTHENTICATE.",
+                      UNAUTHENTICATE, manage users' mailboxes (`user/<name>`: cyradm `cm`, \
+                      `dm`, `renm`, `lm`), set quotas and server annotations, and may log in \
+                      as another user (AUTHENTICATE PLAIN with an authorization identity).",
+    },
+    OptionSpec {
+        name: "proxyservers",
+        kind: Kind::StringList,
+        default: None,
+        description: "Users (proxies such as a Cyrus murder frontend) who, like `admins`, may \
+                      log in as another user: AUTHENTICATE PLAIN with their own name and \
+                      password and the other user as the authorization identity (RFC 4616).",
     },
     OptionSpec {
         name: "suppress_capabilities",
@@ -1555,6 +1565,13 @@ impl Config {
 
     pub fn admins(&self) -> &[String] {
         self.list("admins")
+    }
+
+    /// `admins` and `proxyservers`: who may log in as another user.
+    pub fn may_authorize_as_others(&self) -> Vec<String> {
+        let mut all = self.admins().to_vec();
+        all.extend_from_slice(self.list("proxyservers"));
+        all
     }
 
     pub fn is_admin(&self, user: &str) -> bool {

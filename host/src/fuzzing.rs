@@ -601,6 +601,7 @@ fn guest_login(mech: &str, authzid: &str, user: &str, password: &str) {
         service: "imap".into(),
         no_password_for_login: false,
         failed_login_pause: Duration::ZERO,
+        may_authorize: Vec::new(),
     };
     if let crate::auth::Verdict::Ok(u) = block_on(auth.check(mech, authzid, user, password)) {
         assert_eq!(u, user);

@@ -242,6 +242,7 @@ impl Server {
             service: service.to_string(),
             no_password_for_login: flags.no_password,
             failed_login_pause: options.failed_login_pause,
+            may_authorize: cfg.may_authorize_as_others(),
         };
         if auth.method == Method::PasswdFile {
             // Malformed lines cost only their own user; say so at start.

@@ -3,7 +3,7 @@
 //! lists, renames and deletes users' mailboxes; nobody else reaches the
 //! partition.
 
-use crate::harness::{cyradm, server};
+use crate::harness::{Client, cyradm, server};
 use crate::store_util::Session;
 
 #[test]
@@ -56,4 +56,48 @@ fn cyradm_creates_lists_renames_and_deletes_users_mailboxes() {
         "{text}"
     );
     assert!(!tree.exists());
+}
+
+/// AUTHENTICATE PLAIN as `authcid` (password "secret") for `authzid`.
+fn plain_as(s: &crate::harness::TestServer, authzid: &str, authcid: &str) -> (Client, String) {
+    use base64::Engine as _;
+    let mut c = s.connect();
+    c.line();
+    let creds =
+        base64::engine::general_purpose::STANDARD.encode(format!("{authzid}\0{authcid}\0secret"));
+    let (_, t) = c.cmd("a", &format!("AUTHENTICATE PLAIN {creds}"));
+    (c, t)
+}
+
+#[test]
+fn admins_and_proxyservers_log_in_as_another_user() {
+    let s = server()
+        .no_tls()
+        .conf("allowplaintext: yes")
+        .conf("admins: plain")
+        .conf("proxyservers: sha256")
+        .start();
+    let mut owner = Session::connect(s.plain, "sha512");
+    owner.append("INBOX", b"Subject: for sha512\r\n\r\nhi\r\n");
+    // rfc4616: authenticated as themselves, authorized as sha512.
+    for proxy in ["plain", "sha256"] {
+        let (mut c, t) = plain_as(&s, "sha512", proxy);
+        assert!(t.starts_with("a OK"), "{proxy}: {t}");
+        let (u, _) = c.cmd("b", "STATUS INBOX (MESSAGES)");
+        assert_eq!(u, ["* STATUS INBOX (MESSAGES 1)"], "{proxy}");
+        // The session is sha512's, with sha512's rights: no admin's.
+        let (_, t) = c.cmd("c", "SETQUOTA user/blf (STORAGE 1)");
+        assert_eq!(t, "c NO [NOPERM] Permission denied");
+    }
+    // Nobody else may, and a wrong password stays wrong.
+    let (_, t) = plain_as(&s, "plain", "sha512");
+    assert!(t.starts_with("a NO"), "{t}");
+    let (_, t) = plain_as(&s, "sha512", "blf");
+    assert!(t.starts_with("a NO"), "{t}");
+    assert!(
+        s.log()
+            .contains("proxy authorization: plain logs in as sha512"),
+        "{}",
+        s.log()
+    );
 }

@@ -42,6 +42,10 @@ pub struct Authenticator {
     /// `-N`: LOGIN skips the password check (AUTHENTICATE does not).
     pub no_password_for_login: bool,
     pub failed_login_pause: Duration,
+    /// `admins` and `proxyservers`: who may authenticate as themselves and
+    /// be authorized as another user (rfc4616 authzid; Cyrus's proxy
+    /// policy).
+    pub may_authorize: Vec<String>,
 }
 
 impl Authenticator {
@@ -49,15 +53,29 @@ impl Authenticator {
     /// async threads, and sleeps `failedloginpause` after a failure
     /// without holding anything another session needs.
     pub async fn check(&self, mech: &str, authzid: &str, user: &str, password: &str) -> Verdict {
-        // rfc4616 2: authzid empty or equal to the user; we have no proxy
-        // authorisation, so anything else fails like a wrong password.
-        let verdict = if (!authzid.is_empty() && authzid != user) || !valid_user_name(user) {
+        // rfc4616 2: an authzid other than the user is proxy authorization,
+        // which only `admins` and `proxyservers` have (as in Cyrus); for
+        // anyone else it fails like a wrong password.
+        let proxy = !authzid.is_empty() && authzid != user;
+        let verdict = if !valid_user_name(user)
+            || (proxy
+                && (!valid_user_name(authzid) || !self.may_authorize.iter().any(|u| u == user)))
+        {
             Verdict::BadCredentials
         } else if self.no_password_for_login && mech.eq_ignore_ascii_case("LOGIN") {
             Verdict::Ok(user.to_string())
         } else {
             let r = self.verify_blocking(user, password).await;
             match r {
+                Ok(true) if proxy => {
+                    crate::syslog!(
+                        Notice,
+                        "proxy authorization: {} logs in as {}",
+                        crate::ops::log::clean(user),
+                        crate::ops::log::clean(authzid)
+                    );
+                    Verdict::Ok(authzid.to_string())
+                }
                 Ok(true) => Verdict::Ok(user.to_string()),
                 Ok(false) => Verdict::BadCredentials,
                 Err(e) => Verdict::Unavailable(format!("{e:#}")),
