@@ -555,6 +555,12 @@ impl Session {
         self.rev2() || self.utf8_accept()
     }
 
+    /// How mailbox names look on this session's wire: UTF-8 or not, and
+    /// Cyrus's `unixhierarchysep` and `altnamespace`.
+    pub fn wire(&self) -> crate::commands::mailbox_arg::Wire {
+        crate::commands::mailbox_arg::Wire::of(&self.settings, self.utf8())
+    }
+
     /// How this session reports expunged messages, (sequence number, UID)
     /// in the order to send them: `* n EXPUNGE` each (rfc3501 7.4.1), or
     /// once QRESYNC is enabled one `* VANISHED uid-set` (rfc7162 3.2.10.2).

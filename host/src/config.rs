@@ -498,13 +498,17 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "unixhierarchysep",
         kind: Kind::Switch,
         default: Some("yes"),
-        description: "Show clients `/` as the hierarchy separator (`no`: `.`).",
+        description: "Show clients `/` as the hierarchy separator (`no`: `.`, and a `.` \
+                      inside a name shows as `^`, as in Cyrus). The mail store is the same \
+                      either way: the option can change without touching it.",
     },
     OptionSpec {
         name: "altnamespace",
         kind: Kind::Switch,
         default: Some("yes"),
-        description: "Personal folders beside INBOX rather than under it.",
+        description: "Personal folders beside INBOX rather than under it (`no`: \
+                      `INBOX.Sent`, and NAMESPACE says `INBOX.`). The mail store is the same \
+                      either way.",
     },
     OptionSpec {
         name: "guest_module",
@@ -680,11 +684,13 @@ pub struct Config {
 /// Options the guest reads by name (`settings.options` in the WIT
 /// contract); each must be in [`OPTIONS`].
 pub const GUEST_OPTIONS: &[&str] = &[
+    "altnamespace",
     "defaultpartition",
     "hostile_guest",
     "literalminus",
     "quotawarn",
     "specialusealways",
+    "unixhierarchysep",
     "xlist-all",
     "xlist-archive",
     "xlist-drafts",

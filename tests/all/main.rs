@@ -24,6 +24,7 @@ mod measure;
 mod message_attributes;
 mod metadata;
 mod msg_files;
+mod namespaces;
 mod ops;
 mod peers;
 mod quota;

@@ -69,6 +69,34 @@ pub fn tree(session: &Session, user: &str) -> Result<MailStore, StoreError> {
     MailStore::open(root, session.env().host.user_locker(user), &[])
 }
 
+/// The store a mailbox is in: the session's own tree, or (for an
+/// administrator's `user/<name>/...`) another user's.
+pub enum Place<'a> {
+    Own(&'a mut MailStore),
+    Other(Box<MailStore>),
+}
+
+impl std::ops::Deref for Place<'_> {
+    type Target = MailStore;
+    fn deref(&self) -> &MailStore {
+        match self {
+            Place::Own(store) => store,
+            Place::Other(store) => store,
+        }
+    }
+}
+
+/// Where `name` is, and its name in that tree.
+pub fn place<'a>(
+    session: &'a mut Session,
+    name: &MailboxName,
+) -> Result<(Place<'a>, MailboxName), StoreError> {
+    match target(session, name) {
+        Some(t) => Ok((Place::Other(Box::new(tree(session, &t.user)?)), t.local)),
+        None => Ok((Place::Own(session.mail_store()?), name.clone())),
+    }
+}
+
 /// CREATE: a new user (their INBOX), or a mailbox of an existing one.
 pub fn create(session: &Session, t: &Target) -> Result<(), StoreError> {
     if !t.local.is_inbox() {
@@ -213,6 +241,20 @@ mod tests {
                  * LIST (\\HasNoChildren) \"/\" user/bob/Team\r\n"
             ),
             "{out}"
+        );
+        // cyradm's `mboxcfg user/bob/Team comment ...` and `info`.
+        assert_eq!(
+            run(
+                &mut s,
+                "m SETMETADATA user/bob/Team (/shared/comment \"team\")\r\n"
+            )
+            .0,
+            "m OK Completed\r\n"
+        );
+        assert!(bob.join(".Team/imapd.metadata").is_file());
+        assert_eq!(
+            run(&mut s, "n GETMETADATA user/bob/Team /shared/comment\r\n").0,
+            "* METADATA user/bob/Team (/shared/comment \"team\")\r\nn OK Completed\r\n"
         );
         assert_eq!(
             run(&mut s, "f STATUS user/bob/Team (MESSAGES)\r\n").0,

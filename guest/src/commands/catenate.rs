@@ -200,18 +200,24 @@ impl MessageUrl {
 
     /// The whole message the URL names, read without setting \Seen.
     fn read(&self, session: &mut Session) -> Option<Vec<u8>> {
-        let utf8 = session.utf8();
+        let wire = session.wire();
+        let utf8 = wire.utf8;
         let (store, selected) = session.store_and_selected().ok()?;
         let selected = selected.map(|s| &s.mailbox);
         let opened;
         let mailbox: &Mailbox = match &self.mailbox {
             None => selected?,
             Some(written) => {
-                let utf8_name = MailboxName::new(written).ok();
+                let utf8_name = wire
+                    .take(written)
+                    .ok()
+                    .and_then(|n| wire.take(&n).ok())
+                    .and_then(|n| MailboxName::new(&n).ok());
                 // RFC 2192's form: modified UTF-7, %-encoded.
                 let mutf7_name = (!utf8)
                     .then(|| decode_wire(written.as_bytes(), false).ok())
                     .flatten()
+                    .and_then(|n| wire.take(&n).ok())
                     .and_then(|n| MailboxName::new(&n).ok());
                 // The first name that is a mailbox; the selected one
                 // through this session's view of it.

@@ -7,11 +7,11 @@
 //! naming no message) is a plain `OK Completed`.
 
 use super::Request;
-use super::mailbox_arg::failure_text;
+use super::mailbox_arg::{Wire, failure_text, mailbox_from_wire};
 use super::sequence::{MessageCommand, Numbering, resolve};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
-use crate::store::{CopyUid, MailboxName, StoreError, mutf7};
+use crate::store::{CopyUid, MailboxName, StoreError};
 use crate::wire::parser::SyntaxError;
 use crate::wire::types::SequenceSet;
 
@@ -58,21 +58,8 @@ pub(crate) enum Outcome {
 
 /// The destination name as the client wrote it (rfc3501 5.1.3 modified
 /// UTF-7, or UTF-8 with IMAP4rev2 (rfc9051 5.1); INBOX case-insensitive).
-fn destination_name(raw: &[u8], utf8: bool) -> Option<MailboxName> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let decoded = if utf8 {
-        text.to_string()
-    } else {
-        mutf7::decode(text).ok()?
-    };
-    let name = if decoded.eq_ignore_ascii_case("INBOX") {
-        "INBOX".to_string()
-    } else if decoded.len() > 6 && decoded[..6].eq_ignore_ascii_case("INBOX/") {
-        format!("INBOX{}", &decoded[5..])
-    } else {
-        decoded
-    };
-    MailboxName::new(&name).ok()
+fn destination_name(raw: &[u8], wire: Wire) -> Option<MailboxName> {
+    mailbox_from_wire(raw, wire).ok()
 }
 
 /// Copies (or moves) the messages `set` names into `destination`.
@@ -83,7 +70,7 @@ pub(crate) fn copy_or_move(
     numbering: Numbering,
     moving: bool,
 ) -> Result<Outcome, SyntaxError> {
-    let Some(name) = destination_name(destination, session.utf8()) else {
+    let Some(name) = destination_name(destination, session.wire()) else {
         return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
     };
     // rfc9208 4.3.1: a COPY adds to the user's one quota root; a MOVE

@@ -55,7 +55,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     if raw.len() > 1 && raw.last() == Some(&b'/') {
         raw.pop();
     }
-    let name = match mailbox_from_wire(&raw, req.utf8_names) {
+    let name = match mailbox_from_wire(&raw, req.names) {
         Ok(name) => name,
         Err(bad) => {
             req.reply(session, &bad.0);

@@ -13,10 +13,12 @@
 //! REMOTE changes nothing and `\Remote` never appears.
 
 use super::Request;
-use super::mailbox_arg::{decode_wire, reply_failure, wire_name};
+use super::mailbox_arg::{Wire, decode_wire, reply_failure, wire_name};
 use super::status::{self, Item};
 use crate::session::{Action, Session};
-use crate::store::{ListEntry, MailboxName, StoreError, canonical_pattern, list_matches, mutf7};
+use crate::store::{
+    ListEntry, MailboxName, StoreError, canonical_pattern_with, list_matches_with, mutf7,
+};
 use crate::wire::parser::{Parser, SyntaxError};
 
 /// Reference plus pattern, in bytes; for several patterns (rfc5258 3), all
@@ -146,11 +148,18 @@ fn parse(p: &mut Parser) -> Result<ListCommand, SyntaxError> {
     Ok(cmd)
 }
 
+/// The hierarchy delimiter as LIST and LSUB show it.
+fn delimiter(wire: Wire) -> &'static str {
+    if wire.sep == '.' { "\".\"" } else { "\"/\"" }
+}
+
 /// One canonical LIST pattern (rfc3501 6.3.8: the reference prefixed).
 struct Pattern {
+    /// In the client's view of the names (its separator and namespace).
     text: String,
     /// Not valid modified UTF-7: matched against the names' wire form.
     wire_form: bool,
+    wire: Wire,
 }
 
 // With UTF-8 names (IMAP4rev2, rfc9051 5.1) every pattern decodes: it is
@@ -160,27 +169,35 @@ impl Pattern {
     /// A pattern is not a mailbox name (rfc3501 6.3.8): one that is not
     /// valid modified UTF-7 still matches, against the names as they go
     /// on the wire (Cyrus, which keeps names in modified UTF-7, does that).
-    fn new(reference: &[u8], pattern: &[u8], utf8: bool) -> Pattern {
-        match (decode_wire(reference, utf8), decode_wire(pattern, utf8)) {
+    fn new(reference: &[u8], pattern: &[u8], wire: Wire) -> Pattern {
+        match (
+            decode_wire(reference, wire.utf8),
+            decode_wire(pattern, wire.utf8),
+        ) {
             (Ok(r), Ok(p)) => Pattern {
-                text: canonical_pattern(&r, &p),
+                text: canonical_pattern_with(&r, &p, wire.sep),
                 wire_form: false,
+                wire,
             },
             _ => Pattern {
-                text: canonical_pattern(
+                text: canonical_pattern_with(
                     &String::from_utf8_lossy(reference),
                     &String::from_utf8_lossy(pattern),
+                    wire.sep,
                 ),
                 wire_form: true,
+                wire,
             },
         }
     }
 
+    /// Whether the store's `name`, as the client sees it, matches.
     fn matches(&self, name: &str) -> bool {
+        let shown = self.wire.show(name);
         if self.wire_form {
-            list_matches(&self.text, &mutf7::encode(name))
+            list_matches_with(&self.text, &mutf7::encode(&shown), self.wire.sep)
         } else {
-            list_matches(&self.text, name)
+            list_matches_with(&self.text, &shown, self.wire.sep)
         }
     }
 }
@@ -204,7 +221,7 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         if cmd.extended && raw.is_empty() {
             continue;
         }
-        let pattern = Pattern::new(&cmd.reference, raw, req.utf8_names);
+        let pattern = Pattern::new(&cmd.reference, raw, req.names);
         if pattern.text.len() > budget {
             if cmd.extended {
                 continue;
@@ -219,7 +236,8 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         // rfc3501 6.3.8: the delimiter and the root of the reference
         // (ours is flat below the root: always ""). Not for an extended
         // LIST (rfc5258 3).
-        session.write(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+        let root = format!("* LIST (\\Noselect) {} \"\"\r\n", delimiter(req.names));
+        session.write(root.as_bytes());
         req.reply(session, "OK Completed");
         return Ok(Action::None);
     }
@@ -230,13 +248,20 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         super::admin::list_others(session, &mut tree)?;
         Ok(tree)
     });
-    let tree = match tree {
+    let mut tree = match tree {
         Ok(tree) => tree,
         Err(e) => {
             reply_failure(session, req, &e);
             return Ok(Action::None);
         }
     };
+    // Without the alternate namespace every personal folder is INBOX's.
+    if !req.names.alt {
+        let others = tree.iter().any(|e| !e.name.is_inbox() && !e.nonexistent);
+        if let Some(inbox) = tree.iter_mut().find(|e| e.name.is_inbox()) {
+            inbox.has_children |= others;
+        }
+    }
     let special_use = cmd.select.special_use
         || cmd.returns.special_use
         || session.settings().switch("specialusealways", true);
@@ -331,7 +356,7 @@ fn response(
                     &entry.name,
                     &cmd.returns.status,
                     &s,
-                    session.utf8(),
+                    session.wire(),
                 ))
             }
             Err(e) => {
@@ -364,10 +389,12 @@ fn response(
     if special_use {
         attributes.extend(entry.special_use.iter().map(|u| u.attribute()));
     }
+    let wire = session.wire();
     let mut line = format!(
-        "* LIST ({}) \"/\" {}",
+        "* LIST ({}) {} {}",
         attributes.join(" "),
-        wire_name(entry.name.as_str(), session.utf8())
+        delimiter(wire),
+        wire_name(entry.name.as_str(), wire)
     );
     if found.childinfo {
         // rfc5258 6 childinfo-extended-item; the option is always quoted
@@ -396,7 +423,14 @@ pub fn list_line_of(session: &mut Session, name: &MailboxName) -> String {
             };
             response(session, &ListCommand::default(), &entry, found, special_use)
         }
-        None => format!("* LIST () \"/\" {}\r\n", wire_name(name.as_str(), true)),
+        None => {
+            let wire = session.wire().with_utf8(true);
+            format!(
+                "* LIST () {} {}\r\n",
+                delimiter(wire),
+                wire_name(name.as_str(), wire)
+            )
+        }
     }
 }
 
@@ -406,7 +440,7 @@ pub fn lsub(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
     req.args.sp()?;
     let pattern = req.args.list_mailbox()?;
     req.args.finish()?;
-    let pattern = Pattern::new(&reference, &pattern, req.utf8_names);
+    let pattern = Pattern::new(&reference, &pattern, req.names);
     if pattern.text.len() > MAX_PATTERN_BYTES {
         req.reply(session, "NO [CANNOT] Mailbox pattern too long");
         return Ok(Action::None);
@@ -420,8 +454,9 @@ pub fn lsub(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
             for entry in &entries {
                 let attributes = if entry.noselect { "\\Noselect" } else { "" };
                 out += &format!(
-                    "* LSUB ({attributes}) \"/\" {}\r\n",
-                    wire_name(entry.name.as_str(), req.utf8_names)
+                    "* LSUB ({attributes}) {} {}\r\n",
+                    delimiter(req.names),
+                    wire_name(entry.name.as_str(), req.names)
                 );
             }
             session.write(out.as_bytes());

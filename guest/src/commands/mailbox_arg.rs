@@ -13,17 +13,126 @@ use crate::wire::types::is_astring_char;
 /// the NO text to send (nothing is written to the store).
 pub struct BadName(pub String);
 
+/// How names look on this session's wire: UTF-8 or modified UTF-7, and
+/// Cyrus's namespace options. The store always names `A/B` with `/` and
+/// personal folders beside INBOX; the client sees, with
+/// `unixhierarchysep: no`, `.` as the separator (a `.` inside a name
+/// shows as `^`, as Cyrus shows it), and with `altnamespace: no`, the
+/// personal folders under INBOX (`INBOX.Sent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    /// The client speaks UTF-8 names (rfc9051 5.1, rfc6855 3).
+    pub utf8: bool,
+    /// The hierarchy separator shown: `/` or `.`.
+    pub sep: char,
+    /// Personal folders beside INBOX (Cyrus's alternate namespace).
+    pub alt: bool,
+}
+
+impl Wire {
+    /// Cyrus 3's defaults: `/`, personal folders beside INBOX.
+    pub fn new(utf8: bool) -> Wire {
+        Wire {
+            utf8,
+            sep: '/',
+            alt: true,
+        }
+    }
+
+    /// This session's: `utf8`, and `unixhierarchysep` and `altnamespace`.
+    pub fn of(settings: &crate::settings::Settings, utf8: bool) -> Wire {
+        Wire {
+            utf8,
+            sep: if settings.switch("unixhierarchysep", true) {
+                '/'
+            } else {
+                '.'
+            },
+            alt: settings.switch("altnamespace", true),
+        }
+    }
+
+    /// The same, with UTF-8 names or not.
+    pub fn with_utf8(self, utf8: bool) -> Wire {
+        Wire { utf8, ..self }
+    }
+
+    /// The prefix of personal folders (`INBOX.` without the alternate
+    /// namespace; empty with it).
+    pub fn personal_prefix(self) -> String {
+        if self.alt {
+            String::new()
+        } else {
+            format!("INBOX{}", self.sep)
+        }
+    }
+
+    /// A store name as the client sees it (before modified UTF-7).
+    pub fn show(self, name: &str) -> String {
+        let body = if self.sep == '/' {
+            name.to_string()
+        } else {
+            let parts: Vec<String> = name.split('/').map(|c| c.replace('.', "^")).collect();
+            parts.join(".")
+        };
+        // `user/...`: an administrator's view of other users (admin.rs),
+        // which is not personal.
+        if self.alt || name == "INBOX" || is_users(name) {
+            body
+        } else {
+            format!("{}{body}", self.personal_prefix())
+        }
+    }
+
+    /// A name as the client wrote it (decoded) → the store's name.
+    pub fn take(self, text: &str) -> Result<String, BadName> {
+        let mut rest = text;
+        if !self.alt && !is_users(&text.replace(self.sep, "/")) {
+            if rest.eq_ignore_ascii_case("INBOX") {
+                return Ok("INBOX".into());
+            }
+            let prefix = self.personal_prefix();
+            match rest.get(..prefix.len()) {
+                Some(p) if p.eq_ignore_ascii_case(&prefix) => rest = &rest[prefix.len()..],
+                _ => {
+                    return Err(BadName(format!(
+                        "NO [NONEXISTENT] Personal folders are under {prefix}"
+                    )));
+                }
+            }
+            if rest.eq_ignore_ascii_case("INBOX") {
+                return Err(BadName("NO Invalid mailbox name: INBOX under INBOX".into()));
+            }
+        }
+        if self.sep == '/' {
+            return Ok(rest.to_string());
+        }
+        if rest.contains('/') {
+            return Err(BadName(
+                "NO Invalid mailbox name: '/' is not allowed (the separator is '.')".into(),
+            ));
+        }
+        let parts: Vec<String> = rest.split('.').map(|c| c.replace('^', ".")).collect();
+        Ok(parts.join("/"))
+    }
+}
+
+/// `user` or a name below it: other users' mailboxes as administrators
+/// name them (`admin.rs`), outside the personal namespace.
+fn is_users(name: &str) -> bool {
+    name == "user" || name.starts_with("user/")
+}
+
 /// Reads one `mailbox` argument (rfc3501 9: astring); the outer result is
 /// the syntax, the inner one whether it names a valid mailbox.
 pub fn parse_mailbox(req: &mut Request) -> Result<Result<MailboxName, BadName>, SyntaxError> {
     let raw = req.args.astring()?;
-    Ok(mailbox_from_wire(&raw, req.utf8_names))
+    Ok(mailbox_from_wire(&raw, req.names))
 }
 
 /// Wire bytes → validated name. INBOX is case-insensitive (rfc3501 5.1).
-/// `utf8`: the client speaks UTF-8 names (rfc9051 5.1).
-pub fn mailbox_from_wire(raw: &[u8], utf8: bool) -> Result<MailboxName, BadName> {
-    let text = decode_wire(raw, utf8)?;
+pub fn mailbox_from_wire(raw: &[u8], wire: Wire) -> Result<MailboxName, BadName> {
+    let text = wire.take(&decode_wire(raw, wire.utf8)?)?;
     MailboxName::new(&text).map_err(|e| BadName(format!("NO Invalid mailbox name: {}", e.0)))
 }
 
@@ -47,11 +156,12 @@ pub fn decode_wire(raw: &[u8], utf8: bool) -> Result<String, BadName> {
 /// A name as it goes on the wire: modified UTF-7 (or UTF-8 with `utf8`,
 /// rfc9051 5.1), then an atom if it can be one, otherwise a quoted string
 /// (rfc9051 9 lets a quoted string hold UTF-8).
-pub fn wire_name(name: &str, utf8: bool) -> String {
-    if utf8 {
-        astring(name)
+pub fn wire_name(name: &str, wire: Wire) -> String {
+    let shown = wire.show(name);
+    if wire.utf8 {
+        astring(&shown)
     } else {
-        astring(&mutf7::encode(name))
+        astring(&mutf7::encode(&shown))
     }
 }
 
@@ -121,7 +231,7 @@ mod tests {
     use super::*;
 
     fn wire_name_rev1(name: &str) -> String {
-        wire_name(name, false)
+        wire_name(name, Wire::new(false))
     }
 
     #[test]
@@ -134,14 +244,17 @@ mod tests {
         assert_eq!(wire_name_rev1("x\"y\\"), "\"x\\\"y\\\\\"");
         assert_eq!(wire_name_rev1(""), "\"\"");
         assert_eq!(
-            mailbox_from_wire(b"Entw&APw-rfe", false)
+            mailbox_from_wire(b"Entw&APw-rfe", Wire::new(false))
                 .ok()
                 .unwrap()
                 .as_str(),
             "Entw\u{fc}rfe"
         );
         assert_eq!(
-            mailbox_from_wire(b"inbox", false).ok().unwrap().as_str(),
+            mailbox_from_wire(b"inbox", Wire::new(false))
+                .ok()
+                .unwrap()
+                .as_str(),
             "INBOX"
         );
         for bad in [
@@ -153,25 +266,28 @@ mod tests {
             b"/x",
             b"a*",
         ] {
-            assert!(mailbox_from_wire(bad, false).is_err(), "{bad:?}");
+            assert!(mailbox_from_wire(bad, Wire::new(false)).is_err(), "{bad:?}");
         }
         // rfc9051 5.1: UTF-8 names, `&` a character like any other.
-        assert_eq!(wire_name("Entw\u{fc}rfe", true), "\"Entw\u{fc}rfe\"");
-        assert_eq!(wire_name("a&b", true), "a&b");
         assert_eq!(
-            mailbox_from_wire("下書き".as_bytes(), true)
+            wire_name("Entw\u{fc}rfe", Wire::new(true)),
+            "\"Entw\u{fc}rfe\""
+        );
+        assert_eq!(wire_name("a&b", Wire::new(true)), "a&b");
+        assert_eq!(
+            mailbox_from_wire("下書き".as_bytes(), Wire::new(true))
                 .ok()
                 .unwrap()
                 .as_str(),
             "下書き"
         );
         assert_eq!(
-            mailbox_from_wire(b"Entw&APw-rfe", true)
+            mailbox_from_wire(b"Entw&APw-rfe", Wire::new(true))
                 .ok()
                 .unwrap()
                 .as_str(),
             "Entw&APw-rfe"
         );
-        assert!(mailbox_from_wire(b"\xff", true).is_err());
+        assert!(mailbox_from_wire(b"\xff", Wire::new(true)).is_err());
     }
 }

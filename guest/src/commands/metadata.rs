@@ -19,7 +19,7 @@
 //!   Values holding NUL go out as literal8 (rfc5464 5 `value`).
 
 use super::Request;
-use super::mailbox_arg::{astring, mailbox_from_wire, reply_failure, wire_name};
+use super::mailbox_arg::{Wire, astring, mailbox_from_wire, reply_failure, wire_name};
 use super::status::{Item, mailbox_status};
 use crate::host::{Level, MetadataError};
 use crate::mime::imap_string::write_string;
@@ -65,11 +65,11 @@ fn parse_options(p: &mut Parser, o: &mut Options) -> Result<(), SyntaxError> {
 
 /// The mailbox argument: `None` for the server (the empty string), or
 /// the NO to send for a name that is not valid.
-fn target(raw: &[u8], utf8: bool) -> Result<Option<MailboxName>, String> {
+fn target(raw: &[u8], wire: Wire) -> Result<Option<MailboxName>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
-    mailbox_from_wire(raw, utf8).map(Some).map_err(|bad| bad.0)
+    mailbox_from_wire(raw, wire).map(Some).map_err(|bad| bad.0)
 }
 
 pub fn get(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
@@ -104,7 +104,7 @@ pub fn get(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxErr
             wanted.push(name);
         }
     }
-    let mailbox = match target(&raw, req.utf8_names) {
+    let mailbox = match target(&raw, req.names) {
         Ok(m) => m,
         Err(no) => {
             req.reply(session, &no);
@@ -151,7 +151,7 @@ pub fn get(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxErr
     }
     if !items.is_empty() {
         let name = match &mailbox {
-            Some(m) => wire_name(m.as_str(), req.utf8_names),
+            Some(m) => wire_name(m.as_str(), req.names),
             None => "\"\"".into(),
         };
         let mut line = format!("* METADATA {name} (").into_bytes();
@@ -210,20 +210,22 @@ fn mailbox_entries(
     name: &MailboxName,
     reaches: &dyn Fn(&str) -> bool,
 ) -> Result<Entries, StoreError> {
-    let store = session.mail_store()?;
-    let mut all = store.metadata(Some(name))?;
+    // An administrator's `user/<name>/...` is in that user's tree.
+    let (store, local) = super::admin::place(session, name)?;
+    let mut all = store.metadata(Some(&local))?;
     all.remove(SPECIAL_USE);
     if reaches(SPECIAL_USE)
-        && let Some(uses) = store.special_uses()?.get(name)
+        && let Some(uses) = store.special_uses()?.get(&local)
     {
         let text: Vec<&str> = uses.iter().map(|u| u.attribute()).collect();
         all.insert(SPECIAL_USE.into(), text.join(" ").into_bytes());
     }
     let wants = |key: &str| reaches(&format!("{VENDOR}{key}"));
-    if !store.is_selectable(name) || !COMPUTED.iter().any(|k| wants(k)) {
+    if !store.is_selectable(&local) || !COMPUTED.iter().any(|k| wants(k)) {
         return Ok(all);
     }
-    let last_update = store.last_update(name);
+    let last_update = store.last_update(&local);
+    drop(store);
     let partition = session
         .settings()
         .option("defaultpartition")
@@ -267,7 +269,7 @@ pub fn set(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxErr
         changes.retain(|(n, _)| *n != name);
         changes.push((name, value));
     }
-    let mailbox = match target(&raw, req.utf8_names) {
+    let mailbox = match target(&raw, req.names) {
         Ok(m) => m,
         Err(no) => {
             req.reply(session, &no);
@@ -376,7 +378,9 @@ fn set_mailbox(
         // Cyrus's computed entries cannot be set.
         return Ok("NO [NOPERM] Permission denied".into());
     }
-    let store = session.mail_store()?;
+    // An administrator's `user/<name>/...` is in that user's tree.
+    let (store, local) = super::admin::place(session, name)?;
+    let name = &local;
     // Existence first: a missing mailbox is NONEXISTENT whatever is set.
     store.metadata(Some(name))?;
     let mut new_uses = None;

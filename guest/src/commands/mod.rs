@@ -65,6 +65,8 @@ pub struct Request<'a> {
     /// enabled: rfc9051 5.1, rfc6855 3), not modified UTF-7 (rfc3501
     /// 5.1.3).
     pub utf8_names: bool,
+    /// How names look on this session's wire ([`mailbox_arg::Wire`]).
+    pub names: mailbox_arg::Wire,
 }
 
 impl Request<'_> {
@@ -321,6 +323,7 @@ fn run_command(
         name: display_name(word),
         args,
         utf8_names: session.utf8(),
+        names: session.wire(),
     };
     if let Some(removed) = entry.and_then(|c| c.removed_in_rev2)
         && session.rev2()

@@ -70,8 +70,16 @@ enum Root {
     User(String),
 }
 
-fn root_of(session: &Session, raw: &[u8]) -> Option<Root> {
+/// `raw` with the session's separator turned into `/` (Cyrus's
+/// `unixhierarchysep: no` names the roots `user.bob`).
+fn slashed(session: &Session, raw: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?;
+    Some(text.replace(session.wire().sep, "/"))
+}
+
+fn root_of(session: &Session, raw: &[u8]) -> Option<Root> {
+    let text = slashed(session, raw)?;
+    let text = text.as_str();
     if text.eq_ignore_ascii_case(OWN_ROOT) {
         return Some(Root::Own);
     }
@@ -138,13 +146,13 @@ pub fn getquotaroot(session: &mut Session, req: &mut Request) -> Result<Action, 
     req.args.sp()?;
     let raw = req.args.astring()?;
     req.args.finish()?;
-    let utf8 = req.utf8_names;
+    let wire = req.names;
     // An administrator asking about a user's mailbox (`lqr user/bob`).
     let admin_view = session.security().admin
-        && std::str::from_utf8(&raw).is_ok_and(|t| t.starts_with(USER_PREFIX));
+        && slashed(session, &raw).is_some_and(|t| t.starts_with(USER_PREFIX));
     if admin_view {
         let text = String::from_utf8_lossy(&raw).into_owned();
-        let user = text[USER_PREFIX.len()..]
+        let user = slashed(session, &raw).unwrap_or_default()[USER_PREFIX.len()..]
             .split('/')
             .next()
             .unwrap_or_default()
@@ -152,7 +160,7 @@ pub fn getquotaroot(session: &mut Session, req: &mut Request) -> Result<Action, 
         let shown = astring(&text);
         let reply = match session.env().host.get_quota(&user) {
             Ok(q) => {
-                let root = astring(&format!("{USER_PREFIX}{user}"));
+                let root = astring(&format!("user{}{user}", session.wire().sep));
                 let line = quota_list(q.limits, q.messages, q.octets);
                 session.write(
                     format!("* QUOTAROOT {shown} {root}\r\n* QUOTA {root} {line}\r\n").as_bytes(),
@@ -169,14 +177,14 @@ pub fn getquotaroot(session: &mut Session, req: &mut Request) -> Result<Action, 
         return Ok(Action::None);
     }
     // rfc9208 4.1.2: the mailbox need not exist.
-    let name = match mailbox_from_wire(&raw, utf8) {
+    let name = match mailbox_from_wire(&raw, wire) {
         Ok(name) => name,
         Err(bad) => {
             req.reply(session, &bad.0);
             return Ok(Action::None);
         }
     };
-    let shown = wire_name(name.as_str(), utf8);
+    let shown = wire_name(name.as_str(), wire);
     match own_root(session) {
         Ok(Some((limits, _, usage))) => {
             let line = quota_list(limits, usage.messages, usage.octets);

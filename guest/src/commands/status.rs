@@ -6,7 +6,7 @@
 //! The same items serve LIST ... RETURN (STATUS (...)) (rfc5819, list.rs).
 
 use super::Request;
-use super::mailbox_arg::{parse_mailbox, reply_failure, wire_name};
+use super::mailbox_arg::{Wire, parse_mailbox, reply_failure, wire_name};
 use crate::session::{Action, Session};
 use crate::store::{MailboxName, MailboxStatus, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
@@ -136,12 +136,12 @@ pub fn status_line(
     name: &MailboxName,
     items: &[Item],
     status: &MailboxStatus,
-    utf8: bool,
+    wire: Wire,
 ) -> String {
     let rendered: Vec<String> = items.iter().map(|i| i.render(status)).collect();
     format!(
         "* STATUS {} ({})\r\n",
-        wire_name(name.as_str(), utf8),
+        wire_name(name.as_str(), wire),
         rendered.join(" ")
     )
 }
@@ -163,7 +163,7 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     enable_condstore_if_asked(session, &items);
     match mailbox_status(session, &name, &items) {
         Ok(status) => {
-            let line = status_line(&name, &items, &status, req.utf8_names);
+            let line = status_line(&name, &items, &status, req.names);
             session.write(line.as_bytes());
             req.reply(session, "OK Completed");
         }

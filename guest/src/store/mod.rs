@@ -826,17 +826,22 @@ impl Mailbox {
 /// rfc3501 6.3.8: the reference is prefixed to the pattern; a leading
 /// `INBOX` level is case-insensitive.
 pub fn canonical_pattern(reference: &str, pattern: &str) -> String {
-    let mut p = if pattern.starts_with('/') || reference.is_empty() {
+    canonical_pattern_with(reference, pattern, '/')
+}
+
+/// [`canonical_pattern`] with hierarchy separator `sep`.
+pub fn canonical_pattern_with(reference: &str, pattern: &str, sep: char) -> String {
+    let mut p = if pattern.starts_with(sep) || reference.is_empty() {
         pattern.to_string()
-    } else if reference.ends_with('/') {
+    } else if reference.ends_with(sep) {
         format!("{reference}{pattern}")
     } else {
-        format!("{reference}/{pattern}")
+        format!("{reference}{sep}{pattern}")
     };
     if p.len() >= 5
         && p.is_char_boundary(5)
         && p[..5].eq_ignore_ascii_case("INBOX")
-        && (p.len() == 5 || p.as_bytes()[5] == b'/')
+        && (p.len() == 5 || p[5..].starts_with(sep))
     {
         p.replace_range(..5, "INBOX");
     }
@@ -845,6 +850,11 @@ pub fn canonical_pattern(reference: &str, pattern: &str) -> String {
 
 /// LIST wildcard match: `*` matches anything, `%` anything but `/`.
 pub fn list_matches(pattern: &str, name: &str) -> bool {
+    list_matches_with(pattern, name, '/')
+}
+
+/// [`list_matches`] with hierarchy separator `sep` (what `%` stops at).
+pub fn list_matches_with(pattern: &str, name: &str, sep: char) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     // dp[j]: pattern prefix matches name prefix of length j
@@ -860,7 +870,7 @@ pub fn list_matches(pattern: &str, name: &str) -> bool {
                         reach = true;
                     }
                     next[j] = reach;
-                    if pc == '%' && j < n.len() && n[j] == '/' {
+                    if pc == '%' && j < n.len() && n[j] == sep {
                         reach = false;
                     }
                 }
