@@ -294,6 +294,19 @@ impl TestServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it holds `needle` (the server's stderr is read by a
+    /// thread of ours, which may lag behind the replies), or after 10 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -480,12 +480,9 @@ fn external_with_client_certificates() {
         "{ok}"
     );
     assert!(c.cmd("s", "SELECT INBOX").1.starts_with("s OK"));
-    assert!(
-        s.log()
-            .contains(" plain EXTERNAL+TLS User logged in SESSIONID=<"),
-        "{}",
-        s.log()
-    );
+    let logged = " plain EXTERNAL+TLS User logged in SESSIONID=<";
+    let log = s.log_with(logged);
+    assert!(log.contains(logged), "{log}");
     // Without SASL-IR, naming itself as authzid.
     let (mut c, _) = Client::connect_tls_with(s.tls.unwrap(), tls_config(Some(again))).unwrap();
     c.line();
