@@ -484,10 +484,20 @@ const GUARD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// slack in a minute.
 #[derive(Default)]
 pub struct Guard {
-    last: Option<(std::time::Instant, u64, u64)>,
+    /// When it last looked (whether or not the user had limits).
+    checked_at: Option<std::time::Instant>,
+    /// The count it last made: messages and octets.
+    last: Option<(u64, u64)>,
 }
 
 impl Guard {
+    /// Whether [`Guard::check`] would count now: at most once a minute, so
+    /// the caller goes to the blocking pool only then.
+    pub fn due(&self, now: std::time::Instant) -> bool {
+        self.checked_at
+            .is_none_or(|at| now.duration_since(at) >= GUARD_EVERY)
+    }
+
     /// `Some(reason)` when the session must end. Blocking (the caller runs it off the
     /// async threads); `now` is passed in so the interval is testable.
     pub fn check(
@@ -497,23 +507,23 @@ impl Guard {
         user: &str,
         now: std::time::Instant,
     ) -> Option<String> {
-        if self
-            .last
-            .is_some_and(|(at, _, _)| now.duration_since(at) < GUARD_EVERY)
-        {
+        if !self.due(now) {
             return None;
         }
-        let limits = own(config_dir, user)?;
-        if limits.storage.is_none() && limits.messages.is_none() {
+        self.checked_at = Some(now);
+        let Some(limits) =
+            own(config_dir, user).filter(|l| l.storage.is_some() || l.messages.is_some())
+        else {
+            self.last = None;
             return None;
-        }
+        };
         let (messages, octets) = count_usage(tree).ok()?;
-        let previous = self.last.replace((now, messages, octets));
+        let previous = self.last.replace((messages, octets));
         let over = limits
             .storage
             .is_some_and(|l| octets > l.saturating_mul(1024))
             || limits.messages.is_some_and(|l| messages > l);
-        let (_, before_messages, before_octets) = previous?;
+        let (before_messages, before_octets) = previous?;
         let slack = |limit: Option<u64>, floor: u64| floor.max(limit.unwrap_or(0) / 10);
         let grew = octets
             > before_octets + slack(limits.storage.map(|l| l * 1024), GUARD_SLACK_OCTETS)
@@ -1168,9 +1178,11 @@ mod tests {
         let t0 = std::time::Instant::now();
         let minute = std::time::Duration::from_secs(61);
         let mut guard = Guard::default();
-        // No root, or a root without limits: nothing is counted.
+        // No root, or a root without limits: nothing is counted, and the
+        // next look is a minute later.
         assert_eq!(guard.check(&config, &tree, "alice", t0), None);
-        assert!(guard.last.is_none());
+        assert!(guard.last.is_none() && !guard.due(t0 + minute / 2) && guard.due(t0 + minute));
+        let t0 = t0 + minute;
         write(&file_of(&config, "alice").unwrap(), b"%(S (0 1) M (0))\n");
         write(&base.join("spool/alice/cur/1"), &[b'x'; 900]);
         // The first count is the baseline; the next is a minute later.

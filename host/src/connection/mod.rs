@@ -1139,7 +1139,11 @@ async fn serve_inner(
             return shutdown(&mut conn, session.host(), &msg).await;
         }
         // The host's own check that the user's tree keeps its quota.
-        if let (Some(tree), Some(user)) = (mail_dir.clone(), session.host().user.clone()) {
+        if let (Some(tree), Some(user), true) = (
+            mail_dir.clone(),
+            session.host().user.clone(),
+            quota_guard.due(std::time::Instant::now()),
+        ) {
             let dir = server.options.config_dir.clone();
             let mut guard = std::mem::take(&mut quota_guard);
             let (guard, verdict) = tokio::task::spawn_blocking(move || {
