@@ -243,9 +243,19 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
     }
     status::enable_condstore_if_asked(session, &cmd.returns.status);
     let tree = session.mail_store().and_then(|store| store.list_tree());
-    // An administrator sees every user's mailboxes too (admin.rs).
+    // An administrator sees every user's mailboxes too (admin.rs), when a
+    // pattern can reach them (not for an admin's client listing its own
+    // folders: that would open every user's tree).
+    let reaches_users = patterns.iter().any(|p| {
+        p.text.starts_with(['*', '%'])
+            || p.text
+                .get(..4)
+                .is_some_and(|t| t.eq_ignore_ascii_case("user"))
+    });
     let tree = tree.and_then(|mut tree| {
-        super::admin::list_others(session, &mut tree)?;
+        if reaches_users {
+            super::admin::list_others(session, &mut tree)?;
+        }
         Ok(tree)
     });
     let mut tree = match tree {
