@@ -433,7 +433,15 @@ fn kill_dash_nine_under_load_loses_nothing_acknowledged() {
             let _ = w.join();
         }
         let errors = std::mem::take(&mut st.lock().unwrap().errors);
-        assert!(errors.is_empty(), "round {round}: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "round {round}: {errors:#?}\nserver log, store errors:\n{}",
+            srv.log()
+                .lines()
+                .filter(|l| l.contains("mail store") || l.contains("rror"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let addr = srv.start();
         verify(addr, &mut st.lock().unwrap(), round);
         if rounds > 15 && (round + 1) % 50 == 0 {

@@ -142,7 +142,8 @@ pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), St
     };
     let mut others = Vec::new();
     for entry in fs::read_dir(&users)? {
-        let Ok(user) = entry?.file_name().into_string() else {
+        // A user removed while listed is skipped.
+        let Some(Ok(user)) = entry.ok().map(|e| e.file_name().into_string()) else {
             continue;
         };
         // Not a user: dot files, names that are no mailbox name.

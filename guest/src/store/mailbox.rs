@@ -292,7 +292,13 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
     match fs::read_dir(dir) {
         Ok(rd) => {
             for e in rd {
-                let e = e?;
+                let e = match e {
+                    Ok(e) => e,
+                    // Moved away while listed (another session's commit
+                    // or scan): WASI looks at each entry as it lists it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 if let Some(n) = e.file_name().to_str()
                     && !n.starts_with('.')
                 {
@@ -421,13 +427,17 @@ impl Mailbox {
         };
         let locker = mbox.locker.clone();
         let name = mbox.name.clone();
-        let _g = LockGuard::take(&*locker, &name)?;
-        let outdated = mbox.load(new_uidvalidity)?;
-        mbox.scan()?;
+        let _g = LockGuard::take(&*locker, &name).map_err(|e| e.during("locking"))?;
+        let outdated = mbox
+            .load(new_uidvalidity)
+            .map_err(|e| e.during("reading the index"))?;
+        mbox.scan()
+            .map_err(|e| e.during("scanning the directories"))?;
         // Nothing has been reported yet: vanished messages just disappear.
         let gone = std::mem::take(&mut mbox.expunged_unreported);
         mbox.records.retain(|r| !gone.contains(&r.uid));
-        mbox.claim_recent()?;
+        mbox.claim_recent()
+            .map_err(|e| e.during("claiming \\Recent"))?;
         mbox.reported_exists = mbox.records.len() as u32;
         mbox.flags_changed.clear();
         if outdated && !mbox.read_only {

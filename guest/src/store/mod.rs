@@ -102,6 +102,17 @@ impl fmt::Display for StoreError {
 }
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// An I/O error with what was being done when it happened (for the
+    /// log); other errors as they are.
+    pub(crate) fn during(self, what: &str) -> StoreError {
+        match self {
+            StoreError::Io(e) => StoreError::Io(io::Error::new(e.kind(), format!("{what}: {e}"))),
+            other => other,
+        }
+    }
+}
+
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         StoreError::Io(e)
@@ -203,6 +214,27 @@ impl MailStore {
             writer: RefCell::new(None),
         };
         if !store.root.join("cur").is_dir() {
+            // Under INBOX's lock: several first sessions of a new user
+            // (a client opening connections at once) must not each make
+            // INBOX, the later one writing a new log over the first one's.
+            let inbox = MailboxName::inbox();
+            store.locker.lock(&inbox)?;
+            let made = store.make_first_inbox(autocreate, autocreate_uses);
+            store.locker.unlock(&inbox);
+            made?;
+        }
+        Ok(store)
+    }
+
+    /// INBOX and the autocreated folders of a new tree, unless another
+    /// session made them first.
+    fn make_first_inbox(
+        &self,
+        autocreate: &[String],
+        autocreate_uses: &[(String, SpecialUse)],
+    ) -> Result<(), StoreError> {
+        let store = self;
+        if !store.root.join("cur").is_dir() {
             store.make_maildir(&MailboxName::inbox())?;
             let mut taken: Vec<SpecialUse> =
                 store.special_uses()?.into_values().flatten().collect();
@@ -222,7 +254,7 @@ impl MailStore {
                 store.subscribe(&n)?;
             }
         }
-        Ok(store)
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -335,7 +367,12 @@ impl MailStore {
             self.is_selectable(&MailboxName::inbox()),
         );
         for e in fs::read_dir(&self.root)? {
-            let e = e?;
+            let e = match e {
+                Ok(e) => e,
+                // Renamed or deleted by another session while listed.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
             let Some(fname) = e.file_name().to_str().map(str::to_string) else {
                 continue;
             };

@@ -880,3 +880,86 @@ fn appends_staged_behind_the_lock_are_committed_together() {
         "nothing left staged"
     );
 }
+
+/// The host's lock, as a test can have it: an exclusive flock on
+/// `imapd.lock` in the mailbox's directory.
+struct FileLocker {
+    root: std::path::PathBuf,
+    held: std::cell::RefCell<std::collections::HashMap<String, std::fs::File>>,
+}
+
+impl super::MailboxLocker for FileLocker {
+    fn lock(&self, mailbox: &MailboxName) -> std::io::Result<()> {
+        let dir = self.root.join(mailbox.dir_name());
+        let f = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("imapd.lock"))
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        f.lock()?;
+        self.held.borrow_mut().insert(mailbox.dir_name(), f);
+        Ok(())
+    }
+    fn unlock(&self, mailbox: &MailboxName) {
+        self.held.borrow_mut().remove(&mailbox.dir_name());
+    }
+}
+
+/// A new user's first sessions at once, each in its own thread with the
+/// host's kind of lock: one INBOX, every message in it, no error.
+#[test]
+fn first_sessions_at_once_share_one_inbox() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let root = root.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || -> Result<(), String> {
+                    let locker = std::rc::Rc::new(FileLocker {
+                        root: root.clone(),
+                        held: Default::default(),
+                    });
+                    barrier.wait();
+                    let store =
+                        MailStore::open(&root, locker, &[]).map_err(|e| format!("open: {e}"))?;
+                    store
+                        .select(&MailboxName::inbox())
+                        .map_err(|e| format!("select: {e}"))?;
+                    store
+                        .append(
+                            &MailboxName::inbox(),
+                            vec![super::AppendMessage {
+                                data: format!("Subject: {i}\r\n\r\nx\r\n").into_bytes(),
+                                flags: Default::default(),
+                                keywords: Vec::new(),
+                                internal_date: None,
+                            }],
+                        )
+                        .map_err(|e| format!("append: {e}"))?;
+                    store
+                        .select(&MailboxName::inbox())
+                        .map_err(|e| format!("select after: {e}"))?;
+                    Ok(())
+                })
+            })
+            .collect();
+        let errors: Vec<String> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap().err())
+            .collect();
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+        let store = MailStore::open(&root, std::rc::Rc::new(super::NoLocking), &[]).unwrap();
+        assert_eq!(
+            store.status(&MailboxName::inbox(), false).unwrap().messages,
+            8
+        );
+    }
+}
