@@ -207,9 +207,19 @@ pub fn mailbox_id(dir: &Path) -> Result<String, StoreError> {
     let valid = |s: &str| {
         s.len() == 25 && s.starts_with('F') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
     };
-    for _ in 0..3 {
+    // About a second of looking again at a file another session has just
+    // made and not yet written.
+    let mut patience = 200;
+    let mut attempts = 0;
+    while attempts < 3 {
         match fs::read_to_string(&path) {
             Ok(s) if valid(s.trim_end()) => return Ok(s.trim_end().to_string()),
+            // Made a moment ago and not written yet: theirs, soon.
+            Ok(_) if patience > 0 && age_secs(&path).is_some_and(|a| a < 2) => {
+                patience -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
             // Damaged: replaced below.
             Ok(_) => {
                 let _ = fs::remove_file(&path);
@@ -217,6 +227,7 @@ pub fn mailbox_id(dir: &Path) -> Result<String, StoreError> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        attempts += 1;
         let id = format!(
             "F{:016x}{:08x}",
             index::random_u64(),

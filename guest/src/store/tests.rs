@@ -963,3 +963,26 @@ fn first_sessions_at_once_share_one_inbox() {
         );
     }
 }
+
+/// Sessions asking at once for a new mailbox's MAILBOXID all get the same
+/// one (one of them makes the file; the others wait for its content).
+#[test]
+fn a_new_mailbox_id_asked_for_at_once_is_one_id() {
+    for _ in 0..50 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.path().to_path_buf();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    super::mailbox::mailbox_id(&dir).unwrap()
+                })
+            })
+            .collect();
+        let ids: std::collections::BTreeSet<String> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+    }
+}
