@@ -3,7 +3,8 @@
 //! per session with its memory cap, CPU deadline and capabilities.
 //!
 //! A pre-auth guest gets no filesystem at all; a post-auth guest gets
-//! exactly one preopened directory, its user's mail tree, as `/mail`.
+//! its user's mail tree as `/mail`, and, for an administrator only
+//! ([`SessionHost::admin_partition`]), the partition as `/users`.
 //!
 //! Hot swap: the engine holds the *current* [`Module`] (new sessions start
 //! on it) and every session holds the module it runs on. Installing a new

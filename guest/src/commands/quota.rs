@@ -211,19 +211,16 @@ pub fn getquotaroot(session: &mut Session, req: &mut Request) -> Result<Action, 
 fn setquota_resource(p: &mut Parser) -> Result<Option<(bool, Option<u64>)>, SyntaxError> {
     let name = p.atom()?.as_str().to_ascii_uppercase();
     p.sp()?;
-    let value = p.atom()?;
-    let limit = match value.as_str() {
-        "-1" => None,
-        digits if digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 19 => {
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| SyntaxError::Invalid("Invalid quota list"))?;
-            if n > i64::MAX as u64 {
-                return Err(SyntaxError::Invalid("Invalid quota list"));
-            }
-            Some(n)
+    // rfc9208 7 resource-limit = number64 (the parser's mod-sequence
+    // rule, zero allowed).
+    let bad = SyntaxError::Invalid("Invalid quota list");
+    let limit = if p.eat(b'-') {
+        if !matches!(p.mod_sequence(true), Ok(1)) {
+            return Err(bad);
         }
-        _ => return Err(SyntaxError::Invalid("Invalid quota list")),
+        None
+    } else {
+        Some(p.mod_sequence(true).map_err(|_| bad)?)
     };
     Ok(match name.as_str() {
         "STORAGE" => Some((true, limit)),
