@@ -42,6 +42,7 @@ test-clients:
 
 test: build hostile-guest test-clients
 	TMPDIR=$(TEST_TMPDIR) $(CARGO) test -p guest
+	TMPDIR=$(TEST_TMPDIR) $(CARGO) test -p imapd-acl
 	TMPDIR=$(TEST_TMPDIR) $(CARGO) test -p imapd
 	TMPDIR=$(TEST_TMPDIR) $(CARGO) test -p imapd-tests
 
@@ -51,7 +52,7 @@ fmt:
 	$(CARGO) fmt --all -- --check
 
 clippy: guest
-	$(CARGO) clippy -p imapd -p imapd-tests -p imapd-bench --all-targets -- -D warnings
+	$(CARGO) clippy -p imapd -p imapd-acl -p imapd-tests -p imapd-bench --all-targets -- -D warnings
 	$(CARGO) clippy -p guest --all-targets -- -D warnings
 	$(CARGO) clippy -p guest --target wasm32-wasip2 -- -D warnings
 

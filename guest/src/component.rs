@@ -112,6 +112,27 @@ impl HostApi for WitHost {
         std::rc::Rc::new(WitLocker)
     }
 
+    fn shared_mailboxes(&self) -> Vec<crate::host::Share> {
+        wit_host::shared_mailboxes()
+            .into_iter()
+            .filter_map(|s| {
+                Some(crate::host::Share {
+                    rights: crate::store::acl::Rights::parse(&s.rights).ok()?,
+                    owner: s.owner,
+                    dir: s.dir,
+                })
+            })
+            .collect()
+    }
+
+    fn share_locker(&self, owner: &str) -> std::rc::Rc<dyn MailboxLocker> {
+        std::rc::Rc::new(ShareLocker(owner.to_string()))
+    }
+
+    fn acls_changed(&self, owner: &str) -> Result<(), String> {
+        wit_host::acls_changed(owner)
+    }
+
     fn users_root(&self) -> Option<std::path::PathBuf> {
         // The host preopens it for administrators only.
         let root = std::path::Path::new(USERS_ROOT);
@@ -187,6 +208,36 @@ impl MailboxLocker for UserLocker {
 
     fn unlock(&self, mailbox: &MailboxName) {
         wit_host::unlock_mailbox(&format!("users/{}/{}", self.0, mailbox.dir_name()));
+    }
+}
+
+/// Mailboxes another user shares with this one, locked through the host
+/// as `shared/<owner>/<dir>` (the host checks the share). The store names
+/// them `user/<owner>/<name>`.
+struct ShareLocker(String);
+
+impl ShareLocker {
+    fn key(&self, mailbox: &MailboxName) -> String {
+        let prefix = format!("user/{}/", self.0);
+        let local = mailbox
+            .as_str()
+            .strip_prefix(&prefix)
+            .and_then(|l| MailboxName::new(l).ok());
+        match local {
+            Some(l) => format!("shared/{}/{}", self.0, l.dir_name()),
+            // Not one of the owner's: a key the host refuses.
+            None => format!("shared/{}/", self.0),
+        }
+    }
+}
+
+impl MailboxLocker for ShareLocker {
+    fn lock(&self, mailbox: &MailboxName) -> std::io::Result<()> {
+        wit_host::lock_mailbox(&self.key(mailbox)).map_err(std::io::Error::other)
+    }
+
+    fn unlock(&self, mailbox: &MailboxName) {
+        wit_host::unlock_mailbox(&self.key(mailbox));
     }
 }
 

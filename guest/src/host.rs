@@ -71,6 +71,16 @@ pub enum QuotaError {
     Failed(String),
 }
 
+/// A mailbox of another user shared with this one (wit: `shared-mailbox`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub owner: String,
+    /// Its directory in the owner's tree (`.Team`).
+    pub dir: String,
+    /// This user's rights on it, as the host computed them.
+    pub rights: crate::store::acl::Rights,
+}
+
 /// The host's services, as seen from inside the sandbox.
 pub trait HostApi {
     /// Verify a password; on success the canonical user name.
@@ -155,6 +165,29 @@ pub trait HostApi {
     /// session ([`HostApi::users_root`]). Native tests: nothing to share.
     fn user_locker(&self, _user: &str) -> std::rc::Rc<dyn crate::store::MailboxLocker> {
         std::rc::Rc::new(crate::store::NoLocking)
+    }
+
+    /// The mailboxes other users share with this user (wit:
+    /// `shared-mailboxes`). Native tests: none unless they say so.
+    fn shared_mailboxes(&self) -> Vec<Share> {
+        Vec::new()
+    }
+
+    /// Where the shared mailboxes' directories are: `<root>/<owner>/<dir>`
+    /// (the host's preopens, `/shared`).
+    fn shared_root(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from("/shared")
+    }
+
+    /// The lock of `owner`'s mailboxes shared with this user.
+    fn share_locker(&self, _owner: &str) -> std::rc::Rc<dyn crate::store::MailboxLocker> {
+        std::rc::Rc::new(crate::store::NoLocking)
+    }
+
+    /// The ACL of one of `owner`'s mailboxes changed (wit:
+    /// `acls-changed`): the host shares what the ACLs now grant.
+    fn acls_changed(&self, _owner: &str) -> Result<(), String> {
+        Ok(())
     }
 
     /// The lock that serialises writers of one mailbox across sessions

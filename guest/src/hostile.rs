@@ -16,6 +16,22 @@ pub fn command(name: &str, arg: &str, host: &dyn crate::host::HostApi) -> Option
                 Err(e) => format!("* XPROBE denied ({e:?})"),
             },
         ),
+        // Takes the lock of `<owner> <mailbox>` as a mailbox shared by
+        // <owner> (`shared/<owner>/<dir>`), whether or not it is: the host
+        // must refuse what it did not share.
+        "XLOCK" => {
+            let (owner, mailbox) = arg.split_once(' ').unwrap_or((arg, ""));
+            let name = crate::store::MailboxName::new(mailbox)
+                .unwrap_or_else(|_| crate::store::MailboxName::inbox());
+            let locker = host.share_locker(owner);
+            Some(probe(locker.lock(&name).inspect(|_| locker.unlock(&name))))
+        }
+        // Asks the host to share `arg`'s mailboxes anew, as if an ACL of
+        // theirs had changed.
+        "XSHARE" => Some(match host.acls_changed(arg) {
+            Ok(()) => "* XPROBE ok".into(),
+            Err(e) => format!("* XPROBE denied ({e})"),
+        }),
         "XPANIC" => panic!("hostile guest: XPANIC"),
         "XLOOP" => {
             let mut n: u64 = 0;

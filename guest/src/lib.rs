@@ -14,6 +14,7 @@
 //! - [`store`]: the Maildir++ mail store and its crash-safe index;
 //! - [`mime`]: ENVELOPE, BODYSTRUCTURE, sections, BINARY, SEARCH matching.
 
+pub mod access;
 pub mod capability;
 pub mod commands;
 pub mod host;

@@ -30,6 +30,9 @@ pub struct Selected {
     /// `Selected`). Messages expunged since drop out by themselves (UIDs are
     /// never reused); a new UIDVALIDITY ends the session.
     pub saved_result: Rc<[u32]>,
+    /// The session's rights on the mailbox (rfc4314), as when selected:
+    /// what STORE, EXPUNGE, MOVE and FETCH's implicit `\Seen` may do.
+    pub rights: crate::store::acl::Rights,
 }
 
 impl Selected {
@@ -44,6 +47,7 @@ impl Selected {
             reported_recent,
             keywords,
             saved_result: Rc::from([]),
+            rights: crate::store::acl::Rights::ALL,
         }
     }
 

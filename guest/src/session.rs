@@ -196,6 +196,12 @@ pub struct Session {
     pending: Action,
     /// The user's mail store, opened at first use (post-auth only).
     store: Option<MailStore>,
+    /// The mailboxes other users share with this one, as the host said
+    /// when it made this instance (wit: `shared-mailboxes`); asked at
+    /// first use. Not in snapshots: a new instance asks again.
+    shares: Option<Vec<crate::host::Share>>,
+    /// The stores of those mailboxes, one per owner, opened at first use.
+    shared_stores: std::collections::BTreeMap<String, MailStore>,
     /// The selected mailbox; `Some` exactly in `State::Selected`.
     pub(crate) selected: Option<Selected>,
     /// A FETCH still writing its responses: it runs before the next command.
@@ -219,6 +225,8 @@ impl Session {
             closed: false,
             pending: Action::None,
             store: None,
+            shares: None,
+            shared_stores: Default::default(),
             selected: None,
             fetch_job: None,
             must_close: false,
@@ -314,6 +322,8 @@ impl Session {
             closed: snap.closed,
             pending: snap.pending,
             store: None,
+            shares: None,
+            shared_stores: Default::default(),
             selected: None,
             fetch_job: None,
             must_close: false,
@@ -343,14 +353,21 @@ impl Session {
         let reopened = (|| -> Result<Selected, StoreError> {
             let view = snap.view().ok_or(StoreError::UidValidityChanged)?;
             let name = MailboxName::new(&snap.mailbox)?;
-            let store = self.mail_store()?;
-            let mut mailbox = if snap.read_only {
+            // A share revoked since the snapshot is not found here.
+            let rights = crate::access::rights(self, &name)?;
+            if !rights.contains(crate::store::acl::Rights::READ) {
+                return Err(StoreError::NoSuchMailbox(name));
+            }
+            let read_only = snap.read_only || !crate::access::selects_writable(rights);
+            let store = self.store_for(&name)?;
+            let mut mailbox = if read_only {
                 store.examine(&name)?
             } else {
                 store.select(&name)?
             };
             mailbox.resume_view(&view)?;
-            let mut selected = Selected::new(mailbox, snap.read_only);
+            let mut selected = Selected::new(mailbox, read_only);
+            selected.rights = rights;
             selected.reported_recent = snap.reported_recent;
             selected.keywords = KeywordsTold::from_snapshot(snap.keywords.as_deref());
             // rfc5182: `$` survives hibernation.
@@ -441,6 +458,44 @@ impl Session {
             Some(store) => Ok((store, self.selected.as_mut())),
             None => Err(StoreError::Io(io::Error::other("mail store not open"))),
         }
+    }
+
+    /// The mailboxes other users share with this one (none before login).
+    pub fn shares(&mut self) -> &[crate::host::Share] {
+        if self.facts.state == State::NotAuthenticated {
+            return &[];
+        }
+        self.shares
+            .get_or_insert_with(|| self.env.host.shared_mailboxes())
+    }
+
+    /// The store `name` is in (the user's own, or the store of the owner
+    /// of a mailbox shared with the user), with the selected mailbox:
+    /// SELECT, STATUS, APPEND and COPY reach shared mailboxes this way.
+    pub fn store_and_selected_for(
+        &mut self,
+        name: &MailboxName,
+    ) -> Result<(&mut MailStore, Option<&mut Selected>), StoreError> {
+        let Some(share) = crate::access::share_of(self, name) else {
+            return self.store_and_selected();
+        };
+        let owner = share.owner;
+        if !self.shared_stores.contains_key(&owner) {
+            let root = self.env.host.shared_root().join(&owner);
+            let prefix = format!("{}{owner}/", crate::access::OTHERS);
+            let locker = self.env.host.share_locker(&owner);
+            self.shared_stores
+                .insert(owner.clone(), MailStore::shared(root, prefix, locker));
+        }
+        match self.shared_stores.get_mut(&owner) {
+            Some(store) => Ok((store, self.selected.as_mut())),
+            None => Err(StoreError::NoSuchMailbox(name.clone())),
+        }
+    }
+
+    /// [`Session::store_and_selected_for`] without the selected mailbox.
+    pub fn store_for(&mut self, name: &MailboxName) -> Result<&mut MailStore, StoreError> {
+        self.store_and_selected_for(name).map(|(store, _)| store)
     }
 
     /// The selected mailbox, in the selected state.
@@ -558,7 +613,13 @@ impl Session {
     /// How mailbox names look on this session's wire: UTF-8 or not, and
     /// Cyrus's `unixhierarchysep` and `altnamespace`.
     pub fn wire(&self) -> crate::commands::mailbox_arg::Wire {
-        crate::commands::mailbox_arg::Wire::of(&self.settings, self.utf8())
+        let mut wire = crate::commands::mailbox_arg::Wire::of(&self.settings, self.utf8());
+        // Cyrus gives administrators the standard namespace's `user/...`
+        // names for other users' mailboxes; everyone else in the
+        // alternate namespace sees them under `Other Users`.
+        wire.others =
+            wire.alt && self.facts.state != State::NotAuthenticated && !self.env.host.is_admin();
+        wire
     }
 
     /// How this session reports expunged messages, (sequence number, UID)
@@ -600,6 +661,8 @@ impl Session {
         self.leave_selected();
         self.fetch_job = None;
         self.store = None;
+        self.shares = None;
+        self.shared_stores.clear();
         self.facts = Facts {
             tls_started: self.facts.tls_started,
             compress: self.facts.compress,

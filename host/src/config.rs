@@ -429,6 +429,14 @@ pub static OPTIONS: &[OptionSpec] = &[
                       no limit.",
     },
     OptionSpec {
+        name: "implicit_owner_rights",
+        kind: Kind::String,
+        default: Some("lkxan"),
+        description: "Rights (RFC 4314 letters) the owner of a mailbox always has, whatever \
+                      its ACL says: with the default the owner can always see, administer \
+                      and delete their mailboxes.",
+    },
+    OptionSpec {
         name: "quotawarn",
         kind: I32,
         default: Some("90"),
@@ -687,6 +695,7 @@ pub const GUEST_OPTIONS: &[&str] = &[
     "altnamespace",
     "defaultpartition",
     "hostile_guest",
+    "implicit_owner_rights",
     "literalminus",
     "quotawarn",
     "specialusealways",

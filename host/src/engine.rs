@@ -207,6 +207,25 @@ pub trait SessionHost: Send + 'static {
     fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// The mailboxes other users share with the session's user (wit:
+    /// `shared-mailboxes`), as computed when the instance was made.
+    fn shared_mailboxes(&mut self) -> Vec<crate::shares::Share> {
+        Vec::new()
+    }
+    /// The directories of those shares to preopen for the post-auth
+    /// instance: guest path (`/shared/<owner>/<dir>`), descriptor, and
+    /// whether the guest may write in it.
+    fn share_preopens(&mut self) -> Vec<(String, std::os::fd::RawFd, bool)> {
+        Vec::new()
+    }
+    /// The ACL of one of `owner`'s mailboxes changed (wit: `acls-changed`);
+    /// the host decides who may say so.
+    fn acls_changed(
+        &mut self,
+        _owner: String,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        async { Err("no sharing here".to_string()) }
+    }
     /// The server annotations (wit: `server-metadata`).
     fn server_metadata(
         &mut self,
@@ -389,6 +408,26 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
     // code), and a guest calling them in a loop must still run out.
     async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
         self.host.server_metadata().await
+    }
+
+    async fn shared_mailboxes(&mut self) -> Vec<self::imapd::session::host::SharedMailbox> {
+        self.host
+            .shared_mailboxes()
+            .into_iter()
+            .map(|s| self::imapd::session::host::SharedMailbox {
+                owner: s.owner,
+                dir: s.dir,
+                rights: s.rights.to_string(),
+            })
+            .collect()
+    }
+
+    // Reads a whole tree: charged to the guest's CPU budget, as get-quota.
+    async fn acls_changed(&mut self, owner: String) -> Result<(), String> {
+        let t = std::time::Instant::now();
+        let r = self.host.acls_changed(owner).await;
+        self.charge_host_time(t.elapsed());
+        r
     }
 
     async fn set_server_metadata(
@@ -830,6 +869,20 @@ impl<H: SessionHost> GuestEngine<H> {
             if let Err(e) = wasi.preopened_dir(&fd_path, "/mail", FsPerms::ReadWrite) {
                 crate::syslog!(Err, "preopening the mail tree: {e:#}");
                 return Err(host);
+            }
+            // rfc4314 sharing (shares.rs): each mailbox other users share
+            // with this one, read-only unless the user may write in it.
+            for (path, fd, writable) in host.share_preopens() {
+                let fd_path = format!("/proc/self/fd/{fd}");
+                let perms = if writable {
+                    FsPerms::ReadWrite
+                } else {
+                    FsPerms::ReadOnly
+                };
+                if let Err(e) = wasi.preopened_dir(&fd_path, &path, perms) {
+                    crate::syslog!(Err, "preopening a shared mailbox {path}: {e:#}");
+                    return Err(host);
+                }
             }
             if let Some(fd) = host.admin_partition() {
                 let fd_path = format!("/proc/self/fd/{fd}");

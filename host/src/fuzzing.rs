@@ -529,12 +529,15 @@ pub fn host_wire(data: &[u8]) {
 ///    password`), against `alwaystrue`;
 /// 4. a stats file of a process under master(8), live, exited and summed;
 /// 5. an entry of the login registry;
-/// 6. a control socket's report, printed as `imapd status` does.
+/// 6. a control socket's report, printed as `imapd status` does;
+/// 7. a mailbox's ACL file (`imapd.acl`, which another user's guest
+///    wrote: `user NUL file`), read as the host reads it for sharing, and
+///    the same bytes as a share index.
 pub fn host_guest_bytes(data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 7 {
+    match which % 8 {
         0 => {
             let line = crate::ops::log::clean(&text(rest));
             assert!(!line.chars().any(char::is_control), "{line:?}");
@@ -563,11 +566,42 @@ pub fn host_guest_bytes(data: &[u8]) {
                 .expect("the scratch tree");
             let _ = crate::registry::count(&dir, "alice", "192.0.2.1");
         }
-        _ => {
+        6 => {
             if let Ok(r) = serde_json::from_str::<crate::control::Report>(text(rest).trim()) {
                 let _ = crate::ops::status::text(&r, 1_800_000_000);
             }
         }
+        _ => acl_files(rest),
+    }
+}
+
+/// An ACL file as the host reads it (shares.rs): one that parses writes
+/// back to the same ACL, grants `user` nothing no entry of theirs (or
+/// `anyone`'s) gives, and a share index read from the same bytes names
+/// only mailbox directories.
+fn acl_files(data: &[u8]) {
+    let f = fields(data, 2);
+    let (user, file) = match f.as_slice() {
+        [user, file] => (text(user), *file),
+        _ => ("bob".to_string(), data),
+    };
+    if let Ok(acl) = imapd_acl::Acl::parse(file) {
+        let again = imapd_acl::Acl::parse(&acl.encode());
+        assert_eq!(again.as_ref(), Ok(&acl), "an ACL must read back as written");
+        let granted = acl
+            .entries()
+            .iter()
+            .filter(|e| !e.negative && (e.identifier == user || e.identifier == "anyone"))
+            .fold(imapd_acl::Rights::NONE, |r, e| r.union(e.rights));
+        let rights = acl.rights_of(&user);
+        assert!(
+            granted.contains(rights) || user == "anonymous",
+            "{rights:?}"
+        );
+    }
+    for (dir, acl) in crate::shares::parse_index(&text(file)) {
+        assert!(crate::shares::valid_dir(&dir), "{dir:?}");
+        let _ = acl.rights_of(&user);
     }
 }
 
@@ -1107,7 +1141,7 @@ mod tests {
             limits: Some(Default::default()),
         };
         let report = serde_json::to_vec(&report).unwrap();
-        let seeds: [(&str, u8, &[u8]); 13] = [
+        let seeds: [(&str, u8, &[u8]); 16] = [
             (
                 "log",
                 0,
@@ -1125,6 +1159,17 @@ mod tests {
             ("registry", 5, b"alice\t192.0.2.1\n"),
             ("status-report", 6, &report),
             ("login-dot", 3, b"LOGIN\0\0..\0x"),
+            (
+                "acl",
+                7,
+                b"bob\0alice\tlrswipkxtean\nbob\tlrs\n-bob\ts\nanyone\tl\n",
+            ),
+            ("acl-virtual", 7, b"carol\0carol\tlrcd\n"),
+            (
+                "share-index",
+                7,
+                b"bob\0.Team\tbob\tlr\n.Team\talice\tlrswipkxtean\n.B\tanyone\tlrs\n",
+            ),
         ];
         seeds
             .into_iter()

@@ -23,6 +23,7 @@ pub mod replace;
 pub mod saslauthd;
 pub mod server;
 pub mod server_metadata;
+pub mod shares;
 pub mod standalone;
 pub mod swap;
 pub mod tls;

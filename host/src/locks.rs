@@ -23,7 +23,12 @@ impl HeldLocks {
     /// Lock `rel` (a mailbox directory relative to the tree, "" = INBOX),
     /// waiting off the async threads while another holder has it.
     pub async fn lock(&mut self, tree: &Dir, rel: &str) -> Result<()> {
-        if let Some((_, n)) = self.held.get_mut(rel) {
+        self.lock_as(rel, tree, rel).await
+    }
+
+    /// [`HeldLocks::lock`], held (and released) under the name `key`.
+    pub async fn lock_as(&mut self, key: &str, tree: &Dir, rel: &str) -> Result<()> {
+        if let Some((_, n)) = self.held.get_mut(key) {
             *n += 1;
             return Ok(());
         }
@@ -58,7 +63,7 @@ impl HeldLocks {
         // which LIST RETURN (STATUS) over many folders pays per folder).
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            self.held.insert(rel.to_string(), (file, 1));
+            self.held.insert(key.to_string(), (file, 1));
             return Ok(());
         }
         let file = tokio::task::spawn_blocking(move || {
@@ -72,7 +77,7 @@ impl HeldLocks {
         })
         .await?
         .with_context(|| format!("locking {path}"))?;
-        self.held.insert(rel.to_string(), (file, 1));
+        self.held.insert(key.to_string(), (file, 1));
         Ok(())
     }
 

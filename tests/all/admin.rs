@@ -48,7 +48,7 @@ fn cyradm_creates_lists_renames_and_deletes_users_mailboxes() {
     let mut other = Session::connect(s.plain, "sha512");
     let u = other.ok("LIST \"\" *");
     assert_eq!(u, ["* LIST (\\HasNoChildren) \"/\" INBOX"]);
-    other.ok("CREATE user/sha256/Mine");
+    other.fails("CREATE user/sha256/Mine", "NO");
     assert!(!tree.join(".Mine").exists());
     let text = cyradm(s.plain.port(), "dm user/sha256/Crew\ndm user/sha256\nlm\n").unwrap();
     assert!(

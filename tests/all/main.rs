@@ -30,6 +30,7 @@ mod peers;
 mod quota;
 mod sandbox;
 mod sasl;
+mod sharing;
 mod sort_thread;
 mod store_badinput;
 mod store_clients;

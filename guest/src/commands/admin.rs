@@ -289,15 +289,16 @@ mod tests {
     }
 
     #[test]
-    fn for_everyone_else_user_is_a_folder_name_like_any() {
+    fn for_everyone_else_user_is_where_other_users_are() {
         let (mut s, part) = admin(false);
+        // `user` is where other users' mailboxes are (access.rs): no
+        // personal folder of that name, and nothing of anyone else's.
         let out = created(run(&mut s, "a CREATE user/bob\r\n"));
-        assert_eq!(out, "a OK Completed\r\n");
+        assert_eq!(out, "a NO [NOPERM] Permission denied\r\n");
         assert!(!part.path().join("bob").exists());
         let (out, _) = run(&mut s, "b LIST \"\" user*\r\n");
-        assert_eq!(
-            out,
-            "* LIST (\\HasChildren) \"/\" user\r\n* LIST (\\HasNoChildren) \"/\" user/bob\r\nb OK Completed\r\n"
-        );
+        assert_eq!(out, "b OK Completed\r\n");
+        let (out, _) = run(&mut s, "c SELECT \"Other Users/bob/Team\"\r\n");
+        assert_eq!(out, "c NO [NONEXISTENT] Mailbox does not exist\r\n");
     }
 }

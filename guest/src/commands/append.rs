@@ -28,6 +28,7 @@ use crate::mime::binary::{NulOutsideBody, encode_nul_parts};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
 use crate::settings::Settings;
+use crate::store::acl::Rights;
 use crate::store::{AppendMessage, Flags, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
 use crate::wire::reader::MAX_APPEND;
@@ -65,6 +66,27 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     };
+    // rfc4314 4: APPEND needs `i`; flags the user may not set are
+    // dropped, the message is still stored.
+    let rights = match crate::access::rights(session, &name) {
+        Ok(r) => r,
+        Err(e) => {
+            let text = failure_text(session, &e);
+            req.reply(session, &text);
+            return Ok(Action::None);
+        }
+    };
+    if let Some(no) = crate::access::refusal(rights, Rights::INSERT) {
+        req.reply(session, no);
+        return Ok(Action::None);
+    }
+    for m in &mut messages {
+        m.flags = crate::access::permitted_flags(rights, m.flags);
+        if !rights.contains(Rights::WRITE) {
+            m.keywords.clear();
+        }
+    }
+    let shared = crate::access::share_of(session, &name).is_some();
     let limit = append_limit(session.settings());
     for (message, parts) in messages.iter_mut().zip(&catenations) {
         if let Some(parts) = parts {
@@ -99,7 +121,14 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     }
     // rfc9208 4.3.1: nothing is stored past the quota.
     let octets = messages.iter().map(|m| m.data.len() as u64).sum();
-    match super::quota::over_quota(session, messages.len() as u64, octets) {
+    // A share is in its owner's quota root, which the owner's sessions
+    // keep (and the host's guard checks).
+    let over = if shared {
+        Ok(None)
+    } else {
+        super::quota::over_quota(session, messages.len() as u64, octets)
+    };
+    match over {
         Ok(None) => {}
         Ok(Some(text)) => {
             req.reply(session, text);
@@ -111,16 +140,20 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     }
-    let appended = session.store_and_selected().and_then(|(store, selected)| {
-        match selected {
-            // Into the selected mailbox: through the session's own view,
-            // which reports the new messages (EXISTS) below.
-            Some(s) if s.mailbox.name() == &name && !s.read_only && !s.mailbox.is_read_only() => {
-                s.mailbox.append_all(&messages)
+    let appended = session
+        .store_and_selected_for(&name)
+        .and_then(|(store, selected)| {
+            match selected {
+                // Into the selected mailbox: through the session's own view,
+                // which reports the new messages (EXISTS) below.
+                Some(s)
+                    if s.mailbox.name() == &name && !s.read_only && !s.mailbox.is_read_only() =>
+                {
+                    s.mailbox.append_all(&messages)
+                }
+                _ => store.append(&name, messages),
             }
-            _ => store.append(&name, messages),
-        }
-    });
+        });
     match appended {
         Ok(appended) => {
             // The selected mailbox learns of its new messages (EXISTS).

@@ -10,6 +10,8 @@ pub fn close(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxE
     req.no_arguments()?;
     if let Some(mut selected) = session.leave_selected()
         && !selected.read_only
+        // rfc4314 4: without `e` the expunge is skipped, CLOSE still OK.
+        && selected.rights.contains(crate::store::acl::Rights::EXPUNGE)
         && let Err(e) = selected.mailbox.expunge(None)
     {
         // rfc3501 6.4.2: no EXPUNGE responses; the mailbox is closed anyway.

@@ -11,6 +11,7 @@ use super::mailbox_arg::{Wire, failure_text, mailbox_from_wire};
 use super::sequence::{MessageCommand, Numbering, resolve};
 use crate::selected::format_uid_set;
 use crate::session::{Action, Session};
+use crate::store::acl::Rights;
 use crate::store::{CopyUid, MailboxName, StoreError};
 use crate::wire::parser::SyntaxError;
 use crate::wire::types::SequenceSet;
@@ -73,9 +74,31 @@ pub(crate) fn copy_or_move(
     let Some(name) = destination_name(destination, session.wire()) else {
         return Ok(Outcome::Refused("NO Invalid mailbox name".into()));
     };
+    // rfc4314 4: the target needs `i` (flags the user may not set there
+    // are dropped); rfc6851 3.3: a MOVE also needs `t` and `e` on the
+    // source, as the STORE and EXPUNGE it stands for.
+    let rights = match crate::access::rights(session, &name) {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),
+    };
+    if let Some(no) = crate::access::refusal(rights, Rights::INSERT) {
+        return Ok(Outcome::Refused(no.into()));
+    }
+    let removes = Rights::DELETE_MESSAGES.union(Rights::EXPUNGE);
+    if moving
+        && session
+            .selected()
+            .is_some_and(|s| !s.rights.contains(removes))
+    {
+        return Ok(Outcome::Refused(crate::access::NO_PERMISSION.into()));
+    }
+    let shared = crate::access::share_of(session, &name).is_some();
     // rfc9208 4.3.1: a COPY adds to the user's one quota root; a MOVE
-    // stays inside it.
-    if !moving && let Some(selected) = session.selected() {
+    // stays inside it. (A share is in its owner's root.)
+    if !moving
+        && !shared
+        && let Some(selected) = session.selected()
+    {
         let records = selected.mailbox.records();
         let (count, octets) = resolve(set, records, numbering)?
             .iter()
@@ -88,7 +111,7 @@ pub(crate) fn copy_or_move(
             Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),
         }
     }
-    let (store, selected) = match session.store_and_selected() {
+    let (store, selected) = match session.store_and_selected_for(&name) {
         Ok(both) => both,
         Err(e) => return Ok(Outcome::Refused(failure_text(session, &e))),
     };
@@ -108,6 +131,7 @@ pub(crate) fn copy_or_move(
     // A second, writable view of the destination (the selected mailbox
     // itself included: it learns of the copies at its next sync).
     let result = store.with_writer(&name, |target| {
+        target.granted = rights;
         if moving {
             selected.mailbox.move_to(&uids, target)
         } else {

@@ -77,6 +77,12 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         }
         return Ok(Action::None);
     }
+    // rfc4314 4: CREATE needs `k` on the parent; other users' mailboxes
+    // shared with this one take no new ones here.
+    if crate::access::split_other(&name).is_some() {
+        req.reply(session, crate::access::NO_PERMISSION);
+        return Ok(Action::None);
+    }
     let created = session.mail_store().and_then(|store| {
         let taken = store.special_uses()?;
         if taken.values().flatten().any(|u| uses.contains(u)) {

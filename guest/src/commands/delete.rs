@@ -22,11 +22,20 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     // An administrator's `dm user/bob` (admin.rs).
     if let Some(target) = super::admin::target(session, &name) {
         match super::admin::delete(session, &target) {
-            Ok(()) => req.reply(session, "OK Completed"),
+            Ok(()) => {
+                crate::access::acls_moved(session, &target.user);
+                req.reply(session, "OK Completed")
+            }
             Err(e) => reply_failure(session, req, &e),
         }
         return Ok(Action::None);
     }
+    // rfc4314 4: DELETE needs `x`; a share is not its user's to delete.
+    if crate::access::split_other(&name).is_some() {
+        req.reply(session, crate::access::NO_PERMISSION);
+        return Ok(Action::None);
+    }
+    let shared = crate::access::has_acl_below(session, &name);
     let selected_here = session
         .selected()
         .is_some_and(|s| s.mailbox.name() == &name);
@@ -35,7 +44,12 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         session.write(b"* OK [CLOSED] Ok\r\n");
     }
     match session.mail_store().and_then(|store| store.delete(&name)) {
-        Ok(()) => req.reply(session, "OK Completed"),
+        Ok(()) => {
+            if shared && let Some(user) = session.user().map(str::to_string) {
+                crate::access::acls_moved(session, &user);
+            }
+            req.reply(session, "OK Completed")
+        }
         Err(e) => reply_failure(session, req, &e),
     }
     Ok(Action::None)

@@ -24,6 +24,10 @@ pub fn expunge_uids(session: &mut Session, tag: &str, uids: Option<&[u32]>) {
             return;
         }
         Some(selected) if selected.read_only => Err(StoreError::ReadOnly),
+        // rfc4314 4: EXPUNGE needs `e`.
+        Some(selected) if !selected.rights.contains(crate::store::acl::Rights::EXPUNGE) => {
+            Err(StoreError::PermissionDenied)
+        }
         Some(selected) => {
             let gone = selected.mailbox.expunge(uids);
             // The client subtracts expunged \Recent messages itself.

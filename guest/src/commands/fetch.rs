@@ -109,7 +109,9 @@ pub fn run(
         return Ok(Action::None);
     };
     let read_only = selected.read_only;
-    let newly_seen = mark_seen(&mut selected.mailbox, read_only, &positions, &items);
+    // rfc4314 4: FETCH sets `\Seen` only with `s`.
+    let no_seen = read_only || !selected.rights.contains(crate::store::acl::Rights::SEEN);
+    let newly_seen = mark_seen(&mut selected.mailbox, no_seen, &positions, &items);
     let summaries = selected.mailbox.cache_reader();
     let shows_recent = !session.rev2();
     let utf8 = session.utf8();

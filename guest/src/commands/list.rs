@@ -43,6 +43,8 @@ struct Returns {
     children: bool,
     special_use: bool,
     status: Vec<Item>,
+    /// rfc8440: a MYRIGHTS response for each mailbox listed.
+    myrights: bool,
 }
 
 /// A parsed LIST command (rfc5258 6 `list`).
@@ -98,6 +100,7 @@ fn returns(p: &mut Parser) -> Result<Returns, SyntaxError> {
             "SUBSCRIBED" => r.subscribed = true,
             "CHILDREN" => r.children = true,
             "SPECIAL-USE" => r.special_use = true,
+            "MYRIGHTS" => r.myrights = true,
             "STATUS" => {
                 p.sp()?;
                 for item in status::parse_items(p)? {
@@ -251,10 +254,14 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
             || p.text
                 .get(..4)
                 .is_some_and(|t| t.eq_ignore_ascii_case("user"))
+            || p.text
+                .get(..5)
+                .is_some_and(|t| t.eq_ignore_ascii_case("other"))
     });
     let tree = tree.and_then(|mut tree| {
         if reaches_users {
             super::admin::list_others(session, &mut tree)?;
+            crate::access::list_shares(session, &mut tree);
         }
         Ok(tree)
     });
@@ -412,7 +419,20 @@ fn response(
         line += " (\"CHILDINFO\" (\"SUBSCRIBED\"))";
     }
     line += "\r\n";
-    line + status_line.as_deref().unwrap_or("")
+    // rfc8440 2: MYRIGHTS after the LIST, for a mailbox that exists.
+    let mut myrights = String::new();
+    if cmd.returns.myrights
+        && !entry.nonexistent
+        && !entry.noselect
+        && let Ok(rights) = crate::access::rights(session, &entry.name)
+    {
+        myrights = format!(
+            "* MYRIGHTS {} {}\r\n",
+            wire_name(entry.name.as_str(), wire),
+            super::mailbox_arg::astring(&rights.to_string())
+        );
+    }
+    line + status_line.as_deref().unwrap_or("") + &myrights
 }
 
 /// The `* LIST` line SELECT and EXAMINE send for `name` once IMAP4rev2

@@ -27,7 +27,14 @@ pub struct Wire {
     pub sep: char,
     /// Personal folders beside INBOX (Cyrus's alternate namespace).
     pub alt: bool,
+    /// Other users' mailboxes (the store's `user/<owner>/...`) shown as
+    /// `Other Users/<owner>/...` (the alternate namespace, for users
+    /// who are not administrators).
+    pub others: bool,
 }
+
+/// The other users' namespace in the alternate namespace (rfc2342 5).
+pub const OTHER_USERS: &str = "Other Users";
 
 impl Wire {
     /// Cyrus 3's defaults: `/`, personal folders beside INBOX.
@@ -36,6 +43,7 @@ impl Wire {
             utf8,
             sep: '/',
             alt: true,
+            others: false,
         }
     }
 
@@ -49,6 +57,7 @@ impl Wire {
                 '.'
             },
             alt: settings.switch("altnamespace", true),
+            others: false,
         }
     }
 
@@ -69,6 +78,13 @@ impl Wire {
 
     /// A store name as the client sees it (before modified UTF-7).
     pub fn show(self, name: &str) -> String {
+        let name = match name.strip_prefix("user") {
+            Some(rest) if self.others && (rest.is_empty() || rest.starts_with('/')) => {
+                std::borrow::Cow::Owned(format!("{OTHER_USERS}{rest}"))
+            }
+            _ => std::borrow::Cow::Borrowed(name),
+        };
+        let name = name.as_ref();
         let body = if self.sep == '/' {
             name.to_string()
         } else {
@@ -77,7 +93,7 @@ impl Wire {
         };
         // `user/...`: an administrator's view of other users (admin.rs),
         // which is not personal.
-        if self.alt || name == "INBOX" || is_users(name) {
+        if self.alt || name == "INBOX" || is_users(name) || self.is_others(name) {
             body
         } else {
             format!("{}{body}", self.personal_prefix())
@@ -86,6 +102,16 @@ impl Wire {
 
     /// A name as the client wrote it (decoded) → the store's name.
     pub fn take(self, text: &str) -> Result<String, BadName> {
+        if self.others {
+            // `Other Users[<sep>...]` → `user[/...]`; a personal name
+            // `user...` is not available beside it.
+            if let Some(after) = text.strip_prefix(OTHER_USERS)
+                && (after.is_empty() || after.starts_with(self.sep))
+            {
+                let inner = self.take(&format!("x{after}"))?;
+                return Ok(format!("user{}", &inner[1..]));
+            }
+        }
         let mut rest = text;
         if !self.alt && !is_users(&text.replace(self.sep, "/")) {
             if rest.eq_ignore_ascii_case("INBOX") {
@@ -114,6 +140,16 @@ impl Wire {
         }
         let parts: Vec<String> = rest.split('.').map(|c| c.replace('^', ".")).collect();
         Ok(parts.join("/"))
+    }
+}
+
+impl Wire {
+    /// `name` (as shown) is in the `Other Users` namespace.
+    fn is_others(self, name: &str) -> bool {
+        self.others
+            && name
+                .strip_prefix(OTHER_USERS)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
     }
 }
 
@@ -203,6 +239,7 @@ pub fn failure_text(session: &Session, error: &StoreError) -> String {
             "NO [CANNOT] Cannot rename a mailbox to itself or an inferior".into()
         }
         StoreError::ReadOnly => "NO [CANNOT] Mailbox is read-only".into(),
+        StoreError::PermissionDenied => crate::access::NO_PERMISSION.into(),
         StoreError::UidValidityChanged => {
             "NO [UNAVAILABLE] Mailbox changed while in use, try again".into()
         }

@@ -2,6 +2,7 @@
 //! ([`COMMANDS`]) of name, handler and the states it is allowed in (the
 //! Dovecot layout: find LOGIN in `login.rs`).
 
+pub mod acl;
 pub mod admin;
 pub mod append;
 pub mod authenticate;
@@ -189,6 +190,12 @@ pub static COMMANDS: &[Command] = &[
     cmd("NAMESPACE", namespace::handle, States::AUTHENTICATED),
     cmd("STATUS", status::handle, States::AUTHENTICATED),
     cmd("APPEND", append::handle, States::AUTHENTICATED),
+    // rfc4314 ACL.
+    cmd("SETACL", acl::setacl, States::AUTHENTICATED),
+    cmd("DELETEACL", acl::deleteacl, States::AUTHENTICATED),
+    cmd("GETACL", acl::getacl, States::AUTHENTICATED),
+    cmd("LISTRIGHTS", acl::listrights, States::AUTHENTICATED),
+    cmd("MYRIGHTS", acl::myrights, States::AUTHENTICATED),
     // rfc5464 METADATA.
     cmd("GETMETADATA", metadata::get, States::AUTHENTICATED),
     cmd("SETMETADATA", metadata::set, States::AUTHENTICATED),
@@ -396,6 +403,12 @@ pub(crate) mod testing {
         pub quota_not_enforced: bool,
         /// Every user's tree, as an administrator's instance sees it.
         pub users_root: Option<std::path::PathBuf>,
+        /// The mailboxes other users share with the session's user, and
+        /// where their directories are (`<root>/<owner>/<dir>`).
+        pub shares: Vec<crate::host::Share>,
+        pub shared_root: Option<std::path::PathBuf>,
+        /// The owners `acls_changed` was called for.
+        pub acls_changed: Rc<RefCell<Vec<String>>>,
     }
 
     impl HostApi for FakeHost {
@@ -437,6 +450,19 @@ pub(crate) mod testing {
         /// As the host: for administrators only.
         fn users_root(&self) -> Option<std::path::PathBuf> {
             self.users_root.clone().filter(|_| self.admin)
+        }
+
+        fn shared_mailboxes(&self) -> Vec<crate::host::Share> {
+            self.shares.clone()
+        }
+
+        fn shared_root(&self) -> std::path::PathBuf {
+            self.shared_root.clone().unwrap_or_else(|| "/shared".into())
+        }
+
+        fn acls_changed(&self, owner: &str) -> Result<(), String> {
+            self.acls_changed.borrow_mut().push(owner.to_string());
+            Ok(())
         }
 
         fn own_quota(&self) -> Option<(crate::host::QuotaLimits, bool)> {

@@ -1,7 +1,8 @@
-//! NAMESPACE (rfc2342): one personal namespace, no other users', no
-//! shared. Its prefix and separator follow Cyrus's options: `(("" "/"))`
-//! by default, `(("INBOX." "."))` with `altnamespace: no` and
-//! `unixhierarchysep: no`.
+//! NAMESPACE (rfc2342): the personal namespace and other users' (where
+//! mailboxes shared with the user are, `access.rs`); no shared folders.
+//! Prefixes and separator follow Cyrus's options: `(("" "/")) (("Other
+//! Users/" "/")) NIL` by default, `(("INBOX." ".")) (("user." ".")) NIL`
+//! with `altnamespace: no` and `unixhierarchysep: no`.
 
 use super::Request;
 use crate::session::{Action, Session};
@@ -11,14 +12,25 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     req.no_arguments()?;
     let wire = req.names;
     // rfc2342 6: the prefix a string, the delimiter a quoted character.
+    let others = super::mailbox_arg::wire_name("user/", wire);
     let line = format!(
-        "* NAMESPACE ((\"{}\" \"{}\")) NIL NIL\r\n",
+        "* NAMESPACE ((\"{}\" \"{sep}\")) (({} \"{sep}\")) NIL\r\n",
         wire.personal_prefix(),
-        wire.sep
+        quoted(&others),
+        sep = wire.sep
     );
     session.write(line.as_bytes());
     req.reply(session, "OK Completed");
     Ok(Action::None)
+}
+
+/// rfc2342 6: a namespace prefix is a string: quoted even when an atom.
+fn quoted(name: &str) -> String {
+    if name.starts_with('"') {
+        name.to_string()
+    } else {
+        format!("\"{name}\"")
+    }
 }
 
 #[cfg(test)]
@@ -48,7 +60,7 @@ mod tests {
         let (mut s, dir) = with(false, false);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) NIL\r\na OK Completed\r\n"
         );
         assert_eq!(out(&mut s, "b CREATE INBOX.Sent\r\n"), "b OK Completed\r\n");
         assert_eq!(
@@ -115,7 +127,7 @@ mod tests {
         let (mut s, _dir) = with(false, true);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"INBOX/\" \"/\")) NIL NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"INBOX/\" \"/\")) ((\"user/\" \"/\")) NIL\r\na OK Completed\r\n"
         );
         assert_eq!(
             out(&mut s, "b CREATE INBOX/Sent/x\r\n"),
@@ -131,7 +143,7 @@ mod tests {
         let (mut s, _dir) = with(true, false);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"\" \".\")) NIL NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"\" \".\")) ((\"Other Users.\" \".\")) NIL\r\na OK Completed\r\n"
         );
         assert_eq!(out(&mut s, "b CREATE Sent.x\r\n"), "b OK Completed\r\n");
         assert_eq!(

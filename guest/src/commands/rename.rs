@@ -29,7 +29,10 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         (None, None) => {}
         (Some(from), Some(to)) if from.user == to.user => {
             match super::admin::rename(session, &from, &to) {
-                Ok(()) => req.reply(session, "OK Completed"),
+                Ok(()) => {
+                    crate::access::acls_moved(session, &from.user);
+                    req.reply(session, "OK Completed")
+                }
                 Err(e) => reply_failure(session, req, &e),
             }
             return Ok(Action::None);
@@ -42,6 +45,13 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
             return Ok(Action::None);
         }
     }
+    // rfc4314 4: other users' mailboxes shared with this one are not its
+    // to rename, nor to rename into.
+    if crate::access::split_other(&from).is_some() || crate::access::split_other(&to).is_some() {
+        req.reply(session, crate::access::NO_PERMISSION);
+        return Ok(Action::None);
+    }
+    let shared = crate::access::has_acl_below(session, &from);
     let moves_selected = session.selected().is_some_and(|s| {
         let selected = s.mailbox.name();
         !from.is_inbox() && (selected == &from || selected.is_inferior_of(&from))
@@ -51,6 +61,9 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
         .and_then(|store| store.rename(&from, &to));
     match renamed {
         Ok(()) => {
+            if shared && let Some(user) = session.user().map(str::to_string) {
+                crate::access::acls_moved(session, &user);
+            }
             if moves_selected {
                 session.leave_selected();
                 session.write(b"* OK [CLOSED] Ok\r\n");

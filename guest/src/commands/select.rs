@@ -13,6 +13,7 @@ use super::mailbox_arg::{parse_mailbox, reply_failure};
 use super::qresync::{self, QresyncParam};
 use crate::selected::Selected;
 use crate::session::{Action, Session};
+use crate::store::acl::Rights;
 use crate::wire::parser::SyntaxError;
 
 pub fn select(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxError> {
@@ -84,7 +85,21 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
             return Ok(Action::None);
         }
     };
-    let opened = session.mail_store().and_then(|store| {
+    // rfc4314 4: SELECT and EXAMINE need `r`; without a right that
+    // changes messages, SELECT is read-only.
+    let rights = match crate::access::rights(session, &name) {
+        Ok(r) => r,
+        Err(e) => {
+            reply_failure(session, req, &e);
+            return Ok(Action::None);
+        }
+    };
+    if let Some(no) = crate::access::refusal(rights, Rights::READ) {
+        req.reply(session, no);
+        return Ok(Action::None);
+    }
+    let read_only = read_only || !crate::access::selects_writable(rights);
+    let opened = session.store_for(&name).and_then(|store| {
         if read_only {
             store.examine(&name)
         } else {
@@ -104,7 +119,8 @@ fn open(session: &mut Session, req: &mut Request, read_only: bool) -> Result<Act
     } else {
         super::quota::warnings(session)
     };
-    let selected = Selected::new(mailbox, read_only);
+    let mut selected = Selected::new(mailbox, read_only);
+    selected.rights = rights;
     let rev2 = session.rev2();
     let mut text = untagged_responses(&selected, rev2, &warnings);
     if rev2 {

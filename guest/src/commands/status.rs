@@ -8,6 +8,7 @@
 use super::Request;
 use super::mailbox_arg::{Wire, parse_mailbox, reply_failure, wire_name};
 use crate::session::{Action, Session};
+use crate::store::acl::Rights;
 use crate::store::{MailboxName, MailboxStatus, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
 
@@ -101,8 +102,27 @@ pub fn mailbox_status(
     items: &[Item],
 ) -> Result<MailboxStatus, StoreError> {
     let with_id = items.contains(&Item::MailboxId);
-    // An administrator's STATUS of `user/bob/...` (admin.rs).
-    if let Some(target) = super::admin::target(session, name) {
+    let shared = crate::access::share_of(session, name).is_some();
+    // An administrator's STATUS of `user/bob/...` (admin.rs): Cyrus's
+    // administrators read any mailbox's status.
+    let admin = if shared {
+        None
+    } else {
+        super::admin::target(session, name)
+    };
+    // rfc4314 4: STATUS needs `r`.
+    if admin.is_none() {
+        let rights = crate::access::rights(session, name)?;
+        if !rights.contains(Rights::READ) {
+            // A mailbox the user cannot see does not exist for them.
+            return Err(if rights.contains(Rights::LOOKUP) {
+                StoreError::PermissionDenied
+            } else {
+                StoreError::NoSuchMailbox(name.clone())
+            });
+        }
+    }
+    if let Some(target) = admin {
         return super::admin::tree(session, &target.user)?.status(&target.local, with_id);
     }
     let own_view = session
@@ -126,7 +146,7 @@ pub fn mailbox_status(
     match own_view {
         Some(status) => Ok(status),
         None => session
-            .mail_store()
+            .store_for(name)
             .and_then(|store| store.status(name, with_id)),
     }
 }

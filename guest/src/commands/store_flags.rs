@@ -20,6 +20,7 @@ use super::fetch::write_flags;
 use super::sequence::{MessageCommand, Numbering, resolve};
 use crate::selected::{Selected, format_uid_set};
 use crate::session::{Action, Session};
+use crate::store::acl::Rights;
 use crate::store::{FlagOperation, Flags, MessageRecord, StoreError};
 use crate::wire::parser::{Parser, SyntaxError};
 use crate::wire::types::is_atom_char;
@@ -71,7 +72,7 @@ pub fn run(
     let with_modseq = session.condstore();
     // rfc9051 Appendix E item 12: no \Recent once IMAP4rev2 is enabled.
     let shows_recent = !session.rev2();
-    let update = match parse_flag_update(&mut request.args, command.name()) {
+    let mut update = match parse_flag_update(&mut request.args, command.name()) {
         Ok(update) => update,
         Err(text) => {
             request.reply(session, &format!("BAD {text}"));
@@ -86,6 +87,27 @@ pub fn run(
     if selected.read_only || selected.mailbox.is_read_only() {
         request.reply(session, "NO Permission denied");
         return Ok(Action::None);
+    }
+    // rfc4314 4: `\Seen` needs `s`, `\Deleted` `t`, the others `w`. Flags
+    // the user may not change are left as they are and the rest is done;
+    // nothing allowed at all is NO. A FLAGS (replace) sets every flag, so
+    // it needs all three.
+    let rights = selected.rights;
+    let all = Rights::SEEN
+        .union(Rights::DELETE_MESSAGES)
+        .union(Rights::WRITE);
+    if !rights.contains(all) {
+        let allowed = crate::access::permitted_flags(rights, update.flags);
+        let keywords_allowed = rights.contains(Rights::WRITE) || update.keywords.is_empty();
+        let something = allowed.0 != 0 || (keywords_allowed && !update.keywords.is_empty());
+        if update.operation == FlagOperation::Replace || !something {
+            request.reply(session, crate::access::NO_PERMISSION);
+            return Ok(Action::None);
+        }
+        update.flags = allowed;
+        if !keywords_allowed {
+            update.keywords.clear();
+        }
     }
     let uids: Vec<u32> = positions
         .iter()

@@ -196,6 +196,10 @@ pub struct Mailbox {
     /// `imapd.modseq` as last read or written by this view (0: not yet;
     /// read when a write needs it, so opening a mailbox does not).
     modseq_ceiling: u64,
+    /// The rights (rfc4314 4) of the session that writes new messages
+    /// here: COPY keeps `\Seen` only with `s`, `\Deleted` with `t`, the
+    /// other flags and keywords with `w`.
+    pub(crate) granted: crate::store::acl::Rights,
 }
 
 const MAILBOX_ID_FILE: &str = "imapd.mailboxid";
@@ -435,6 +439,7 @@ impl Mailbox {
             name_counter: 0,
             expunged: Expunged::default(),
             modseq_ceiling: 0,
+            granted: crate::store::acl::Rights::ALL,
         };
         let locker = mbox.locker.clone();
         let name = mbox.name.clone();
@@ -442,8 +447,13 @@ impl Mailbox {
         let outdated = mbox
             .load(new_uidvalidity)
             .map_err(|e| e.during("reading the index"))?;
-        mbox.scan()
-            .map_err(|e| e.during("scanning the directories"))?;
+        match mbox.scan() {
+            // A read-only view of a directory it may not write (a mailbox
+            // another user shares read-only): new mail there waits for a
+            // session that may import it; the index is what it shows.
+            Err(e) if mbox.read_only && e.is_denied() => {}
+            r => r.map_err(|e| e.during("scanning the directories"))?,
+        }
         // Nothing has been reported yet: vanished messages just disappear.
         let gone = std::mem::take(&mut mbox.expunged_unreported);
         mbox.records.retain(|r| !gone.contains(&r.uid));
@@ -1971,7 +1981,8 @@ impl Mailbox {
                 let Some(r) = self.by_uid(src_uid) else {
                     continue;
                 };
-                let file = dest.file_name(uid, r.flags, None);
+                let flags = crate::access::permitted_flags(dest.granted, r.flags);
+                let file = dest.file_name(uid, flags, None);
                 let src = self.message_path(r);
                 let target = dtmp.join(&file);
                 if fs::hard_link(&src, &target).is_err() {
@@ -1979,6 +1990,10 @@ impl Mailbox {
                     write_synced(&target, &data)?;
                 }
                 let mut copy = r.clone();
+                copy.flags = flags;
+                if !dest.granted.contains(crate::store::acl::Rights::WRITE) {
+                    copy.keywords = Default::default();
+                }
                 copy.uid = uid;
                 copy.file = file.into();
                 let summary = summaries.payload(r).to_vec();

@@ -17,6 +17,7 @@
 //! A directory without `cur/` is a `\Noselect` mailbox (what DELETE leaves
 //! of a mailbox that has children, rfc3501 6.3.4).
 
+pub mod acl;
 pub mod cache;
 pub mod index;
 pub mod mailbox;
@@ -81,6 +82,8 @@ pub enum StoreError {
     ReadOnly,
     /// The index had to be rebuilt under this session: it must reselect.
     UidValidityChanged,
+    /// The user lacks the right (rfc4314) the operation needs.
+    PermissionDenied,
     Io(io::Error),
 }
 
@@ -96,6 +99,7 @@ impl fmt::Display for StoreError {
             StoreError::NotSelectable(n) => write!(f, "mailbox {n} is not selectable"),
             StoreError::ReadOnly => write!(f, "mailbox is read-only"),
             StoreError::UidValidityChanged => write!(f, "mailbox UIDVALIDITY changed"),
+            StoreError::PermissionDenied => write!(f, "permission denied"),
             StoreError::Io(e) => write!(f, "mail store I/O error: {e}"),
         }
     }
@@ -103,6 +107,17 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 impl StoreError {
+    /// A write the file system (a read-only preopen) refused.
+    pub(crate) fn is_denied(&self) -> bool {
+        match self {
+            StoreError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ),
+            _ => false,
+        }
+    }
+
     /// An I/O error with what was being done when it happened (for the
     /// log); other errors as they are.
     pub(crate) fn during(self, what: &str) -> StoreError {
@@ -180,6 +195,11 @@ const UIDVALIDITY_FILE: &str = "imapd.uidvalidity";
 /// A user's mail tree.
 pub struct MailStore {
     root: PathBuf,
+    /// For mailboxes another user shares with this one (`acl.rs`): the
+    /// prefix of their names (`user/<owner>/`), which is not part of
+    /// their directory's name in `root` (`/shared/<owner>`). Such a store
+    /// reaches only the directories the host preopened under `root`.
+    shared_prefix: Option<String>,
     locker: Rc<dyn MailboxLocker>,
     /// The last APPEND/COPY/MOVE target, kept open: the next write to it
     /// only catches up with the log instead of loading the mailbox again.
@@ -210,6 +230,7 @@ impl MailStore {
     ) -> Result<MailStore, StoreError> {
         let store = MailStore {
             root: root.into(),
+            shared_prefix: None,
             locker,
             writer: RefCell::new(None),
         };
@@ -257,12 +278,38 @@ impl MailStore {
         Ok(())
     }
 
+    /// The mailboxes of `owner` shared with this session's user, whose
+    /// directories the host preopened under `root` (`/shared/<owner>`):
+    /// named `<prefix><name in the owner's tree>`. Nothing is created.
+    pub fn shared(root: PathBuf, prefix: String, locker: Rc<dyn MailboxLocker>) -> MailStore {
+        MailStore {
+            root,
+            shared_prefix: Some(prefix),
+            locker,
+            writer: RefCell::new(None),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn dir(&self, name: &MailboxName) -> PathBuf {
-        self.root.join(name.dir_name())
+    /// The directory of `name`. In a shared store a name outside its
+    /// prefix, or the owner's INBOX (never shared: its directory is the
+    /// owner's whole tree), has a directory that cannot exist.
+    pub(crate) fn dir(&self, name: &MailboxName) -> PathBuf {
+        match &self.shared_prefix {
+            None => self.root.join(name.dir_name()),
+            Some(prefix) => match name
+                .as_str()
+                .strip_prefix(prefix.as_str())
+                .and_then(|local| MailboxName::new(local).ok())
+                .filter(|local| !local.is_inbox())
+            {
+                Some(local) => self.root.join(local.dir_name()),
+                None => self.root.join(".\u{0}none"),
+            },
+        }
     }
 
     pub fn is_selectable(&self, name: &MailboxName) -> bool {
@@ -272,12 +319,18 @@ impl MailStore {
     /// A fresh UIDVALIDITY, strictly greater than any handed out before in
     /// this tree (so a re-created mailbox never repeats one).
     fn new_uidvalidity(&self) -> io::Result<u32> {
+        let now = mailbox::now().0.clamp(1, u32::MAX as i64 - 1) as u32;
+        if self.shared_prefix.is_some() {
+            // The owner's tree-wide counter is not reachable from a share
+            // (only the mailbox's own directory is): the clock, which
+            // only moves on, stands in.
+            return Ok(now);
+        }
         let path = self.root.join(UIDVALIDITY_FILE);
         let last: u32 = fs::read_to_string(&path)
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        let now = mailbox::now().0.clamp(1, u32::MAX as i64 - 1) as u32;
         let v = now.max(last.saturating_add(1));
         index::write_atomically(&path, v.to_string().as_bytes())?;
         Ok(v)
@@ -321,6 +374,9 @@ impl MailStore {
             }
         }
         self.make_maildir(name)?;
+        // rfc4314 4: a new mailbox inherits its parent's ACL.
+        let parent = name.parent().unwrap_or_else(MailboxName::inbox);
+        acl::inherit(&self.dir(&parent), &self.dir(name))?;
         if let Err(e) = self.set_special_uses(name, uses) {
             // rfc6154 3: not created unless created with its uses.
             let _ = self.delete(name);

@@ -72,6 +72,12 @@ pub struct ConnHost {
     /// This session's entry in the metrics and in `imapd status`; `None`
     /// for a trial session.
     tracked: Option<Tracked>,
+    /// Mailboxes other users share with this user (shares.rs), those the
+    /// instance lists and those whose directories it has preopened, and
+    /// the share index's stamp when they were read.
+    shares: Vec<crate::shares::Share>,
+    share_dirs: Vec<crate::shares::Opened>,
+    shares_stamp: Option<std::time::SystemTime>,
 }
 
 /// What the host knows of a session's state, and the state last
@@ -129,6 +135,10 @@ fn login_limit(server: &Server, user: &str, host: &str) -> Option<String> {
 /// How a guest names a mailbox directory of another user's tree in
 /// `lock-mailbox` (administrators only): `users/<user>/<dir>`.
 const USERS_PREFIX: &str = "users/";
+
+/// How a guest names a mailbox shared with its user in `lock-mailbox`:
+/// `shared/<owner>/<dir>`.
+const SHARED_PREFIX: &str = "shared/";
 
 /// `<user>/<dir>` (`<dir>` "" for INBOX) → the mailbox's directory relative to the
 /// partition, with the user name checked as a login name and the directory as one of
@@ -235,6 +245,20 @@ impl SessionHost for ConnHost {
         // An administrator's lock on another user's mailbox:
         // `users/<user>/<dir>`, taken in the partition (own mailbox
         // directories are "" or start with `.`, so the two never meet).
+        // A mailbox shared with this user: `shared/<owner>/<dir>`, locked
+        // through the directory the host opened for the share.
+        if let Some(rest) = dir.strip_prefix(SHARED_PREFIX) {
+            let (owner, mailbox) = rest.split_once('/').unwrap_or((rest, ""));
+            let Some(opened) = self.opened_share(owner, mailbox) else {
+                return Err(format!("no such shared mailbox: {rest:?}"));
+            };
+            let share_dir = opened.dir.try_clone().map_err(|e| format!("{e}"))?;
+            return self
+                .locks
+                .lock_as(&dir, &share_dir, "")
+                .await
+                .map_err(|e| format!("{e:#}"));
+        }
         if let Some(rest) = dir.strip_prefix(USERS_PREFIX) {
             if !self.is_admin() {
                 return Err("only administrators reach other users' mailboxes".into());
@@ -253,11 +277,50 @@ impl SessionHost for ConnHost {
     }
 
     fn unlock_mailbox(&mut self, dir: String) {
+        if dir.starts_with(SHARED_PREFIX) {
+            self.locks.unlock(&dir);
+            return;
+        }
         match dir.strip_prefix(USERS_PREFIX).map(in_partition) {
             Some(Ok(rel)) => self.locks.unlock(&rel),
             Some(Err(_)) => {}
             None => self.locks.unlock(&dir),
         }
+    }
+
+    fn shared_mailboxes(&mut self) -> Vec<crate::shares::Share> {
+        self.shares.clone()
+    }
+
+    fn share_preopens(&mut self) -> Vec<(String, std::os::fd::RawFd, bool)> {
+        self.share_dirs
+            .iter()
+            .map(|o| (o.guest_path(), o.fd(), o.share.writable()))
+            .collect()
+    }
+
+    async fn acls_changed(&mut self, owner: String) -> Result<(), String> {
+        let Some(user) = self.user.clone() else {
+            return Err("not logged in".into());
+        };
+        // The owner, an administrator, or someone the owner let
+        // administer one of the shared mailboxes.
+        let may = owner == user
+            || self.is_admin()
+            || self
+                .shares
+                .iter()
+                .any(|s| s.owner == owner && s.rights.contains(imapd_acl::Rights::ADMIN));
+        if !may || !crate::auth::valid_user_name(&owner) {
+            return Err(format!("not allowed to share {owner}'s mailboxes"));
+        }
+        let server = self.server.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::shares::publish(&server.options.config_dir, &server.partition, &owner)
+        })
+        .await
+        .map_err(|e| format!("{e}"))?
+        .map_err(|e| format!("{e:#}"))
     }
 
     fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
@@ -478,7 +541,46 @@ impl ConnHost {
             client: None,
             cpu: Default::default(),
             tracked: None,
+            shares: Vec::new(),
+            share_dirs: Vec::new(),
+            shares_stamp: None,
         }
+    }
+
+    /// Reads the shares of this user again if the share index changed
+    /// since they were read (or `force`); true if they differ from those
+    /// the instance has (then it must be made again: its preopens are
+    /// fixed at instantiation).
+    pub(crate) async fn refresh_shares(&mut self, force: bool) -> bool {
+        let Some(user) = self.user.clone() else {
+            return false;
+        };
+        let config_dir = self.server.options.config_dir.clone();
+        let stamp = crate::shares::stamp(&config_dir);
+        if !force && stamp == self.shares_stamp {
+            return false;
+        }
+        let server = self.server.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let all = crate::shares::for_user(&config_dir, &user);
+            crate::shares::open(&server.partition, all)
+        })
+        .await;
+        let Ok((listed, opened)) = read else {
+            return false;
+        };
+        self.shares_stamp = stamp;
+        let changed = listed != self.shares;
+        self.shares = listed;
+        self.share_dirs = opened;
+        changed
+    }
+
+    /// The share `owner`/`dir`, if the instance has its directory.
+    fn opened_share(&self, owner: &str, dir: &str) -> Option<&crate::shares::Opened> {
+        self.share_dirs
+            .iter()
+            .find(|o| o.share.owner == owner && o.share.dir == dir)
     }
 
     /// The host of a client's session: counted in the metrics and listed
@@ -690,6 +792,9 @@ impl ConnHost {
         self.telemetry = None;
         self.mail_dir = None;
         self.locks = Default::default();
+        self.shares.clear();
+        self.share_dirs.clear();
+        self.shares_stamp = None;
         if let Some(t) = self.tracked.as_mut() {
             t.selected = false;
         }
@@ -1159,6 +1264,21 @@ async fn serve_inner(
                 conn.close().await;
                 return Ok(());
             }
+        }
+        // rfc4314 sharing: an ACL changed so that this user's shares
+        // differ; the instance is made again with the new preopens
+        // (a share revoked is gone before this command runs).
+        if mail_dir.is_some() && session.host().refresh_shares(false).await {
+            let settings = server.settings(&session_id, conn.tls.as_deref());
+            session = match server
+                .engine
+                .reinstantiate(session, None, mail_dir.as_deref(), &settings)
+                .await
+                .context("moving the session to its new shares")
+            {
+                Ok(s) => s,
+                Err(e) => return guest_failed(&mut conn, peer, e).await,
+            };
         }
         // A command boundary: the session moves to a new guest module
         // before its next command if one was installed.
@@ -1644,6 +1764,8 @@ async fn promote(
     let settings = server.settings(session_id, tls);
     let dir = Arc::new(dir);
     session.host().mail_dir = Some(dir.clone());
+    // The mailboxes other users share with this one are preopened too.
+    session.host().refresh_shares(true).await;
     let session = server
         .engine
         .reinstantiate(session, None, Some(&dir), &settings)
