@@ -73,9 +73,16 @@ fn a_folder_shared_read_only_is_read_but_never_changed() {
     let flags = alice.ok("FETCH 1 FLAGS");
     assert_eq!(flags.len(), 1);
     assert!(!flags[0].contains("\\Seen"), "{flags:?}");
-    // Bob may copy what he reads into his own mailboxes.
+    // Bob may copy what he reads into his own mailboxes, and quote it
+    // (rfc4469 URLs to messages he may read).
     bob.ok("COPY 1 INBOX");
     assert_eq!(bob.status("INBOX", "MESSAGES")["MESSAGES"], 1);
+    bob.ok("APPEND INBOX CATENATE (URL \"/Other%20Users/sha256/Team/;UID=1/;SECTION=TEXT\")");
+    let t = bob.fails(
+        "APPEND INBOX CATENATE (URL \"/Other%20Users/sha256/Private/;UID=1\")",
+        "NO",
+    );
+    assert!(t.contains("BADURL"), "{t}");
     // Nothing else of alice's: not her INBOX, not Private.
     for name in [
         "\"Other Users/sha256/Private\"",

@@ -198,36 +198,54 @@ impl MessageUrl {
         })
     }
 
-    /// The whole message the URL names, read without setting \Seen.
+    /// The whole message the URL names, read without setting \Seen: in
+    /// a mailbox the user may read (rfc4469 5; rfc4314 `r`), their own or
+    /// one another user shares with them.
     fn read(&self, session: &mut Session) -> Option<Vec<u8>> {
         let wire = session.wire();
         let utf8 = wire.utf8;
-        let (store, selected) = session.store_and_selected().ok()?;
+        let mut names = Vec::new();
+        if let Some(written) = &self.mailbox {
+            let utf8_name = wire
+                .take(written)
+                .ok()
+                .and_then(|n| wire.take(&n).ok())
+                .and_then(|n| MailboxName::new(&n).ok());
+            // RFC 2192's form: modified UTF-7, %-encoded.
+            let mutf7_name = (!utf8)
+                .then(|| decode_wire(written.as_bytes(), false).ok())
+                .flatten()
+                .and_then(|n| wire.take(&n).ok())
+                .and_then(|n| MailboxName::new(&n).ok());
+            for name in [utf8_name, mutf7_name].into_iter().flatten() {
+                let readable = crate::access::rights(session, &name)
+                    .is_ok_and(|r| r.contains(crate::store::acl::Rights::READ));
+                if readable {
+                    names.push(name);
+                }
+            }
+            if names.is_empty() {
+                return None;
+            }
+        }
+        let (store, selected) = match names.first() {
+            Some(name) => session.store_and_selected_for(name).ok()?,
+            None => session.store_and_selected().ok()?,
+        };
         let selected = selected.map(|s| &s.mailbox);
         let opened;
         let mailbox: &Mailbox = match &self.mailbox {
             None => selected?,
-            Some(written) => {
-                let utf8_name = wire
-                    .take(written)
-                    .ok()
-                    .and_then(|n| wire.take(&n).ok())
-                    .and_then(|n| MailboxName::new(&n).ok());
-                // RFC 2192's form: modified UTF-7, %-encoded.
-                let mutf7_name = (!utf8)
-                    .then(|| decode_wire(written.as_bytes(), false).ok())
-                    .flatten()
-                    .and_then(|n| wire.take(&n).ok())
-                    .and_then(|n| MailboxName::new(&n).ok());
+            Some(_) => {
                 // The first name that is a mailbox; the selected one
                 // through this session's view of it.
                 let mut chosen = None;
-                for name in [utf8_name, mutf7_name].into_iter().flatten() {
-                    if let Some(m) = selected.filter(|m| m.name() == &name) {
+                for name in &names {
+                    if let Some(m) = selected.filter(|m| m.name() == name) {
                         chosen = Some(m);
                         break;
                     }
-                    if let Ok(m) = store.examine(&name) {
+                    if let Ok(m) = store.examine(name) {
                         opened = m;
                         chosen = Some(&opened);
                         break;
