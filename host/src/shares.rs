@@ -32,6 +32,9 @@ use imapd_acl::{Acl, Rights};
 pub const DIR: &str = "shares";
 /// Most mailboxes of one tree looked at for ACLs.
 const MAX_MAILBOXES: usize = 100_000;
+/// Largest index file of one owner (what [`for_user`] reads); the
+/// mailboxes past it are not shared.
+const MAX_INDEX: usize = 16 << 20;
 /// Most shares one user gets preopened.
 pub const MAX_SHARES: usize = 1000;
 
@@ -89,6 +92,11 @@ fn read_acl(mailbox: &Dir) -> Option<Acl> {
 /// Reads every ACL of `owner`'s tree (in the partition) and replaces the
 /// owner's index file with the mailboxes that share. Blocking.
 pub fn publish(config_dir: &Path, partition: &Dir, owner: &str) -> Result<()> {
+    let index = config_dir.join(DIR);
+    crate::replace::make_dir(&index)?;
+    // Taken before the tree is read: two sessions publishing at once must
+    // not let the one that read the older tree write last.
+    let _lock = crate::replace::lock_dir(&index)?;
     let mut lines = String::new();
     if let Ok(tree) = open_dir_nofollow(partition, owner) {
         let mut seen = 0;
@@ -113,14 +121,17 @@ pub fn publish(config_dir: &Path, partition: &Dir, owner: &str) -> Result<()> {
             if !acl.shares_beyond(owner) {
                 continue;
             }
+            let mut entries = String::new();
             for e in acl.entries() {
-                lines += &format!("{dir}\t{}\t{}\n", e.shown(), e.rights.letters());
+                entries += &format!("{dir}\t{}\t{}\n", e.shown(), e.rights.letters());
             }
+            // Whole mailboxes only, up to the size readers take.
+            if lines.len() + entries.len() > MAX_INDEX {
+                break;
+            }
+            lines += &entries;
         }
     }
-    let index = config_dir.join(DIR);
-    crate::replace::make_dir(&index)?;
-    let _lock = crate::replace::lock_dir(&index)?;
     let file = index.join(owner);
     if lines.is_empty() {
         crate::replace::remove(&file)?;
@@ -183,11 +194,11 @@ pub fn for_user(config_dir: &Path, user: &str) -> Vec<Share> {
     out
 }
 
-/// An index file, at most 16 MiB.
+/// An index file, at most [`MAX_INDEX`] octets.
 fn read_bounded(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?
-        .take(16 << 20)
+        .take(MAX_INDEX as u64)
         .read_to_string(&mut text)?;
     Ok(text)
 }

@@ -257,3 +257,25 @@ fn cyradm_sets_and_lists_acls() {
     assert_eq!(listed, ["sha256 lrswipkxtecdan"], "{text}");
     bob.fails(&format!("MYRIGHTS {TEAM}"), "NO");
 }
+
+#[test]
+fn a_share_stays_reachable_through_hibernation() {
+    let s = store_server(&["idle_hibernate: 1"]);
+    let mut alice = Session::connect(s.plain, "sha256");
+    alice_shares(&mut alice, "lrs");
+    let mut bob = Session::connect(s.plain, "sha512");
+    bob.select(TEAM);
+    bob.c.send("i IDLE\r\n");
+    assert_eq!(bob.c.line(), "+ idling");
+    let log = s.log_with(": hibernated (");
+    assert!(log.contains(": hibernated ("), "{log}");
+    // The woken instance has the share again: new mail in it is seen.
+    alice.append("Team", MSG);
+    bob.c.send("DONE\r\n");
+    let (u, t) = bob.c.until_tagged("i");
+    assert_eq!(t, "i OK Completed");
+    let mut seen = u.clone();
+    seen.extend(bob.ok("NOOP"));
+    assert!(seen.iter().any(|l| l == "* 2 EXISTS"), "{seen:?}");
+    bob.ok("STORE 2 +FLAGS (\\Seen)");
+}
