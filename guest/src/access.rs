@@ -14,6 +14,7 @@
 //!   on top of what the ACL gives (Cyrus's admins see, create, delete and
 //!   administer every mailbox; reading mail needs a right like anyone).
 
+use crate::commands::admin::{SHARED_FOLDERS, SHARED_OWNER, shared_folder};
 use crate::host::Share;
 use crate::session::Session;
 use crate::store::acl::{self, Rights};
@@ -45,8 +46,16 @@ pub fn implicit_owner_rights(session: &Session) -> Rights {
 }
 
 /// `user/<owner>/<local>` → (owner, local). `user/<owner>` is the
-/// owner's INBOX.
+/// owner's INBOX. `Shared Folders/<local>` is a mailbox of the shared
+/// folders' tree (owner [`SHARED_OWNER`]); `Shared Folders` alone is
+/// that tree's INBOX, which is never a mailbox.
 pub fn split_other(name: &MailboxName) -> Option<(String, MailboxName)> {
+    if let Some(rest) = name.as_str().strip_prefix(SHARED_FOLDERS)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let local = shared_folder(name).unwrap_or_else(MailboxName::inbox);
+        return Some((SHARED_OWNER.to_string(), local));
+    }
     let rest = name.as_str().strip_prefix(OTHERS)?;
     let (owner, local) = match rest.split_once('/') {
         Some((owner, local)) => (owner, MailboxName::new(local).ok()?),
@@ -69,22 +78,36 @@ pub fn share_of(session: &mut Session, name: &MailboxName) -> Option<Share> {
         .cloned()
 }
 
-/// The name of a share in the store: `user/<owner>/<local>`.
+/// The prefix of the names of `owner`'s mailboxes in the store:
+/// `user/<owner>/`, or `Shared Folders/` for the shared folders.
+pub fn prefix_of(owner: &str) -> String {
+    if owner == SHARED_OWNER {
+        format!("{SHARED_FOLDERS}/")
+    } else {
+        format!("{OTHERS}{owner}/")
+    }
+}
+
+/// The name of a share in the store: `user/<owner>/<local>`, or for a
+/// shared folder `Shared Folders/<local>`.
 pub fn share_name(share: &Share) -> Option<MailboxName> {
     let local = MailboxName::from_dir_name(&share.dir)?;
-    MailboxName::new(&format!("{OTHERS}{}/{}", share.owner, local.as_str())).ok()
+    MailboxName::new(&format!("{}{}", prefix_of(&share.owner), local.as_str())).ok()
 }
 
 /// The session's rights on `name` (which need not exist: then the rights
 /// its ACL would have, the owner's).
 pub fn rights(session: &mut Session, name: &MailboxName) -> Result<Rights, StoreError> {
-    if let Some(share) = share_of(session, name) {
-        return Ok(share.rights);
-    }
     let Some(user) = session.user().map(str::to_string) else {
         return Ok(Rights::NONE);
     };
-    if let Some(target) = crate::commands::admin::target(session, name) {
+    let admin = crate::commands::admin::target(session, name);
+    if admin.is_none()
+        && let Some(share) = share_of(session, name)
+    {
+        return Ok(share.rights);
+    }
+    if let Some(target) = admin {
         let dir = session
             .env()
             .host

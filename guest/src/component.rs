@@ -213,12 +213,12 @@ impl MailboxLocker for UserLocker {
 
 /// Mailboxes another user shares with this one, locked through the host
 /// as `shared/<owner>/<dir>` (the host checks the share). The store names
-/// them `user/<owner>/<name>`.
+/// them `user/<owner>/<name>` ([`crate::access::prefix_of`]).
 struct ShareLocker(String);
 
 impl ShareLocker {
     fn key(&self, mailbox: &MailboxName) -> String {
-        let prefix = format!("user/{}/", self.0);
+        let prefix = crate::access::prefix_of(&self.0);
         let local = mailbox
             .as_str()
             .strip_prefix(&prefix)

@@ -482,7 +482,7 @@ impl Session {
         let owner = share.owner;
         if !self.shared_stores.contains_key(&owner) {
             let root = self.env.host.shared_root().join(&owner);
-            let prefix = format!("{}{owner}/", crate::access::OTHERS);
+            let prefix = crate::access::prefix_of(&owner);
             let locker = self.env.host.share_locker(&owner);
             self.shared_stores
                 .insert(owner.clone(), MailStore::shared(root, prefix, locker));

@@ -429,6 +429,14 @@ pub static OPTIONS: &[OptionSpec] = &[
                       no limit.",
     },
     OptionSpec {
+        name: "defaultacl",
+        kind: Kind::String,
+        default: Some("anyone lrs"),
+        description: "The ACL (`identifier rights` pairs, RFC 4314 letters) of a new shared \
+                      folder (`Shared Folders/...`, made by an administrator) that has no \
+                      parent; a folder made below one takes its parent's.",
+    },
+    OptionSpec {
         name: "implicit_owner_rights",
         kind: Kind::String,
         default: Some("lkxan"),
@@ -693,6 +701,7 @@ pub struct Config {
 /// contract); each must be in [`OPTIONS`].
 pub const GUEST_OPTIONS: &[&str] = &[
     "altnamespace",
+    "defaultacl",
     "defaultpartition",
     "hostile_guest",
     "implicit_owner_rights",

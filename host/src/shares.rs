@@ -54,6 +54,15 @@ impl Share {
     }
 }
 
+/// The tree of the shared folders (Cyrus's mailboxes of no user) in the
+/// partition: a name no user can have.
+pub const SHARED_OWNER: &str = ".shared";
+
+/// Whose mailboxes can be shared: a user's, or the shared folders'.
+pub fn valid_owner(owner: &str) -> bool {
+    owner == SHARED_OWNER || crate::auth::valid_user_name(owner)
+}
+
 /// A mailbox directory name of a tree: `.` and one or more characters,
 /// no `/`, not `.` or `..`; INBOX (`""`) is not one.
 pub fn valid_dir(dir: &str) -> bool {
@@ -173,7 +182,7 @@ pub fn for_user(config_dir: &Path, user: &str) -> Vec<Share> {
         let Ok(owner) = entry.file_name().into_string() else {
             continue;
         };
-        if owner == user || !crate::auth::valid_user_name(&owner) {
+        if owner == user || !valid_owner(&owner) {
             continue;
         }
         let Ok(text) = read_bounded(&entry.path()) else {

@@ -10,7 +10,7 @@ fn the_cyrus_2_namespace_over_the_same_store() {
     let mut c = Session::new(&s);
     assert_eq!(
         c.ok("NAMESPACE"),
-        ["* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) NIL"]
+        ["* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))"]
     );
     c.ok("CREATE INBOX.Sent");
     c.ok("CREATE INBOX.Sent.2024");

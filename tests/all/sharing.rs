@@ -39,7 +39,7 @@ fn a_folder_shared_read_only_is_read_but_never_changed() {
     let ns = bob.ok("NAMESPACE");
     assert_eq!(
         ns,
-        ["* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL"]
+        ["* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))"]
     );
     let all = bob.ok("LIST \"\" *");
     assert!(
@@ -278,4 +278,39 @@ fn a_share_stays_reachable_through_hibernation() {
     seen.extend(bob.ok("NOOP"));
     assert!(seen.iter().any(|l| l == "* 2 EXISTS"), "{seen:?}");
     bob.ok("STORE 2 +FLAGS (\\Seen)");
+}
+
+#[test]
+fn shared_folders_are_made_by_administrators_with_defaultacl() {
+    let s = store_server(&["admins: plain"]);
+    const NEWS: &str = "\"Shared Folders/News\"";
+    let mut admin = Session::connect(s.plain, "plain");
+    admin.ok(&format!("CREATE {NEWS}"));
+    assert_eq!(
+        admin.ok(&format!("GETACL {NEWS}")),
+        [format!("* ACL {NEWS} anyone lrs")]
+    );
+    let mut bob = Session::connect(s.plain, "sha512");
+    assert_eq!(
+        bob.ok("LIST \"\" \"Shared Folders/*\""),
+        [format!("* LIST (\\HasNoChildren) \"/\" {NEWS}")]
+    );
+    let (_, t) = bob.select(NEWS);
+    assert!(t.starts_with("OK [READ-WRITE]"), "{t}");
+    let t = bob.fails(&format!("APPEND {NEWS} {{5+}}\r\nhello"), "NO");
+    assert!(t.contains("NOPERM"), "{t}");
+    bob.fails("CREATE \"Shared Folders/Mine\"", "NO");
+    bob.fails(&format!("DELETE {NEWS}"), "NO");
+    // The administrator lets bob post; his next command can.
+    admin.ok(&format!("SETACL {NEWS} sha512 lrsi"));
+    bob.append(NEWS, MSG);
+    let all = admin.ok("LIST \"\" *");
+    assert!(
+        all.contains(&format!("* LIST (\\HasNoChildren) \"/\" {NEWS}")),
+        "{all:#?}"
+    );
+    // Gone for everyone with its deletion.
+    bob.ok("UNSELECT");
+    admin.ok(&format!("DELETE {NEWS}"));
+    assert!(bob.ok("LIST \"\" \"Shared Folders/*\"").is_empty());
 }

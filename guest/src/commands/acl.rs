@@ -20,7 +20,10 @@ use crate::wire::parser::SyntaxError;
 /// changes, and the mailbox's owner.
 fn acl_dir(session: &mut Session, name: &MailboxName) -> Result<(PathBuf, String), StoreError> {
     let missing = || StoreError::NoSuchMailbox(name.clone());
-    let (dir, owner) = if let Some(share) = access::share_of(session, name) {
+    let (dir, owner) = if let Some(t) = super::admin::target(session, name) {
+        let root = session.env().host.users_root().ok_or_else(missing)?;
+        (root.join(&t.user).join(t.local.dir_name()), t.user)
+    } else if let Some(share) = access::share_of(session, name) {
         let dir = session
             .env()
             .host
@@ -28,9 +31,6 @@ fn acl_dir(session: &mut Session, name: &MailboxName) -> Result<(PathBuf, String
             .join(&share.owner)
             .join(&share.dir);
         (dir, share.owner)
-    } else if let Some(t) = super::admin::target(session, name) {
-        let root = session.env().host.users_root().ok_or_else(missing)?;
-        (root.join(&t.user).join(t.local.dir_name()), t.user)
     } else if access::split_other(name).is_some() {
         return Err(missing());
     } else {
@@ -432,6 +432,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = session_on(&dir, &host);
         (s, [root, dir])
+    }
+
+    #[test]
+    fn shared_folders_are_at_the_top_without_the_alternate_namespace() {
+        let root = tempfile::tempdir().unwrap();
+        let tree = root.path().join(".shared");
+        std::fs::create_dir(&tree).unwrap();
+        let store = MailStore::open(&tree, std::rc::Rc::new(NoLocking), &[]).unwrap();
+        store.create(&MailboxName::new("News").unwrap()).unwrap();
+        let host = FakeHost {
+            shares: vec![Share {
+                owner: ".shared".into(),
+                dir: ".News".into(),
+                rights: Rights::parse("lrs").unwrap(),
+            }],
+            shared_root: Some(root.path().to_path_buf()),
+            ..FakeHost::default()
+        };
+        for (alt, shown) in [("1", "\"Shared Folders/News\""), ("0", "News")] {
+            let settings = crate::settings::Settings {
+                options: vec![("altnamespace".into(), alt.into())],
+                ..settings()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let env = crate::session::Env {
+                host: Box::new(host.clone()),
+                mail_root: Some(dir.path().to_path_buf()),
+            };
+            let mut s = crate::session::Session::new(settings, env);
+            s.greet();
+            run(&mut s, "l LOGIN alice secret\r\n");
+            let list = out(&mut s, "a LIST \"\" *");
+            assert!(
+                list.contains(&format!("* LIST (\\HasNoChildren) \"/\" {shown}\r\n")),
+                "{list}"
+            );
+            assert!(!list.contains("\"\"\r\n"), "{list}");
+            let sel = out(&mut s, &format!("b EXAMINE {shown}"));
+            assert!(sel.ends_with("b OK [READ-ONLY] Completed\r\n"), "{sel}");
+            assert_eq!(
+                out(&mut s, &format!("c MYRIGHTS {shown}")),
+                format!("* MYRIGHTS {shown} lrs\r\nc OK Completed\r\n")
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,24 @@ use crate::store::{ListEntry, MailStore, MailboxName, StoreError};
 /// How an administrator names another user's mailboxes.
 pub const USER_PREFIX: &str = "user/";
 
+/// Where shared folders (Cyrus's mailboxes of no user) are named, in the
+/// store and, with the alternate namespace, on the wire (rfc2342 5).
+pub const SHARED_FOLDERS: &str = "Shared Folders";
+
+/// The tree of the shared folders in the partition: a name no user can
+/// have (user names never start with `.`).
+pub const SHARED_OWNER: &str = ".shared";
+
+/// `Shared Folders/<mailbox>` → the mailbox in the shared folders' tree.
+/// `Shared Folders` itself is no mailbox (that tree's INBOX is never one).
+pub fn shared_folder(name: &MailboxName) -> Option<MailboxName> {
+    let local = name
+        .as_str()
+        .strip_prefix(SHARED_FOLDERS)?
+        .strip_prefix('/')?;
+    MailboxName::new(local).ok().filter(|l| !l.is_inbox())
+}
+
 /// Another user's mailbox as an administrator names it.
 pub struct Target {
     pub user: String,
@@ -29,11 +47,19 @@ pub struct Target {
     pub local: MailboxName,
 }
 
-/// `user/<name>[/<mailbox>]` in an administrator's session. The admin's
-/// own name there means the admin's own tree, which other commands reach.
+/// `user/<name>[/<mailbox>]` in an administrator's session, or a shared
+/// folder, `Shared Folders/<mailbox>` (the tree of no user,
+/// [`SHARED_OWNER`] in the partition). The admin's own name there means
+/// the admin's own tree, which other commands reach.
 pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
-    let rest = name.as_str().strip_prefix(USER_PREFIX)?;
     session.env().host.users_root()?;
+    if let Some(local) = shared_folder(name) {
+        return Some(Target {
+            user: SHARED_OWNER.to_string(),
+            local,
+        });
+    }
+    let rest = name.as_str().strip_prefix(USER_PREFIX)?;
     let (user, local) = match rest.split_once('/') {
         Some((user, local)) => (user, MailboxName::new(local).ok()?),
         None => (rest, MailboxName::inbox()),
@@ -57,6 +83,9 @@ fn root_of(session: &Session, user: &str) -> Result<PathBuf, StoreError> {
 }
 
 fn user_name(user: &str) -> MailboxName {
+    if user == SHARED_OWNER {
+        return MailboxName::new(SHARED_FOLDERS).unwrap_or_else(|_| MailboxName::inbox());
+    }
     MailboxName::new(&format!("{USER_PREFIX}{user}")).unwrap_or_else(|_| MailboxName::inbox())
 }
 
@@ -97,8 +126,20 @@ pub fn place<'a>(
     }
 }
 
-/// CREATE: a new user (their INBOX), or a mailbox of an existing one.
+/// CREATE: a new user (their INBOX), a mailbox of an existing one, or a
+/// shared folder (which, without a parent, gets `defaultacl`).
 pub fn create(session: &Session, t: &Target) -> Result<(), StoreError> {
+    if t.user == SHARED_OWNER {
+        let root = root_of(session, SHARED_OWNER)?;
+        fs::create_dir_all(&root)?;
+        let store = MailStore::open(root, session.env().host.user_locker(SHARED_OWNER), &[])?;
+        let top = t.local.parent().is_none();
+        store.create(&t.local)?;
+        if top {
+            crate::store::acl::write(&store.dir(&t.local), &default_acl(session))?;
+        }
+        return Ok(());
+    }
     if !t.local.is_inbox() {
         return tree(session, &t.user)?.create(&t.local);
     }
@@ -108,6 +149,31 @@ pub fn create(session: &Session, t: &Target) -> Result<(), StoreError> {
     }
     fs::create_dir_all(&root)?;
     MailStore::open(root, session.env().host.user_locker(&t.user), &[]).map(|_| ())
+}
+
+/// Cyrus's `defaultacl` (default `anyone lrs`): the ACL of a new shared
+/// folder that has no parent, `identifier rights` pairs. Entries that are
+/// not valid are left out.
+pub fn default_acl(session: &Session) -> crate::store::acl::Acl {
+    let text = session
+        .settings()
+        .option("defaultacl")
+        .unwrap_or("anyone lrs")
+        .to_string();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut acl = crate::store::acl::Acl::default();
+    for pair in words.chunks(2) {
+        if let [id, rights] = pair
+            && let Ok(r) = crate::store::acl::Rights::parse(rights)
+        {
+            let (negative, id) = match id.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, *id),
+            };
+            let _ = acl.set(id, negative, r);
+        }
+    }
+    acl
 }
 
 /// DELETE: a user with all their mail (`user/<name>`), or one mailbox.
@@ -147,8 +213,9 @@ pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), St
             continue;
         };
         // Not a user: dot files, names that are no mailbox name.
+        let shared = user == SHARED_OWNER;
         if session.user() == Some(user.as_str())
-            || user.starts_with('.')
+            || (user.starts_with('.') && !shared)
             || MailboxName::new(&user).is_err()
         {
             continue;
@@ -159,7 +226,13 @@ pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), St
         let entries = store.list_tree()?;
         let has_more = entries.len() > 1;
         for mut e in entries {
-            let name = if e.name.is_inbox() {
+            let name = if shared {
+                // The shared folders' tree has no INBOX to show.
+                if e.name.is_inbox() {
+                    continue;
+                }
+                format!("{SHARED_FOLDERS}/{}", e.name.as_str())
+            } else if e.name.is_inbox() {
                 e.has_children = has_more;
                 format!("{USER_PREFIX}{user}")
             } else {
@@ -177,18 +250,23 @@ pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), St
     if others.is_empty() {
         return Ok(());
     }
-    // `user` itself: the superior of every user, not a mailbox.
-    if let Ok(name) = MailboxName::new(USER_PREFIX.trim_end_matches('/'))
-        && !own.iter().any(|e| e.name == name)
-    {
-        others.push(ListEntry {
-            name,
-            noselect: true,
-            nonexistent: true,
-            has_children: true,
-            subscribed: false,
-            special_use: Vec::new(),
-        });
+    // `user` itself, the superior of every user, and `Shared Folders`,
+    // of the shared folders: not mailboxes.
+    for top in [USER_PREFIX.trim_end_matches('/'), SHARED_FOLDERS] {
+        let below = format!("{top}/");
+        if let Ok(name) = MailboxName::new(top)
+            && others.iter().any(|e| e.name.as_str().starts_with(&below))
+            && !own.iter().any(|e| e.name == name)
+        {
+            others.push(ListEntry {
+                name,
+                noselect: true,
+                nonexistent: true,
+                has_children: true,
+                subscribed: false,
+                special_use: Vec::new(),
+            });
+        }
     }
     own.extend(others);
     own.sort_by(|a, b| a.name.cmp(&b.name));

@@ -72,7 +72,13 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     // An administrator's `cm user/bob` (admin.rs).
     if let Some(target) = super::admin::target(session, &name) {
         match super::admin::create(session, &target) {
-            Ok(()) => req.reply(session, "OK Completed"),
+            Ok(()) => {
+                // A new shared folder is shared as `defaultacl` says.
+                if target.user == super::admin::SHARED_OWNER {
+                    crate::access::acls_moved(session, &target.user);
+                }
+                req.reply(session, "OK Completed")
+            }
             Err(e) => reply_failure(session, req, &e),
         }
         return Ok(Action::None);

@@ -257,12 +257,15 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
             || p.text
                 .get(..5)
                 .is_some_and(|t| t.eq_ignore_ascii_case("other"))
+            || p.text
+                .get(..6)
+                .is_some_and(|t| t.eq_ignore_ascii_case("shared"))
     });
     let tree = tree.and_then(|mut tree| {
         if reaches_users {
             super::admin::list_others(session, &mut tree)?;
-            crate::access::list_shares(session, &mut tree);
         }
+        crate::access::list_shares(session, &mut tree);
         Ok(tree)
     });
     let mut tree = match tree {
@@ -284,7 +287,10 @@ pub fn list(session: &mut Session, req: &mut Request) -> Result<Action, SyntaxEr
         || session.settings().switch("specialusealways", true);
     let mut out = String::new();
     for (i, entry) in tree.iter().enumerate() {
-        if !any_matches(&patterns, entry.name.as_str()) {
+        // `Shared Folders` is no name where shared folders are at the top.
+        if !any_matches(&patterns, entry.name.as_str())
+            || req.names.show(entry.name.as_str()).is_empty()
+        {
             continue;
         }
         let descendants = tree[i + 1..]

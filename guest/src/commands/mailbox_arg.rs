@@ -4,6 +4,7 @@
 //! failures (rfc5530 response codes, Cyrus's texts).
 
 use super::Request;
+use super::admin::SHARED_FOLDERS;
 use crate::session::Session;
 use crate::store::{MailboxName, StoreError, mutf7};
 use crate::wire::parser::SyntaxError;
@@ -85,6 +86,15 @@ impl Wire {
             _ => std::borrow::Cow::Borrowed(name),
         };
         let name = name.as_ref();
+        // Without the alternate namespace the shared folders are at the
+        // top (Cyrus's standard namespace: `(("" "."))`, rfc2342 5).
+        if !self.alt
+            && let Some(rest) = name.strip_prefix(SHARED_FOLDERS)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            let alt = Wire { alt: true, ..self };
+            return alt.show(rest.trim_start_matches('/'));
+        }
         let body = if self.sep == '/' {
             name.to_string()
         } else {
@@ -120,10 +130,10 @@ impl Wire {
             let prefix = self.personal_prefix();
             match rest.get(..prefix.len()) {
                 Some(p) if p.eq_ignore_ascii_case(&prefix) => rest = &rest[prefix.len()..],
+                // Outside INBOX: a shared folder.
                 _ => {
-                    return Err(BadName(format!(
-                        "NO [NONEXISTENT] Personal folders are under {prefix}"
-                    )));
+                    let alt = Wire { alt: true, ..self };
+                    return Ok(format!("{SHARED_FOLDERS}/{}", alt.take(text)?));
                 }
             }
             if rest.eq_ignore_ascii_case("INBOX") {

@@ -374,7 +374,7 @@ fn namespace() {
     let (mut s, _dir) = store_session();
     assert_eq!(
         run(&mut s, "a NAMESPACE\r\n").0,
-        "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL\r\na OK Completed\r\n"
+        "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))\r\na OK Completed\r\n"
     );
 }
 

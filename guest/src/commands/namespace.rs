@@ -1,8 +1,9 @@
-//! NAMESPACE (rfc2342): the personal namespace and other users' (where
-//! mailboxes shared with the user are, `access.rs`); no shared folders.
-//! Prefixes and separator follow Cyrus's options: `(("" "/")) (("Other
-//! Users/" "/")) NIL` by default, `(("INBOX." ".")) (("user." ".")) NIL`
-//! with `altnamespace: no` and `unixhierarchysep: no`.
+//! NAMESPACE (rfc2342): the personal namespace, other users' (where
+//! mailboxes shared with the user are, `access.rs`) and the shared
+//! folders'. Prefixes and separator follow Cyrus's options: `(("" "/"))
+//! (("Other Users/" "/")) (("Shared Folders/" "/"))` by default,
+//! `(("INBOX." ".")) (("user." ".")) (("" "."))` with `altnamespace: no`
+//! and `unixhierarchysep: no`.
 
 use super::Request;
 use crate::session::{Action, Session};
@@ -13,10 +14,12 @@ pub fn handle(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     let wire = req.names;
     // rfc2342 6: the prefix a string, the delimiter a quoted character.
     let others = super::mailbox_arg::wire_name("user/", wire);
+    let shared = super::mailbox_arg::wire_name("Shared Folders/", wire);
     let line = format!(
-        "* NAMESPACE ((\"{}\" \"{sep}\")) (({} \"{sep}\")) NIL\r\n",
+        "* NAMESPACE ((\"{}\" \"{sep}\")) (({} \"{sep}\")) (({} \"{sep}\"))\r\n",
         wire.personal_prefix(),
         quoted(&others),
+        quoted(&shared),
         sep = wire.sep
     );
     session.write(line.as_bytes());
@@ -60,7 +63,7 @@ mod tests {
         let (mut s, dir) = with(false, false);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))\r\na OK Completed\r\n"
         );
         assert_eq!(out(&mut s, "b CREATE INBOX.Sent\r\n"), "b OK Completed\r\n");
         assert_eq!(
@@ -71,7 +74,9 @@ mod tests {
         assert!(dir.path().join(".Sent.2024/cur").is_dir());
         assert_eq!(
             out(&mut s, "d CREATE Elsewhere\r\n"),
-            "d NO [NONEXISTENT] Personal folders are under INBOX.\r\n"
+            // Outside INBOX is where shared folders are, which only
+            // administrators make.
+            "d NO [NOPERM] Permission denied\r\n"
         );
         assert_eq!(
             out(&mut s, "e CREATE INBOX.a/b\r\n"),
@@ -127,7 +132,7 @@ mod tests {
         let (mut s, _dir) = with(false, true);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"INBOX/\" \"/\")) ((\"user/\" \"/\")) NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"INBOX/\" \"/\")) ((\"user/\" \"/\")) ((\"\" \"/\"))\r\na OK Completed\r\n"
         );
         assert_eq!(
             out(&mut s, "b CREATE INBOX/Sent/x\r\n"),
@@ -143,7 +148,7 @@ mod tests {
         let (mut s, _dir) = with(true, false);
         assert_eq!(
             out(&mut s, "a NAMESPACE\r\n"),
-            "* NAMESPACE ((\"\" \".\")) ((\"Other Users.\" \".\")) NIL\r\na OK Completed\r\n"
+            "* NAMESPACE ((\"\" \".\")) ((\"Other Users.\" \".\")) ((\"Shared Folders.\" \".\"))\r\na OK Completed\r\n"
         );
         assert_eq!(out(&mut s, "b CREATE Sent.x\r\n"), "b OK Completed\r\n");
         assert_eq!(

@@ -145,7 +145,7 @@ const SHARED_PREFIX: &str = "shared/";
 /// the tree's own (no `/`, no `..`).
 fn in_partition(rest: &str) -> Result<String, String> {
     let (user, dir) = rest.split_once('/').unwrap_or((rest, ""));
-    if !crate::auth::valid_user_name(user) || dir.contains('/') || dir == ".." || dir == "." {
+    if !crate::shares::valid_owner(user) || dir.contains('/') || dir == ".." || dir == "." {
         return Err(format!("no such mailbox directory: {rest:?}"));
     }
     Ok(if dir.is_empty() {
@@ -311,7 +311,7 @@ impl SessionHost for ConnHost {
                 .shares
                 .iter()
                 .any(|s| s.owner == owner && s.rights.contains(imapd_acl::Rights::ADMIN));
-        if !may || !crate::auth::valid_user_name(&owner) {
+        if !may || !crate::shares::valid_owner(&owner) {
             return Err(format!("not allowed to share {owner}'s mailboxes"));
         }
         let server = self.server.clone();
@@ -1831,6 +1831,12 @@ mod tests {
         assert_eq!(in_partition("bob/").as_deref(), Ok("bob"));
         assert_eq!(in_partition("bob").as_deref(), Ok("bob"));
         assert_eq!(in_partition("bob/.Team").as_deref(), Ok("bob/.Team"));
+        // The shared folders' tree, and no other dot name.
+        assert_eq!(
+            in_partition(".shared/.News").as_deref(),
+            Ok(".shared/.News")
+        );
+        assert!(in_partition(".other/.News").is_err());
         for bad in [
             "../etc/",
             "bob/../x",
