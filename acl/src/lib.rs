@@ -1,7 +1,8 @@
-//! Mailbox access control lists (rfc4314) as imapd keeps them: one
-//! `imapd.acl` file in a mailbox's directory, one `identifier<TAB>rights`
-//! line per entry (`-identifier` for negative rights, rfc4314 2). No file
-//! means the mailbox's owner holds every right and nobody else any.
+//! Mailbox access control lists (rfc4314) as imapd keeps them: one file
+//! per mailbox, one `identifier<TAB>rights` line per entry (`-identifier`
+//! for negative rights, rfc4314 2), in `imapd.acl.d/` at the root of the
+//! owner's tree. No file means the mailbox's owner holds every right and
+//! nobody else any.
 //!
 //! The guest writes these files (SETACL); the host reads them to decide
 //! which of a user's mailboxes another user's sandbox may reach. The host
@@ -12,8 +13,6 @@
 
 use std::fmt;
 
-/// The file a mailbox's ACL is kept in, in the mailbox's directory.
-pub const FILE: &str = "imapd.acl";
 /// Largest file [`Acl::parse`] reads.
 pub const MAX_FILE: usize = 64 * 1024;
 /// Most entries one ACL holds (SETACL beyond it is refused).
@@ -222,7 +221,7 @@ impl Acl {
         }
     }
 
-    /// Reads an `imapd.acl` file. Hostile input: anything that is not a
+    /// Reads an ACL file. Hostile input: anything that is not a
     /// well-formed file of at most [`MAX_ENTRIES`] entries is refused.
     pub fn parse(data: &[u8]) -> Result<Acl, Invalid> {
         if data.len() > MAX_FILE {

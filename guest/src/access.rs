@@ -108,15 +108,15 @@ pub fn rights(session: &mut Session, name: &MailboxName) -> Result<Rights, Store
         return Ok(share.rights);
     }
     if let Some(target) = admin {
-        let dir = session
+        let file = session
             .env()
             .host
             .users_root()
-            .map(|r| r.join(&target.user).join(target.local.dir_name()));
-        let Some(dir) = dir else {
+            .map(|r| acl::file(&r.join(&target.user), &target.local));
+        let Some(file) = file else {
             return Ok(Rights::NONE);
         };
-        let acl = acl::read(&dir, &target.user)?;
+        let acl = acl::read(&file, &target.user)?;
         return Ok(acl.rights_of(&user).union(admin_rights()));
     }
     if split_other(name).is_some() {
@@ -124,8 +124,8 @@ pub fn rights(session: &mut Session, name: &MailboxName) -> Result<Rights, Store
         return Ok(Rights::NONE);
     }
     let implicit = implicit_owner_rights(session);
-    let dir = session.mail_store()?.dir(name);
-    Ok(acl::read(&dir, &user)?.rights_of(&user).union(implicit))
+    let file = acl::file(session.mail_store()?.root(), name);
+    Ok(acl::read(&file, &user)?.rights_of(&user).union(implicit))
 }
 
 /// The rights that make SELECT read-write (rfc4314 4; Cyrus: any right
@@ -191,12 +191,13 @@ pub fn has_acl_below(session: &mut Session, name: &MailboxName) -> bool {
     let Ok(store) = session.mail_store() else {
         return false;
     };
-    if acl::exists(&store.dir(name)) {
+    let root = store.root().to_path_buf();
+    if acl::file(&root, name).is_file() {
         return true;
     }
     store.list_tree().is_ok_and(|all| {
         all.iter()
-            .any(|e| e.name.is_inferior_of(name) && acl::exists(&store.dir(&e.name)))
+            .any(|e| e.name.is_inferior_of(name) && acl::file(&root, &e.name).is_file())
     })
 }
 

@@ -60,6 +60,8 @@ pub fn command(name: &str, arg: &str, host: &dyn crate::host::HostApi) -> Option
                 .or_else(|_| std::fs::File::open(arg).map(|_| ())),
         )),
         "XWRITE" => Some(probe(std::fs::write(arg, b"written by a hostile guest\n"))),
+        // Writes an ACL granting everyone every right (rfc4314) to `arg`.
+        "XACL" => Some(probe(std::fs::write(arg, b"anyone\tlrswipkxtean\n"))),
         _ => None,
     }
 }

@@ -530,7 +530,7 @@ pub fn host_wire(data: &[u8]) {
 /// 4. a stats file of a process under master(8), live, exited and summed;
 /// 5. an entry of the login registry;
 /// 6. a control socket's report, printed as `imapd status` does;
-/// 7. a mailbox's ACL file (`imapd.acl`, which another user's guest
+/// 7. a mailbox's ACL file (`imapd.acl.d/<dir>`, which another user's guest
 ///    wrote: `user NUL file`), read as the host reads it for sharing, and
 ///    the same bytes as a share index.
 pub fn host_guest_bytes(data: &[u8]) {

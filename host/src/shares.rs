@@ -2,9 +2,10 @@
 //! them: which directories of other users' trees a session's sandbox may
 //! reach.
 //!
-//! A user's guest keeps each mailbox's ACL in the mailbox's directory
-//! (`imapd.acl`, the `imapd-acl` crate's format) and tells the host when
-//! one changed (wit: `acls-changed`). The host then reads every ACL of
+//! A user's guest keeps each mailbox's ACL at the root of the user's tree
+//! (`imapd.acl.d/<mailbox dir>`, the `imapd-acl` crate's format; never in
+//! the mailbox's directory, which a grantee may be able to write) and
+//! tells the host when one changed (wit: `acls-changed`). The host then reads every ACL of
 //! that user's tree, as hostile input (another user's guest wrote it, and
 //! the host acts on it for this one), and keeps the mailboxes that grant
 //! anyone but the owner a right in an index, one file per owner:
@@ -83,13 +84,13 @@ pub fn open_dir_nofollow(parent: &Dir, name: &str) -> std::io::Result<Dir> {
         .map(|f| Dir::from_std_file(f.into_std()))
 }
 
-/// Reads a mailbox's ACL file through its directory (no symlink
-/// followed), at most [`imapd_acl::MAX_FILE`] octets: `None` if there is
-/// none or it is not a valid ACL.
-fn read_acl(mailbox: &Dir) -> Option<Acl> {
+/// Reads the ACL file `name` in `acls` (the tree's `imapd.acl.d/`) without
+/// following a symlink, at most [`imapd_acl::MAX_FILE`] octets: `None`
+/// if it is not there or not a valid ACL.
+fn read_acl(acls: &Dir, name: &str) -> Option<Acl> {
     let mut opts = OpenOptions::new();
     opts.read(true).custom_flags(libc::O_NOFOLLOW);
-    let file = mailbox.open_with(imapd_acl::FILE, &opts).ok()?;
+    let file = acls.open_with(name, &opts).ok()?;
     let mut bytes = Vec::new();
     file.into_std()
         .take(imapd_acl::MAX_FILE as u64 + 1)
@@ -97,6 +98,11 @@ fn read_acl(mailbox: &Dir) -> Option<Acl> {
         .ok()?;
     Acl::parse(&bytes).ok()
 }
+
+/// Where a tree keeps its mailboxes' ACLs: one file per mailbox directory,
+/// at the tree's root (which is never shared), so that a user with write
+/// access to a shared mailbox cannot rewrite its ACL (guest `store/acl.rs`).
+pub const ACL_DIR: &str = "imapd.acl.d";
 
 /// Reads every ACL of `owner`'s tree (in the partition) and replaces the
 /// owner's index file with the mailboxes that share. Blocking.
@@ -107,13 +113,19 @@ pub fn publish(config_dir: &Path, partition: &Dir, owner: &str) -> Result<()> {
     // not let the one that read the older tree write last.
     let _lock = crate::replace::lock_dir(&index)?;
     let mut lines = String::new();
-    if let Ok(tree) = open_dir_nofollow(partition, owner) {
+    let tree = open_dir_nofollow(partition, owner).ok();
+    let acls = tree
+        .as_ref()
+        .and_then(|t| open_dir_nofollow(t, ACL_DIR).ok());
+    if let (Some(tree), Some(acls)) = (tree, acls) {
         let mut seen = 0;
-        for entry in tree.entries().context("listing the tree")? {
+        for entry in acls.entries().context("listing the ACLs")? {
             let Ok(entry) = entry else { continue };
             let Ok(dir) = entry.file_name().into_string() else {
                 continue;
             };
+            // INBOX's (`INBOX`) and anything else that is no mailbox
+            // directory is never shared.
             if !valid_dir(&dir) {
                 continue;
             }
@@ -121,10 +133,11 @@ pub fn publish(config_dir: &Path, partition: &Dir, owner: &str) -> Result<()> {
             if seen > MAX_MAILBOXES {
                 break;
             }
-            let Ok(mailbox) = open_dir_nofollow(&tree, &dir) else {
+            // The mailbox must be there, a directory of the tree.
+            if !open_dir_nofollow(&tree, &dir).is_ok_and(|m| m.is_dir("cur")) {
                 continue;
-            };
-            let Some(acl) = read_acl(&mailbox) else {
+            }
+            let Some(acl) = read_acl(&acls, &dir) else {
                 continue;
             };
             if !acl.shares_beyond(owner) {
@@ -283,7 +296,9 @@ mod tests {
         let m = root.join(user).join(dir);
         std::fs::create_dir_all(m.join("cur")).unwrap();
         if let Some(acl) = acl {
-            std::fs::write(m.join(imapd_acl::FILE), acl).unwrap();
+            let acls = root.join(user).join(ACL_DIR);
+            std::fs::create_dir_all(&acls).unwrap();
+            std::fs::write(acls.join(dir), acl).unwrap();
         }
     }
 
@@ -314,8 +329,8 @@ mod tests {
         assert_eq!(opened.len(), 2);
         assert_eq!(opened[1].guest_path(), "/shared/alice/.Team");
         // Revoked: the index goes with the last share.
-        std::fs::remove_file(t.join("alice/.Team").join(imapd_acl::FILE)).unwrap();
-        std::fs::remove_file(t.join("alice/.Open").join(imapd_acl::FILE)).unwrap();
+        std::fs::remove_file(t.join("alice").join(ACL_DIR).join(".Team")).unwrap();
+        std::fs::remove_file(t.join("alice").join(ACL_DIR).join(".Open")).unwrap();
         publish(&conf, &part, "alice").unwrap();
         assert!(for_user(&conf, "bob").is_empty());
         assert!(!index_dir(&conf).join("alice").exists());
@@ -327,22 +342,19 @@ mod tests {
         let conf = crate::replace::scratch_dir("shares-conf");
         mailbox(&t, "bob", ".Secret", None);
         // A symlink in alice's tree to bob's mailbox, with an ACL that
-        // would share it with mallory: never opened.
-        std::fs::create_dir_all(t.join("alice")).unwrap();
+        // would share it with mallory: never shared.
+        std::fs::create_dir_all(t.join("alice").join(ACL_DIR)).unwrap();
         std::os::unix::fs::symlink("../bob/.Secret", t.join("alice/.Link")).unwrap();
-        std::fs::write(
-            t.join("bob/.Secret").join(imapd_acl::FILE),
-            "bob\tlrswipkxtean\n",
-        )
-        .unwrap();
+        std::fs::write(t.join("alice").join(ACL_DIR).join(".Link"), "mallory\tlr\n").unwrap();
         // An ACL file that is a symlink to one granting rights.
         mailbox(&t, "alice", ".Evil", None);
         mailbox(&t, "alice", ".Grant", Some("mallory\tlr\n"));
-        std::os::unix::fs::symlink(
-            "../.Grant/imapd.acl",
-            t.join("alice/.Evil").join(imapd_acl::FILE),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(".Grant", t.join("alice").join(ACL_DIR).join(".Evil")).unwrap();
+        // An ACL for a mailbox that is not there, and one in the mailbox's
+        // own directory (where a grantee could write): neither counts.
+        std::fs::write(t.join("alice").join(ACL_DIR).join(".Gone"), "mallory\tlr\n").unwrap();
+        mailbox(&t, "alice", ".Inside", None);
+        std::fs::write(t.join("alice/.Inside/imapd.acl"), "mallory\tlr\n").unwrap();
         // Garbage and an oversized file.
         mailbox(&t, "alice", ".Junk", Some("mallory lr\n\0\0"));
         mailbox(

@@ -172,18 +172,25 @@ fn list_myrights_and_listrights() {
     assert!(t.contains("NOPERM"), "{t}");
 }
 
-#[test]
-fn the_hostile_guest_reaches_only_what_was_shared() {
+/// A server running the hostile guest; alice (shared Team with bob as
+/// `rights`) and bob's hostile session.
+fn hostile_bob(rights: &str) -> (crate::harness::TestServer, Session, Client) {
     let s = server()
         .no_tls()
         .conf("allowplaintext: yes")
         .conf(&format!("guest_module: {}", hostile_guest().display()))
         .start();
     let mut alice = Session::connect(s.plain, "sha256");
-    alice_shares(&mut alice, "lr");
+    alice_shares(&mut alice, rights);
     let mut c = Client::connect(s.plain);
     c.line();
     c.login("sha512", "secret");
+    (s, alice, c)
+}
+
+#[test]
+fn the_hostile_guest_reaches_only_what_was_shared() {
+    let (s, _alice, mut c) = hostile_bob("lr");
     // The share itself is readable.
     let r = probe(&mut c, "a", "XOPEN \"/shared/sha256/.Team/cur\"");
     assert!(r.starts_with("* XPROBE ok"), "{r}");
@@ -313,4 +320,31 @@ fn shared_folders_are_made_by_administrators_with_defaultacl() {
     bob.ok("UNSELECT");
     admin.ok(&format!("DELETE {NEWS}"));
     assert!(bob.ok("LIST \"\" \"Shared Folders/*\"").is_empty());
+}
+
+#[test]
+fn a_writer_of_a_share_cannot_rewrite_its_acl() {
+    let (s, mut alice, mut c) = hostile_bob("lrsw");
+    // Bob may write in Team's directory; an ACL there is not Team's ACL.
+    let r = probe(&mut c, "a", "XACL \"/shared/sha256/.Team/imapd.acl\"");
+    assert!(r.starts_with("* XPROBE ok"), "{r}");
+    for path in [
+        "/shared/sha256/imapd.acl.d/.Team",
+        "/shared/sha256/.Team/../imapd.acl.d/.Team",
+    ] {
+        let r = probe(&mut c, "b", &format!("XACL \"{path}\""));
+        assert!(r.starts_with("* XPROBE denied"), "{path}: {r}");
+    }
+    let r = probe(&mut c, "c", "XSHARE sha256");
+    assert!(r.starts_with("* XPROBE denied"), "{r}");
+    // alice's next change has the host read her ACLs again: still only
+    // bob has Team, with the rights alice gave.
+    alice.ok("SETACL Private sha256 lrswipkxtean");
+    let mut carol = Session::connect(s.plain, "plain");
+    assert!(carol.ok("LIST \"\" \"Other Users/*\"").is_empty());
+    carol.fails(&format!("MYRIGHTS {TEAM}"), "NO");
+    assert_eq!(
+        alice.ok("GETACL Team"),
+        ["* ACL Team sha256 lrswipkxtecdan sha512 lrsw"]
+    );
 }

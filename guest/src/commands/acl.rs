@@ -16,13 +16,23 @@ use crate::store::acl::{self, Acl, Rights};
 use crate::store::{MailboxName, StoreError};
 use crate::wire::parser::SyntaxError;
 
-/// The directory of an existing mailbox whose ACL this session reads or
-/// changes, and the mailbox's owner.
-fn acl_dir(session: &mut Session, name: &MailboxName) -> Result<(PathBuf, String), StoreError> {
+/// Where the ACL of an existing mailbox is (`None` for a mailbox another
+/// user shares with this one: its ACL is at the owner's root, out of this
+/// sandbox), and the mailbox's owner.
+fn acl_place(
+    session: &mut Session,
+    name: &MailboxName,
+) -> Result<(Option<PathBuf>, String), StoreError> {
     let missing = || StoreError::NoSuchMailbox(name.clone());
-    let (dir, owner) = if let Some(t) = super::admin::target(session, name) {
-        let root = session.env().host.users_root().ok_or_else(missing)?;
-        (root.join(&t.user).join(t.local.dir_name()), t.user)
+    let (dir, file, owner) = if let Some(t) = super::admin::target(session, name) {
+        let root = session
+            .env()
+            .host
+            .users_root()
+            .ok_or_else(missing)?
+            .join(&t.user);
+        let file = acl::file(&root, &t.local);
+        (root.join(t.local.dir_name()), Some(file), t.user)
     } else if let Some(share) = access::share_of(session, name) {
         let dir = session
             .env()
@@ -30,17 +40,38 @@ fn acl_dir(session: &mut Session, name: &MailboxName) -> Result<(PathBuf, String
             .shared_root()
             .join(&share.owner)
             .join(&share.dir);
-        (dir, share.owner)
+        (dir, None, share.owner)
     } else if access::split_other(name).is_some() {
         return Err(missing());
     } else {
         let user = session.user().unwrap_or_default().to_string();
-        (session.mail_store()?.dir(name), user)
+        let store = session.mail_store()?;
+        (store.dir(name), store.acl_file(name), user)
     };
     if !dir.join("cur").is_dir() {
         return Err(missing());
     }
-    Ok((dir, owner))
+    Ok((file, owner))
+}
+
+/// The ACL file of a mailbox whose ACL this session reads or changes, or
+/// the NO sent: a share's ACL is its owner's to change (or an
+/// administrator's).
+fn acl_file(session: &mut Session, req: &Request, name: &MailboxName) -> Option<(PathBuf, String)> {
+    match acl_place(session, name) {
+        Ok((Some(file), owner)) => Some((file, owner)),
+        Ok((None, _)) => {
+            req.reply(
+                session,
+                "NO [CANNOT] The ACL of a shared mailbox is changed by its owner",
+            );
+            None
+        }
+        Err(e) => {
+            let _ = fail(session, req, &e);
+            None
+        }
+    }
 }
 
 /// The NO for a failure, and nothing else to do.
@@ -175,11 +206,10 @@ fn change(
     if allowed(session, req, name, Rights::ADMIN).is_none() {
         return Ok(Action::None);
     }
-    let (dir, owner) = match acl_dir(session, name) {
-        Ok(x) => x,
-        Err(e) => return fail(session, req, &e),
+    let Some((file, owner)) = acl_file(session, req, name) else {
+        return Ok(Action::None);
     };
-    let mut acl = match acl::read(&dir, &owner) {
+    let mut acl = match acl::read(&file, &owner) {
         Ok(a) => a,
         Err(e) => return fail(session, req, &e.into()),
     };
@@ -211,7 +241,7 @@ fn change(
         );
         return Ok(Action::None);
     }
-    if let Err(e) = acl::write(&dir, &acl) {
+    if let Err(e) = acl::write(&file, &acl) {
         return fail(session, req, &e.into());
     }
     if let Err(why) = session.env().host.acls_changed(&owner) {
@@ -239,11 +269,10 @@ pub fn getacl(session: &mut Session, req: &mut Request) -> Result<Action, Syntax
     let Some((name, _)) = administered(session, req, false)? else {
         return Ok(Action::None);
     };
-    let (dir, owner) = match acl_dir(session, &name) {
-        Ok(x) => x,
-        Err(e) => return fail(session, req, &e),
+    let Some((file, owner)) = acl_file(session, req, &name) else {
+        return Ok(Action::None);
     };
-    let acl: Acl = match acl::read(&dir, &owner) {
+    let acl: Acl = match acl::read(&file, &owner) {
         Ok(a) => a,
         Err(e) => return fail(session, req, &e.into()),
     };
@@ -268,7 +297,7 @@ pub fn listrights(session: &mut Session, req: &mut Request) -> Result<Action, Sy
     let Some((name, identifier)) = administered(session, req, true)? else {
         return Ok(Action::None);
     };
-    let owner = match acl_dir(session, &name) {
+    let owner = match acl_place(session, &name) {
         Ok((_, owner)) => owner,
         Err(e) => return fail(session, req, &e),
     };
@@ -314,7 +343,7 @@ pub fn myrights(session: &mut Session, req: &mut Request) -> Result<Action, Synt
         Ok(r) => r,
         Err(e) => return fail(session, req, &e),
     };
-    if let Err(e) = acl_dir(session, &name) {
+    if let Err(e) = acl_place(session, &name) {
         return fail(session, req, &e);
     }
     if rights.is_empty() {
@@ -381,6 +410,32 @@ mod tests {
         assert_eq!(
             out(&mut s, "l SETACL Team \"b b\" lr"),
             "l NO Invalid identifier\r\n"
+        );
+    }
+
+    #[test]
+    fn acls_follow_rename_go_with_delete_and_stay_out_of_the_mailbox() {
+        let host = FakeHost::default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session_on(&dir, &host);
+        out(&mut s, "a CREATE Team/Sub");
+        out(&mut s, "b SETACL Team bob lr");
+        out(&mut s, "c SETACL Team/Sub carol lr");
+        // Not in the mailbox's directory, which a grantee may write.
+        assert!(!dir.path().join(".Team/imapd.acl").exists());
+        assert!(dir.path().join("imapd.acl.d/.Team").is_file());
+        assert_eq!(out(&mut s, "d RENAME Team Crew"), "d OK Completed\r\n");
+        assert_eq!(
+            out(&mut s, "e GETACL Crew/Sub"),
+            "* ACL Crew/Sub alice lrswipkxtecdan carol lr\r\ne OK Completed\r\n"
+        );
+        assert_eq!(host.acls_changed.borrow().len(), 3);
+        out(&mut s, "f DELETE Crew/Sub");
+        out(&mut s, "g CREATE Crew/Sub");
+        // Made anew below Crew: Crew's ACL, not the deleted one's.
+        assert_eq!(
+            out(&mut s, "h GETACL Crew/Sub"),
+            "* ACL Crew/Sub alice lrswipkxtecdan bob lr\r\nh OK Completed\r\n"
         );
     }
 

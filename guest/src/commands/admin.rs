@@ -136,7 +136,8 @@ pub fn create(session: &Session, t: &Target) -> Result<(), StoreError> {
         let top = t.local.parent().is_none();
         store.create(&t.local)?;
         if top {
-            crate::store::acl::write(&store.dir(&t.local), &default_acl(session))?;
+            let file = crate::store::acl::file(store.root(), &t.local);
+            crate::store::acl::write(&file, &default_acl(session))?;
         }
         return Ok(());
     }

@@ -9,6 +9,8 @@
 //! - `imapd.specialuse` — special uses of mailboxes (rfc6154), see
 //!   [`special_use`].
 //! - `imapd.uidvalidity` — last UIDVALIDITY handed out (monotonic).
+//! - `imapd.acl.d/<mailbox dir>` (`INBOX` for INBOX) — ACLs (rfc4314),
+//!   see [`acl`].
 //!
 //! Line endings: APPEND data is stored byte for byte. Files delivered by an
 //! MTA with bare LF are converted to CRLF when first imported, so sizes and
@@ -294,6 +296,14 @@ impl MailStore {
         &self.root
     }
 
+    /// The ACL file of `name` (`acl.rs`); none in a shared store, whose
+    /// owner's root is not in this sandbox.
+    pub fn acl_file(&self, name: &MailboxName) -> Option<PathBuf> {
+        self.shared_prefix
+            .is_none()
+            .then(|| acl::file(&self.root, name))
+    }
+
     /// The directory of `name`. In a shared store a name outside its
     /// prefix, or the owner's INBOX (never shared: its directory is the
     /// owner's whole tree), has a directory that cannot exist.
@@ -376,7 +386,10 @@ impl MailStore {
         self.make_maildir(name)?;
         // rfc4314 4: a new mailbox inherits its parent's ACL.
         let parent = name.parent().unwrap_or_else(MailboxName::inbox);
-        acl::inherit(&self.dir(&parent), &self.dir(name))?;
+        acl::inherit(
+            &acl::file(&self.root, &parent),
+            &acl::file(&self.root, name),
+        )?;
         if let Err(e) = self.set_special_uses(name, uses) {
             // rfc6154 3: not created unless created with its uses.
             let _ = self.delete(name);
@@ -456,6 +469,8 @@ impl MailStore {
     /// DELETE (rfc3501 6.3.4); the mailbox's special uses go with it.
     pub fn delete(&self, name: &MailboxName) -> Result<(), StoreError> {
         self.remove(name)?;
+        // rfc4314 4: the ACL goes with the mailbox.
+        acl::remove(&acl::file(&self.root, name));
         // Best effort: uses left behind for a name that is no mailbox are
         // neither shown nor counted ([`MailStore::special_uses`]), and the
         // next CREATE of the name replaces them.
@@ -536,7 +551,13 @@ impl MailStore {
             if !old_dir.is_dir() {
                 continue; // implicit superior: nothing on disk
             }
-            fs::rename(&old_dir, self.dir(&renamed(n, from, to)?))?;
+            let new_name = renamed(n, from, to)?;
+            fs::rename(&old_dir, self.dir(&new_name))?;
+            // rfc4314 4: the ACLs stay with the renamed mailboxes.
+            let acl = acl::file(&self.root, n);
+            if acl.is_file() {
+                fs::rename(&acl, acl::file(&self.root, &new_name))?;
+            }
         }
         index::sync_dir(&self.root);
         // The special uses move with the mailboxes.
