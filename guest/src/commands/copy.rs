@@ -93,9 +93,14 @@ pub(crate) fn copy_or_move(
         return Ok(Outcome::Refused(crate::access::NO_PERMISSION.into()));
     }
     let shared = crate::access::share_of(session, &name).is_some();
+    // A MOVE out of a mailbox another user shares adds to this user's root.
+    let from_share = match session.selected().map(|s| s.mailbox.name().clone()) {
+        Some(source) => crate::access::share_of(session, &source).is_some(),
+        None => false,
+    };
     // rfc9208 4.3.1: a COPY adds to the user's one quota root; a MOVE
     // stays inside it. (A share is in its owner's root.)
-    if !moving
+    if (!moving || from_share)
         && !shared
         && let Some(selected) = session.selected()
     {
