@@ -797,14 +797,18 @@ impl Session {
             return String::new();
         };
         let dir = selected.mailbox.dir();
-        match self
+        if let Some(rel) = self
             .env
             .mail_root
             .as_deref()
             .and_then(|r| dir.strip_prefix(r).ok())
         {
-            Some(rel) => rel.to_string_lossy().into_owned(),
-            None => String::new(),
+            return rel.to_string_lossy().into_owned();
+        }
+        // A mailbox another user shares (wit: `idle`).
+        match dir.strip_prefix(self.env.host.shared_root()) {
+            Ok(rel) => format!("shared/{}", rel.to_string_lossy()),
+            Err(_) => String::new(),
         }
     }
 

@@ -348,3 +348,22 @@ fn a_writer_of_a_share_cannot_rewrite_its_acl() {
         ["* ACL Team sha256 lrswipkxtecdan sha512 lrsw"]
     );
 }
+
+#[test]
+fn idle_in_a_share_hears_of_new_mail_at_once() {
+    let s = store_server(&[]);
+    let mut alice = Session::connect(s.plain, "sha256");
+    alice_shares(&mut alice, "lr");
+    let mut bob = Session::connect(s.plain, "sha512");
+    bob.select(TEAM);
+    bob.c.send("i IDLE\r\n");
+    assert_eq!(bob.c.line(), "+ idling");
+    let t0 = std::time::Instant::now();
+    alice.append("Team", MSG);
+    // Told by the host's watch of the shared directory, long before the
+    // next poll (imapidlepoll: 60 s).
+    assert_eq!(bob.c.line(), "* 2 EXISTS");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    bob.c.send("DONE\r\n");
+    assert_eq!(bob.c.until_tagged("i").1, "i OK Completed");
+}

@@ -1041,8 +1041,23 @@ async fn serve_inner(
             Action::None => {}
             Action::Idle(path) => {
                 if watch.as_ref().is_none_or(|w| w.path != path) {
-                    watch = match mail_dir.as_ref().map(|d| IdleWatch::new(d, &path)) {
-                        Some(Ok(w)) => Some(w),
+                    // A mailbox another user shares: `shared/<owner>/<dir>`,
+                    // watched through the directory the host opened for it.
+                    let made = match path.strip_prefix(SHARED_PREFIX) {
+                        Some(rest) => {
+                            let (owner, dir) = rest.split_once('/').unwrap_or((rest, ""));
+                            session
+                                .host()
+                                .opened_share(owner, dir)
+                                .map(|o| IdleWatch::new(&o.dir, ""))
+                        }
+                        None => mail_dir.as_ref().map(|d| IdleWatch::new(d, &path)),
+                    };
+                    watch = match made {
+                        Some(Ok(mut w)) => {
+                            w.path = path.clone();
+                            Some(w)
+                        }
                         Some(Err(e)) => {
                             // Without a watch, IDLE still works by polling.
                             crate::syslog!(Err, "{peer}: {e:#}");
