@@ -202,6 +202,9 @@ pub struct Session {
     shares: Option<Vec<crate::host::Share>>,
     /// The stores of those mailboxes, one per owner, opened at first use.
     shared_stores: std::collections::BTreeMap<String, MailStore>,
+    /// What the host said of `is-admin` once logged in: it does not change
+    /// within an instance (logins and UNAUTHENTICATE make new ones).
+    admin: std::cell::Cell<Option<bool>>,
     /// The selected mailbox; `Some` exactly in `State::Selected`.
     pub(crate) selected: Option<Selected>,
     /// A FETCH still writing its responses: it runs before the next command.
@@ -227,6 +230,7 @@ impl Session {
             store: None,
             shares: None,
             shared_stores: Default::default(),
+            admin: Default::default(),
             selected: None,
             fetch_job: None,
             must_close: false,
@@ -324,6 +328,7 @@ impl Session {
             store: None,
             shares: None,
             shared_stores: Default::default(),
+            admin: Default::default(),
             selected: None,
             fetch_job: None,
             must_close: false,
@@ -423,7 +428,7 @@ impl Session {
             compressed: self.facts.compress,
             authenticated,
             // The host's word, never the guest's (wit: is-admin).
-            admin: authenticated && self.env.host.is_admin(),
+            admin: authenticated && self.is_admin(),
         }
     }
 
@@ -610,6 +615,22 @@ impl Session {
         self.rev2() || self.utf8_accept()
     }
 
+    /// The host's word that the logged-in user is an administrator (wit:
+    /// `is-admin`), asked once per instance.
+    fn is_admin(&self) -> bool {
+        if self.facts.state == State::NotAuthenticated {
+            return false;
+        }
+        match self.admin.get() {
+            Some(known) => known,
+            None => {
+                let known = self.env.host.is_admin();
+                self.admin.set(Some(known));
+                known
+            }
+        }
+    }
+
     /// How mailbox names look on this session's wire: UTF-8 or not, and
     /// Cyrus's `unixhierarchysep` and `altnamespace`.
     pub fn wire(&self) -> crate::commands::mailbox_arg::Wire {
@@ -617,8 +638,7 @@ impl Session {
         // Cyrus gives administrators the standard namespace's `user/...`
         // names for other users' mailboxes; everyone else in the
         // alternate namespace sees them under `Other Users`.
-        wire.others =
-            wire.alt && self.facts.state != State::NotAuthenticated && !self.env.host.is_admin();
+        wire.others = wire.alt && self.facts.state != State::NotAuthenticated && !self.is_admin();
         wire
     }
 
@@ -663,6 +683,7 @@ impl Session {
         self.store = None;
         self.shares = None;
         self.shared_stores.clear();
+        self.admin.set(None);
         self.facts = Facts {
             tls_started: self.facts.tls_started,
             compress: self.facts.compress,

@@ -52,14 +52,15 @@ pub struct Target {
 /// [`SHARED_OWNER`] in the partition). The admin's own name there means
 /// the admin's own tree, which other commands reach.
 pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
-    session.env().host.users_root()?;
     if let Some(local) = shared_folder(name) {
+        session.env().host.users_root()?;
         return Some(Target {
             user: SHARED_OWNER.to_string(),
             local,
         });
     }
     let rest = name.as_str().strip_prefix(USER_PREFIX)?;
+    session.env().host.users_root()?;
     let (user, local) = match rest.split_once('/') {
         Some((user, local)) => (user, MailboxName::new(local).ok()?),
         None => (rest, MailboxName::inbox()),
