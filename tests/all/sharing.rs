@@ -367,3 +367,37 @@ fn idle_in_a_share_hears_of_new_mail_at_once() {
     bob.c.send("DONE\r\n");
     assert_eq!(bob.c.until_tagged("i").1, "i OK Completed");
 }
+
+#[test]
+fn owner_and_grantee_appending_at_once_lose_nothing() {
+    // alice in her Team and bob through the share take the same lock (the
+    // mailbox's, under two names): every message gets its own UID.
+    let s = store_server(&[]);
+    let mut alice = Session::connect(s.plain, "sha256");
+    alice_shares(&mut alice, "lrsi");
+    const EACH: usize = 25;
+    let writers: Vec<_> = [("sha256", "Team"), ("sha512", TEAM)]
+        .into_iter()
+        .map(|(user, mailbox)| {
+            let addr = s.plain;
+            std::thread::spawn(move || {
+                let mut w = Session::connect(addr, user);
+                (0..EACH)
+                    .map(|i| {
+                        let m = format!("Subject: {user} {i}\r\n\r\nbody {i}\r\n");
+                        w.append(mailbox, m.as_bytes())
+                    })
+                    .collect::<Vec<u32>>()
+            })
+        })
+        .collect();
+    let mut uids: Vec<u32> = writers
+        .into_iter()
+        .flat_map(|t| t.join().expect("a writer"))
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 2 * EACH, "UIDs handed out twice: {uids:?}");
+    let (u, _) = alice.select("Team");
+    assert!(u.contains(&format!("* {} EXISTS", 2 * EACH + 1)), "{u:?}");
+}
