@@ -3,8 +3,10 @@
 //! per session with its memory cap, CPU deadline and capabilities.
 //!
 //! A pre-auth guest gets no filesystem at all; a post-auth guest gets
-//! its user's mail tree as `/mail`, and, for an administrator only
-//! ([`SessionHost::admin_partition`]), the partition as `/users`.
+//! its user's mail tree as `/mail`, each mailbox other users share with
+//! the user at `/shared/<owner>/<dir>` ([`SessionHost::share_preopens`]),
+//! and, for an administrator only ([`SessionHost::admin_partition`]), the
+//! partition as `/users`.
 //!
 //! Hot swap: the engine holds the *current* [`Module`] (new sessions start
 //! on it) and every session holds the module it runs on. Installing a new
@@ -851,8 +853,8 @@ impl<H: SessionHost> GuestEngine<H> {
         out
     }
 
-    /// A new store with no filesystem (pre-auth), or with `mail_dir` as its
-    /// only preopen at `/mail` (post-auth).
+    /// A new store with no filesystem (pre-auth), or with `mail_dir` at
+    /// `/mail` and the host's share and partition preopens (post-auth).
     fn new_store(
         &self,
         mut host: H,
@@ -1035,8 +1037,8 @@ impl<H: SessionHost> GuestEngine<H> {
     }
 
     /// Move a session into a new instance: take its snapshot, drop the old
-    /// instance, instantiate anew (with `mail_dir` as the only preopen when
-    /// given), restore. Promotion after login, demotion (UNAUTHENTICATE,
+    /// instance, instantiate anew (with `mail_dir` and the host's other
+    /// preopens when given), restore. Promotion after login, demotion (UNAUTHENTICATE,
     /// no `mail_dir`) and settings changes (STARTTLS) all come through here.
     /// The new instance is of the current module when it takes the
     /// snapshot, else of the session's own.
@@ -1235,7 +1237,7 @@ impl<H: SessionHost> GuestEngine<H> {
     }
 
     /// Bring a hibernated session back: a fresh instance (with `mail_dir`
-    /// as its only preopen, as at promotion) restored from the snapshot,
+    /// and the host's other preopens, as at promotion) restored from the snapshot,
     /// on the current module if it takes the snapshot.
     pub async fn wake(
         &self,
