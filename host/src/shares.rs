@@ -233,6 +233,18 @@ pub fn stamp(config_dir: &Path) -> Option<std::time::SystemTime> {
         .ok()
 }
 
+/// Whether a [`stamp`] is old enough to tell every change since: a file
+/// system with coarse timestamps gives two changes within one tick the
+/// same time, so a stamp from the last two seconds is read again anyway
+/// (a revocation right after a grant must not be missed).
+pub fn settled(stamp: Option<std::time::SystemTime>) -> bool {
+    stamp.is_none_or(|t| {
+        std::time::SystemTime::now()
+            .duration_since(t)
+            .is_ok_and(|age| age > std::time::Duration::from_secs(2))
+    })
+}
+
 /// A share with its directory opened (without following symlinks) in
 /// the owner's tree: what the guest's `/shared/<owner>/<dir>` preopen is.
 pub struct Opened {
@@ -334,6 +346,15 @@ mod tests {
         publish(&conf, &part, "alice").unwrap();
         assert!(for_user(&conf, "bob").is_empty());
         assert!(!index_dir(&conf).join("alice").exists());
+    }
+
+    #[test]
+    fn a_fresh_stamp_is_read_again() {
+        use std::time::{Duration, SystemTime};
+        assert!(settled(None));
+        assert!(!settled(Some(SystemTime::now())));
+        assert!(!settled(Some(SystemTime::now() + Duration::from_secs(60))));
+        assert!(settled(Some(SystemTime::now() - Duration::from_secs(10))));
     }
 
     #[test]

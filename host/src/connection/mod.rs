@@ -557,7 +557,7 @@ impl ConnHost {
         };
         let config_dir = self.server.options.config_dir.clone();
         let stamp = crate::shares::stamp(&config_dir);
-        if !force && stamp == self.shares_stamp {
+        if !force && stamp == self.shares_stamp && crate::shares::settled(stamp) {
             return false;
         }
         let server = self.server.clone();
