@@ -188,17 +188,9 @@ pub fn acls_moved(session: &Session, owner: &str) {
 /// Whether `name` or a mailbox below it has an ACL of its own, in the
 /// user's tree (a RENAME or DELETE of it changes what is shared).
 pub fn has_acl_below(session: &mut Session, name: &MailboxName) -> bool {
-    let Ok(store) = session.mail_store() else {
-        return false;
-    };
-    let root = store.root().to_path_buf();
-    if acl::file(&root, name).is_file() {
-        return true;
-    }
-    store.list_tree().is_ok_and(|all| {
-        all.iter()
-            .any(|e| e.name.is_inferior_of(name) && acl::file(&root, &e.name).is_file())
-    })
+    session
+        .mail_store()
+        .is_ok_and(|store| acl::any_at_or_below(store.root(), name))
 }
 
 /// LIST: the mailboxes shared with this session (those it may see, `l`

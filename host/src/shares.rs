@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use cap_std::fs::OpenOptionsExt;
@@ -288,15 +288,11 @@ pub fn open(partition: &Dir, shares: Vec<Share>) -> (Vec<Share>, Vec<Opened>) {
     (listed, opened)
 }
 
-/// Where the index is, for tests and tools.
-pub fn index_dir(config_dir: &Path) -> PathBuf {
-    config_dir.join(DIR)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use cap_std::ambient_authority;
+    use std::path::PathBuf;
 
     fn partition() -> (PathBuf, Dir) {
         let t = crate::replace::scratch_dir("shares-part");
@@ -345,7 +341,7 @@ mod tests {
         std::fs::remove_file(t.join("alice").join(ACL_DIR).join(".Open")).unwrap();
         publish(&conf, &part, "alice").unwrap();
         assert!(for_user(&conf, "bob").is_empty());
-        assert!(!index_dir(&conf).join("alice").exists());
+        assert!(!conf.join(DIR).join("alice").exists());
     }
 
     #[test]

@@ -52,26 +52,15 @@ pub struct Target {
 /// [`SHARED_OWNER`] in the partition). The admin's own name there means
 /// the admin's own tree, which other commands reach.
 pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
-    if let Some(local) = shared_folder(name) {
-        session.env().host.users_root()?;
-        return Some(Target {
-            user: SHARED_OWNER.to_string(),
-            local,
-        });
-    }
-    let rest = name.as_str().strip_prefix(USER_PREFIX)?;
-    session.env().host.users_root()?;
-    let (user, local) = match rest.split_once('/') {
-        Some((user, local)) => (user, MailboxName::new(local).ok()?),
-        None => (rest, MailboxName::inbox()),
-    };
-    if user.starts_with('.') {
+    let (user, local) = crate::access::split_other(name)?;
+    // The shared folders' tree has no INBOX to name, and no other dot
+    // name is a tree.
+    let shared = user == SHARED_OWNER;
+    if (shared && local.is_inbox()) || (!shared && user.starts_with('.')) {
         return None;
     }
-    Some(Target {
-        user: user.to_string(),
-        local,
-    })
+    session.env().host.users_root()?;
+    Some(Target { user, local })
 }
 
 fn root_of(session: &Session, user: &str) -> Result<PathBuf, StoreError> {

@@ -47,6 +47,23 @@ pub fn write(file: &Path, acl: &Acl) -> io::Result<()> {
     write_atomically(file, &acl.encode())
 }
 
+/// Whether `name` or a mailbox below it has an ACL file in the tree at
+/// `root` (one listing of `imapd.acl.d/`, usually absent).
+pub fn any_at_or_below(root: &Path, name: &MailboxName) -> bool {
+    let Ok(entries) = fs::read_dir(root.join(DIR)) else {
+        return false;
+    };
+    let own = file(root, name);
+    let below = format!("{}.", name.dir_name());
+    entries.flatten().any(|e| {
+        e.path() == own
+            || (!name.is_inbox()
+                && e.file_name()
+                    .to_str()
+                    .is_some_and(|f| f.starts_with(&below)))
+    })
+}
+
 /// Removes the ACL in `file` (rfc4314 4: DELETE deletes the ACL).
 pub fn remove(file: &Path) {
     let _ = fs::remove_file(file);
