@@ -55,6 +55,9 @@ pub enum Kind {
     /// Digits with `d`, `h`, `m`, `s` units, combinable (`1h30m`). A trailing bare number takes
     /// `unit` (Cyrus `config_parseduration()`).
     Duration { unit: char },
+    /// (imapd) A value for every domain, then overrides: `<default> [<domain>=<value> ...]`,
+    /// each value a non-negative integer, or with `bytes` a [`Kind::ByteSize`].
+    PerDomain { bytes: bool },
 }
 
 impl Kind {
@@ -68,6 +71,8 @@ impl Kind {
             Kind::StringList => "stringlist",
             Kind::BarList => "string (`|`-separated)",
             Kind::Duration { .. } => "duration",
+            Kind::PerDomain { bytes: false } => "int per domain",
+            Kind::PerDomain { bytes: true } => "bytesize per domain",
         }
     }
 }
@@ -395,7 +400,10 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "Users who are administrators: never kicked by `msg/shutdown`, get \
                       UNAUTHENTICATE, manage users' mailboxes (`user/<name>`: cyradm `cm`, \
                       `dm`, `renm`, `lm`), set quotas and server annotations, and may log in \
-                      as another user (AUTHENTICATE PLAIN with an authorization identity).",
+                      as another user (AUTHENTICATE PLAIN with an authorization identity). \
+                      With `virtdomains`, `admin@example.com` administers the users of \
+                      `example.com` only, and a name without a domain those of \
+                      `defaultdomain`.",
     },
     OptionSpec {
         name: "proxyservers",
@@ -527,6 +535,88 @@ pub static OPTIONS: &[OptionSpec] = &[
                       either way.",
     },
     OptionSpec {
+        name: "virtdomains",
+        kind: Kind::Enum(&["off", "userid", "on"]),
+        default: Some("off"),
+        description: "Virtual domains, as in Cyrus. `off`: a login name is one flat user \
+                      (`alice@example.com` included). `userid`: the domain is what follows \
+                      the last `@` or `%` of the login name (`alice%example.com` is \
+                      `alice@example.com`). `on`: as `userid`, and a name without a domain \
+                      takes the domain of the address the client connected to \
+                      (`virtdomain_addresses`). A domain's users have their mail under \
+                      `<partition>/domain/<domain>/<user>/` and their quota roots and share \
+                      index under `<configdirectory>/domain/<domain>/`; they see only their \
+                      domain (`Other Users/bob` is `bob@` the same domain).",
+    },
+    OptionSpec {
+        name: "defaultdomain",
+        kind: Kind::String,
+        default: None,
+        description: "With `virtdomains`: the domain of users who log in without one (and, \
+                      with `on`, from an address `virtdomain_addresses` does not name). Its \
+                      users keep plain names (`alice@<defaultdomain>` is `alice`) and their \
+                      mail stays at `<partition>/<user>/`, so turning `virtdomains` on moves \
+                      no mail. A default-domain user may not be named `domain`.",
+    },
+    OptionSpec {
+        name: "virtdomain_addresses",
+        kind: Kind::StringList,
+        default: None,
+        description: "(imapd) With `virtdomains: on`: `<address>=<domain>` entries, each the \
+                      local address a client connected to (`192.0.2.7`, or `192.0.2.7:993` \
+                      for one listener) and the domain of logins without one there. Cyrus \
+                      looks the address up in DNS instead; imapd does no lookup.",
+    },
+    OptionSpec {
+        name: "tenant_maxsessions",
+        kind: Kind::PerDomain { bytes: false },
+        default: Some("0"),
+        description: "(imapd) Logged-in sessions (awake or hibernated) a domain may have in \
+                      this process at once: `<default> [<domain>=<n> ...]` (the default \
+                      domain by its name); 0: unlimited. The next login of that domain is \
+                      answered `NO [UNAVAILABLE]`. Standalone mode: under master(8) each \
+                      process has one session; use `maxlogins_per_user` there.",
+    },
+    OptionSpec {
+        name: "tenant_maxawake",
+        kind: Kind::PerDomain { bytes: false },
+        default: Some("0"),
+        description: "(imapd) Sessions of a domain that may hold a guest instance at once (not \
+                      hibernated): `<default> [<domain>=<n> ...]`; 0: unlimited. At the limit \
+                      the domain's sessions in IDLE are hibernated to make room; a login \
+                      that finds none is answered `NO [UNAVAILABLE]`.",
+    },
+    OptionSpec {
+        name: "tenant_memory_limit",
+        kind: Kind::PerDomain { bytes: true },
+        default: Some("0"),
+        description: "(imapd) Guest linear memory all awake sessions of a domain may hold \
+                      together: `<default> [<domain>=<size> ...]`, sizes as \
+                      `session_memory_limit` (`512M`); 0: unlimited. A login that would pass \
+                      it is answered `NO [UNAVAILABLE]`; a session whose growth would pass \
+                      it fails that allocation (and ends with `* BYE`), as at \
+                      `session_memory_limit`.",
+    },
+    OptionSpec {
+        name: "tenant_cpu_share",
+        kind: Kind::PerDomain { bytes: false },
+        default: Some("50"),
+        description: "(imapd) The share of the machine's cores, in percent, that a domain's \
+                      guest code may use: `<default> [<domain>=<percent> ...]`; 0: \
+                      unlimited. A domain past its share has its sessions' guest calls \
+                      paused (in 10 ms steps) until it is back within it, so one tenant's \
+                      SEARCH storm slows that tenant, not the others. Only with \
+                      `virtdomains` (with `off` there is one tenant).",
+    },
+    OptionSpec {
+        name: "tenant_login_rate",
+        kind: Kind::PerDomain { bytes: false },
+        default: Some("0"),
+        description: "(imapd) Logins per second a domain may make (a burst of twice as many \
+                      is allowed): `<default> [<domain>=<n> ...]`; 0: unlimited. Past it a \
+                      login is answered `NO [UNAVAILABLE]` before the password is checked.",
+    },
+    OptionSpec {
         name: "guest_module",
         kind: Kind::String,
         default: None,
@@ -634,6 +724,7 @@ enum Value {
     List(Vec<String>),
     /// Seconds.
     Duration(u64),
+    PerDomain(PerDomain),
 }
 
 #[derive(Debug, Clone)]
@@ -983,12 +1074,58 @@ fn parse_value(spec: &OptionSpec, raw: &str) -> Result<Setting, String> {
             parse_duration(raw, unit)
                 .map_err(|e| format!("invalid duration '{raw}' for option '{name}': {e}"))?,
         ),
+        Kind::PerDomain { bytes } => Value::PerDomain(
+            parse_per_domain(raw, bytes)
+                .map_err(|e| format!("invalid value '{raw}' for option '{name}': {e}"))?,
+        ),
     };
     Ok(Setting {
         raw: raw.to_string(),
         value,
         origin: None,
     })
+}
+
+/// `<default> [<domain>=<value> ...]` (see [`Kind::PerDomain`]); domains lowercased.
+fn parse_per_domain(raw: &str, bytes: bool) -> Result<PerDomain, String> {
+    let number = |w: &str| -> Result<u64, String> {
+        if bytes {
+            parse_bytesize(w).map(|n| n.max(0) as u64)
+        } else {
+            w.parse::<u64>()
+                .map_err(|_| format!("'{w}' is not a non-negative integer"))
+        }
+    };
+    let mut words = raw.split(is_blank).filter(|w| !w.is_empty());
+    let default = number(words.next().ok_or("no default value")?)?;
+    let mut overrides = Vec::new();
+    for w in words {
+        let (domain, value) = w
+            .split_once('=')
+            .ok_or_else(|| format!("'{w}' is not <domain>=<value>"))?;
+        let domain = domain.to_ascii_lowercase();
+        if !crate::tenant::valid_domain(&domain) {
+            return Err(format!("'{domain}' is not a domain name"));
+        }
+        overrides.push((domain, number(value)?));
+    }
+    Ok(PerDomain { default, overrides })
+}
+
+/// A [`Kind::PerDomain`] option's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerDomain {
+    pub default: u64,
+    pub overrides: Vec<(String, u64)>,
+}
+
+impl PerDomain {
+    /// The value for `domain` (`None`: users without one).
+    pub fn get(&self, domain: Option<&str>) -> u64 {
+        domain
+            .and_then(|d| self.overrides.iter().find(|(o, _)| o == d))
+            .map_or(self.default, |(_, v)| *v)
+    }
 }
 
 const TLS_VERSION_WORDS: &[&str] = &["tls1_0", "tls1_1", "tls1_2", "tls1_3"];
@@ -1585,6 +1722,54 @@ impl Config {
     /// A count option where 0 means unlimited.
     fn count_limit(&self, name: &str) -> Option<u32> {
         self.limit(name).and_then(|n| u32::try_from(n).ok())
+    }
+
+    /// `virtdomains`.
+    pub fn virtdomains(&self) -> crate::tenant::Mode {
+        match self.enum_word("virtdomains") {
+            Some("userid") => crate::tenant::Mode::Userid,
+            Some("on") => crate::tenant::Mode::On,
+            _ => crate::tenant::Mode::Off,
+        }
+    }
+
+    /// `defaultdomain`, lowercased; checked as a domain name.
+    pub fn defaultdomain(&self) -> Result<Option<String>> {
+        let Some(d) = self.string("defaultdomain").map(str::trim) else {
+            return Ok(None);
+        };
+        let d = d.to_ascii_lowercase();
+        if !crate::tenant::valid_domain(&d) {
+            return Err(at(
+                self.origin("defaultdomain"),
+                format!("defaultdomain: '{d}' is not a domain name"),
+            ));
+        }
+        Ok(Some(d))
+    }
+
+    /// `virtdomain_addresses`: each local address (with or without a port)
+    /// and its domain.
+    pub fn virtdomain_addresses(&self) -> Result<Vec<(crate::tenant::Address, String)>> {
+        self.list("virtdomain_addresses")
+            .iter()
+            .map(|entry| {
+                crate::tenant::Address::parse_entry(entry).map_err(|e| {
+                    at(
+                        self.origin("virtdomain_addresses"),
+                        format!("virtdomain_addresses: {e}"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// A [`Kind::PerDomain`] option (validated at load).
+    pub fn per_domain(&self, name: &str) -> PerDomain {
+        match self.value(name) {
+            Some(Value::PerDomain(p)) => p.clone(),
+            _ => PerDomain::default(),
+        }
     }
 
     pub fn admins(&self) -> &[String] {

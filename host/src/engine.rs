@@ -53,6 +53,10 @@ pub use exports::imapd::session::engine::{Action, ServerInfo, Settings, Step};
 /// build had none, in which case `guest_module` must name one.
 const BUILT_IN_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
 
+/// The longest a tenant's call waits at once for its CPU share (it checks
+/// again after).
+const MAX_TENANT_PAUSE: Duration = Duration::from_millis(100);
+
 /// One epoch tick. Deadlines are counted in ticks; 10 ms keeps the ticker
 /// thread's cost negligible while a runaway guest is stopped promptly.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -209,6 +213,12 @@ pub trait SessionHost: Send + 'static {
     fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// What the session's tenant's guests share (memory, CPU time), which
+    /// this instance is charged against; `None`: nothing beyond its own
+    /// limits.
+    fn budget(&mut self) -> Option<Arc<crate::tenant::limits::Budget>> {
+        None
+    }
     /// The mailboxes other users share with the session's user (wit:
     /// `shared-mailboxes`), as computed when the instance was made.
     fn shared_mailboxes(&mut self) -> Vec<crate::shares::Share> {
@@ -288,6 +298,8 @@ struct GuestLimits {
     limits: StoreLimits,
     granted: usize,
     refused: Arc<AtomicBool>,
+    /// The tenant's, shared with its other sessions.
+    budget: Option<Arc<crate::tenant::limits::Budget>>,
 }
 
 impl wasmtime::ResourceLimiter for GuestLimits {
@@ -297,9 +309,13 @@ impl wasmtime::ResourceLimiter for GuestLimits {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        let grown = desired.saturating_sub(current);
+        let ok = self.limits.memory_growing(current, desired, maximum)?
+            && self
+                .budget
+                .as_ref()
+                .is_none_or(|b| b.try_grow(grown as u64));
         if ok {
-            let grown = desired.saturating_sub(current);
             self.granted += grown;
             metrics().guest_memory(grown as i64);
         } else {
@@ -337,6 +353,9 @@ impl wasmtime::ResourceLimiter for GuestLimits {
 
 impl Drop for GuestLimits {
     fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.release(self.granted as u64);
+        }
         metrics().guest_memory(-(self.granted as i64));
     }
 }
@@ -363,6 +382,9 @@ pub struct Ctx<H: SessionHost> {
     limits: GuestLimits,
     ticks: u64,
     max_ticks: u64,
+    /// CPU time (µs) charged to the tenant's budget by the current call's
+    /// ticks.
+    charged: Arc<AtomicU64>,
     pub host: H,
 }
 
@@ -895,6 +917,7 @@ impl<H: SessionHost> GuestEngine<H> {
             }
         }
         let max_ticks = (self.options.cpu_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let budget = host.budget();
         let ctx = Ctx {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -907,9 +930,11 @@ impl<H: SessionHost> GuestEngine<H> {
                     .build(),
                 granted: 0,
                 refused: Arc::new(AtomicBool::new(false)),
+                budget,
             },
             ticks: 0,
             max_ticks,
+            charged: Arc::new(AtomicU64::new(0)),
             host,
         };
         let mut store = Store::new(&self.engine, ctx);
@@ -922,6 +947,23 @@ impl<H: SessionHost> GuestEngine<H> {
                 return Err(wasmtime::Error::new(CpuLimit {
                     millis: c.ticks * EPOCH_TICK.as_millis() as u64,
                 }));
+            }
+            // A long call is charged to its tenant tick by tick (the first
+            // tick of a call may be one that passed before it began), and
+            // waits while the tenant is past its CPU share.
+            if c.ticks > 1
+                && let Some(b) = &c.limits.budget
+            {
+                b.charge_cpu(EPOCH_TICK);
+                c.charged
+                    .fetch_add(EPOCH_TICK.as_micros() as u64, Ordering::Relaxed);
+                if let Some(pause) = b.cpu_pause() {
+                    let pause = pause.min(MAX_TENANT_PAUSE);
+                    return Ok(UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(tokio::time::sleep(pause)),
+                    ));
+                }
             }
             // Let other sessions on this thread run, then continue.
             Ok(UpdateDeadline::Yield(1))
@@ -1438,6 +1480,15 @@ impl<H: SessionHost> GuestSession<H> {
     {
         self.charge_cpu();
         self.store.data_mut().ticks = 0;
+        let charged = self.store.data().charged.clone();
+        charged.store(0, Ordering::Relaxed);
+        // A tenant past its CPU share waits before its next call runs.
+        let budget = self.store.data().limits.budget.clone();
+        if let Some(b) = &budget {
+            while let Some(pause) = b.cpu_pause() {
+                tokio::time::sleep(pause.min(MAX_TENANT_PAUSE)).await;
+            }
+        }
         // The call's CPU time, when it ran on one thread from start to end
         // (one that waited for a password check on the blocking pool may
         // have moved, and is not counted).
@@ -1464,6 +1515,11 @@ impl<H: SessionHost> GuestSession<H> {
         if std::thread::current().id() == thread {
             let (u, s) = crate::net::thread_cpu();
             self.cpu = (u.saturating_sub(user), s.saturating_sub(system));
+        }
+        if let Some(b) = &budget {
+            // What the ticks did not charge (a short call's whole time).
+            let ticked = Duration::from_micros(charged.load(Ordering::Relaxed));
+            b.charge_cpu((self.cpu.0 + self.cpu.1).saturating_sub(ticked));
         }
         r
     }

@@ -636,7 +636,24 @@ fn guest_login(mech: &str, authzid: &str, user: &str, password: &str) {
         no_password_for_login: false,
         failed_login_pause: Duration::ZERO,
         may_authorize: Vec::new(),
+        domains: crate::tenant::Domains::off(),
     };
+    // With virtual domains, a login name becomes a user of one domain
+    // whose tree stays inside that domain's part of the partition.
+    let domains = crate::tenant::Domains {
+        mode: crate::tenant::Mode::On,
+        default: Some("a.test".into()),
+        addresses: Vec::new(),
+    };
+    let listener = Some(password).filter(|p| crate::tenant::valid_domain(p));
+    if let Some(c) = domains.canonical(user, listener) {
+        let (local, domain) = domains.split(&c);
+        assert!(crate::auth::valid_user_name(local), "{c:?}");
+        assert!(!local.contains(['@', '%']), "{c:?}");
+        assert_ne!(local, crate::tenant::DOMAIN_DIR, "{c:?}");
+        assert!(domain.is_none_or(crate::tenant::valid_domain), "{c:?}");
+        assert_ne!(domain, Some("a.test"), "{c:?}");
+    }
     if let crate::auth::Verdict::Ok(u) = block_on(auth.check(mech, authzid, user, password)) {
         assert_eq!(u, user);
         assert!(crate::auth::valid_user_name(&u), "{u:?}");

@@ -26,6 +26,7 @@ pub mod server_metadata;
 pub mod shares;
 pub mod standalone;
 pub mod swap;
+pub mod tenant;
 pub mod tls;
 
 /// sysexits.h, as Cyrus uses them.

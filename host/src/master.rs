@@ -384,6 +384,7 @@ fn serve_one(
 ) {
     let peer = crate::net::peer_name(conn.as_raw_fd()).unwrap_or_else(|| "unknown".into());
     let std_stream = std::net::TcpStream::from(conn);
+    let local = std_stream.local_addr().ok();
     rt.block_on(async {
         let io: Box<dyn Io> = match tokio::net::TcpStream::from_std(std_stream) {
             Ok(s) => Box::new(s),
@@ -403,7 +404,7 @@ fn serve_one(
         let _control = crate::control::listen(server)
             .map_err(|e| crate::syslog!(Err, "no control socket: {e:#}"))
             .ok();
-        let session = serve(server.clone(), io, peer, server.flags.implicit_tls);
+        let session = serve(server.clone(), io, peer, local, server.flags.implicit_tls);
         let Some(stats) = stats else {
             return session.await;
         };

@@ -32,11 +32,26 @@ pub fn prepare_client_socket(sock: &impl AsRawFd) {
 
 /// The peer address of a socket descriptor, or None if it is not a socket.
 pub fn peer_name(fd: RawFd) -> Option<String> {
-    // SAFETY: getpeername writes at most `len` bytes into `addr`.
+    socket_name(fd, libc::getpeername)
+}
+
+/// The local address of a socket descriptor (which listener a client
+/// reached), or None if it is not an IP socket.
+pub fn local_addr(fd: RawFd) -> Option<std::net::SocketAddr> {
+    socket_name(fd, libc::getsockname)?.parse().ok()
+}
+
+type NameCall =
+    unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
+
+/// One end of a socket (`getpeername` or `getsockname`), as `ip:port`,
+/// `[ip6]:port` or `unix`.
+fn socket_name(fd: RawFd, call: NameCall) -> Option<String> {
+    // SAFETY: getpeername/getsockname write at most `len` bytes into `addr`.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     let r = unsafe {
-        libc::getpeername(
+        call(
             fd,
             (&mut addr as *mut libc::sockaddr_storage).cast(),
             &mut len,

@@ -79,6 +79,10 @@ pub struct Options {
     pub engine: EngineOptions,
     /// `prometheus_listen`, when `prometheus_enabled`.
     pub prometheus: Option<std::net::SocketAddr>,
+    /// `virtdomains`, `defaultdomain`, `virtdomain_addresses`.
+    pub domains: crate::tenant::Domains,
+    /// The `tenant_*` limits.
+    pub tenant_limits: crate::tenant::limits::Limits,
 }
 
 /// Cyrus's limits: 0 in imapd.conf means its built-in default.
@@ -101,6 +105,18 @@ impl Options {
             config::ServerInfo::Min => ServerInfo::Min,
             config::ServerInfo::Off => ServerInfo::Off,
         };
+        let domains = crate::tenant::Domains {
+            mode: cfg.virtdomains(),
+            default: cfg.defaultdomain()?,
+            addresses: cfg.virtdomain_addresses()?,
+        };
+        // `admins` as the users they name (`admin@<defaultdomain>` is
+        // `admin`); a name that cannot be a user is no one.
+        let admins = cfg
+            .admins()
+            .iter()
+            .filter_map(|a| domains.canonical(a, None))
+            .collect();
         Ok(Options {
             config_dir: cfg.configdirectory().to_path_buf(),
             partition: partition.to_path_buf(),
@@ -124,7 +140,7 @@ impl Options {
             max_literal: limit(cfg.maxliteral()),
             max_message_size: cfg.maxmessagesize().unwrap_or(0),
             failed_login_pause: cfg.failedloginpause(),
-            admins: cfg.admins().to_vec(),
+            admins,
             suppress_capabilities: cfg.suppress_capabilities().to_vec(),
             autocreate_folders: cfg.autocreate_inbox_folders().to_vec(),
             autocreate_quota: cfg.autocreate_quota(),
@@ -148,6 +164,8 @@ impl Options {
                 true => Some(cfg.prometheus_listen()?),
                 false => None,
             },
+            domains,
+            tenant_limits: crate::tenant::limits::Limits::from_config(cfg),
         })
     }
 }
@@ -176,8 +194,11 @@ pub struct Server {
     pub service: String,
     /// `configdirectory`, opened once: msg/, log/, socket/ live here.
     pub config_dir: Dir,
-    /// The default partition: users' mail trees are `<partition>/<user>/`.
+    /// The default partition: users' mail trees are `<partition>/<user>/`
+    /// (a domain's, `<partition>/domain/<domain>/<user>/`: see `tenants`).
     pub partition: Dir,
+    /// The domains served so far, each with its place on disk and limits.
+    pub tenants: crate::tenant::Tenants,
     pub tls: Option<crate::tls::ServerTls>,
     pub auth: Authenticator,
     pub engine: GuestEngine<ConnHost>,
@@ -242,7 +263,12 @@ impl Server {
             service: service.to_string(),
             no_password_for_login: flags.no_password,
             failed_login_pause: options.failed_login_pause,
-            may_authorize: cfg.may_authorize_as_others(),
+            may_authorize: cfg
+                .may_authorize_as_others()
+                .iter()
+                .filter_map(|u| options.domains.canonical(u, None))
+                .collect(),
+            domains: options.domains.clone(),
         };
         if auth.method == Method::PasswdFile {
             // Malformed lines cost only their own user; say so at start.
@@ -253,6 +279,12 @@ impl Server {
                 }
             }
         }
+        let tenants = crate::tenant::Tenants::new(
+            options.domains.clone(),
+            options.tenant_limits.clone(),
+            &partition,
+            &options.config_dir,
+        )?;
         let engine = GuestEngine::new(options.engine.clone())?;
         let source = options.engine.source.clone();
         Ok(Arc::new(Server {
@@ -266,6 +298,7 @@ impl Server {
             service: service.to_string(),
             config_dir,
             partition,
+            tenants,
             tls,
             auth,
             engine,

@@ -257,7 +257,8 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, tls: bool) {
         crate::net::prepare_client_socket(&sock);
         let server = server.clone();
         tokio::spawn(async move {
-            serve(server, Box::new(sock), peer.to_string(), tls).await;
+            let local = sock.local_addr().ok();
+            serve(server, Box::new(sock), peer.to_string(), local, tls).await;
         });
     }
 }
@@ -277,7 +278,8 @@ pub fn run_stdio(server: Arc<Server>) -> ExitCode {
     let peer = crate::net::peer_name(0).unwrap_or_else(|| "stdin".into());
     rt.block_on(async {
         let io: Box<dyn Io> = Box::new(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
-        serve(server.clone(), io, peer, server.flags.implicit_tls).await;
+        let local = crate::net::local_addr(0);
+        serve(server.clone(), io, peer, local, server.flags.implicit_tls).await;
     });
     // stdin's reader thread may still be blocked in read(); don't wait for it.
     rt.shutdown_background();

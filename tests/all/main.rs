@@ -43,6 +43,7 @@ mod store_message;
 mod store_util;
 mod stress;
 mod swap;
+mod tenants;
 mod tls;
 mod unauthenticate;
 mod utf8;

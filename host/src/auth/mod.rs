@@ -46,6 +46,8 @@ pub struct Authenticator {
     /// be authorized as another user (rfc4616 authzid; Cyrus's proxy
     /// policy).
     pub may_authorize: Vec<String>,
+    /// `virtdomains`: how SASL's user names (SCRAM, EXTERNAL) become users.
+    pub domains: crate::tenant::Domains,
 }
 
 impl Authenticator {
@@ -59,7 +61,9 @@ impl Authenticator {
         let proxy = !authzid.is_empty() && authzid != user;
         let verdict = if !valid_user_name(user)
             || (proxy
-                && (!valid_user_name(authzid) || !self.may_authorize.iter().any(|u| u == user)))
+                && (!valid_user_name(authzid)
+                    || !self.may_authorize.iter().any(|u| u == user)
+                    || !self.may_reach(user, authzid)))
         {
             Verdict::BadCredentials
         } else if self.no_password_for_login && mech.eq_ignore_ascii_case("LOGIN") {
@@ -85,6 +89,16 @@ impl Authenticator {
             tokio::time::sleep(self.failed_login_pause).await;
         }
         verdict
+    }
+
+    /// Proxy authorization stays within the authorizer's domain: an
+    /// administrator of `example.com` acts only as its users; one of the
+    /// default domain (a global one) as anyone.
+    fn may_reach(&self, user: &str, authzid: &str) -> bool {
+        match self.domains.split(user).1 {
+            None => true,
+            Some(d) => self.domains.split(authzid).1 == Some(d),
+        }
     }
 
     async fn verify_blocking(&self, user: &str, password: &str) -> Result<bool> {
@@ -189,6 +203,7 @@ impl Authenticator {
         initial: Option<Vec<u8>>,
         tls: Option<&TlsInfo>,
         offered: &[String],
+        listener: Option<&str>,
     ) -> (Option<Exchange>, SaslStep) {
         let Some(kind) =
             host_mechanism(mech).filter(|_| offered.iter().any(|m| m.eq_ignore_ascii_case(mech)))
@@ -204,7 +219,8 @@ impl Authenticator {
             None => (Some(exchange), SaslStep::Challenge(Vec::new())),
             Some(data) => {
                 let plus_offered = offered.iter().any(|m| m.ends_with("-PLUS"));
-                self.sasl_continue(exchange, data, tls, plus_offered).await
+                self.sasl_continue(exchange, data, tls, plus_offered, listener)
+                    .await
             }
         }
     }
@@ -216,11 +232,15 @@ impl Authenticator {
         data: Vec<u8>,
         tls: Option<&TlsInfo>,
         plus_offered: bool,
+        listener: Option<&str>,
     ) -> (Option<Exchange>, SaslStep) {
         match exchange {
             Exchange::External => {
                 let cert_user = tls.and_then(|t| t.client_user.as_deref());
-                match cert_user.and_then(|u| external::authorize(u, &data)) {
+                let authorized = cert_user
+                    .and_then(|u| external::authorize(u, &data))
+                    .and_then(|u| self.domains.canonical(&u, listener));
+                match authorized {
                     Some(user) => (None, SaslStep::Success(user)),
                     None => (
                         None,
@@ -234,10 +254,16 @@ impl Authenticator {
             }
             Exchange::ScramFirst { hash, plus } => {
                 let bindings = bindings(tls);
-                let first = match scram::client_first(&data, plus, &bindings, plus_offered) {
+                let mut first = match scram::client_first(&data, plus, &bindings, plus_offered) {
                     Ok(f) => f,
                     Err(e) => return (None, self.failed("", e).await),
                 };
+                // The user the keys are looked up for and who logs in: a
+                // name that is no user here gets keys nothing matches.
+                first.user = self
+                    .domains
+                    .canonical(&first.user, listener)
+                    .unwrap_or_default();
                 let keys = match self.scram_keys(&first.user, hash).await {
                     Ok(k) => k,
                     Err(e) => return (None, SaslStep::Unavailable(format!("{e:#}"))),

@@ -78,6 +78,13 @@ pub struct ConnHost {
     shares: Vec<crate::shares::Share>,
     share_dirs: Vec<crate::shares::Opened>,
     shares_stamp: Option<std::time::SystemTime>,
+    /// With `virtdomains: on`, the domain of logins without one on the
+    /// listener this client reached.
+    listener_domain: Option<String>,
+    /// While logged in: the user's place in its tenant (domain), which
+    /// says where its tree and state are and counts it in the tenant's
+    /// limits.
+    seat: Option<crate::tenant::limits::Seat>,
 }
 
 /// What the host knows of a session's state, and the state last
@@ -167,8 +174,23 @@ impl SessionHost for ConnHost {
             return Err(AuthError::Refused("Already logged in".into()));
         }
         let server = self.server.clone();
+        // `alice%example.com`, `alice@<defaultdomain>`: the user they name
+        // (a name that names no one fails as a wrong password does).
+        let domains = &server.options.domains;
+        let listener = self.listener_domain.as_deref();
+        let canonical = domains.canonical(&user, listener).unwrap_or_default();
+        let authzid = match authzid.as_str() {
+            "" => String::new(),
+            a => domains.canonical(a, listener).unwrap_or_else(|| "/".into()),
+        };
+        let target = if authzid.is_empty() {
+            &canonical
+        } else {
+            &authzid
+        };
+        self.meter_login(target, &mech)?;
         let (verdict, ()) = tokio::join!(
-            server.auth.check(&mech, &authzid, &user, &password),
+            server.auth.check(&mech, &authzid, &canonical, &password),
             self.resolve_client()
         );
         // `LOGIN` or `AUTH=<name>`, as the guest names them (the metrics'
@@ -176,7 +198,7 @@ impl SessionHost for ConnHost {
         let label = mech;
         let mech = cyrus_mech(&label);
         match verdict {
-            Verdict::Ok(name) => self.logged_in(name, &label),
+            Verdict::Ok(name) => self.logged_in(name, &label).await,
             Verdict::BadCredentials => {
                 // The words Cyrus's SASL library logs for each path.
                 let why = if mech == "plaintext" {
@@ -205,14 +227,19 @@ impl SessionHost for ConnHost {
         let server = self.server.clone();
         let tls = self.tls.clone();
         let offered = server.mechanisms(tls.as_deref());
+        let listener = self.listener_domain.clone();
         let ((exchange, step), ()) = tokio::join!(
-            server
-                .auth
-                .sasl_start(&mech, initial, tls.as_deref(), &offered),
+            server.auth.sasl_start(
+                &mech,
+                initial,
+                tls.as_deref(),
+                &offered,
+                listener.as_deref()
+            ),
             self.resolve_client()
         );
         self.sasl = exchange.map(|e| (mech.clone(), e));
-        self.sasl_reply(step, &mech)
+        self.sasl_reply(step, &mech).await
     }
 
     async fn sasl_continue(&mut self, response: Vec<u8>) -> SaslReply {
@@ -225,13 +252,20 @@ impl SessionHost for ConnHost {
             .mechanisms(tls.as_deref())
             .iter()
             .any(|m| m.ends_with("-PLUS"));
+        let listener = self.listener_domain.clone();
         let (exchange, step) = server
             .auth
-            .sasl_continue(exchange, response, tls.as_deref(), plus_offered)
+            .sasl_continue(
+                exchange,
+                response,
+                tls.as_deref(),
+                plus_offered,
+                listener.as_deref(),
+            )
             .await;
         self.resolve_client().await;
         self.sasl = exchange.map(|e| (mech.clone(), e));
-        self.sasl_reply(step, &mech)
+        self.sasl_reply(step, &mech).await
     }
 
     fn sasl_abort(&mut self) {
@@ -264,9 +298,13 @@ impl SessionHost for ConnHost {
                 return Err("only administrators reach other users' mailboxes".into());
             }
             let rel = in_partition(rest)?;
+            let tenant = self.tenant().cloned();
+            let partition = tenant
+                .as_ref()
+                .map_or(&self.server.partition, |t| &t.partition);
             return self
                 .locks
-                .lock(&self.server.partition, &rel)
+                .lock(partition, &rel)
                 .await
                 .map_err(|e| format!("{e:#}"));
         }
@@ -300,7 +338,7 @@ impl SessionHost for ConnHost {
     }
 
     async fn acls_changed(&mut self, owner: String) -> Result<(), String> {
-        let Some(user) = self.user.clone() else {
+        let Some(user) = self.local_user().map(str::to_string) else {
             return Err("not logged in".into());
         };
         // The owner, an administrator, or someone the owner let
@@ -314,24 +352,31 @@ impl SessionHost for ConnHost {
         if !may || !crate::shares::valid_owner(&owner) {
             return Err(format!("not allowed to share {owner}'s mailboxes"));
         }
-        let server = self.server.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::shares::publish(&server.options.config_dir, &server.partition, &owner)
-        })
-        .await
-        .map_err(|e| format!("{e}"))?
-        .map_err(|e| format!("{e:#}"))
+        let (config_dir, partition) = (
+            self.tenant_config_dir(),
+            self.tenant_partition()
+                .try_clone()
+                .map_err(|e| format!("{e}"))?,
+        );
+        tokio::task::spawn_blocking(move || crate::shares::publish(&config_dir, &partition, &owner))
+            .await
+            .map_err(|e| format!("{e}"))?
+            .map_err(|e| format!("{e:#}"))
     }
 
     fn admin_partition(&mut self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        self.is_admin().then(|| self.server.partition.as_raw_fd())
+        self.is_admin().then(|| self.tenant_partition().as_raw_fd())
     }
 
     fn is_admin(&mut self) -> bool {
         self.user
             .as_deref()
             .is_some_and(|u| self.server.is_admin(u))
+    }
+
+    fn budget(&mut self) -> Option<Arc<crate::tenant::limits::Budget>> {
+        self.tenant()?.usage.budget.clone()
     }
 
     async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
@@ -375,26 +420,23 @@ impl SessionHost for ConnHost {
     }
 
     async fn own_quota(&mut self) -> Option<(QuotaLimits, bool)> {
-        let user = self.user.as_deref()?;
+        let user = self.local_user()?;
         // One small file, usually absent, read at every APPEND, COPY and
         // SELECT: here, without the round trip through the blocking pool
         // (as an uncontended lock is taken).
-        let limits = crate::quota::own(&self.server.options.config_dir, user)?;
+        let limits = crate::quota::own(&self.tenant_config_dir(), user)?;
         Some((limits, !self.server.flags.no_quota_enforcement))
     }
 
     async fn get_quota(&mut self, user: String) -> Result<QuotaUsage, QuotaError> {
         let admin = self.is_admin();
-        let caller = self.user.clone();
-        let server = self.server.clone();
+        let caller = self.local_user().map(str::to_string);
+        let config_dir = self.tenant_config_dir();
+        let Ok(partition) = self.tenant_partition().try_clone() else {
+            return Err(QuotaError::Failed("cannot open the partition".into()));
+        };
         tokio::task::spawn_blocking(move || {
-            crate::quota::get(
-                &server.options.config_dir,
-                &server.partition,
-                caller.as_deref(),
-                admin,
-                &user,
-            )
+            crate::quota::get(&config_dir, &partition, caller.as_deref(), admin, &user)
         })
         .await
         .unwrap_or_else(|e| Err(QuotaError::Failed(e.to_string())))
@@ -406,16 +448,13 @@ impl SessionHost for ConnHost {
         limits: QuotaLimits,
     ) -> Result<QuotaUsage, QuotaError> {
         let admin = self.is_admin();
-        let server = self.server.clone();
-        let target = crate::ops::log::clean(&user);
+        let target = self.qualified(&crate::ops::log::clean(&user));
+        let config_dir = self.tenant_config_dir();
+        let Ok(partition) = self.tenant_partition().try_clone() else {
+            return Err(QuotaError::Failed("cannot open the partition".into()));
+        };
         let r = tokio::task::spawn_blocking(move || {
-            crate::quota::set(
-                &server.options.config_dir,
-                &server.partition,
-                admin,
-                &user,
-                limits,
-            )
+            crate::quota::set(&config_dir, &partition, admin, &user, limits)
         })
         .await
         .unwrap_or_else(|e| Err(QuotaError::Failed(e.to_string())));
@@ -544,7 +583,41 @@ impl ConnHost {
             shares: Vec::new(),
             share_dirs: Vec::new(),
             shares_stamp: None,
+            listener_domain: None,
+            seat: None,
         }
+    }
+
+    /// The logged-in user's tenant.
+    fn tenant(&self) -> Option<&Arc<crate::tenant::Tenant>> {
+        self.seat.as_ref().map(|s| s.tenant())
+    }
+
+    /// The logged-in user as its guest and its tenant's files name it:
+    /// without the domain.
+    fn local_user(&self) -> Option<&str> {
+        let user = self.user.as_deref()?;
+        Some(self.server.options.domains.split(user).0)
+    }
+
+    /// The logged-in user's mail tree, opened again (at a hibernated
+    /// session's wake or move).
+    fn open_own_tree(&self) -> Result<cap_std::fs::Dir> {
+        let user = self.local_user().ok_or_else(|| anyhow!("not logged in"))?;
+        open_tree(self.tenant_partition(), user)
+    }
+
+    /// The tenant's partition: where its users' trees are.
+    fn tenant_partition(&self) -> &cap_std::fs::Dir {
+        self.tenant()
+            .map_or(&self.server.partition, |t| &t.partition)
+    }
+
+    /// The tenant's state directory: its quota roots and share index.
+    fn tenant_config_dir(&self) -> std::path::PathBuf {
+        self.tenant()
+            .map_or(&self.server.options.config_dir, |t| &t.config_dir)
+            .clone()
     }
 
     /// Reads the shares of this user again if the share index changed
@@ -552,18 +625,20 @@ impl ConnHost {
     /// the instance has (then it must be made again: its preopens are
     /// fixed at instantiation).
     pub(crate) async fn refresh_shares(&mut self, force: bool) -> bool {
-        let Some(user) = self.user.clone() else {
+        let Some(user) = self.local_user().map(str::to_string) else {
             return false;
         };
-        let config_dir = self.server.options.config_dir.clone();
+        let config_dir = self.tenant_config_dir();
         let stamp = crate::shares::stamp(&config_dir);
         if !force && stamp == self.shares_stamp && crate::shares::settled(stamp) {
             return false;
         }
-        let server = self.server.clone();
+        let Ok(partition) = self.tenant_partition().try_clone() else {
+            return false;
+        };
         let read = tokio::task::spawn_blocking(move || {
             let all = crate::shares::for_user(&config_dir, &user);
-            crate::shares::open(&server.partition, all)
+            crate::shares::open(&partition, all)
         })
         .await;
         let Ok((listed, opened)) = read else {
@@ -685,6 +760,9 @@ impl ConnHost {
         if let Some(t) = self.tracked.as_mut() {
             t.asleep = asleep;
         }
+        if let Some(seat) = self.seat.as_mut() {
+            seat.set_asleep(asleep);
+        }
         self.publish_state();
     }
 
@@ -722,7 +800,7 @@ impl ConnHost {
     /// The host verified `name` (by password, SCRAM or certificate):
     /// apply the login limits, register the session, open its telemetry
     /// and remember the user for promotion.
-    fn logged_in(&mut self, name: String, label: &str) -> Result<String, AuthError> {
+    async fn logged_in(&mut self, name: String, label: &str) -> Result<String, AuthError> {
         let mech = cyrus_mech(label);
         let server = self.server.clone();
         let host = crate::registry::peer_host(&self.peer).to_string();
@@ -731,6 +809,31 @@ impl ConnHost {
             crate::syslog!(Notice, "login refused: {} {name}: {text}", self.client());
             return Err(AuthError::Refused(text));
         }
+        let tenant = match server.tenants.of_user(&name) {
+            Ok((tenant, _)) => tenant,
+            Err(e) => {
+                metrics().login(label, LoginResult::Unavailable);
+                crate::syslog!(Err, "login of {name}: {e:#}");
+                return Err(AuthError::Unavailable(
+                    "The mail store is unavailable, try again later".into(),
+                ));
+            }
+        };
+        let seat = match take_seat(&tenant).await {
+            Ok(seat) => seat,
+            Err(why) => {
+                metrics().login(label, LoginResult::Refused);
+                crate::syslog!(
+                    Notice,
+                    "login refused: {} {name}: tenant {}: {why}",
+                    self.client(),
+                    tenant.name()
+                );
+                return Err(AuthError::Refused(format!(
+                    "[UNAVAILABLE] Try again later: {why}"
+                )));
+            }
+        };
         let serial = server.next_serial();
         match server
             .registry
@@ -749,21 +852,62 @@ impl ConnHost {
         );
         self.telemetry = open_telemetry(&server, &name);
         self.user = Some(name.clone());
+        self.seat = Some(seat);
         self.preauth = None;
         metrics().login(label, LoginResult::Success);
         self.publish_state();
-        Ok(name)
+        // The guest knows its user within the domain, as the domain's
+        // files name it.
+        Ok(self.local_user().unwrap_or(&name).to_string())
+    }
+
+    /// `tenant_login_rate`: a login of `user` (canonical) is about to be
+    /// checked.
+    fn meter_login(&self, user: &str, label: &str) -> Result<(), AuthError> {
+        if user.is_empty() {
+            return Ok(());
+        }
+        let (_, domain) = self.server.options.domains.split(user);
+        let Ok(tenant) = self.server.tenants.get(domain) else {
+            return Ok(());
+        };
+        tenant.usage.try_login().map_err(|why| {
+            metrics().login(label, LoginResult::Refused);
+            crate::syslog!(
+                Notice,
+                "login refused: {} {}: tenant {}: {why}",
+                self.client(),
+                crate::ops::log::clean(user),
+                tenant.name()
+            );
+            AuthError::Refused(format!("[UNAVAILABLE] Try again later: {why}"))
+        })
+    }
+
+    /// A name the guest gave (a user of this session's domain) as the host
+    /// names it, with the domain.
+    fn qualified(&self, local: &str) -> String {
+        match self.tenant().and_then(|t| t.domain.as_deref()) {
+            Some(d) => format!("{local}@{d}"),
+            None => local.to_string(),
+        }
     }
 
     /// A host-run SASL step as the guest sees it; logins and failures are
     /// logged as for passwords.
-    fn sasl_reply(&mut self, step: SaslStep, mech: &str) -> SaslReply {
+    async fn sasl_reply(&mut self, step: SaslStep, mech: &str) -> SaslReply {
         match step {
             SaslStep::Challenge(data) => SaslReply::Challenge(data),
-            SaslStep::Success(name) => match self.logged_in(name, &format!("AUTH={mech}")) {
-                Ok(name) => SaslReply::Success(name),
-                Err(e) => SaslReply::Failure(e),
-            },
+            SaslStep::Success(name) => {
+                let label = format!("AUTH={mech}");
+                if let Err(e) = self.meter_login(&name, &label) {
+                    return SaslReply::Failure(e);
+                }
+                match self.logged_in(name, &label).await {
+                    Ok(name) => SaslReply::Success(name),
+                    Err(e) => SaslReply::Failure(e),
+                }
+            }
             SaslStep::Failure { user, why } => {
                 metrics().login(&format!("AUTH={mech}"), LoginResult::Failure);
                 self.log_badlogin(mech, &user, &format!("authentication failure: {why}"));
@@ -790,6 +934,7 @@ impl ConnHost {
         }
         self.login_record = None;
         self.telemetry = None;
+        self.seat = None;
         self.mail_dir = None;
         self.locks = Default::default();
         self.shares.clear();
@@ -816,9 +961,15 @@ impl ConnHost {
 /// Serve one connection to its end. Errors are logged, never propagated:
 /// whatever happens to one session, the process and its other sessions
 /// carry on.
-pub async fn serve(server: Arc<Server>, io: Box<dyn Io>, peer: String, implicit_tls: bool) {
+pub async fn serve(
+    server: Arc<Server>,
+    io: Box<dyn Io>,
+    peer: String,
+    local: Option<std::net::SocketAddr>,
+    implicit_tls: bool,
+) {
     let _open = metrics().connection();
-    if let Err(e) = serve_inner(&server, io, &peer, implicit_tls).await {
+    if let Err(e) = serve_inner(&server, io, &peer, local, implicit_tls).await {
         crate::syslog!(Err, "{peer}: session ended: {e:#}");
     }
 }
@@ -963,6 +1114,7 @@ async fn serve_inner(
     server: &Arc<Server>,
     io: Box<dyn Io>,
     peer: &str,
+    local: Option<std::net::SocketAddr>,
     implicit_tls: bool,
 ) -> Result<()> {
     let mut conn = Conn {
@@ -997,7 +1149,9 @@ async fn serve_inner(
         conn = conn.start_tls(server).await?;
     }
     let session_id = server.new_session_id();
-    let host = ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id, preauth);
+    let mut host =
+        ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id, preauth);
+    host.listener_domain = server.options.domains.for_listener(local);
     let settings = server.settings(&session_id, conn.tls.as_deref());
     let (mut session, greeting) = match server.engine.start(host, &settings).await {
         Ok(s) => s,
@@ -1017,6 +1171,7 @@ async fn serve_inner(
         slots: server.engine.move_slots(),
         pending: false,
         pressure: server.engine.pressure(),
+        tenant_pressure: None,
     };
     // The user's mail tree once logged in, and the IDLE watch on it.
     // Shared with the session's host services: one descriptor, not two.
@@ -1109,8 +1264,9 @@ async fn serve_inner(
             }
             Action::Promote => {
                 session = match promote(server, session, &session_id, conn.tls.as_deref()).await {
-                    Ok((s, dir)) => {
+                    Ok((mut s, dir)) => {
                         mail_dir = Some(dir);
+                        swaps.tenant_pressure = s.host().tenant().map(|t| t.usage.pressure.clone());
                         s
                     }
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
@@ -1132,6 +1288,7 @@ async fn serve_inner(
                     Err(e) => return guest_failed(&mut conn, peer, e).await,
                 };
                 mail_dir = None;
+                swaps.tenant_pressure = None;
                 login_deadline = server.options.login_timeout.map(|d| Instant::now() + d);
                 // The pre-auth guest continues with input the client
                 // pipelined after UNAUTHENTICATE (rfc8437 3).
@@ -1261,10 +1418,10 @@ async fn serve_inner(
         // The host's own check that the user's tree keeps its quota.
         if let (Some(tree), Some(user), true) = (
             mail_dir.clone(),
-            session.host().user.clone(),
+            session.host().local_user().map(str::to_string),
             quota_guard.due(std::time::Instant::now()),
         ) {
-            let dir = server.options.config_dir.clone();
+            let dir = session.host().tenant_config_dir();
             let mut guard = std::mem::take(&mut quota_guard);
             let (guard, verdict) = tokio::task::spawn_blocking(move || {
                 let verdict = guard.check(&dir, &tree, &user, std::time::Instant::now());
@@ -1379,6 +1536,8 @@ struct Swaps {
     /// A new connection waits for a pool slot: a session in IDLE that can
     /// hibernate does so at once.
     pressure: Arc<tokio::sync::Notify>,
+    /// The same, for a login of this session's tenant at `tenant_maxawake`.
+    tenant_pressure: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The deadlines of one IDLE. They are kept across wake-ups, so a
@@ -1446,6 +1605,12 @@ async fn wait(
         Some(t) => t.timeout,
         None => Some(autologout_at),
     };
+    let tenant_pressure = async {
+        match &swaps.tenant_pressure {
+            Some(p) => p.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         r = conn.read(buf) => Wake::Read(r),
         _ = changed => Wake::Changed,
@@ -1457,6 +1622,7 @@ async fn wait(
         _ = swaps.pressure.notified(), if idle.is_some_and(|t| t.hibernate.is_some()) => {
             Wake::Hibernate
         }
+        _ = tenant_pressure, if idle.is_some_and(|t| t.hibernate.is_some()) => Wake::Hibernate,
         _ = sleep_until(timeout) => Wake::Timeout,
         _ = sleep_until(login_deadline) => Wake::LoginTimeout,
     }
@@ -1548,7 +1714,6 @@ impl Asleep<'_> {
         asleep.host.set_asleep(true);
         asleep.host.mail_dir = None;
         *self.mail_dir = None;
-        let user = asleep.host.user.clone().unwrap_or_default();
         let compress = match conn.deflate.as_mut() {
             Some(d) => {
                 // The compressor and (on a block boundary) the
@@ -1617,7 +1782,7 @@ impl Asleep<'_> {
                     // A hibernated session moves without waking: restored
                     // into the new module and reduced to its snapshot again.
                     swaps.pending = false;
-                    let tree = match open_tree(self.server, &user) {
+                    let tree = match asleep.host.open_own_tree() {
                         Ok(t) => t,
                         Err(e) => {
                             // It moves when it wakes instead.
@@ -1650,7 +1815,7 @@ impl Asleep<'_> {
         }
         drop(small);
         let settings = self.server.settings(self.session_id, conn.tls.as_deref());
-        let woken = match open_tree(self.server, &user) {
+        let woken = match asleep.host.open_own_tree() {
             Ok(tree) => {
                 let tree = Arc::new(tree);
                 // The restore locks its mailbox through the host.
@@ -1737,10 +1902,10 @@ async fn shutdown(conn: &mut Conn, host: &mut ConnHost, msg: &str) -> Result<()>
     Ok(())
 }
 
-/// The user's mail tree, `<partition>/<user>/`.
-fn open_tree(server: &Server, user: &str) -> Result<cap_std::fs::Dir> {
-    server
-        .partition
+/// The user's mail tree, `<partition>/<user>/` (a domain's user:
+/// `<partition>/domain/<domain>/<user>/`).
+fn open_tree(partition: &cap_std::fs::Dir, user: &str) -> Result<cap_std::fs::Dir> {
+    partition
         .open_dir(user)
         .with_context(|| format!("opening the mail tree of {user}"))
 }
@@ -1755,27 +1920,29 @@ async fn promote(
     tls: Option<&TlsInfo>,
 ) -> Result<(GuestSession<ConnHost>, Arc<cap_std::fs::Dir>)> {
     let mut session = session;
-    let user = session
-        .host()
-        .user
-        .clone()
+    let host = session.host();
+    let user = host
+        .local_user()
+        .filter(|_| host.seat.is_some())
+        .map(str::to_string)
         .ok_or_else(|| anyhow!("guest asked for promotion without an authenticated user"))?;
     if !crate::auth::valid_user_name(&user) {
         return Err(anyhow!("user name {user:?} cannot name a mail tree"));
     }
+    let partition = host.tenant_partition().try_clone()?;
+    let config_dir = host.tenant_config_dir();
     // A first login: the tree is made now (an error here counts as an existing tree).
     let first_login = matches!(
-        server.partition.symlink_metadata(&user),
+        partition.symlink_metadata(&user),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound
     );
-    server
-        .partition
+    partition
         .create_dir_all(&user)
         .with_context(|| format!("creating the mail tree of {user}"))?;
     if first_login && let Some(storage) = server.options.autocreate_quota {
-        autocreate_quota(server, &user, storage).await;
+        autocreate_quota(server, config_dir, &user, storage).await;
     }
-    let dir = open_tree(server, &user)?;
+    let dir = open_tree(&partition, &user)?;
     let settings = server.settings(session_id, tls);
     let dir = Arc::new(dir);
     session.host().mail_dir = Some(dir.clone());
@@ -1792,8 +1959,7 @@ async fn promote(
 /// `autocreate_quota` at `user`'s first login: a quota root with STORAGE `storage` KiB (0: no
 /// limit) and MESSAGE `autocreate_quota_messages`, unless the user has one. A failure is
 /// logged; the login goes on.
-async fn autocreate_quota(server: &Server, user: &str, storage: u64) {
-    let dir = server.options.config_dir.clone();
+async fn autocreate_quota(server: &Server, dir: std::path::PathBuf, user: &str, storage: u64) {
     let messages = server.options.autocreate_quota_messages;
     let name = user.to_string();
     let made = tokio::task::spawn_blocking(move || {
@@ -1814,6 +1980,25 @@ async fn autocreate_quota(server: &Server, user: &str, storage: u64) {
         ),
         Ok(false) => {}
         Err(e) => crate::syslog!(Err, "autocreate quota: {user}: {e:#}"),
+    }
+}
+
+/// A place in `tenant` for a session logging in now. At
+/// `tenant_maxawake`, the tenant's sessions in IDLE are asked to hibernate,
+/// and the login waits a moment for one to do so.
+async fn take_seat(
+    tenant: &Arc<crate::tenant::Tenant>,
+) -> Result<crate::tenant::limits::Seat, crate::tenant::limits::Refusal> {
+    use crate::tenant::limits::{Refusal, Seat};
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match Seat::take(tenant) {
+            Err(Refusal::Awake(_)) if Instant::now() < deadline => {
+                tenant.usage.pressure.notify_waiters();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
     }
 }
 

@@ -1,0 +1,351 @@
+//! Per-tenant limits (`tenant_*` options): what one domain's sessions may
+//! hold and use together in this process, so that one tenant's load
+//! reaches its own sessions and not the others'. Sessions and awake
+//! instances are counted at login and at hibernation ([`Seat`]); guest
+//! memory and CPU time are charged by the engine as the guests run
+//! ([`Budget`]); logins are metered before the password check.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, PerDomain};
+
+/// The `tenant_*` options, for every domain.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    sessions: PerDomain,
+    awake: PerDomain,
+    memory: PerDomain,
+    cpu_share: PerDomain,
+    login_rate: PerDomain,
+    /// Cores the CPU share is a share of.
+    cores: f64,
+}
+
+impl Limits {
+    pub fn from_config(cfg: &Config) -> Limits {
+        Limits {
+            sessions: cfg.per_domain("tenant_maxsessions"),
+            awake: cfg.per_domain("tenant_maxawake"),
+            memory: cfg.per_domain("tenant_memory_limit"),
+            cpu_share: cfg.per_domain("tenant_cpu_share"),
+            login_rate: cfg.per_domain("tenant_login_rate"),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+        }
+    }
+
+    /// A tenant's limits and counters. `tenants`: whether there is more
+    /// than one (`virtdomains`); without, the CPU share does not apply.
+    pub(super) fn usage(&self, domain: Option<&str>, tenants: bool) -> Usage {
+        let memory_limit = self.memory.get(domain);
+        let share = if tenants {
+            self.cpu_share.get(domain).min(100)
+        } else {
+            0
+        };
+        let cpu = (share > 0).then(|| {
+            // Seconds of CPU per second of wall time; a tenant may run a
+            // tenth of a second past it before its calls are paused.
+            let rate = self.cores * share as f64 / 100.0;
+            Mutex::new(Bucket::new(rate, 0.1 * rate.max(0.5)))
+        });
+        let budget = (memory_limit > 0 || cpu.is_some()).then(|| {
+            Arc::new(Budget {
+                memory_limit,
+                memory: AtomicU64::new(0),
+                cpu,
+            })
+        });
+        let rate = self.login_rate.get(domain);
+        Usage {
+            max_sessions: self.sessions.get(domain),
+            max_awake: self.awake.get(domain),
+            sessions: AtomicU64::new(0),
+            awake: AtomicU64::new(0),
+            budget,
+            logins: (rate > 0).then(|| Mutex::new(Bucket::new(rate as f64, 2.0 * rate as f64))),
+            pressure: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+/// A leaky bucket: `level` drains at `rate` per second; whatever is
+/// charged fills it.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    level: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, capacity: f64) -> Bucket {
+        Bucket {
+            rate,
+            capacity,
+            level: 0.0,
+            last: Instant::now(),
+        }
+    }
+
+    fn leak(&mut self, now: Instant) {
+        let gone = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
+        self.level = (self.level - gone).max(0.0);
+        self.last = now;
+    }
+
+    /// How long until the level is back at the capacity; `None` if it is.
+    fn over(&mut self, now: Instant) -> Option<Duration> {
+        self.leak(now);
+        (self.level > self.capacity)
+            .then(|| Duration::from_secs_f64((self.level - self.capacity) / self.rate))
+    }
+}
+
+/// One tenant's limits (0: none) and what its sessions hold now.
+pub struct Usage {
+    pub max_sessions: u64,
+    pub max_awake: u64,
+    sessions: AtomicU64,
+    awake: AtomicU64,
+    /// Memory and CPU, charged by the engine; `None` when neither is limited.
+    pub budget: Option<Arc<Budget>>,
+    logins: Option<Mutex<Bucket>>,
+    /// Told when a login waits for an awake instance: the tenant's
+    /// sessions in IDLE hibernate.
+    pub pressure: Arc<tokio::sync::Notify>,
+}
+
+/// Why a tenant's login is refused; the text follows `[UNAVAILABLE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    LoginRate,
+    Sessions(u64),
+    Awake(u64),
+    Memory(u64),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::LoginRate => write!(f, "too many logins, try again in a moment"),
+            Refusal::Sessions(n) => write!(f, "the domain has its {n} sessions"),
+            Refusal::Awake(n) => write!(f, "the domain has its {n} active sessions"),
+            Refusal::Memory(n) => write!(f, "the domain uses its {} MiB of memory", n >> 20),
+        }
+    }
+}
+
+impl Usage {
+    /// A login of this tenant is about to be checked: within the login rate?
+    pub fn try_login(&self) -> Result<(), Refusal> {
+        let Some(b) = &self.logins else {
+            return Ok(());
+        };
+        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        b.leak(Instant::now());
+        if b.level + 1.0 > b.capacity {
+            return Err(Refusal::LoginRate);
+        }
+        b.level += 1.0;
+        Ok(())
+    }
+
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    pub fn awake(&self) -> u64 {
+        self.awake.load(Ordering::Relaxed)
+    }
+
+    /// Guest memory the tenant's instances hold, in bytes.
+    pub fn memory(&self) -> u64 {
+        self.budget
+            .as_ref()
+            .map_or(0, |b| b.memory.load(Ordering::Relaxed))
+    }
+}
+
+/// A logged-in session's place in its tenant's counts; given back on drop.
+pub struct Seat {
+    tenant: Arc<super::Tenant>,
+    awake: bool,
+}
+
+impl Seat {
+    /// Take a place for a session that logs in now (awake).
+    pub fn take(tenant: &Arc<super::Tenant>) -> Result<Seat, Refusal> {
+        let u = &tenant.usage;
+        if let Some(b) = &u.budget
+            && b.memory_limit > 0
+            && b.memory.load(Ordering::Relaxed) >= b.memory_limit
+        {
+            return Err(Refusal::Memory(b.memory_limit));
+        }
+        if !take_one(&u.sessions, u.max_sessions) {
+            return Err(Refusal::Sessions(u.max_sessions));
+        }
+        if !take_one(&u.awake, u.max_awake) {
+            u.sessions.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Awake(u.max_awake));
+        }
+        Ok(Seat {
+            tenant: tenant.clone(),
+            awake: true,
+        })
+    }
+
+    pub fn tenant(&self) -> &Arc<super::Tenant> {
+        &self.tenant
+    }
+
+    /// The session hibernated (or woke: a wake is never refused, but the
+    /// tenant's other sessions in IDLE are asked to make room).
+    pub fn set_asleep(&mut self, asleep: bool) {
+        if asleep != self.awake {
+            // Already so.
+            return;
+        }
+        self.awake = !asleep;
+        let u = &self.tenant.usage;
+        if asleep {
+            u.awake.fetch_sub(1, Ordering::AcqRel);
+        } else if u.awake.fetch_add(1, Ordering::AcqRel) >= u.max_awake && u.max_awake > 0 {
+            u.pressure.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let u = &self.tenant.usage;
+        u.sessions.fetch_sub(1, Ordering::AcqRel);
+        if self.awake {
+            u.awake.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Count one more below `max` (0: no limit).
+fn take_one(n: &AtomicU64, max: u64) -> bool {
+    n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        (max == 0 || v < max).then_some(v + 1)
+    })
+    .is_ok()
+}
+
+/// What a tenant's guests share, enforced by the engine as they run:
+/// linear memory (checked at each growth) and CPU time (charged after each
+/// call and at every epoch tick of a long one; calls wait while the tenant
+/// is past its share).
+#[derive(Debug)]
+pub struct Budget {
+    memory_limit: u64,
+    memory: AtomicU64,
+    cpu: Option<Mutex<Bucket>>,
+}
+
+impl Budget {
+    /// A guest asks for `bytes` more: granted if the tenant stays within
+    /// its memory limit.
+    pub fn try_grow(&self, bytes: u64) -> bool {
+        if self.memory_limit == 0 {
+            self.memory.fetch_add(bytes, Ordering::AcqRel);
+            return true;
+        }
+        self.memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                (m + bytes <= self.memory_limit).then_some(m + bytes)
+            })
+            .is_ok()
+    }
+
+    /// An instance that had `bytes` is gone.
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                Some(m.saturating_sub(bytes))
+            });
+    }
+
+    /// Guest code of the tenant ran for `time`.
+    pub fn charge_cpu(&self, time: Duration) {
+        if let Some(b) = &self.cpu {
+            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+            b.leak(Instant::now());
+            b.level += time.as_secs_f64();
+        }
+    }
+
+    /// How long the tenant's next guest call must wait: `None` while it
+    /// is within its CPU share.
+    pub fn cpu_pause(&self) -> Option<Duration> {
+        let b = self.cpu.as_ref()?;
+        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        b.over(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(memory_limit: u64, rate: f64) -> Budget {
+        Budget {
+            memory_limit,
+            memory: AtomicU64::new(0),
+            cpu: (rate > 0.0).then(|| Mutex::new(Bucket::new(rate, 0.1))),
+        }
+    }
+
+    #[test]
+    fn memory_is_granted_up_to_the_limit() {
+        let b = budget(100, 0.0);
+        assert!(b.try_grow(60));
+        assert!(!b.try_grow(41));
+        assert!(b.try_grow(40));
+        b.release(50);
+        assert!(b.try_grow(50));
+        assert!(!b.try_grow(1));
+    }
+
+    #[test]
+    fn cpu_past_the_share_pauses_for_what_it_overran() {
+        let b = budget(0, 1.0);
+        assert_eq!(b.cpu_pause(), None);
+        b.charge_cpu(Duration::from_millis(90));
+        assert_eq!(b.cpu_pause(), None);
+        b.charge_cpu(Duration::from_millis(510));
+        let p = b.cpu_pause().expect("over its share");
+        // 0.6 s charged, 0.1 s allowed: about half a second at one core.
+        assert!(
+            p > Duration::from_millis(400) && p <= Duration::from_millis(500),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn logins_are_metered_with_a_burst_of_two_seconds() {
+        let u = Limits {
+            login_rate: PerDomain {
+                default: 0,
+                overrides: vec![("a.test".into(), 3)],
+            },
+            cores: 2.0,
+            ..Default::default()
+        };
+        let a = u.usage(Some("a.test"), true);
+        for _ in 0..6 {
+            assert_eq!(a.try_login(), Ok(()));
+        }
+        assert_eq!(a.try_login(), Err(Refusal::LoginRate));
+        let other = u.usage(Some("b.test"), true);
+        for _ in 0..100 {
+            assert_eq!(other.try_login(), Ok(()));
+        }
+    }
+}
