@@ -13,6 +13,9 @@
 //! - `swap [SECS]`: re-read `guest_module` from imapd.conf, load and
 //!   install it if it is not the one running, then wait up to SECS
 //!   (default 30) for the sessions to move; answer with a [`Report`].
+//! - `pin DOMAIN [SECS]`: read the domains' pinned modules
+//!   (`imapd swap --domain`) again, pin or unpin, wait as `swap` does;
+//!   the report's `current` is the module DOMAIN's sessions run on.
 //! - `status`: the same report, changing nothing, with the live sessions
 //!   and the limits in force (`imapd status`).
 
@@ -158,6 +161,13 @@ async fn answer(server: &Arc<Server>, stream: UnixStream) -> Result<()> {
     .context("reading the request")??;
     let mut words = line.split_whitespace();
     let report = match (words.next(), words.next()) {
+        (Some("pin"), Some(domain)) => {
+            let wait = words
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .map_or(DEFAULT_WAIT, Duration::from_secs);
+            pin(server, domain, wait).await
+        }
         (Some("swap"), secs) => {
             let wait = secs
                 .and_then(|s| s.parse::<u64>().ok())
@@ -200,6 +210,34 @@ pub async fn swap(server: &Arc<Server>, wait: Duration) -> Report {
         }
         Ok(Reload::Unchanged { .. }) => r.result = "unchanged".into(),
         Err(e) => {
+            r.result = "error".into();
+            r.error = Some(format!("{e:#}"));
+        }
+    }
+    r
+}
+
+/// Re-read the domains' pins and wait (up to `wait`) until every session
+/// that can move has moved; reported for `domain`.
+pub async fn pin(server: &Arc<Server>, domain: &str, wait: Duration) -> Report {
+    let t = std::time::Instant::now();
+    let moved_before = server.engine.counters.moved.load(Ordering::Relaxed);
+    let done = server.reload_pins("imapd swap --domain").await;
+    let deadline = t + wait;
+    while pending(&server.engine.modules_in_use()) > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let moved = server.engine.counters.moved.load(Ordering::Relaxed) - moved_before;
+    let mut r = report(server, moved, t);
+    r.current = server.engine.current_for(Some(domain)).hash.clone();
+    r.result = "unchanged".into();
+    match done.into_iter().find(|(d, _)| d == domain).map(|(_, r)| r) {
+        Some(Ok(Reload::Swapped { from, .. })) => {
+            r.result = "swapped".into();
+            r.from = Some(from);
+        }
+        Some(Ok(Reload::Unchanged { .. })) | None => {}
+        Some(Err(e)) => {
             r.result = "error".into();
             r.error = Some(format!("{e:#}"));
         }

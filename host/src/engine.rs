@@ -85,7 +85,7 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
-    fn of(m: &std::fs::Metadata) -> FileStamp {
+    pub fn of(m: &std::fs::Metadata) -> FileStamp {
         FileStamp {
             dev: m.dev(),
             ino: m.ino(),
@@ -217,6 +217,11 @@ pub trait SessionHost: Send + 'static {
     /// this instance is charged against; `None`: nothing beyond its own
     /// limits.
     fn budget(&mut self) -> Option<Arc<crate::tenant::limits::Budget>> {
+        None
+    }
+    /// The session's tenant, for a module pinned to it
+    /// ([`GuestEngine::pin`]); `None` before login and without domains.
+    fn tenant_key(&self) -> Option<String> {
         None
     }
     /// The mailboxes other users share with the session's user (wit:
@@ -595,6 +600,9 @@ pub struct GuestEngine<H: SessionHost> {
     linker: Linker<Ctx<H>>,
     /// The module new sessions start on.
     current: RwLock<Arc<Module<H>>>,
+    /// Modules pinned for one tenant (`imapd swap --domain`): once logged
+    /// in, its sessions run there instead of on `current`.
+    pins: RwLock<std::collections::HashMap<String, Arc<Module<H>>>>,
     /// Modules that were current before (freed when their last session
     /// ends).
     previous: Mutex<Vec<std::sync::Weak<Module<H>>>>,
@@ -763,6 +771,7 @@ impl<H: SessionHost> GuestEngine<H> {
             engine,
             linker,
             current: RwLock::new(Arc::new(module)),
+            pins: RwLock::new(Default::default()),
             previous: Mutex::new(Vec::new()),
             generation: tokio::sync::watch::Sender::new(0),
             options,
@@ -797,6 +806,9 @@ impl<H: SessionHost> GuestEngine<H> {
         if current.hash == hash {
             return Some(current);
         }
+        if let Some((_, m)) = self.pins().into_iter().find(|(_, m)| m.hash == hash) {
+            return Some(m);
+        }
         self.previous
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -811,6 +823,46 @@ impl<H: SessionHost> GuestEngine<H> {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The module the sessions of `tenant` run on: its pin, else the
+    /// current one.
+    pub fn current_for(&self, tenant: Option<&str>) -> Arc<Module<H>> {
+        if let Some(t) = tenant
+            && let Some(m) = self.pins.read().unwrap_or_else(|e| e.into_inner()).get(t)
+        {
+            return m.clone();
+        }
+        self.current()
+    }
+
+    /// Pin `tenant` to `module` (`None`: back to the current module); its
+    /// sessions move at their next command boundary. The module it was
+    /// pinned to before, if any.
+    pub fn pin(&self, tenant: &str, module: Option<Arc<Module<H>>>) -> Option<Arc<Module<H>>> {
+        let old = {
+            let mut pins = self.pins.write().unwrap_or_else(|e| e.into_inner());
+            match module {
+                Some(m) => pins.insert(tenant.to_string(), m),
+                None => pins.remove(tenant),
+            }
+        };
+        if let Some(old) = &old {
+            let mut p = self.previous.lock().unwrap_or_else(|e| e.into_inner());
+            p.retain(|w| w.strong_count() > 0);
+            p.push(Arc::downgrade(old));
+        }
+        metrics().module_installed();
+        self.generation.send_modify(|g| *g += 1);
+        old
+    }
+
+    /// The tenants pinned to a module of their own, and the modules.
+    pub fn pins(&self) -> Vec<(String, Arc<Module<H>>)> {
+        let pins = self.pins.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = pins.iter().map(|(t, m)| (t.clone(), m.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Make `module` current: new sessions start on it, and every session
@@ -854,6 +906,18 @@ impl<H: SessionHost> GuestEngine<H> {
             sessions: current.sessions(),
             stayed: 0,
         }];
+        // A tenant's pinned module is current for that tenant.
+        let pinned: Vec<_> = self.pins().into_iter().map(|(_, m)| m).collect();
+        for (i, m) in pinned.iter().enumerate() {
+            if !Arc::ptr_eq(m, &current) && !pinned[..i].iter().any(|p| Arc::ptr_eq(p, m)) {
+                out.push(ModuleUse {
+                    hash: m.hash.clone(),
+                    current: true,
+                    sessions: m.sessions(),
+                    stayed: 0,
+                });
+            }
+        }
         let previous: Vec<_> = self
             .previous
             .lock()
@@ -862,7 +926,8 @@ impl<H: SessionHost> GuestEngine<H> {
             .filter_map(std::sync::Weak::upgrade)
             .collect();
         for (i, m) in previous.iter().enumerate() {
-            let seen = previous[..i].iter().any(|p| Arc::ptr_eq(p, m));
+            let seen = previous[..i].iter().any(|p| Arc::ptr_eq(p, m))
+                || pinned.iter().any(|p| Arc::ptr_eq(p, m));
             if !Arc::ptr_eq(m, &current) && !seen {
                 out.push(ModuleUse {
                     hash: m.hash.clone(),
@@ -1117,7 +1182,8 @@ impl<H: SessionHost> GuestEngine<H> {
         mail_dir: Option<&cap_std::fs::Dir>,
         settings: &Settings,
     ) -> Result<(GuestSession<H>, Moved)> {
-        if !self.should_move(&session.module, session.stayed.as_ref()) {
+        let tenant = session.store.data().host.tenant_key();
+        if !self.should_move(&session.module, session.stayed.as_ref(), tenant.as_deref()) {
             return Ok((session, Moved::Already));
         }
         let mut old = session;
@@ -1140,7 +1206,12 @@ impl<H: SessionHost> GuestEngine<H> {
         mail_dir: Option<&cap_std::fs::Dir>,
         settings: &Settings,
     ) -> (Hibernated<H>, Moved) {
-        if !self.should_move(&hibernated.module, hibernated.stayed.as_ref()) {
+        let tenant = hibernated.host.tenant_key();
+        if !self.should_move(
+            &hibernated.module,
+            hibernated.stayed.as_ref(),
+            tenant.as_deref(),
+        ) {
             return (hibernated, Moved::Already);
         }
         let Hibernated {
@@ -1149,7 +1220,7 @@ impl<H: SessionHost> GuestEngine<H> {
             module,
             stayed,
         } = hibernated;
-        let current = self.current();
+        let current = self.current_for(tenant.as_deref());
         let (host, why) = match self
             .restore_on(current.clone(), host, &snapshot, mail_dir, settings)
             .await
@@ -1225,8 +1296,13 @@ impl<H: SessionHost> GuestEngine<H> {
 
     /// Whether a session on `module` (marked if it stayed) should try to
     /// move now.
-    fn should_move(&self, module: &Arc<Module<H>>, stayed: Option<&StayMark<H>>) -> bool {
-        if Arc::ptr_eq(module, &self.current()) {
+    fn should_move(
+        &self,
+        module: &Arc<Module<H>>,
+        stayed: Option<&StayMark<H>>,
+        tenant: Option<&str>,
+    ) -> bool {
+        if Arc::ptr_eq(module, &self.current_for(tenant)) {
             return false;
         }
         stayed.is_none_or(|m| m.generation != *self.generation.borrow())
@@ -1244,8 +1320,9 @@ impl<H: SessionHost> GuestEngine<H> {
         mail_dir: Option<&cap_std::fs::Dir>,
         settings: &Settings,
     ) -> Result<(GuestSession<H>, Moved)> {
-        let current = self.current();
-        if !self.should_move(&own, stayed.as_ref()) {
+        let tenant = host.tenant_key();
+        let current = self.current_for(tenant.as_deref());
+        if !self.should_move(&own, stayed.as_ref(), tenant.as_deref()) {
             let mut s = self
                 .restore_on(own, host, snapshot, mail_dir, settings)
                 .await
@@ -1455,7 +1532,8 @@ impl<H: SessionHost> Hibernated<H> {
 
     /// Whether it should move to the engine's current module.
     pub fn on_old_module(&self, engine: &GuestEngine<H>) -> bool {
-        engine.should_move(&self.module, self.stayed.as_ref())
+        let tenant = self.host.tenant_key();
+        engine.should_move(&self.module, self.stayed.as_ref(), tenant.as_deref())
     }
 }
 
@@ -1620,7 +1698,8 @@ impl<H: SessionHost> GuestSession<H> {
 
     /// Whether it should move to the engine's current module.
     pub fn on_old_module(&self, engine: &GuestEngine<H>) -> bool {
-        engine.should_move(&self.module, self.stayed.as_ref())
+        let tenant = self.store.data().host.tenant_key();
+        engine.should_move(&self.module, self.stayed.as_ref(), tenant.as_deref())
     }
 
     /// Tear the instance down and hand back the session's host services.

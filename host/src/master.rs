@@ -400,6 +400,9 @@ fn serve_one(
         {
             crate::syslog!(Err, "{e:#}");
         }
+        if server.pins_changed() {
+            server.reload_pins("module file replaced").await;
+        }
         // While it serves, `imapd swap` reaches this child here.
         let _control = crate::control::listen(server)
             .map_err(|e| crate::syslog!(Err, "no control socket: {e:#}"))

@@ -2,7 +2,7 @@
 //! imapd.conf, the directories it may touch (opened once, as capabilities),
 //! the TLS acceptor, the password checker and the guest engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -328,15 +328,158 @@ impl Server {
         {
             return;
         }
-        if !self.module_file_changed() {
+        let module = self.module_file_changed();
+        let pins = self.pins_changed();
+        if !module && !pins {
             return;
         }
         let server = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = server.reload_module("module file replaced").await {
+            if module && let Err(e) = server.reload_module("module file replaced").await {
                 crate::syslog!(Err, "{e:#}");
             }
+            if pins {
+                server.reload_pins("module file replaced").await;
+            }
         });
+    }
+
+    /// The guest module pinned for `domain` (`imapd swap --domain`).
+    pub fn pin_path(config_dir: &Path, domain: &str) -> PathBuf {
+        config_dir
+            .join(crate::tenant::DOMAIN_DIR)
+            .join(domain)
+            .join("guest.wasm")
+    }
+
+    /// The domains with a pinned module file, and those pinned in this
+    /// process: each with the file's stamp now (`None`: no file).
+    fn pin_files(&self) -> Vec<(String, Option<crate::engine::FileStamp>)> {
+        let mut domains: Vec<String> = self.engine.pins().into_iter().map(|(d, _)| d).collect();
+        if self.options.domains.enabled() {
+            let root = self.options.config_dir.join(crate::tenant::DOMAIN_DIR);
+            for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+                let Ok(d) = e.file_name().into_string() else {
+                    continue;
+                };
+                if crate::tenant::valid_domain(&d) && !domains.contains(&d) {
+                    domains.push(d);
+                }
+            }
+        }
+        domains
+            .into_iter()
+            .map(|d| {
+                let stamp = std::fs::metadata(Self::pin_path(&self.options.config_dir, &d))
+                    .ok()
+                    .map(|m| crate::engine::FileStamp::of(&m));
+                (d, stamp)
+            })
+            .collect()
+    }
+
+    /// Whether a pin file differs from what this process runs for it.
+    pub fn pins_changed(&self) -> bool {
+        let pinned = self.engine.pins();
+        self.pin_files().into_iter().any(|(d, stamp)| {
+            let running = pinned.iter().find(|(p, _)| *p == d).map(|(_, m)| m.stamp());
+            match (running, stamp) {
+                (None, None) => false,
+                (None, Some(_)) | (Some(_), None) => true,
+                (Some(run), Some(now)) => run != Some(now),
+            }
+        })
+    }
+
+    /// Pin each domain to the module in its pin file, or unpin it when
+    /// the file is gone; a module must greet first. What changed, per
+    /// domain (errors are logged and leave the domain as it was).
+    pub async fn reload_pins(self: &Arc<Self>, why: &str) -> Vec<(String, Result<Reload>)> {
+        let _one = self.reload_lock.lock().await;
+        let mut done = Vec::new();
+        let pinned = self.engine.pins();
+        for (domain, stamp) in self.pin_files() {
+            let running = pinned
+                .iter()
+                .find(|(p, _)| *p == domain)
+                .map(|(_, m)| m.clone());
+            let r = match (running, stamp) {
+                (None, None) => continue,
+                (Some(m), Some(now)) if m.stamp() == Some(now) => continue,
+                (Some(m), None) => {
+                    self.engine.pin(&domain, None);
+                    crate::syslog!(
+                        Notice,
+                        "domain {domain} back on guest module {} (was {}; {why})",
+                        self.engine.current().short(),
+                        m.short()
+                    );
+                    Ok(Reload::Swapped {
+                        from: m.hash.clone(),
+                        to: self.engine.current().hash.clone(),
+                    })
+                }
+                (running, Some(_)) => self.pin_from_file(&domain, running, why).await,
+            };
+            if let Err(e) = &r {
+                crate::syslog!(Err, "domain {domain}: {e:#}");
+            }
+            done.push((domain, r));
+        }
+        done
+    }
+
+    /// Load, try and pin `domain`'s module file.
+    async fn pin_from_file(
+        self: &Arc<Self>,
+        domain: &str,
+        running: Option<Arc<crate::engine::Module<ConnHost>>>,
+        why: &str,
+    ) -> Result<Reload> {
+        let path = Self::pin_path(&self.options.config_dir, domain);
+        let server = self.clone();
+        let module = tokio::task::spawn_blocking(move || -> Result<_> {
+            let (wasm, stamp) = crate::engine::read_module_file(&path)?;
+            let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+            let m = match server.engine.loaded(&hash) {
+                Some(m) => m,
+                None => server.engine.load(&wasm, Some(stamp))?,
+            };
+            m.set_stamp(Some(stamp));
+            Ok(m)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the guest module: {e}"))??;
+        let before = running.unwrap_or_else(|| self.engine.current());
+        if !Arc::ptr_eq(&module, &before) {
+            let trial = ConnHost::trial(self.clone());
+            let settings = self.settings("swap-check", None);
+            match self.engine.start_on(module.clone(), trial, &settings).await {
+                Ok((_, step)) if step.output.starts_with(b"* ") => {}
+                Ok(_) => bail!("guest module {} does not greet", module.short()),
+                Err(e) => bail!(
+                    "guest module {} failed its trial session ({e:#})",
+                    module.short()
+                ),
+            }
+        }
+        self.engine.pin(domain, Some(module.clone()));
+        crate::syslog!(
+            Notice,
+            "domain {domain} pinned to guest module {} (was {}; {why})",
+            module.short(),
+            before.short()
+        );
+        Ok(if module.hash == before.hash {
+            Reload::Unchanged {
+                module: module.hash.clone(),
+            }
+        } else {
+            Reload::Swapped {
+                from: before.hash.clone(),
+                to: module.hash.clone(),
+            }
+        })
     }
 
     /// Whether the module file is not the one the current module was

@@ -195,6 +195,10 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
         }
     };
     tokio::spawn(reload_on_sighup(server.clone()));
+    // Domains pinned to a module of their own (`imapd swap --domain`).
+    if server.pins_changed() {
+        server.reload_pins("start").await;
+    }
     if let Some(addr) = server.options.prometheus {
         let l = TcpListener::bind(addr)
             .await
@@ -240,6 +244,7 @@ async fn reload_on_sighup(server: Arc<Server>) {
             Ok(_) => {}
             Err(e) => crate::syslog!(Err, "SIGHUP: {e:#}"),
         }
+        server.reload_pins("SIGHUP").await;
     }
 }
 

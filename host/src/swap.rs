@@ -18,6 +18,14 @@
 //!
 //! Exit status 0 when the module went live, 1 with the reason when it was
 //! refused (nothing changed) or a server could not load it.
+//!
+//! `imapd swap --domain example.com NEW.wasm` does the same for one tenant
+//! (`virtdomains`): the module is checked against the one that domain runs,
+//! installed as `<configdirectory>/domain/<domain>/guest.wasm`, and the
+//! domain's sessions move to it once logged in, while every other domain
+//! stays where it is: a canary. `imapd swap --domain example.com
+//! --default` removes the pin (kept as `guest.wasm.previous`), and the
+//! domain's sessions move back to the module everyone else runs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,15 +100,21 @@ impl SessionHost for TrialHost {
 pub(crate) struct Args {
     config: PathBuf,
     wait: Duration,
-    module: PathBuf,
+    /// `None` with `--default`.
+    module: Option<PathBuf>,
+    /// `--domain`: pin one tenant.
+    domain: Option<String>,
 }
 
-const USAGE: &str = "usage: imapd swap [-C config] [--wait SECS] NEW.wasm";
+const USAGE: &str = "usage: imapd swap [-C config] [--wait SECS] [--domain DOMAIN] NEW.wasm\n       \
+                     imapd swap [-C config] [--wait SECS] --domain DOMAIN --default";
 
 pub(crate) fn parse(args: &[String]) -> Result<Args> {
     let mut config = crate::cli::parse(&[]).map_err(|e| anyhow!("{e}"))?.config;
     let mut wait = Duration::from_secs(30);
     let mut module = None;
+    let mut domain = None;
+    let mut default = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -116,16 +130,33 @@ pub(crate) fn parse(args: &[String]) -> Result<Args> {
                         .map_err(|_| anyhow!("--wait: '{v}' is not a number of seconds"))?,
                 );
             }
+            "--domain" => {
+                i += 1;
+                let d = args
+                    .get(i)
+                    .ok_or_else(|| anyhow!(USAGE))?
+                    .to_ascii_lowercase();
+                if !crate::tenant::valid_domain(&d) {
+                    bail!("--domain: '{d}' is not a domain name");
+                }
+                domain = Some(d);
+            }
+            "--default" => default = true,
             a if a.starts_with('-') => bail!("unknown option {a}\n{USAGE}"),
             a if module.is_none() => module = Some(PathBuf::from(a)),
             _ => bail!("{USAGE}"),
         }
         i += 1;
     }
+    match (&module, default, &domain) {
+        (Some(_), false, _) | (None, true, Some(_)) => {}
+        _ => bail!("{USAGE}"),
+    }
     Ok(Args {
         config,
         wait,
-        module: module.ok_or_else(|| anyhow!(USAGE))?,
+        module,
+        domain,
     })
 }
 
@@ -139,18 +170,44 @@ pub fn run(args: &[String]) -> Result<()> {
     let service = crate::cli::service_name();
     let cfg = Config::load(&args.config, &service)?;
     let options = Options::from_config(&cfg)?;
-    let source = module_source(&cfg)?;
-    let target = source
-        .path
-        .clone()
-        .ok_or_else(|| anyhow!("no guest module path"))?;
+    let mut source = module_source(&cfg)?;
     let out = &mut std::io::stdout();
+    if args.domain.is_some() && !options.domains.enabled() {
+        return Err(refused(
+            "domain",
+            "virtdomains is off: there are no domains",
+        ));
+    }
+    let target = match &args.domain {
+        Some(d) => {
+            let pin = crate::server::Server::pin_path(&options.config_dir, d);
+            // Checked against what the domain runs now: its pin, if any.
+            if pin.exists() {
+                source.path = Some(pin.clone());
+                source.explicit = true;
+            }
+            pin
+        }
+        None => source
+            .path
+            .clone()
+            .ok_or_else(|| anyhow!("no guest module path"))?,
+    };
+    let Some(module) = &args.module else {
+        // --domain D --default: the pin goes.
+        let d = args.domain.as_deref().unwrap_or_default();
+        unpin(&target).map_err(|e| refused("unpin", format!("{e:#}")))?;
+        writeln!(
+            out,
+            "domain {d}: pin removed; its sessions go back to the default module"
+        )?;
+        return tell_servers(&options, &args, None, out);
+    };
 
     // 1. Validation.
-    let (wasm, _) =
-        read_module_file(&args.module).map_err(|e| refused("read", format!("{e:#}")))?;
+    let (wasm, _) = read_module_file(module).map_err(|e| refused("read", format!("{e:#}")))?;
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
-    writeln!(out, "checking {} (sha256 {hash})", args.module.display())?;
+    writeln!(out, "checking {} (sha256 {hash})", module.display())?;
     if let Some(pin) = &source.sha256
         && pin != &hash
     {
@@ -210,7 +267,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     // 2. Install.
-    let installed = install(&args.module, &wasm, &target)?;
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let installed = install(module, &wasm, &target)?;
     match &installed {
         Some(prev) => writeln!(
             out,
@@ -222,14 +282,39 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     // 3. Tell the running servers and report.
+    tell_servers(&options, &args, Some(&hash), out)
+}
+
+/// `--default`: the domain's pin file goes (kept as `.previous`).
+fn unpin(pin: &Path) -> Result<()> {
+    if !pin.exists() {
+        bail!(
+            "{} does not exist: the domain has no module of its own",
+            pin.display()
+        );
+    }
+    let previous = pin.with_extension("wasm.previous");
+    std::fs::rename(pin, &previous)
+        .with_context(|| format!("moving {} to {}", pin.display(), previous.display()))
+}
+
+/// Ask every serving process to take the module (`swap`, or `pin` for a
+/// domain) and print what each did; an error when one did not. `hash`:
+/// the module that must be running now (`None`: the domain's pin went).
+fn tell_servers(
+    options: &Options,
+    args: &Args,
+    hash: Option<&str>,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    let request = match &args.domain {
+        Some(d) => format!("pin {d} {}", args.wait.as_secs()),
+        None => format!("swap {}", args.wait.as_secs()),
+    };
     let mut failed = Vec::new();
     let mut answered = 0;
     for (pid, path) in control::sockets(&options.config_dir) {
-        let report = match control::ask(
-            &path,
-            &format!("swap {}", args.wait.as_secs()),
-            args.wait + Duration::from_secs(30),
-        ) {
+        let report = match control::ask(&path, &request, args.wait + Duration::from_secs(30)) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) => {
@@ -247,10 +332,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 failed.push(format!("pid {pid}: {why}"));
             }
             _ => {
-                let how = match &report.from {
-                    Some(from) => format!("took it (was {})", short(from)),
-                    None if report.current == hash => "already on it".to_string(),
-                    None => format!("still on {}", short(&report.current)),
+                let how = match (&report.from, hash) {
+                    (Some(from), _) => format!("took it (was {})", short(from)),
+                    (None, Some(h)) if report.current == h => "already on it".to_string(),
+                    (None, None) => "nothing to change".to_string(),
+                    (None, _) => format!("still on {}", short(&report.current)),
                 };
                 writeln!(
                     out,
@@ -260,7 +346,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 for r in &report.refusals {
                     writeln!(out, "  stayed because: {r}")?;
                 }
-                if report.current != hash {
+                if let Some(h) = hash
+                    && report.current != h
+                {
                     failed.push(format!("pid {pid} runs {}", short(&report.current)));
                 }
             }

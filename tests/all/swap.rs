@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Client, TestServer, hostile_guest, run_imapd, server, standard_guest};
 
-const HOSTILE: &str = "imapd-0.1.0-hostile";
+pub(crate) const HOSTILE: &str = "imapd-0.1.0-hostile";
 
 /// A copy of a guest module in the test's data dir, mode 0644.
-fn module_copy(s: &TestServer, from: &Path, name: &str) -> PathBuf {
+pub(crate) fn module_copy(s: &TestServer, from: &Path, name: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let to = s.data.root.join(name);
     std::fs::copy(from, &to).unwrap();
@@ -47,7 +47,7 @@ fn swap_ok(s: &TestServer, module: &Path, wait: u64) -> String {
 }
 
 /// The version the session's module reports in ID.
-fn id_version(c: &mut Client, tag: &str) -> String {
+pub(crate) fn id_version(c: &mut Client, tag: &str) -> String {
     let (u, t) = c.cmd(tag, "ID NIL");
     assert!(t.starts_with(&format!("{tag} OK")), "{t}");
     let id = u.iter().find(|l| l.starts_with("* ID ")).expect("* ID");

@@ -251,3 +251,105 @@ fn at_its_awake_limit_a_tenants_idle_sessions_hibernate_for_a_login() {
     let (_, t) = one.c.until_tagged("i1");
     assert!(t.starts_with("i1 OK"), "{t}");
 }
+
+/// `imapd swap --domain <domain> [--wait 10] <args>`: (exit code, stdout).
+fn swap_domain(s: &TestServer, domain: &str, last: &str) -> (i32, String) {
+    let conf = s.data.conf();
+    let (code, out, err) = crate::harness::run_imapd(
+        &[
+            "swap",
+            "-C",
+            conf.to_str().unwrap(),
+            "--wait",
+            "10",
+            "--domain",
+            domain,
+            last,
+        ],
+        &[],
+        b"",
+    );
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn a_domain_runs_a_canary_module_and_goes_back_without_dropping_a_connection() {
+    use crate::swap::{HOSTILE, id_version, module_copy};
+    let s = tenant_server(&[], false);
+    let mut a = Client::connect(s.plain);
+    a.line();
+    a.login("alice@a.test", "secret");
+    a.cmd("s", "SELECT INBOX");
+    let mut b = Client::connect(s.plain);
+    b.line();
+    b.login("alice@b.test", "secret");
+    let mut waiting = Client::connect(s.plain);
+    waiting.line();
+    let standard = id_version(&mut b, "v0");
+    assert!(!standard.ends_with("-hostile"), "{standard}");
+
+    let canary = module_copy(&s, &hostile_guest(), "canary.wasm");
+    let (code, out) = swap_domain(&s, "a.test", canary.to_str().unwrap());
+    assert_eq!(code, 0, "{out}\n{}", s.log());
+    assert!(out.contains("took it"), "{out}");
+    assert!(
+        s.data
+            .config_dir()
+            .join("domain/a.test/guest.wasm")
+            .is_file()
+    );
+    // a.test's session moved, with its mailbox still selected; b.test's
+    // did not; a connection not yet logged in is on the default module.
+    assert_eq!(id_version(&mut a, "v1"), HOSTILE);
+    let (_, t) = a.cmd("f", "FETCH 1:* FLAGS");
+    assert!(t.starts_with("f OK"), "{t}");
+    assert_eq!(id_version(&mut b, "v2"), standard);
+    assert_eq!(id_version(&mut waiting, "v3"), standard);
+    // New logins go where their domain runs.
+    waiting.login("bob@a.test", "secret");
+    assert_eq!(id_version(&mut waiting, "v4"), HOSTILE);
+    let mut b2 = Client::connect(s.plain);
+    b2.line();
+    b2.login("alice@b.test", "secret");
+    assert_eq!(id_version(&mut b2, "v5"), standard);
+
+    // Back to the default module: every session of a.test moves back.
+    let (code, out) = swap_domain(&s, "a.test", "--default");
+    assert_eq!(code, 0, "{out}\n{}", s.log());
+    assert_eq!(id_version(&mut a, "v6"), standard);
+    assert_eq!(id_version(&mut waiting, "v7"), standard);
+    assert_eq!(id_version(&mut b, "v8"), standard);
+    assert!(
+        s.data
+            .config_dir()
+            .join("domain/a.test/guest.wasm.previous")
+            .is_file()
+    );
+    // No connection was dropped.
+    for (c, tag) in [
+        (&mut a, "n1"),
+        (&mut b, "n2"),
+        (&mut waiting, "n3"),
+        (&mut b2, "n4"),
+    ] {
+        let (_, t) = c.cmd(tag, "NOOP");
+        assert!(t.starts_with(&format!("{tag} OK")), "{t}");
+    }
+    // Without virtual domains there is nothing to pin.
+    let plain = server().no_tls().start();
+    let conf = plain.data.conf();
+    let (code, _, err) = crate::harness::run_imapd(
+        &[
+            "swap",
+            "-C",
+            conf.to_str().unwrap(),
+            "--domain",
+            "a.test",
+            canary.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("virtdomains is off"), "{err}");
+}

@@ -379,6 +379,10 @@ impl SessionHost for ConnHost {
         self.tenant()?.usage.budget.clone()
     }
 
+    fn tenant_key(&self) -> Option<String> {
+        self.tenant()?.domain.clone()
+    }
+
     async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
         // Annotations are for users: a guest before login gets none.
         if self.user.is_none() {
