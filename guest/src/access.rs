@@ -35,6 +35,21 @@ fn admin_rights() -> Rights {
         .union(Rights::ADMIN)
 }
 
+/// An ACL identifier as this session's domain names it (Cyrus
+/// `virtdomains`): `bob@<own domain>` is `bob`, whom the domain's files
+/// and the host know by that name. Identifiers of other domains are kept
+/// as written: no user here has them, so they grant nothing.
+pub fn canonical_identifier(session: &Session, id: &str) -> String {
+    if let Some(domain) = session.settings().option("virtdomain")
+        && let Some((local, d)) = id.rsplit_once('@')
+        && d.eq_ignore_ascii_case(domain)
+        && !local.is_empty()
+    {
+        return local.to_string();
+    }
+    id.to_string()
+}
+
 /// The rights an owner keeps whatever the ACL says.
 pub fn implicit_owner_rights(session: &Session) -> Rights {
     session

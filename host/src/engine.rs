@@ -224,6 +224,11 @@ pub trait SessionHost: Send + 'static {
     fn tenant_key(&self) -> Option<String> {
         None
     }
+    /// Options of this session alone, passed to its guest with imapd.conf's
+    /// (`virtdomain`: the user's domain).
+    fn session_options(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// The mailboxes other users share with the session's user (wit:
     /// `shared-mailboxes`), as computed when the instance was made.
     fn shared_mailboxes(&mut self) -> Vec<crate::shares::Share> {
@@ -1440,6 +1445,19 @@ impl<H: SessionHost> GuestEngine<H> {
             handle: None,
             module: OnModule::new(module),
             stayed: None,
+        };
+        let extra = s.store.data().host.session_options();
+        let with_extra;
+        let settings = if extra.is_empty() {
+            settings
+        } else {
+            let mut options = settings.options.clone();
+            options.extend(extra);
+            with_extra = Settings {
+                options,
+                ..settings.clone()
+            };
+            &with_extra
         };
         let snap = snapshot;
         let restored = s

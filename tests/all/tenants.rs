@@ -66,6 +66,14 @@ fn users_of_two_domains_with_one_name_never_see_each_others_mail() {
         bob.ok("MYRIGHTS \"Other Users/alice/Team\""),
         ["* MYRIGHTS \"Other Users/alice/Team\" lr"]
     );
+    // An identifier of one's own domain is the user there.
+    a.ok("SETACL Team bob@A.test lrs");
+    let acl = a.ok("GETACL Team");
+    assert!(acl[0].contains(" bob lrs"), "{acl:?}");
+    assert_eq!(
+        bob.ok("MYRIGHTS \"Other Users/alice/Team\""),
+        ["* MYRIGHTS \"Other Users/alice/Team\" lrs"]
+    );
     // The trees are the domains' own.
     let spool = s.data.spool();
     assert!(spool.join("domain/a.test/alice/cur").is_dir());

@@ -178,8 +178,8 @@ fn change(
     mod_rights: Option<String>,
 ) -> Result<Action, SyntaxError> {
     let (negative, id) = match identifier.strip_prefix('-') {
-        Some(rest) => (true, rest.to_string()),
-        None => (false, identifier.clone()),
+        Some(rest) => (true, access::canonical_identifier(session, rest)),
+        None => (false, access::canonical_identifier(session, &identifier)),
     };
     if !acl::valid_identifier(&id) {
         req.reply(session, "NO Invalid identifier");
@@ -297,6 +297,7 @@ pub fn listrights(session: &mut Session, req: &mut Request) -> Result<Action, Sy
     let Some((name, identifier)) = administered(session, req, true)? else {
         return Ok(Action::None);
     };
+    let identifier = access::canonical_identifier(session, &identifier);
     let owner = match acl_place(session, &name) {
         Ok((_, owner)) => owner,
         Err(e) => return fail(session, req, &e),

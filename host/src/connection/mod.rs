@@ -383,6 +383,13 @@ impl SessionHost for ConnHost {
         self.tenant()?.domain.clone()
     }
 
+    fn session_options(&self) -> Vec<(String, String)> {
+        match self.tenant_key() {
+            Some(d) => vec![("virtdomain".into(), d)],
+            None => Vec::new(),
+        }
+    }
+
     async fn server_metadata(&mut self) -> Vec<(String, Vec<u8>)> {
         // Annotations are for users: a guest before login gets none.
         if self.user.is_none() {
