@@ -14,7 +14,7 @@
 //!   on top of what the ACL gives (Cyrus's admins see, create, delete and
 //!   administer every mailbox; reading mail needs a right like anyone).
 
-use crate::commands::admin::{SHARED_FOLDERS, SHARED_OWNER, shared_folder};
+use crate::commands::admin::{self, SHARED_FOLDERS, SHARED_OWNER, shared_folder};
 use crate::host::Share;
 use crate::session::Session;
 use crate::store::acl::{self, Rights};
@@ -127,11 +127,11 @@ pub fn rights(session: &mut Session, name: &MailboxName) -> Result<Rights, Store
             .env()
             .host
             .users_root()
-            .map(|r| acl::file(&r.join(&target.user), &target.local));
+            .map(|r| acl::file(&r.join(admin::tree_dir(&target.user)), &target.local));
         let Some(file) = file else {
             return Ok(Rights::NONE);
         };
-        let acl = acl::read(&file, &target.user)?;
+        let acl = acl::read(&file, admin::local_name(&target.user))?;
         return Ok(acl.rights_of(&user).union(admin_rights()));
     }
     if split_other(name).is_some() {

@@ -800,6 +800,7 @@ pub const GUEST_OPTIONS: &[&str] = &[
     "quotawarn",
     "specialusealways",
     "unixhierarchysep",
+    "virtdomains",
     "xlist-all",
     "xlist-archive",
     "xlist-drafts",
@@ -1435,6 +1436,7 @@ impl Config {
             .filter_map(|&name| {
                 let value = match spec(name)?.kind {
                     Kind::Switch => if self.switch(name) { "1" } else { "0" }.to_string(),
+                    Kind::Enum(_) => self.enum_word(name)?.to_string(),
                     _ => self.get_raw(name)?.to_string(),
                 };
                 Some((name.to_string(), value))

@@ -170,6 +170,11 @@ fn a_domain_administrator_manages_that_domain_only() {
     let users = admin.ok("LIST \"\" \"user/*\"");
     assert!(users.iter().any(|l| l.contains("user/carol")), "{users:?}");
     assert!(!users.iter().any(|l| l.contains("Private")), "{users:?}");
+    // Its own domain named in full is the same; another domain is not its.
+    admin.ok("CREATE user/dave@a.test");
+    assert!(spool.join("domain/a.test/dave").is_dir());
+    admin.fails("CREATE user/eve@b.test", "NO");
+    assert!(!spool.join("domain/b.test/eve").exists());
     admin.ok("SETQUOTA user/alice (STORAGE 100)");
     assert!(s.data.config_dir().join("domain/a.test/quota").is_dir());
     admin.ok("DELETE user/alice");
@@ -360,4 +365,50 @@ fn a_domain_runs_a_canary_module_and_goes_back_without_dropping_a_connection() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("virtdomains is off"), "{err}");
+}
+
+#[test]
+fn a_global_administrator_reaches_every_domain() {
+    let s = tenant_server(&["admins: plain"], false);
+    let mut a = login(&s, "alice@a.test");
+    a.ok("CREATE Team");
+    drop(a);
+    login(&s, "alice@b.test");
+    let mut root = login(&s, "plain");
+    let users = root.ok("LIST \"\" \"user/*\"");
+    for want in [
+        "user/alice@a.test",
+        "user/alice@a.test/Team",
+        "user/alice@b.test",
+    ] {
+        assert!(
+            users
+                .iter()
+                .any(|l| l.ends_with(&format!("\"{want}\"")) || l.ends_with(&format!(" {want}"))),
+            "{want}: {users:?}"
+        );
+    }
+    assert!(
+        !users.iter().any(|l| l.contains("user/domain")),
+        "{users:?}"
+    );
+    root.fails("DELETE user/domain", "NO");
+    let spool = s.data.spool();
+    assert!(spool.join("domain/a.test").is_dir());
+    root.ok("CREATE user/carol@b.test");
+    assert!(spool.join("domain/b.test/carol/cur").is_dir());
+    root.ok("SETQUOTA user/carol@b.test (STORAGE 100)");
+    let q = root.ok("GETQUOTA user/carol@b.test");
+    assert!(q[0].contains("STORAGE 0 100"), "{q:?}");
+    assert!(s.data.config_dir().join("domain/b.test/quota").is_dir());
+    // An ACL set from outside the domain names its users as they are there.
+    root.ok("SETACL user/alice@a.test/Team bob@a.test lr");
+    let mut bob = login(&s, "bob@a.test");
+    assert_eq!(
+        bob.ok("MYRIGHTS \"Other Users/alice/Team\""),
+        ["* MYRIGHTS \"Other Users/alice/Team\" lr"]
+    );
+    root.ok("DELETE user/carol@b.test");
+    assert!(!spool.join("domain/b.test/carol").exists());
+    assert!(spool.join("domain/b.test/alice").is_dir());
 }

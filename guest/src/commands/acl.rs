@@ -30,7 +30,7 @@ fn acl_place(
             .host
             .users_root()
             .ok_or_else(missing)?
-            .join(&t.user);
+            .join(super::admin::tree_dir(&t.user));
         let file = acl::file(&root, &t.local);
         (root.join(t.local.dir_name()), Some(file), t.user)
     } else if let Some(share) = access::share_of(session, name) {
@@ -209,7 +209,21 @@ fn change(
     let Some((file, owner)) = acl_file(session, req, name) else {
         return Ok(Action::None);
     };
-    let mut acl = match acl::read(&file, &owner) {
+    // A global administrator's target in another domain: its ACL names
+    // that domain's users without the domain, as the owner is named.
+    let in_domain = owner
+        .rsplit_once('@')
+        .filter(|_| super::admin::virtual_domains(session));
+    let (acl_owner, id) = match in_domain {
+        Some((local, domain)) => (
+            local.to_string(),
+            id.strip_suffix(&format!("@{domain}"))
+                .filter(|l| !l.is_empty())
+                .map_or(id.clone(), str::to_string),
+        ),
+        None => (owner.clone(), id),
+    };
+    let mut acl = match acl::read(&file, &acl_owner) {
         Ok(a) => a,
         Err(e) => return fail(session, req, &e.into()),
     };
@@ -233,7 +247,7 @@ fn change(
         && acl
             .entries()
             .iter()
-            .any(|e| shares_inbox(e, &owner, visible))
+            .any(|e| shares_inbox(e, &acl_owner, visible))
     {
         req.reply(
             session,

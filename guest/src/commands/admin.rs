@@ -11,6 +11,13 @@
 //! administrator. Other commands (SELECT, APPEND, ...) do not reach other
 //! users' mailboxes: an administrator reads mail as the user would.
 //!
+//! With virtual domains (`virtdomains`), a domain's administrator (a
+//! session with option `virtdomain`) administers that domain, whose
+//! partition the host gives it: `user/bob` and `user/bob@<domain>` are its
+//! bob. A global administrator (no `virtdomain`) also reaches every
+//! domain: `user/bob@example.com` is `domain/example.com/bob` under
+//! `/users`.
+//!
 //! [`HostApi::users_root`]: crate::host::HostApi::users_root
 
 use std::fs;
@@ -53,6 +60,7 @@ pub struct Target {
 /// the admin's own tree, which other commands reach.
 pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
     let (user, local) = crate::access::split_other(name)?;
+    let user = domain_user(session, user)?;
     // The shared folders' tree has no INBOX to name, and no other dot
     // name is a tree.
     let shared = user == SHARED_OWNER;
@@ -63,12 +71,74 @@ pub fn target(session: &Session, name: &MailboxName) -> Option<Target> {
     Some(Target { user, local })
 }
 
+/// The directory under the partition where the tree of `user` (as
+/// [`target`] gives it) is: `<user>`, or for a global administrator's
+/// `bob@example.com`, `domain/example.com/bob`.
+pub fn tree_dir(user: &str) -> PathBuf {
+    match user.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => [DOMAIN_DIR, domain, local].iter().collect(),
+        _ => PathBuf::from(user),
+    }
+}
+
+/// The partition's directory of the virtual domains.
+const DOMAIN_DIR: &str = "domain";
+
+/// With virtual domains, `user` as an administrator may name it: a
+/// domain's administrator names its users with or without the domain
+/// (never another domain's); a global one names other domains' users as
+/// `bob@example.com`. `None`: not a user this session administers.
+fn domain_user(session: &Session, user: String) -> Option<String> {
+    if !virtual_domains(session) {
+        return Some(user);
+    }
+    let Some((local, domain)) = user.rsplit_once('@') else {
+        // A global administrator's partition holds the domains' trees in
+        // `domain/`: no user of its own has that name.
+        return (!(global_admin(session) && user == DOMAIN_DIR)).then_some(user);
+    };
+    match session.settings().option("virtdomain") {
+        Some(own) if own.eq_ignore_ascii_case(domain) => Some(local.to_string()),
+        Some(_) => None,
+        None => {
+            let domain = domain.to_ascii_lowercase();
+            let valid = !domain.is_empty()
+                && domain.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                });
+            (valid && !local.is_empty() && !local.starts_with('.'))
+                .then(|| format!("{local}@{domain}"))
+        }
+    }
+}
+
+/// An administrator of the default domain with virtual domains on: one
+/// who reaches every domain.
+fn global_admin(session: &Session) -> bool {
+    virtual_domains(session) && session.settings().option("virtdomain").is_none()
+}
+
+/// Whether `virtdomains` is on (`userid` or `on`).
+pub fn virtual_domains(session: &Session) -> bool {
+    session
+        .settings()
+        .option("virtdomains")
+        .is_some_and(|v| v != "off")
+}
+
+/// A user's name within their domain (the owner their ACL files name).
+pub fn local_name(user: &str) -> &str {
+    user.rsplit_once('@').map_or(user, |(local, _)| local)
+}
+
 fn root_of(session: &Session, user: &str) -> Result<PathBuf, StoreError> {
     session
         .env()
         .host
         .users_root()
-        .map(|r| r.join(user))
+        .map(|r| r.join(tree_dir(user)))
         .ok_or_else(|| StoreError::Io(std::io::Error::other("no partition in this instance")))
 }
 
@@ -191,6 +261,29 @@ pub fn rename(session: &Session, from: &Target, to: &Target) -> Result<(), Store
     tree(session, &from.user)?.rename(&from.local, &to.local)
 }
 
+/// The users whose trees are in the partition: its entries, and for a
+/// global administrator with virtual domains, every domain's users as
+/// `bob@example.com`.
+fn users_in(session: &Session, users: &std::path::Path) -> Result<Vec<String>, StoreError> {
+    let names = |dir: &std::path::Path| -> Result<Vec<String>, StoreError> {
+        Ok(fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect())
+    };
+    let mut all = names(users)?;
+    if global_admin(session) {
+        let domains = users.join(DOMAIN_DIR);
+        for domain in names(&domains).unwrap_or_default() {
+            for user in names(&domains.join(&domain)).unwrap_or_default() {
+                if !user.starts_with('.') {
+                    all.push(format!("{user}@{domain}"));
+                }
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// LIST: every other user's mailboxes under `user/<name>`, with `user`
 /// itself as their superior; sorted as one tree with the admin's own.
 pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), StoreError> {
@@ -198,14 +291,11 @@ pub fn list_others(session: &Session, own: &mut Vec<ListEntry>) -> Result<(), St
         return Ok(());
     };
     let mut others = Vec::new();
-    for entry in fs::read_dir(&users)? {
-        // A user removed while listed is skipped.
-        let Some(Ok(user)) = entry.ok().map(|e| e.file_name().into_string()) else {
-            continue;
-        };
+    for user in users_in(session, &users)? {
         // Not a user: dot files, names that are no mailbox name.
         let shared = user == SHARED_OWNER;
         if session.user() == Some(user.as_str())
+            || (global_admin(session) && user == DOMAIN_DIR)
             || (user.starts_with('.') && !shared)
             || MailboxName::new(&user).is_err()
         {

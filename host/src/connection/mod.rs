@@ -297,14 +297,12 @@ impl SessionHost for ConnHost {
             if !self.is_admin() {
                 return Err("only administrators reach other users' mailboxes".into());
             }
-            let rel = in_partition(rest)?;
-            let tenant = self.tenant().cloned();
-            let partition = tenant
-                .as_ref()
-                .map_or(&self.server.partition, |t| &t.partition);
+            let (user, dir) = rest.split_once('/').unwrap_or((rest, ""));
+            let (tenant, user) = self.named_user(user)?;
+            let rel = in_partition(&format!("{user}/{dir}"))?;
             return self
                 .locks
-                .lock(partition, &rel)
+                .lock(&tenant.partition, &rel)
                 .await
                 .map_err(|e| format!("{e:#}"));
         }
@@ -319,10 +317,15 @@ impl SessionHost for ConnHost {
             self.locks.unlock(&dir);
             return;
         }
-        match dir.strip_prefix(USERS_PREFIX).map(in_partition) {
-            Some(Ok(rel)) => self.locks.unlock(&rel),
-            Some(Err(_)) => {}
-            None => self.locks.unlock(&dir),
+        let Some(rest) = dir.strip_prefix(USERS_PREFIX) else {
+            self.locks.unlock(&dir);
+            return;
+        };
+        let (user, mailbox) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Ok((_, user)) = self.named_user(user)
+            && let Ok(rel) = in_partition(&format!("{user}/{mailbox}"))
+        {
+            self.locks.unlock(&rel);
         }
     }
 
@@ -349,15 +352,19 @@ impl SessionHost for ConnHost {
                 .shares
                 .iter()
                 .any(|s| s.owner == owner && s.rights.contains(imapd_acl::Rights::ADMIN));
-        if !may || !crate::shares::valid_owner(&owner) {
+        if !may {
             return Err(format!("not allowed to share {owner}'s mailboxes"));
         }
-        let (config_dir, partition) = (
-            self.tenant_config_dir(),
-            self.tenant_partition()
-                .try_clone()
-                .map_err(|e| format!("{e}"))?,
-        );
+        // An administrator's target may be of another domain.
+        let (tenant, owner) = match self.is_admin() {
+            true => self.named_user(&owner)?,
+            false => (self.tenant().cloned().ok_or("not logged in")?, owner),
+        };
+        if !crate::shares::valid_owner(&owner) {
+            return Err(format!("not allowed to share {owner}'s mailboxes"));
+        }
+        let config_dir = tenant.config_dir.clone();
+        let partition = tenant.partition.try_clone().map_err(|e| format!("{e}"))?;
         tokio::task::spawn_blocking(move || crate::shares::publish(&config_dir, &partition, &owner))
             .await
             .map_err(|e| format!("{e}"))?
@@ -442,8 +449,12 @@ impl SessionHost for ConnHost {
     async fn get_quota(&mut self, user: String) -> Result<QuotaUsage, QuotaError> {
         let admin = self.is_admin();
         let caller = self.local_user().map(str::to_string);
-        let config_dir = self.tenant_config_dir();
-        let Ok(partition) = self.tenant_partition().try_clone() else {
+        let (tenant, user) = match admin {
+            true => self.named_user(&user).map_err(|_| QuotaError::NoSuchRoot)?,
+            false => (self.tenant().cloned().ok_or(QuotaError::NotAllowed)?, user),
+        };
+        let config_dir = tenant.config_dir.clone();
+        let Ok(partition) = tenant.partition.try_clone() else {
             return Err(QuotaError::Failed("cannot open the partition".into()));
         };
         tokio::task::spawn_blocking(move || {
@@ -460,8 +471,12 @@ impl SessionHost for ConnHost {
     ) -> Result<QuotaUsage, QuotaError> {
         let admin = self.is_admin();
         let target = self.qualified(&crate::ops::log::clean(&user));
-        let config_dir = self.tenant_config_dir();
-        let Ok(partition) = self.tenant_partition().try_clone() else {
+        let (tenant, user) = match admin {
+            true => self.named_user(&user).map_err(|_| QuotaError::NoSuchRoot)?,
+            false => return Err(QuotaError::NotAllowed),
+        };
+        let config_dir = tenant.config_dir.clone();
+        let Ok(partition) = tenant.partition.try_clone() else {
             return Err(QuotaError::Failed("cannot open the partition".into()));
         };
         let r = tokio::task::spawn_blocking(move || {
@@ -609,6 +624,30 @@ impl ConnHost {
     fn local_user(&self) -> Option<&str> {
         let user = self.user.as_deref()?;
         Some(self.server.options.domains.split(user).0)
+    }
+
+    /// A user an administrator's guest names: within the session's own
+    /// tenant, except that a global administrator (of the default domain,
+    /// with virtual domains) names other domains' users as
+    /// `bob@example.com`. Their tenant and name there.
+    fn named_user(&self, user: &str) -> Result<(Arc<crate::tenant::Tenant>, String), String> {
+        let own = self.tenant().cloned().ok_or("not logged in")?;
+        let domains = &self.server.options.domains;
+        match user.rsplit_once('@') {
+            Some((local, domain)) if domains.enabled() && own.domain.is_none() => {
+                let canonical = domains
+                    .canonical(&format!("{local}@{domain}"), None)
+                    .ok_or_else(|| format!("no such user: {user:?}"))?;
+                let (local, domain) = domains.split(&canonical);
+                let tenant = self
+                    .server
+                    .tenants
+                    .get(domain)
+                    .map_err(|e| format!("{e:#}"))?;
+                Ok((tenant, local.to_string()))
+            }
+            _ => Ok((own, user.to_string())),
+        }
     }
 
     /// The logged-in user's mail tree, opened again (at a hibernated
