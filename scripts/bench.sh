@@ -19,12 +19,16 @@
 #   QUICK=1            reduced run (1,000 messages, fewer rounds), < 2 minutes
 #   MESSAGES=N         corpus size (default 10000, QUICK 1000)
 #   ROUNDS=N           rounds per workload (default 5, QUICK 2)
-#   WORKLOADS=a,b,...  subset of workloads (default: all)
+#   WORKLOADS=a,b,...  subset of workloads (default: all; v, noisy-neighbour,
+#                      is not in all)
 #   SERVERS=imapd,dovecot,cyrus   subset of servers
 #   IMAPD=path         imapd binary (default $CARGO_TARGET_DIR/release/imapd)
 #   IMAPD_GUEST=path   guest component for imapd (guest_module), else the built-in one
 #   BENCH=path         load generator (default $CARGO_TARGET_DIR/release/imapd-bench)
 #   BENCH_ARGS="..."   extra arguments for `imapd-bench run`
+#   IMAPD_QUIET=user   the quiet tenant's login on imapd (workload v; default
+#                      quiet@b.bench, another domain than bench's: imapd then
+#                      gets virtdomains; a name without @ leaves them out)
 #
 # Time limits, in seconds (the defaults are generous: they are for servers
 # that hang, not slow ones):
@@ -63,6 +67,13 @@ WORKLOADS=${WORKLOADS:-all}
 SERVERS=${SERVERS:-imapd,dovecot,cyrus}
 USERS="bench bench2"
 PASS=benchpw
+# Workload v (noisy-neighbour): the quiet tenant, with QUIET_MESSAGES corpus
+# messages in its INBOX, beside bench (the noisy one). On imapd it is a user
+# of another domain (tenant) than bench: with an @, imapd.conf gets
+# `virtdomains: userid` and `defaultdomain: a.bench` (bench and bench2 stay
+# plain names in the default domain). Dovecot and Cyrus: plain `quiet`.
+IMAPD_QUIET=${IMAPD_QUIET:-quiet@b.bench}
+QUIET_MESSAGES=100
 # Ports: plain / implicit TLS.
 IMAPD_PORT=21143 IMAPD_TLS=21993
 DOVECOT_PORT=22143 DOVECOT_TLS=22993
@@ -72,7 +83,7 @@ PIDS=()       # every process started here, stopped on exit
 ACTIVE=()     # servers serving, in start (and alternation) order
 NOTES=()      # for the report: servers left out and why, lost workloads
 GEN_PID=      # the running `timeout imapd-bench ...`, if any
-declare -A PID PORT LOG SPEC BANNER   # per server name
+declare -A PID PORT LOG SPEC BANNER QUIET   # per server name
 say() { printf '[bench] %s\n' "$*" >&2; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; esac; return 1; }
 
@@ -135,7 +146,7 @@ serves() {
 launched() { # name pid port tls-port log
   PIDS+=("$2")
   PID[$1]=$2 PORT[$1]=$3 LOG[$1]=$5
-  SPEC[$1]="$1=127.0.0.1:$3,bench,$PASS,tls=127.0.0.1:$4,pid=$2"
+  SPEC[$1]="$1=127.0.0.1:$3,bench,$PASS,tls=127.0.0.1:$4,pid=$2,quiet=${QUIET[$1]:-quiet}"
 }
 
 # Wait (at most READY_TIMEOUT s) until server $1 serves; else stop it and
@@ -259,7 +270,7 @@ start_dovecot() {
   local uid gid
   uid=$(id -u imapbench) gid=$(id -g imapbench)
   : >"$d/passwd"
-  for u in $USERS; do
+  for u in $USERS quiet; do
     echo "$u:{PLAIN}$PASS:$uid:$gid::$d/home/$u::" >>"$d/passwd"
     mkdir -p "$d/home/$u"
   done
@@ -394,7 +405,7 @@ EVENTS {
 DAEMON {
 }
 CONF
-  for u in $USERS; do
+  for u in $USERS quiet; do
     echo "$PASS" | saslpasswd2 -p -c -f "$d/conf/sasldb2" -u localhost "$u" ||
       { say "saslpasswd2 failed: Cyrus skipped"; return 1; }
   done
@@ -434,8 +445,11 @@ max_sessions: 2000
 log_destination: stderr
 CONF
   [ -n "${IMAPD_GUEST:-}" ] && echo "guest_module: $IMAPD_GUEST" >>"$d/imapd.conf"
+  # The quiet tenant (workload v) in another domain than bench's.
+  [[ $IMAPD_QUIET == *@* ]] && printf 'virtdomains: userid\ndefaultdomain: a.bench\n' >>"$d/imapd.conf"
+  QUIET[imapd]=$IMAPD_QUIET
   : >"$d/config/passwd"
-  for u in $USERS; do echo "$u:{PLAIN}$PASS" >>"$d/config/passwd"; done
+  for u in $USERS "$IMAPD_QUIET"; do echo "$u:{PLAIN}$PASS" >>"$d/config/passwd"; done
   timeout 600 "$IMAPD" precompile -C "$d/imapd.conf" >"$d/precompile.log" 2>&1 || true
   "$IMAPD" -C "$d/imapd.conf" --listen "127.0.0.1:$IMAPD_PORT" --listen-tls "127.0.0.1:$IMAPD_TLS" \
     >"$d/imapd.log" 2>&1 &
@@ -511,6 +525,19 @@ main() {
   [ ${#skipped[@]} -gt 0 ] && say "NOT RUNNING: ${skipped[*]} (see messages above); benchmarking the others"
   [ ${#ACTIVE[@]} -gt 0 ] || { say "FAILED: no server serves"; exit 1; }
 
+  local wl=() w i=0 part limit specs
+  if [ "$WORKLOADS" = all ]; then
+    # bench/src/workloads.rs ALL, and u; not v (noisy-neighbour: 20 s and
+    # the server's winding down per server and round)
+    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o s1 s2 s3 t u)
+  else
+    IFS=, read -ra wl <<<"$WORKLOADS"
+  fi
+  local quiet=
+  for w in "${wl[@]}"; do
+    case $w in v | v[0-9] | noisy-* | quiet-*) quiet=1 ;; esac
+  done
+
   say "loading $MESSAGES messages into each INBOX through APPEND (at most $LOAD_TIMEOUT s a server)"
   local rc
   for n in "${ACTIVE[@]}"; do
@@ -523,14 +550,24 @@ main() {
          ready "$n" "after loading" ;;
     esac
   done
+  # Workload v's quiet tenant: its own small INBOX (the first messages of
+  # the corpus). A failure here fails v on that server, saying why.
+  if [ -n "$quiet" ]; then
+    for n in "${ACTIVE[@]}"; do
+      say "$n: loading $QUIET_MESSAGES messages into ${QUIET[$n]:-quiet}'s INBOX (workload v)"
+      bounded "$LOAD_TIMEOUT" "$BENCH" load --server "$n=127.0.0.1:${PORT[$n]},${QUIET[$n]:-quiet},$PASS" \
+        --messages "$QUIET_MESSAGES"
+      rc=$?
+      case $rc in
+        0) ;;
+        124 | 137) drop "$n" "did not serve within $LOAD_TIMEOUT s while loading ${QUIET[$n]:-quiet}'s INBOX" ;;
+        *) say "$n: loading ${QUIET[$n]:-quiet}'s INBOX failed (workload v will fail there)"
+           ready "$n" "after loading" ;;
+      esac
+    done
+  fi
 
   # One `imapd-bench run` per workload, each under its own time limit.
-  local wl=() w i=0 part limit specs
-  if [ "$WORKLOADS" = all ]; then
-    wl=(a b c d e1 e2 e3 e4 f g h i j1 j2 k l m n o s1 s2 s3 t u)   # bench/src/workloads.rs ALL, and u
-  else
-    IFS=, read -ra wl <<<"$WORKLOADS"
-  fi
   rm -rf "$B/parts" "$B/swap.json"
   mkdir -p "$B/parts" "$B/history"
   local again served lost

@@ -7,7 +7,7 @@
 //! imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
 //! imapd-bench swap   --server SPEC --imapd BIN --conf PATH --to WASM --back WASM [--swap-sessions N]
 //! ```
-//! SPEC is `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]`.
+//! SPEC is `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass][,quiet=user:pass]`.
 
 mod corpus;
 mod imap;
@@ -32,13 +32,16 @@ usage: imapd-bench load   --server SPEC... [--messages N] [--seed S] [--window W
        imapd-bench report --part PATH... [--json PATH] [--note TEXT]...
        imapd-bench swap   --server SPEC --imapd BIN --conf PATH --to WASM --back WASM [options]
 
-SPEC: name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]
+SPEC: name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass][,quiet=user:pass]
   tls=     implicit-TLS address (workload i)
-  pid=     root PID of the server's process tree (workload g)
+  pid=     root PID of the server's process tree (workloads g, l; v waits on its CPU time)
   append=  account whose INBOX workload f appends to (default: <user>2, same password)
+  quiet=   the quiet tenant of workload v, its INBOX holding the first 100 corpus
+           messages (default: quiet, same password)
 
 run options:
-  --workloads LIST   comma-separated ids or names (a,b,c,d,e,e1..e4,f,g,h,i; default all)
+  --workloads LIST   comma-separated ids or names (a,b,c,d,e,e1..e4,f,g,h,i,...,v;
+                     default all, which leaves out v)
   --rounds R         rounds per workload, servers alternating (default 5)
   --memory-rounds R  at most this many rounds of workload g (default 3)
   --subject NAME     server whose ratio to the best other is reported (default imapd)
@@ -52,12 +55,14 @@ run options:
                      sessions' memory get to do so)
   --appends N        messages per APPEND round (default 1000)
   --body-fetch N     messages in FETCH 1:N BODY.PEEK[] (default 1000)
+  --noisy-sessions N noisy-neighbour (v): the noisy tenant's sessions (default 200)
+  --noisy-secs S     noisy-neighbour (v): how long they run (default 20)
   --timeout SECS     limit per workload run (default 600)
   --json PATH        also write the results as JSON
 load options:
   --window W         APPENDs in flight at once with LITERAL+ (default 1)
   --quick            smaller defaults (sessions 200, greetings 50, idle-conns 100,
-                     idle-settle 2, appends 100)
+                     idle-settle 2, appends 100, noisy-sessions 40, noisy-secs 5)
 report options (one table and JSON from several `run --json` files, in order;
 a server missing from a file's workloads shows `-` there):
   --part PATH        a `run --json` file (repeat)
@@ -136,6 +141,8 @@ fn parse_args() -> Result<Args, String> {
             idle_settle: Duration::from_secs(if quick { 2 } else { 40 }),
             appends: if quick { 100 } else { 1000 },
             body_fetch: 1000,
+            noisy_sessions: if quick { 40 } else { 200 },
+            noisy_duration: Duration::from_secs(if quick { 5 } else { 20 }),
             timeout: Duration::from_secs(600),
         },
     };
@@ -172,6 +179,8 @@ fn parse_args() -> Result<Args, String> {
             "--idle-settle" => p.idle_settle = Duration::from_secs(num(&v)?),
             "--appends" => p.appends = num(&v)?.max(1),
             "--body-fetch" => p.body_fetch = num(&v)?.max(1),
+            "--noisy-sessions" => p.noisy_sessions = num(&v)?.max(1) as usize,
+            "--noisy-secs" => p.noisy_duration = Duration::from_secs(num(&v)?.max(1)),
             "--timeout" => p.timeout = Duration::from_secs(num(&v)?),
             "--json" => a.json = Some(v),
             "--out" => a.out = Some(v),
@@ -372,13 +381,35 @@ async fn run_all(a: &Args) -> Result<(), String> {
         Vec::new()
     };
 
-    let mut results: Vec<(Workload, BTreeMap<String, Cell>)> = Vec::new();
+    // What to run: one run per `lead`, which may measure several of the
+    // workloads asked for (the noisy-neighbour rows v1-v4), in the order asked.
+    let mut units: Vec<(Workload, Vec<Workload>)> = Vec::new();
     for &w in &a.workloads {
-        eprintln!("[bench] {} {}: {}", w.id(), w.name(), w.title(p, &corpus));
+        match units.iter_mut().find(|(lead, _)| *lead == w.lead()) {
+            Some((_, rows)) => {
+                if !rows.contains(&w) {
+                    rows.push(w)
+                }
+            }
+            None => units.push((w.lead(), vec![w])),
+        }
+    }
+    let mut results: Vec<(Workload, BTreeMap<String, Cell>)> = Vec::new();
+    for (w, rows) in units {
+        for r in &rows {
+            eprintln!("[bench] {} {}: {}", r.id(), r.name(), r.title(p, &corpus));
+        }
         let started = Instant::now();
-        let mut cells: BTreeMap<String, Cell> = servers
+        let measures = w.measures();
+        // One cell per server for each of `rows`.
+        let mut cells: Vec<BTreeMap<String, Cell>> = rows
             .iter()
-            .map(|s| (s.name.clone(), Cell::default()))
+            .map(|_| {
+                servers
+                    .iter()
+                    .map(|s| (s.name.clone(), Cell::default()))
+                    .collect()
+            })
             .collect();
         let warm = if w.warm_up() { 1 } else { 0 };
         // Memory barely varies between rounds and its rounds are the slowest
@@ -390,46 +421,69 @@ async fn run_all(a: &Args) -> Result<(), String> {
         };
         for round in 0..warm + rounds {
             for s in &servers {
-                let cell = cells.get_mut(&s.name).expect("cell");
-                if cell.error.is_some() {
+                if cells[0][&s.name].error.is_some() {
                     continue;
                 }
+                let failed = |cells: &mut Vec<BTreeMap<String, Cell>>, e: String| {
+                    for c in cells.iter_mut() {
+                        c.get_mut(&s.name).expect("cell").error = Some(e.clone());
+                    }
+                };
                 if let Some(n) = short_inbox.get(&s.name).filter(|_| w.uses_inbox()) {
                     let e = format!(
                         "INBOX holds {n} messages, not {} (loading failed)",
                         p.messages
                     );
                     eprintln!("[bench]   {:<8} SKIPPED: {e}", s.name);
-                    cell.error = Some(e);
+                    failed(&mut cells, e);
                     continue;
                 }
-                match w.run(s, p, &corpus, &appends).await {
-                    Ok(sample) => {
-                        if round >= warm {
+                let e = match w.run(s, p, &corpus, &appends).await {
+                    Ok(samples) if samples.len() == measures.len() => {
+                        if round < warm {
+                            continue;
+                        }
+                        for (m, sample) in measures.iter().zip(samples) {
+                            let Some(i) = rows.iter().position(|r| r == m) else {
+                                continue;
+                            };
                             eprintln!(
-                                "[bench]   round {} {:<8} {:>10} {}  ({})",
+                                "[bench]   round {} {:<8} {:>10} {}  ({}{})",
                                 round + 1 - warm,
                                 s.name,
                                 fmt(sample.value),
-                                w.unit(),
+                                m.unit(),
+                                if measures.len() > 1 {
+                                    format!("{}: ", m.id())
+                                } else {
+                                    String::new()
+                                },
                                 sample.detail
                             );
+                            let cell = cells[i].get_mut(&s.name).expect("cell");
                             cell.samples.push(sample);
                         }
+                        continue;
                     }
-                    Err(e) => {
-                        eprintln!("[bench]   {:<8} FAILED: {e}", s.name);
-                        cell.error = Some(e);
+                    Ok(samples) => {
+                        format!("{} samples for {} workloads", samples.len(), measures.len())
                     }
-                }
+                    Err(e) => e,
+                };
+                eprintln!("[bench]   {:<8} FAILED: {e}", s.name);
+                failed(&mut cells, e);
             }
         }
         eprintln!(
             "[bench]   ({} took {:.1} s)",
-            w.name(),
+            if measures.len() > 1 {
+                w.group()
+            } else {
+                w.name()
+            },
             started.elapsed().as_secs_f64()
         );
-        results.push((w, cells));
+        results.extend(rows.into_iter().zip(cells));
     }
     let doc = summarize(a, &servers, &unavailable, &corpus, results);
     print_summary(&doc);
@@ -528,6 +582,17 @@ fn summarize(
                 notes.push(format!("{} results differ: {details:?}", w.name()));
             }
         }
+        // The noisy-neighbour run's p50s and throughput, from its last round.
+        if *w == Workload::NoisyRatio {
+            for (n, c) in cells {
+                if let Some(last) = c.samples.last() {
+                    notes.push(format!(
+                        "v noisy-neighbour on {n}, last round: {}",
+                        last.detail
+                    ));
+                }
+            }
+        }
         json_workloads.push(json!({
             "id": w.id(),
             "name": w.name(),
@@ -608,7 +673,7 @@ fn print_summary(doc: &Value) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.len());
+            widths[i] = widths[i].max(c.chars().count());
         }
     }
     let line = |r: &[String]| {
@@ -642,8 +707,8 @@ fn print_summary(doc: &Value) {
         println!("{}", line(r));
     }
     println!(
-        "ratio = {subject} / best other server; for sessions/s, MB/s, msgs/s above 1 is better, \
-         for ms and KiB/conn below 1 is better."
+        "ratio = {subject} / best other server; for sessions/s, MB/s, msgs/s, cmds/s above 1 is \
+         better, for ms, KiB/conn and × below 1 is better."
     );
     println!(
         "memory: PSS (/proc/PID/smaps_rollup) summed over the server's process tree with the \
@@ -762,6 +827,15 @@ mod tests {
         assert_eq!(s.tls_addr.as_deref(), Some("127.0.0.1:993"));
         assert_eq!(s.pid, Some(42));
         assert_eq!(s.append_user, "bench2");
+        assert_eq!(
+            (s.quiet_user.as_str(), s.quiet_pass.as_str()),
+            ("quiet", "pw")
+        );
+        let q = Server::parse("imapd=h:1,bench,pw,quiet=quiet@b.bench").unwrap();
+        assert_eq!(
+            (q.quiet_user.as_str(), q.quiet_pass.as_str()),
+            ("quiet@b.bench", "pw")
+        );
         let t = Server::parse("x=h:1,u,p,append=other:secret").unwrap();
         assert_eq!(
             (t.append_user.as_str(), t.append_pass.as_str()),
@@ -836,6 +910,24 @@ mod tests {
         );
         assert_eq!(Workload::parse("fetch-body").unwrap(), vec![Workload::Body]);
         assert_eq!(Workload::parse("g").unwrap(), vec![Workload::Memory]);
+        // v (noisy-neighbour): four rows of one run, not in `all`.
+        let v = Workload::parse("v").unwrap();
+        assert_eq!(v, workloads::NOISY.to_vec());
+        assert_eq!(Workload::parse("noisy-neighbour").unwrap(), v);
+        assert!(v.iter().all(|w| !workloads::ALL.contains(w)));
+        assert!(v.iter().all(|w| w.lead() == Workload::NoisyRatio));
+        assert_eq!(Workload::NoisyRatio.measures(), v);
+        assert_eq!(
+            Workload::parse("quiet-p99-loaded").unwrap(),
+            vec![Workload::NoisyLoaded]
+        );
+        assert_eq!(
+            Workload::parse("v4").unwrap(),
+            vec![Workload::NoisyThroughput]
+        );
+        assert!(Workload::NoisyThroughput.higher_is_better());
+        assert_eq!(Workload::NoisyRatio.unit(), "×");
+        assert_eq!(Workload::Body.measures(), vec![Workload::Body]);
         assert!(Workload::parse("z").is_none());
     }
 }

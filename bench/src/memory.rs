@@ -1,4 +1,4 @@
-//! Memory of a server's whole process tree, from /proc.
+//! Memory (and CPU time) of a server's whole process tree, from /proc.
 
 use std::collections::HashMap;
 use std::fs;
@@ -76,6 +76,27 @@ fn field_kib(text: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system, in clock ticks) of every process of the tree
+/// under `root`, from /proc/PID/stat.
+pub fn cpu_ticks(root: u32) -> HashMap<u32, u64> {
+    tree(root)
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, stat_ticks(&stat)?))
+        })
+        .collect()
+}
+
+/// utime + stime from a /proc/PID/stat line (fields 14 and 15).
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut f = after.split_ascii_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 pub fn measure(root: u32) -> Option<TreeMemory> {
     let pids = tree(root);
     if pids.is_empty() {
@@ -103,6 +124,13 @@ mod tests {
         assert!(tree(me).contains(&me));
         let m = measure(me).expect("own process");
         assert!(m.processes >= 1 && m.rss_kib > 0 && m.pss_kib > 0);
+    }
+
+    #[test]
+    fn parses_stat() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 0 0";
+        assert_eq!(stat_ticks(stat), Some(10));
+        assert!(cpu_ticks(std::process::id()).contains_key(&std::process::id()));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 use crate::corpus::{self, Corpus, Message};
@@ -23,12 +23,16 @@ pub struct Server {
     /// Account for the APPEND workload (its INBOX is emptied each round).
     pub append_user: String,
     pub append_pass: String,
+    /// The quiet tenant of the noisy-neighbour workload (v): its INBOX holds
+    /// `QUIET_MESSAGES` corpus messages. On imapd a user of another domain.
+    pub quiet_user: String,
+    pub quiet_pass: String,
     /// Root of the server's process tree, for the memory workload.
     pub pid: Option<u32>,
 }
 
 impl Server {
-    /// `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass]`
+    /// `name=host:port,user,pass[,tls=host:port][,pid=N][,append=user:pass][,quiet=user:pass]`
     pub fn parse(spec: &str) -> std::result::Result<Server, String> {
         let (name, rest) = spec
             .split_once('=')
@@ -48,6 +52,8 @@ impl Server {
             tls_addr: None,
             append_user: format!("{user}2"),
             append_pass: pass.clone(),
+            quiet_user: "quiet".into(),
+            quiet_pass: pass.clone(),
             user,
             pass,
             pid: None,
@@ -65,6 +71,11 @@ impl Server {
                     let (u, p) = v.split_once(':').unwrap_or((v, s.pass.as_str()));
                     s.append_user = u.to_string();
                     s.append_pass = p.to_string();
+                }
+                Some(("quiet", v)) => {
+                    let (u, p) = v.split_once(':').unwrap_or((v, s.pass.as_str()));
+                    s.quiet_user = u.to_string();
+                    s.quiet_pass = p.to_string();
                 }
                 _ => return Err(format!("--server {spec}: unknown option {opt}")),
             }
@@ -101,6 +112,9 @@ pub struct Params {
     pub idle_settle: Duration,
     pub appends: u64,
     pub body_fetch: u64,
+    /// (v): concurrent sessions of the noisy tenant, and how long they run.
+    pub noisy_sessions: usize,
+    pub noisy_duration: Duration,
     pub timeout: Duration,
 }
 
@@ -137,7 +151,20 @@ pub enum Workload {
     SortSubject,
     SortFrom,
     ThreadReferences,
+    NoisyRatio,
+    NoisyLoaded,
+    NoisyIdle,
+    NoisyThroughput,
 }
+
+/// The rows of the noisy-neighbour workload (v), all measured by one run
+/// (of `Workload::NoisyRatio`), in the order that run returns them.
+pub const NOISY: [Workload; 4] = [
+    Workload::NoisyRatio,
+    Workload::NoisyLoaded,
+    Workload::NoisyIdle,
+    Workload::NoisyThroughput,
+];
 
 pub const ALL: [Workload; 23] = [
     Workload::Session,
@@ -192,6 +219,10 @@ impl Workload {
             Workload::SortSubject => "s2",
             Workload::SortFrom => "s3",
             Workload::ThreadReferences => "t",
+            Workload::NoisyRatio => "v1",
+            Workload::NoisyLoaded => "v2",
+            Workload::NoisyIdle => "v3",
+            Workload::NoisyThroughput => "v4",
         }
     }
 
@@ -220,12 +251,21 @@ impl Workload {
             Workload::SortSubject => "sort-subject",
             Workload::SortFrom => "sort-from",
             Workload::ThreadReferences => "thread-references",
+            Workload::NoisyRatio => "noisy-p99-ratio",
+            Workload::NoisyLoaded => "quiet-p99-loaded",
+            Workload::NoisyIdle => "quiet-p99-idle",
+            Workload::NoisyThroughput => "noisy-throughput",
         }
     }
 
     pub fn parse(s: &str) -> Option<Vec<Workload>> {
         if s == "all" {
             return Some(ALL.to_vec());
+        }
+        // Not in `all`: a round takes `noisy_duration` (20 s) and the
+        // server's winding down afterwards, per server.
+        if s == "v" || s == "noisy-neighbour" {
+            return Some(NOISY.to_vec());
         }
         for group in ["e", "j", "s"] {
             if s == group
@@ -242,6 +282,7 @@ impl Workload {
             }
         }
         ALL.iter()
+            .chain(&NOISY)
             .copied()
             .find(|w| w.id() == s || w.name() == s)
             .map(|w| vec![w])
@@ -254,6 +295,8 @@ impl Workload {
             Workload::Append | Workload::AppendConcurrent => "msgs/s",
             Workload::Memory | Workload::AwakeMemory => "KiB/conn",
             Workload::ResyncBytes => "bytes",
+            Workload::NoisyRatio => "×",
+            Workload::NoisyThroughput => "cmds/s",
             _ => "ms",
         }
     }
@@ -266,7 +309,37 @@ impl Workload {
                 | Workload::Body
                 | Workload::Append
                 | Workload::AppendConcurrent
+                | Workload::NoisyThroughput
         )
+    }
+
+    /// The workload whose run measures this one (itself, but for the
+    /// noisy-neighbour rows: one run yields all of `NOISY`).
+    pub fn lead(self) -> Workload {
+        if NOISY.contains(&self) {
+            NOISY[0]
+        } else {
+            self
+        }
+    }
+
+    /// What one run of it is called: `noisy-neighbour` for v1-v4, else its name.
+    pub fn group(self) -> &'static str {
+        if NOISY.contains(&self) {
+            "noisy-neighbour"
+        } else {
+            self.name()
+        }
+    }
+
+    /// What one run of this workload (a `lead`) measures, in the order of
+    /// the samples that `run` returns.
+    pub fn measures(self) -> Vec<Workload> {
+        if self == NOISY[0] {
+            NOISY.to_vec()
+        } else {
+            vec![self]
+        }
     }
 
     /// Whether the result depends on the INBOX holding the corpus.
@@ -353,6 +426,25 @@ impl Workload {
             Workload::ThreadReferences => {
                 format!("UID THREAD REFERENCES UTF-8 ALL, {} msgs", p.messages)
             }
+            Workload::NoisyRatio => format!(
+                "quiet tenant's p99 latency, loaded / idle: one session on {QUIET_MESSAGES} msgs \
+                 ({} in turn) while {} sessions of the noisy tenant loop for {} s over UID \
+                 SEARCH TEXT {}, FETCH 1:{NOISY_FETCH} BODY.PEEK[]",
+                QUIET_MIX.join(", "),
+                p.noisy_sessions,
+                p.noisy_duration.as_secs(),
+                corpus::RARE_WORD,
+            ),
+            Workload::NoisyLoaded => {
+                "quiet tenant's p99 latency while the noisy sessions run (as v1)".into()
+            }
+            Workload::NoisyIdle => format!(
+                "quiet tenant's p99 latency over {QUIET_IDLE_CMDS} cmds, server otherwise idle"
+            ),
+            Workload::NoisyThroughput => format!(
+                "noisy tenant's commands completed per second ({} sessions, as v1)",
+                p.noisy_sessions
+            ),
             Workload::Resync | Workload::ResyncBytes => format!(
                 "reconnect+LOGIN+ENABLE+SELECT (QRESYNC) after {RESYNC_FLAGS} flag changes and \
                  {RESYNC_EXPUNGES} expunges in {} msgs: {}",
@@ -366,16 +458,18 @@ impl Workload {
         }
     }
 
+    /// One run of a workload on one server: one sample for each workload
+    /// that `self.measures()`.
     pub async fn run(
         self,
         s: &Server,
         p: &Params,
         c: &Corpus,
         appends: &[Message],
-    ) -> Result<Sample> {
+    ) -> Result<Vec<Sample>> {
         let what = format!("{} {}", s.name, self.name());
         within(p.timeout, &what, async {
-            match self {
+            let one = match self {
                 Workload::Session => session_rate(s, false, p).await,
                 Workload::SessionTls => session_rate(s, true, p).await,
                 Workload::Envelope => {
@@ -412,7 +506,12 @@ impl Workload {
                 Workload::SortSubject => sort(s, "UID SORT (SUBJECT) UTF-8 ALL").await,
                 Workload::SortFrom => sort(s, "UID SORT (FROM) UTF-8 ALL").await,
                 Workload::ThreadReferences => sort(s, "UID THREAD REFERENCES UTF-8 ALL").await,
-            }
+                Workload::NoisyRatio => return noisy_neighbour(s, p).await,
+                Workload::NoisyLoaded | Workload::NoisyIdle | Workload::NoisyThroughput => {
+                    return Err(format!("{} is measured by {}", self.id(), self.lead().id()));
+                }
+            };
+            one.map(|x| vec![x])
         })
         .await
     }
@@ -890,27 +989,29 @@ async fn greeting(s: &Server, p: &Params) -> Result<Sample> {
     })
 }
 
-/// (g): `idle_conns` authenticated connections in IDLE on INBOX; the PSS
-/// summed over the server's whole process tree while they are open, divided
-/// by their number (the server's fixed overhead is included, amortised).
-/// Growth over the tree's PSS before connecting goes into the detail: it is
-/// not comparable between servers that keep idle worker processes around
-/// (Cyrus reuses them) and those that do not.
-async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
-    let pid = s.pid.ok_or("no server PID given (pid=N in --server)")?;
-    let before = memory::measure(pid).ok_or(format!("PID {pid} not found"))?;
-    let opening = Arc::new(Semaphore::new(32));
+/// Open `n` sessions of `s`'s user with INBOX selected, `parallel` at a
+/// time, and with `idle` each in IDLE: those that opened (with INBOX's
+/// message count), and the first error of those that did not.
+async fn open_selected(
+    s: &Server,
+    n: usize,
+    parallel: usize,
+    idle: bool,
+) -> (Vec<(Conn, u64)>, Option<String>) {
+    let opening = Arc::new(Semaphore::new(parallel));
     let mut set = JoinSet::new();
-    for _ in 0..p.idle_conns {
+    for _ in 0..n {
         let (s, opening) = (s.clone(), opening.clone());
         set.spawn(async move {
             let _permit = opening.acquire().await.map_err(|e| e.to_string())?;
-            let (mut c, _) = s.selected().await?;
-            c.idle().await?;
-            Ok::<Conn, String>(c)
+            let (mut c, exists) = s.selected().await?;
+            if idle {
+                c.idle().await?;
+            }
+            Ok::<_, String>((c, exists))
         });
     }
-    let mut conns = Vec::with_capacity(p.idle_conns);
+    let mut conns = Vec::with_capacity(n);
     let mut first_err = None;
     while let Some(r) = set.join_next().await {
         match r.map_err(|e| e.to_string()).and_then(|r| r) {
@@ -920,6 +1021,20 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
             }
         }
     }
+    (conns, first_err)
+}
+
+/// (g): `idle_conns` authenticated connections in IDLE on INBOX; the PSS
+/// summed over the server's whole process tree while they are open, divided
+/// by their number (the server's fixed overhead is included, amortised).
+/// Growth over the tree's PSS before connecting goes into the detail: it is
+/// not comparable between servers that keep idle worker processes around
+/// (Cyrus reuses them) and those that do not.
+async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
+    let pid = s.pid.ok_or("no server PID given (pid=N in --server)")?;
+    let before = memory::measure(pid).ok_or(format!("PID {pid} not found"))?;
+    let (conns, first_err) = open_selected(s, p.idle_conns, 32, true).await;
+    let conns: Vec<Conn> = conns.into_iter().map(|(c, _)| c).collect();
     let result = match first_err {
         Some(e) => Err(format!(
             "{} of {} connections failed: {e}",
@@ -963,4 +1078,352 @@ async fn idle_memory(s: &Server, p: &Params) -> Result<Sample> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     result
+}
+
+/// (v): the quiet tenant's INBOX: the first `QUIET_MESSAGES` corpus messages.
+pub const QUIET_MESSAGES: u64 = 100;
+/// (v): commands the quiet session times on the otherwise idle server.
+const QUIET_IDLE_CMDS: usize = 1000;
+/// (v): what the quiet session sends, in turn, one after another (the
+/// sender word is `corpus::FROM_WORD`).
+const QUIET_MIX: [&str; 3] = [
+    "NOOP",
+    "FETCH 1:* (UID FLAGS ENVELOPE)",
+    "UID SEARCH FROM quimby",
+];
+/// (v): messages each noisy FETCH reads.
+const NOISY_FETCH: u64 = 200;
+/// (v): noisy sessions connecting at once.
+const NOISY_OPENING: usize = 32;
+/// (v): at most this long for the server to wind the noisy sessions down
+/// after they are closed (searches still running) before the next round.
+const SETTLE_MAX: Duration = Duration::from_secs(90);
+
+/// Percentile `q` (0-1) by nearest rank; `xs` sorted.
+fn percentile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * xs.len() as f64).ceil() as usize;
+    xs[rank.clamp(1, xs.len()) - 1]
+}
+
+/// (v): the quiet session's command number `k` of `QUIET_MIX`, timed from
+/// sending it to its tagged OK, in ms. The FETCH must return every message;
+/// the SEARCH the same hits each time (`hits`).
+async fn quiet_command(c: &mut Conn, k: usize, hits: &mut Option<u64>) -> Result<f64> {
+    let cmd = QUIET_MIX[k % QUIET_MIX.len()];
+    let search = cmd.contains("SEARCH");
+    let t0 = Instant::now();
+    let r = c.cmd(cmd, search).await?;
+    let dt = ms(t0.elapsed());
+    let r = r.ok(cmd)?;
+    if cmd.starts_with("FETCH") && r.fetches != QUIET_MESSAGES {
+        return Err(format!(
+            "quiet {cmd}: {} responses, expected {QUIET_MESSAGES}",
+            r.fetches
+        ));
+    }
+    if search {
+        let h = r.search_hits().ok_or("quiet SEARCH: no SEARCH response")?;
+        if hits.is_some_and(|was| was != h) {
+            return Err(format!("quiet SEARCH: {h} hits, before {hits:?}"));
+        }
+        *hits = Some(h);
+    }
+    Ok(dt)
+}
+
+/// (v): the quiet session, on its own thread and runtime (so that the
+/// load generator's noisy tasks do not delay its reads): LOGIN as the
+/// quiet user, SELECT INBOX, one untimed turn of the mix per command, then
+/// `QUIET_IDLE_CMDS` timed commands (sent on `idle`); then, when `go` gives
+/// the loaded window, the mix again from its start to its end (a command
+/// sent before the end is waited for and counted). Sends the loaded
+/// latencies and the SEARCH hits on `done`.
+fn quiet_thread(
+    s: Server,
+    limit: Duration,
+    idle: oneshot::Sender<Result<Vec<f64>>>,
+    go: oneshot::Receiver<(Instant, Instant)>,
+    done: oneshot::Sender<Result<(Vec<f64>, u64)>>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            idle.send(Err(format!("quiet runtime: {e}"))).ok();
+            return;
+        }
+    };
+    let mut hits = None;
+    let r = rt.block_on(within(limit, "quiet session", async {
+        let setup = async {
+            let mut c = Conn::connect(&s.plain()).await?;
+            c.login(&s.quiet_user, &s.quiet_pass).await?;
+            let n = c.select("INBOX").await?;
+            if n != QUIET_MESSAGES {
+                return Err(format!(
+                    "{}'s INBOX holds {n} messages, not {QUIET_MESSAGES} (imapd-bench load \
+                     --server NAME=HOST:PORT,{},PASS --messages {QUIET_MESSAGES})",
+                    s.quiet_user, s.quiet_user
+                ));
+            }
+            for k in 0..QUIET_MIX.len() {
+                quiet_command(&mut c, k, &mut hits).await?;
+            }
+            let mut lat = Vec::with_capacity(QUIET_IDLE_CMDS);
+            for k in 0..QUIET_IDLE_CMDS {
+                lat.push(quiet_command(&mut c, k, &mut hits).await?);
+            }
+            Ok((c, lat))
+        };
+        let mut c = match setup.await {
+            Ok((c, lat)) => {
+                idle.send(Ok(lat)).ok();
+                c
+            }
+            Err(e) => {
+                idle.send(Err(e.clone())).ok();
+                return Err(e);
+            }
+        };
+        let Ok((from, until)) = go.await else {
+            c.logout().await.ok();
+            return Ok(Vec::new());
+        };
+        tokio::time::sleep_until(from.into()).await;
+        let mut lat = Vec::new();
+        let mut k = 0;
+        while Instant::now() < until {
+            lat.push(quiet_command(&mut c, k, &mut hits).await?);
+            k += 1;
+        }
+        c.logout().await.ok();
+        Ok(lat)
+    }));
+    done.send(r.map(|lat| (lat, hits.unwrap_or(0)))).ok();
+}
+
+/// (v) noisy neighbour: tenant isolation. After one untimed turn of the
+/// noisy commands (warm-up), the quiet tenant's latencies
+/// (one session, `QUIET_MIX` one command after another) with the server
+/// otherwise idle, then while the noisy tenant (`s.user`, the big INBOX)
+/// runs `noisy_sessions` sessions that each loop over `UID SEARCH TEXT
+/// <rare word>` and `FETCH 1:200 BODY.PEEK[]` for `noisy_duration`. The
+/// quiet latencies are taken from a ramp (a tenth of the duration, at most
+/// 1 s) after the noisy sessions start to its end. Samples, in the order
+/// of `NOISY`: p99 loaded / p99 idle, p99 loaded, p99 idle (ms), and the
+/// noisy commands completed within the duration per second. Then the
+/// noisy sessions are closed and the server given time (at most
+/// `SETTLE_MAX`, by its process tree's CPU time) to finish what they left
+/// running, so that the next measurement starts on an idle server.
+async fn noisy_neighbour(s: &Server, p: &Params) -> Result<Vec<Sample>> {
+    // Untimed, as the other workloads' warm-up runs: one noisy turn first
+    // (a server may build its index or cache at the first SEARCH TEXT).
+    let (mut c, exists) = s.selected().await?;
+    c.cmd(&format!("UID SEARCH TEXT {}", corpus::RARE_WORD), false)
+        .await?
+        .ok("noisy SEARCH")?;
+    c.cmd(
+        &format!("FETCH 1:{} BODY.PEEK[]", NOISY_FETCH.min(exists)),
+        false,
+    )
+    .await?
+    .ok("noisy FETCH")?;
+    c.logout().await.ok();
+
+    let (idle_tx, idle_rx) = oneshot::channel();
+    let (go_tx, go_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let (quiet, limit) = (s.clone(), p.timeout);
+    std::thread::Builder::new()
+        .name("quiet".into())
+        .spawn(move || quiet_thread(quiet, limit, idle_tx, go_rx, done_tx))
+        .map_err(|e| format!("quiet thread: {e}"))?;
+    let mut idle = idle_rx.await.map_err(|_| "quiet session: thread gone")??;
+
+    // The noisy sessions, connected and selected (untimed).
+    let (conns, first_err) = open_selected(s, p.noisy_sessions, NOISY_OPENING, false).await;
+    if let Some(e) = first_err {
+        return Err(format!(
+            "{} of {} noisy sessions failed to start: {e}",
+            p.noisy_sessions - conns.len(),
+            p.noisy_sessions
+        ));
+    }
+
+    let start = Instant::now() + Duration::from_millis(100);
+    let end = start + p.noisy_duration;
+    let ramp = (p.noisy_duration / 10).min(Duration::from_secs(1));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let mut noisy = JoinSet::new();
+    for (c, exists) in conns {
+        let counts = counts.clone();
+        noisy.spawn(noisy_session(c, exists, start, end, counts));
+    }
+    go_tx.send((start + ramp, end)).ok();
+    let quiet = done_rx
+        .await
+        .map_err(|_| "quiet session: thread gone".to_string());
+    // The noisy sessions ran until the quiet one's last command returned.
+    let mut noisy_err = None;
+    while let Some(r) = noisy.try_join_next() {
+        if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
+            noisy_err.get_or_insert(e);
+        }
+    }
+    noisy.abort_all();
+    while noisy.join_next().await.is_some() {}
+    let busy = settle(s.pid).await;
+    let (mut loaded, hits) = quiet??;
+    if let Some(e) = noisy_err {
+        return Err(format!("a noisy session failed: {e}"));
+    }
+    if loaded.is_empty() {
+        return Err("no quiet command under load".into());
+    }
+
+    idle.sort_by(f64::total_cmp);
+    loaded.sort_by(f64::total_cmp);
+    let (i50, i99) = (percentile(&idle, 0.5), percentile(&idle, 0.99));
+    let (l50, l99) = (percentile(&loaded, 0.5), percentile(&loaded, 0.99));
+    let (searches, fetches, bytes) = (
+        counts[0].load(Ordering::Relaxed),
+        counts[1].load(Ordering::Relaxed),
+        counts[2].load(Ordering::Relaxed),
+    );
+    let secs = p.noisy_duration.as_secs_f64();
+    let settled = match busy {
+        Some(d) => format!("server busy {:.1} s after", d.as_secs_f64()),
+        None if s.pid.is_none() => "no pid= given: 2 s pause after".into(),
+        None => format!("server still busy {} s after", SETTLE_MAX.as_secs()),
+    };
+    let f = |v: f64| crate::fmt(v);
+    Ok(vec![
+        Sample {
+            value: l99 / i99,
+            detail: format!(
+                "quiet p50 {} -> {} ms, p99 {} -> {} ms; noisy {:.1} cmds/s",
+                f(i50),
+                f(l50),
+                f(i99),
+                f(l99),
+                (searches + fetches) as f64 / secs
+            ),
+        },
+        Sample {
+            value: l99,
+            detail: format!(
+                "p50 {} ms, max {} ms, {} cmds in {:.1} s, {} SEARCH hits",
+                f(l50),
+                f(loaded[loaded.len() - 1]),
+                loaded.len(),
+                (p.noisy_duration - ramp).as_secs_f64(),
+                hits
+            ),
+        },
+        Sample {
+            value: i99,
+            detail: format!(
+                "p50 {} ms, max {} ms, {} cmds",
+                f(i50),
+                f(idle[idle.len() - 1]),
+                idle.len()
+            ),
+        },
+        Sample {
+            value: (searches + fetches) as f64 / secs,
+            detail: format!(
+                "{} sessions: {searches} SEARCH + {fetches} FETCH ({:.0} MB) in {secs:.0} s; \
+                 {settled}",
+                p.noisy_sessions,
+                bytes as f64 / 1e6
+            ),
+        },
+    ])
+}
+
+/// (v): one noisy session, from `start` until it is aborted: UID SEARCH
+/// TEXT and FETCH 1:200 BODY.PEEK[] in turn; the commands completed by `end`
+/// (SEARCH, FETCH, FETCH literal bytes) are added to `counts`.
+async fn noisy_session(
+    mut c: Conn,
+    exists: u64,
+    start: Instant,
+    end: Instant,
+    counts: Arc<[AtomicU64; 3]>,
+) -> Result<()> {
+    let expect = NOISY_FETCH.min(exists);
+    let search = format!("UID SEARCH TEXT {}", corpus::RARE_WORD);
+    let fetch = format!("FETCH 1:{expect} BODY.PEEK[]");
+    tokio::time::sleep_until(start.into()).await;
+    loop {
+        c.cmd(&search, false).await?.ok("noisy SEARCH")?;
+        if Instant::now() <= end {
+            counts[0].fetch_add(1, Ordering::Relaxed);
+        }
+        let r = c.cmd(&fetch, false).await?.ok("noisy FETCH")?;
+        if r.fetches != expect {
+            return Err(format!(
+                "noisy FETCH: {} responses, expected {expect}",
+                r.fetches
+            ));
+        }
+        if Instant::now() <= end {
+            counts[1].fetch_add(1, Ordering::Relaxed);
+            counts[2].fetch_add(r.literal_bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// After the noisy sessions are closed: wait until the server's process
+/// tree has used at most 10% of a core over two half-seconds in a row (it
+/// may finish searches of closed sessions first), at most `SETTLE_MAX`.
+/// How long that took; `None` without a PID (a 2 s pause) or when it was
+/// still busy at the limit.
+async fn settle(pid: Option<u32>) -> Option<Duration> {
+    let Some(pid) = pid else {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        return None;
+    };
+    let t0 = Instant::now();
+    let mut before = memory::cpu_ticks(pid);
+    let mut quiet = 0;
+    while t0.elapsed() < SETTLE_MAX {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = memory::cpu_ticks(pid);
+        let used: u64 = now
+            .iter()
+            .filter_map(|(p, t)| Some(t.saturating_sub(*before.get(p)?)))
+            .sum();
+        // Clock ticks of 10 ms (USER_HZ 100): 5 = 50 ms in 500 ms.
+        quiet = if used <= 5 { quiet + 1 } else { 0 };
+        if quiet >= 2 {
+            return Some(t0.elapsed());
+        }
+        before = now;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let xs: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(percentile(&xs, 0.5), 500.0);
+        assert_eq!(percentile(&xs, 0.99), 990.0);
+        assert_eq!(percentile(&[4.0], 0.99), 4.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn quiet_mix_searches_the_corpus_sender() {
+        assert!(QUIET_MIX[2].ends_with(corpus::FROM_WORD));
+    }
 }
