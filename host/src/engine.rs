@@ -392,9 +392,9 @@ pub struct Ctx<H: SessionHost> {
     limits: GuestLimits,
     ticks: u64,
     max_ticks: u64,
-    /// CPU time (µs) charged to the tenant's budget by the current call's
-    /// ticks.
-    charged: Arc<AtomicU64>,
+    /// The guest's current run on a thread, while its tenant has a CPU
+    /// share: shared with the future that resumes it after a yield.
+    run: Arc<Mutex<Option<Run>>>,
     pub host: H,
 }
 
@@ -407,7 +407,72 @@ impl<H: SessionHost> WasiView for Ctx<H> {
     }
 }
 
+/// A stretch of guest code on one thread, charged to the tenant's CPU
+/// share when it ends (a yield, a wait in a host call, the call's end) by
+/// the thread's CPU clock: a session's wall time between epoch ticks would
+/// count the other sessions that ran on the thread meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    thread: std::thread::ThreadId,
+    /// The thread's CPU time (user and system) when the run began.
+    cpu: Duration,
+    /// What the tenant's budget reserved for it.
+    reserved: Duration,
+}
+
+impl Run {
+    fn begin(reserved: Duration) -> Run {
+        let (user, system) = crate::net::thread_cpu();
+        Run {
+            thread: std::thread::current().id(),
+            cpu: user + system,
+            reserved,
+        }
+    }
+
+    /// The CPU time it has run (nothing if it moved to another thread,
+    /// which only a wait in a host call does, and those end a run).
+    fn ran(&self) -> Duration {
+        if std::thread::current().id() != self.thread {
+            return Duration::ZERO;
+        }
+        let (user, system) = crate::net::thread_cpu();
+        (user + system).saturating_sub(self.cpu)
+    }
+}
+
+/// End the run in `run`, if there is one, charging it to `budget`.
+fn end_run(run: &Mutex<Option<Run>>, budget: Option<&crate::tenant::limits::Budget>) {
+    let run = run.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(run), Some(b)) = (run, budget) {
+        b.charge_cpu(run.ran(), run.reserved);
+    }
+}
+
+/// Wait until the tenant may run another slice; the CPU reserved for it.
+async fn admitted(budget: &crate::tenant::limits::Budget) -> Duration {
+    loop {
+        match budget.cpu_admit(EPOCH_TICK) {
+            Ok(reserved) => return reserved,
+            Err(wait) => tokio::time::sleep(wait.min(MAX_TENANT_PAUSE)).await,
+        }
+    }
+}
+
 impl<H: SessionHost> Ctx<H> {
+    /// The guest stops running (a yield, a wait in a host call, the end of
+    /// a call): charge its run to the tenant's CPU share.
+    fn end_run(&mut self) {
+        end_run(&self.run, self.limits.budget.as_deref());
+    }
+
+    /// The guest runs again after a wait in a host call.
+    fn begin_run(&mut self, reserved: Duration) {
+        if self.limits.budget.as_ref().is_some_and(|b| b.meters_cpu()) {
+            *self.run.lock().unwrap_or_else(|e| e.into_inner()) = Some(Run::begin(reserved));
+        }
+    }
+
     /// Counts `spent` (host work done for the guest) against the guest's
     /// CPU budget, in whole ticks; the deadline callback ends the call
     /// once the budget is gone.
@@ -424,7 +489,9 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
 
     async fn lock_mailbox(&mut self, dir: String) -> Result<(), String> {
         // Waiting for another session's lock is not guest CPU time.
+        self.end_run();
         let r = self.host.lock_mailbox(dir).await;
+        self.begin_run(Duration::ZERO);
         self.ticks = 0;
         r
     }
@@ -504,19 +571,25 @@ impl<H: SessionHost> self::imapd::session::host::Host for Ctx<H> {
         password: String,
     ) -> Result<String, AuthError> {
         // Time spent waiting for the password check is not guest CPU time.
+        self.end_run();
         let r = self.host.authenticate(mech, authzid, user, password).await;
+        self.begin_run(Duration::ZERO);
         self.ticks = 0;
         r
     }
 
     async fn sasl_start(&mut self, mech: String, initial: Option<Vec<u8>>) -> SaslReply {
+        self.end_run();
         let r = self.host.sasl_start(mech, initial).await;
+        self.begin_run(Duration::ZERO);
         self.ticks = 0;
         r
     }
 
     async fn sasl_continue(&mut self, response: Vec<u8>) -> SaslReply {
+        self.end_run();
         let r = self.host.sasl_continue(response).await;
+        self.begin_run(Duration::ZERO);
         self.ticks = 0;
         r
     }
@@ -1004,7 +1077,7 @@ impl<H: SessionHost> GuestEngine<H> {
             },
             ticks: 0,
             max_ticks,
-            charged: Arc::new(AtomicU64::new(0)),
+            run: Arc::new(Mutex::new(None)),
             host,
         };
         let mut store = Store::new(&self.engine, ctx);
@@ -1018,24 +1091,21 @@ impl<H: SessionHost> GuestEngine<H> {
                     millis: c.ticks * EPOCH_TICK.as_millis() as u64,
                 }));
             }
-            // A long call is charged to its tenant tick by tick (the first
-            // tick of a call may be one that passed before it began), and
-            // waits while the tenant is past its CPU share.
-            if c.ticks > 1
-                && let Some(b) = &c.limits.budget
-            {
-                b.charge_cpu(EPOCH_TICK);
-                c.charged
-                    .fetch_add(EPOCH_TICK.as_micros() as u64, Ordering::Relaxed);
-                if let Some(pause) = b.cpu_pause() {
-                    let pause = pause.min(MAX_TENANT_PAUSE);
-                    return Ok(UpdateDeadline::YieldCustom(
-                        1,
-                        Box::pin(tokio::time::sleep(pause)),
-                    ));
-                }
+            // Let other sessions on this thread run, then continue. A
+            // tenant with a CPU share is charged what this run used, and
+            // the session goes on once the tenant is within its share.
+            if let Some(b) = c.limits.budget.clone().filter(|b| b.meters_cpu()) {
+                c.end_run();
+                let run = c.run.clone();
+                return Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        tokio::task::yield_now().await;
+                        let reserved = admitted(&b).await;
+                        *run.lock().unwrap_or_else(|e| e.into_inner()) = Some(Run::begin(reserved));
+                    }),
+                ));
             }
-            // Let other sessions on this thread run, then continue.
             Ok(UpdateDeadline::Yield(1))
         });
         Ok(store)
@@ -1576,15 +1646,13 @@ impl<H: SessionHost> GuestSession<H> {
     {
         self.charge_cpu();
         self.store.data_mut().ticks = 0;
-        let charged = self.store.data().charged.clone();
-        charged.store(0, Ordering::Relaxed);
         // A tenant past its CPU share waits before its next call runs.
         let budget = self.store.data().limits.budget.clone();
-        if let Some(b) = &budget {
-            while let Some(pause) = b.cpu_pause() {
-                tokio::time::sleep(pause.min(MAX_TENANT_PAUSE)).await;
-            }
+        if let Some(b) = budget.as_ref().filter(|b| b.meters_cpu()) {
+            let reserved = admitted(b).await;
+            self.store.data_mut().begin_run(reserved);
         }
+        let run = self.store.data().run.clone();
         // The call's CPU time, when it ran on one thread from start to end
         // (one that waited for a password check on the blocking pool may
         // have moved, and is not counted).
@@ -1612,11 +1680,8 @@ impl<H: SessionHost> GuestSession<H> {
             let (u, s) = crate::net::thread_cpu();
             self.cpu = (u.saturating_sub(user), s.saturating_sub(system));
         }
-        if let Some(b) = &budget {
-            // What the ticks did not charge (a short call's whole time).
-            let ticked = Duration::from_micros(charged.load(Ordering::Relaxed));
-            b.charge_cpu((self.cpu.0 + self.cpu.1).saturating_sub(ticked));
-        }
+        // (The store stays borrowed by the call: its run ends here.)
+        end_run(&run, budget.as_deref());
         r
     }
 

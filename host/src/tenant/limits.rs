@@ -95,13 +95,6 @@ impl Bucket {
         self.level = (self.level - gone).max(0.0);
         self.last = now;
     }
-
-    /// How long until the level is back at the capacity; `None` if it is.
-    fn over(&mut self, now: Instant) -> Option<Duration> {
-        self.leak(now);
-        (self.level > self.capacity)
-            .then(|| Duration::from_secs_f64((self.level - self.capacity) / self.rate))
-    }
 }
 
 /// One tenant's limits (0: none) and what its sessions hold now.
@@ -272,21 +265,42 @@ impl Budget {
             });
     }
 
-    /// Guest code of the tenant ran for `time`.
-    pub fn charge_cpu(&self, time: Duration) {
+    /// Whether the tenant has a CPU share to keep to.
+    pub fn meters_cpu(&self) -> bool {
+        self.cpu.is_some()
+    }
+
+    /// A guest of the tenant is about to run for at most `slice`: `Ok` with
+    /// the CPU time reserved for it (charged now, so that sessions admitted
+    /// at the same moment see each other), or `Err` with how long to wait
+    /// while the tenant is past its share.
+    pub fn cpu_admit(&self, slice: Duration) -> Result<Duration, Duration> {
+        let Some(b) = &self.cpu else {
+            return Ok(Duration::ZERO);
+        };
+        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        b.leak(Instant::now());
+        let slice = slice.as_secs_f64();
+        // (A nanosecond's slack: sums of slices are not exact.)
+        if b.level > 0.0 && b.level + slice > b.capacity + 1e-9 {
+            return Err(Duration::from_secs_f64(
+                (b.level + slice - b.capacity) / b.rate,
+            ));
+        }
+        b.level += slice;
+        Ok(Duration::from_secs_f64(slice))
+    }
+
+    /// A guest of the tenant ran for `ran` of CPU time on a reservation of
+    /// `reserved`. The tenant's debt is kept below a second of its share,
+    /// so that no session waits longer than that.
+    pub fn charge_cpu(&self, ran: Duration, reserved: Duration) {
         if let Some(b) = &self.cpu {
             let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
             b.leak(Instant::now());
-            b.level += time.as_secs_f64();
+            let level = b.level + ran.as_secs_f64() - reserved.as_secs_f64();
+            b.level = level.clamp(0.0, b.capacity + b.rate);
         }
-    }
-
-    /// How long the tenant's next guest call must wait: `None` while it
-    /// is within its CPU share.
-    pub fn cpu_pause(&self) -> Option<Duration> {
-        let b = self.cpu.as_ref()?;
-        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
-        b.over(Instant::now())
     }
 }
 
@@ -314,18 +328,33 @@ mod tests {
     }
 
     #[test]
-    fn cpu_past_the_share_pauses_for_what_it_overran() {
+    fn cpu_past_the_share_waits_for_what_it_overran() {
+        let tick = Duration::from_millis(10);
         let b = budget(0, 1.0);
-        assert_eq!(b.cpu_pause(), None);
-        b.charge_cpu(Duration::from_millis(90));
-        assert_eq!(b.cpu_pause(), None);
-        b.charge_cpu(Duration::from_millis(510));
-        let p = b.cpu_pause().expect("over its share");
-        // 0.6 s charged, 0.1 s allowed: about half a second at one core.
+        // A burst of a tenth of a second is admitted (ten slices), not more.
+        for _ in 0..10 {
+            assert_eq!(b.cpu_admit(tick), Ok(tick));
+        }
+        assert!(b.cpu_admit(tick).is_err());
+        // The slices ran for less than reserved: room again.
+        for _ in 0..10 {
+            b.charge_cpu(Duration::from_millis(5), tick);
+        }
+        assert!(b.cpu_admit(tick).is_ok());
+        // A long run past its reservation: a wait of about what it overran
+        // (0.6 s charged, 0.1 s allowed, at one core).
+        b.charge_cpu(Duration::from_millis(545), Duration::ZERO);
+        let w = b.cpu_admit(tick).expect_err("over its share");
         assert!(
-            p > Duration::from_millis(400) && p <= Duration::from_millis(500),
-            "{p:?}"
+            w > Duration::from_millis(400) && w <= Duration::from_millis(520),
+            "{w:?}"
         );
+        // A debt is capped at a second of the share.
+        b.charge_cpu(Duration::from_secs(60), Duration::ZERO);
+        let w = b.cpu_admit(tick).expect_err("over its share");
+        assert!(w <= Duration::from_millis(1011), "{w:?}");
+        // No share: always admitted, nothing reserved.
+        assert_eq!(budget(0, 0.0).cpu_admit(tick), Ok(Duration::ZERO));
     }
 
     #[test]
