@@ -454,7 +454,11 @@ async fn admitted(budget: &crate::tenant::limits::Budget) -> Duration {
     loop {
         match budget.cpu_admit(EPOCH_TICK) {
             Ok(reserved) => return reserved,
-            Err(wait) => tokio::time::sleep(wait.min(MAX_TENANT_PAUSE)).await,
+            Err(wait) => {
+                let wait = wait.min(MAX_TENANT_PAUSE);
+                tokio::time::sleep(wait).await;
+                budget.waited(wait);
+            }
         }
     }
 }

@@ -414,13 +414,13 @@ fn serve_one(
         let ticker = async {
             loop {
                 tokio::time::sleep(STATS_INTERVAL).await;
-                stats.write(server.engine.live_instances());
+                stats.write(&server.metrics());
             }
         };
         tokio::select! {
             () = session => {}
             () = ticker => {}
         }
-        stats.write(server.engine.live_instances());
+        stats.write(&server.metrics());
     });
 }

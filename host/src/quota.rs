@@ -768,18 +768,30 @@ fn list_roots(config_dir: &Path) -> Result<(Vec<Root>, Vec<String>)> {
     Ok((roots, skipped))
 }
 
-/// Cyrus's report: a header, then per root a line per resource (STORAGE used in KiB, rounded
-/// down, and its percentage of the limit from that rounded value).
-fn report(roots: &[(String, QuotaFile)], unix_sep: bool) -> String {
+/// How the report names a user's root: `user/alice` (`user.alice` without
+/// `unixhierarchysep`), and for a user of another domain than the default
+/// one Cyrus's `example.com!user/alice`.
+fn shown_root(user: &str, domains: &crate::tenant::Domains, unix_sep: bool) -> String {
+    let (local, domain) = domains.split(user);
+    let root = match unix_sep {
+        true => format!("user/{local}"),
+        false => root_name(local),
+    };
+    match domain {
+        Some(d) => format!("{d}!{root}"),
+        None => root,
+    }
+}
+
+/// Cyrus's report: a header, then per root (as [`shown_root`] names it) a
+/// line per resource (STORAGE used in KiB, rounded down, and its percentage
+/// of the limit from that rounded value).
+fn report(roots: &[(String, QuotaFile)]) -> String {
     let line = |quota: &str, pct: &str, used: &str, res: &str, root: &str| {
         format!("{quota:>8} {pct:>8} {used:>8} {res:>20} {root}\n")
     };
     let mut out = line("Quota", "% Used", "Used", "Resource", "Root");
-    for (user, file) in roots {
-        let root = match unix_sep {
-            true => format!("user/{user}"),
-            false => root_name(user),
-        };
+    for (root, file) in roots {
         for (res, r, unit) in [
             ("STORAGE", file.storage, 1024),
             ("MESSAGE", file.messages, 1),
@@ -790,7 +802,7 @@ fn report(roots: &[(String, QuotaFile)], unix_sep: bool) -> String {
                 Some(l) => (l.to_string(), (used as u128 * 100 / l as u128).to_string()),
                 None => (String::new(), String::new()),
             };
-            out.push_str(&line(&quota, &pct, &used.to_string(), res, &root));
+            out.push_str(&line(&quota, &pct, &used.to_string(), res, root));
         }
     }
     out
@@ -799,7 +811,12 @@ fn report(roots: &[(String, QuotaFile)], unix_sep: bool) -> String {
 /// `imapd quota -f` for one user: the usage counted in its tree (none when it has no tree),
 /// written into its file when it changed. Returns the lines Cyrus prints for the changes,
 /// and the file as written; `None` when the user has no quota file.
-fn fix(config_dir: &Path, partition: &Dir, user: &str) -> Result<Option<(Vec<String>, QuotaFile)>> {
+fn fix(
+    config_dir: &Path,
+    partition: &Dir,
+    user: &str,
+    root: &str,
+) -> Result<Option<(Vec<String>, QuotaFile)>> {
     let path =
         file_of(config_dir, user).ok_or_else(|| anyhow!("{user:?} cannot have a quota root"))?;
     let (messages, octets) = match open_tree(partition, user)? {
@@ -815,7 +832,6 @@ fn fix(config_dir: &Path, partition: &Dir, user: &str) -> Result<Option<(Vec<Str
         let Some(mut file) = old? else {
             return Ok(None); // removed meanwhile
         };
-        let root = root_name(user);
         for (name, r, now) in [
             ("STORAGE", &mut file.storage, octets),
             ("MESSAGE", &mut file.messages, messages),
@@ -837,32 +853,75 @@ fn fix(config_dir: &Path, partition: &Dir, user: &str) -> Result<Option<(Vec<Str
 }
 
 /// `imapd quota [-C imapd.conf] [-f] [USER...]`: Cyrus's `quota`. Prints the quota roots of
-/// the users named (`alice` or `user/alice`; one without a root is left out), or of every user
-/// with one. `-f` first counts each user's usage in its tree, prints each change on stderr
-/// (`user.bob: STORAGE usage was 99999, now 400`) and writes it into the file. A file that
-/// cannot be read or written is reported on stderr, by name, and makes the exit status
-/// non-zero; the others are still listed.
+/// the users named (`alice` or `user/alice`, with `virtdomains` also `alice@example.com`; one
+/// without a root is left out), or of every user with one, every domain's included. `-f`
+/// first counts each user's usage in its tree, prints each change on stderr (`user.bob:
+/// STORAGE usage was 99999, now 400`) and writes it into the file. A file that cannot be read
+/// or written is reported on stderr, by name, and makes the exit status non-zero; the others
+/// are still listed.
 pub fn run(args: &[String]) -> Result<()> {
     let args = parse_args(args)?;
     let cfg = crate::config::Config::load(&args.config, &crate::cli::service_name())?;
+    let (out, errors) = quotas(&cfg, &args)?;
+    print!("{out}");
+    for e in &errors {
+        eprintln!("imapd quota: {e:#}");
+    }
+    match errors.len() {
+        0 => Ok(()),
+        n => bail!("{n} quota root(s) could not be read or fixed"),
+    }
+}
+
+/// What `imapd quota` prints, and the roots it could not read or fix.
+fn quotas(cfg: &crate::config::Config, args: &Args) -> Result<(String, Vec<anyhow::Error>)> {
+    let domains = crate::tenant::Domains::from_config(cfg)?;
     let config_dir = cfg.configdirectory();
+    // A domain's roots are in its own configuration directory.
+    let tenant_dir = |domain: Option<&str>| match domain {
+        Some(d) => config_dir.join(crate::tenant::DOMAIN_DIR).join(d),
+        None => config_dir.to_path_buf(),
+    };
     let mut errors = Vec::new();
-    let users: Vec<Root> = if args.users.is_empty() {
+    // (canonical user, its root's file)
+    let mut users: Vec<Root> = Vec::new();
+    if args.users.is_empty() {
         let (roots, skipped) = list_roots(config_dir)?;
+        users.extend(roots);
+        let mut other_domains = Vec::new();
+        if domains.enabled()
+            && let Ok(dirs) = std::fs::read_dir(config_dir.join(crate::tenant::DOMAIN_DIR))
+        {
+            other_domains = dirs
+                .flatten()
+                .filter_map(|d| d.file_name().into_string().ok())
+                .filter(|d| crate::tenant::valid_domain(d))
+                .collect();
+            other_domains.sort();
+        }
         for s in skipped {
             eprintln!("imapd quota: {s}; skipped");
         }
-        roots
-    } else {
-        let mut named = Vec::new();
-        for user in &args.users {
-            match file_of(config_dir, user) {
-                Some(path) => named.push((user.clone(), path)),
-                None => errors.push(anyhow!("invalid user name {user:?}")),
+        for d in other_domains {
+            let (roots, skipped) = list_roots(&tenant_dir(Some(&d)))?;
+            users.extend(roots.into_iter().map(|(u, p)| (format!("{u}@{d}"), p)));
+            for s in skipped {
+                eprintln!("imapd quota: {s}; skipped");
             }
         }
-        named
-    };
+    } else {
+        for name in &args.users {
+            let user = domains.canonical(name, None).filter(|_| !name.is_empty());
+            let (local, domain) = user.as_deref().map_or(("", None), |u| domains.split(u));
+            match user
+                .as_ref()
+                .and_then(|_| file_of(&tenant_dir(domain), local))
+            {
+                Some(path) => users.push((user.clone().unwrap_or_default(), path)),
+                None => errors.push(anyhow!("invalid user name {name:?}")),
+            }
+        }
+    }
     let partition = match args.fix {
         true => {
             let (_, dir) = cfg.default_partition()?;
@@ -875,30 +934,44 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let mut roots = Vec::new();
     for (user, path) in users {
+        let (local, domain) = domains.split(&user);
+        let root = shown_root(&user, &domains, cfg.unixhierarchysep());
         let file = match &partition {
-            Some(partition) => fix(config_dir, partition, &user).map(|fixed| {
-                fixed.map(|(changes, file)| {
-                    for c in changes {
-                        eprintln!("{c}");
-                    }
-                    file
+            Some(partition) => domain_partition(partition, domain)
+                .and_then(|p| {
+                    let named = shown_root(&user, &domains, false);
+                    fix(&tenant_dir(domain), &p, local, &named)
                 })
-            }),
+                .map(|fixed| {
+                    fixed.map(|(changes, file)| {
+                        for c in changes {
+                            eprintln!("{c}");
+                        }
+                        file
+                    })
+                }),
             None => read_file(&path),
         };
         match file {
-            Ok(Some(file)) => roots.push((user, file)),
+            Ok(Some(file)) => roots.push((root, file)),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
     }
-    print!("{}", report(&roots, cfg.unixhierarchysep()));
-    for e in &errors {
-        eprintln!("imapd quota: {e:#}");
-    }
-    match errors.len() {
-        0 => Ok(()),
-        n => bail!("{n} quota root(s) could not be read or fixed"),
+    Ok((report(&roots), errors))
+}
+
+/// The directory of a domain's users' trees in the partition (`None`: the
+/// default domain's, the partition itself).
+fn domain_partition(partition: &Dir, domain: Option<&str>) -> Result<Dir> {
+    match domain {
+        None => Ok(partition.try_clone()?),
+        Some(d) => {
+            let rel = format!("{}/{d}", crate::tenant::DOMAIN_DIR);
+            partition
+                .open_dir(&rel)
+                .with_context(|| format!("opening the partition's {rel}"))
+        }
     }
 }
 
@@ -1328,33 +1401,40 @@ mod tests {
 
     #[test]
     fn report_is_cyrus_table() {
-        let roots = vec![
-            (
-                "alice".to_string(),
-                QuotaFile::parse(CYRUS_LINES[3].as_bytes()).unwrap(),
-            ),
-            (
-                "bob".to_string(),
-                QuotaFile::parse(CYRUS_LINES[5].as_bytes()).unwrap(),
-            ),
-            (
-                "j.doe".to_string(),
-                QuotaFile::parse(b"%(S (2048 0) M (0))").unwrap(),
-            ),
-        ];
+        let domains = crate::tenant::Domains {
+            mode: crate::tenant::Mode::Userid,
+            default: Some("home.test".into()),
+            addresses: Vec::new(),
+        };
+        let roots = |unix_sep| {
+            [
+                ("alice", CYRUS_LINES[3].as_bytes()),
+                ("bob", CYRUS_LINES[5].as_bytes()),
+                ("j.doe", b"%(S (2048 0) M (0))".as_slice()),
+                ("ann@a.test", b"%(S (0) M (0))".as_slice()),
+            ]
+            .map(|(user, line)| {
+                let root = shown_root(user, &domains, unix_sep);
+                (root, QuotaFile::parse(line).unwrap())
+            })
+        };
         assert_eq!(
-            report(&roots, true),
+            report(&roots(true)),
             "   Quota   % Used     Used             Resource Root\n\
              \x20      1      100        1              STORAGE user/alice\n\
              \x20                        2              MESSAGE user/alice\n\
              \x20     10        0        0              STORAGE user/bob\n\
              \x20      3      333       10              MESSAGE user/bob\n\
              \x20      0                 2              STORAGE user/j.doe\n\
-             \x20                        0              MESSAGE user/j.doe\n"
+             \x20                        0              MESSAGE user/j.doe\n\
+             \x20                        0              STORAGE a.test!user/ann\n\
+             \x20                        0              MESSAGE a.test!user/ann\n"
         );
-        assert!(report(&roots, false).ends_with(" MESSAGE user.j^doe\n"));
+        let dots = report(&roots(false));
+        assert!(dots.contains(" MESSAGE user.j^doe\n"), "{dots}");
+        assert!(dots.ends_with(" MESSAGE a.test!user.ann\n"), "{dots}");
         assert_eq!(
-            report(&[], true),
+            report(&[]),
             "   Quota   % Used     Used             Resource Root\n"
         );
     }
@@ -1380,7 +1460,7 @@ mod tests {
         assert_eq!(users, ["alice", "bob", "nobody"]);
         assert_eq!(skipped.len(), 3, "{skipped:?}");
 
-        let (changes, file) = fix(&config, &part, "bob").unwrap().unwrap();
+        let (changes, file) = fix(&config, &part, "bob", "user.bob").unwrap().unwrap();
         assert_eq!(changes, ["user.bob: STORAGE usage was 99999, now 400"]);
         assert_eq!(
             (file.storage, file.messages),
@@ -1391,14 +1471,16 @@ mod tests {
             b"%(S (400 10) M (1 3) MODSEQ 5)\n"
         );
         // Nothing to change: nothing written.
-        let (changes, _) = fix(&config, &part, "alice").unwrap().unwrap();
+        let (changes, _) = fix(&config, &part, "alice", "user.alice").unwrap().unwrap();
         assert!(changes.is_empty());
         assert_eq!(
             std::fs::read(file_of(&config, "alice").unwrap()).unwrap(),
             b"%(S (0) M (0) MODSEQ 1)\n"
         );
         // No tree: nothing in it.
-        let (changes, _) = fix(&config, &part, "nobody").unwrap().unwrap();
+        let (changes, _) = fix(&config, &part, "nobody", "user.nobody")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             changes,
             [
@@ -1408,10 +1490,14 @@ mod tests {
         );
         // A damaged file is an error naming it, and is left as it is.
         write(&bob, b"%(S");
-        let e = format!("{:#}", fix(&config, &part, "bob").unwrap_err());
+        let e = format!("{:#}", fix(&config, &part, "bob", "user.bob").unwrap_err());
         assert!(e.contains("user.bob"), "{e}");
         assert_eq!(std::fs::read(&bob).unwrap(), b"%(S");
-        assert!(fix(&config, &part, "carol").unwrap().is_none());
+        assert!(
+            fix(&config, &part, "carol", "user.carol")
+                .unwrap()
+                .is_none()
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 
@@ -1425,6 +1511,56 @@ mod tests {
         assert!(!a(&[]).unwrap().fix);
         assert!(a(&["-C"]).is_err());
         assert!(a(&["-x"]).unwrap_err().to_string().contains("usage"));
+    }
+
+    #[test]
+    fn every_domains_roots_are_listed_and_fixed() {
+        // alice of the default domain, ann of a.test (her tree holds one
+        // message of 3 octets).
+        let (config, _part, base) = setup("quota-domains", &["alice", "domain/a.test/ann"]);
+        let spool = base.join("spool");
+        std::fs::write(spool.join("domain/a.test/ann/cur/1.x:2,"), b"abc").unwrap();
+        let conf = base.join("imapd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "configdirectory: {}\npartition-default: {}\nvirtdomains: userid\n\
+                 defaultdomain: home.test\nunixhierarchysep: yes\n",
+                config.display(),
+                spool.display()
+            ),
+        )
+        .unwrap();
+        let cfg = crate::config::Config::load(&conf, "imap").unwrap();
+        write(&file_of(&config, "alice").unwrap(), b"%(S (0 1) M (0))\n");
+        let ann = file_of(&config.join("domain/a.test"), "ann").unwrap();
+        write(&ann, b"%(S (99 10) M (7))\n");
+        let args = |fix: bool, users: &[&str]| Args {
+            config: conf.clone(),
+            fix,
+            users: users.iter().map(|u| u.to_string()).collect(),
+        };
+        let (out, errors) = quotas(&cfg, &args(false, &[])).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(out.contains(" STORAGE user/alice\n"), "{out}");
+        assert!(
+            out.contains("  7              MESSAGE a.test!user/ann\n"),
+            "{out}"
+        );
+        // By name, as a login names her; the default domain's name is plain.
+        let (out, _) = quotas(&cfg, &args(false, &["ann%A.test", "alice@home.test"])).unwrap();
+        assert!(
+            out.contains("a.test!user/ann") && out.contains("user/alice"),
+            "{out}"
+        );
+        // -f counts her tree in the domain's part of the partition.
+        let (out, errors) = quotas(&cfg, &args(true, &["ann@a.test"])).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(std::fs::read(&ann).unwrap(), b"%(S (3 10) M (1))\n");
+        assert!(out.contains("a.test!user/ann"), "{out}");
+        let (_, errors) = quotas(&cfg, &args(false, &["ann@bad domain"])).unwrap();
+        assert_eq!(errors.len(), 1);
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

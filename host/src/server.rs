@@ -105,11 +105,7 @@ impl Options {
             config::ServerInfo::Min => ServerInfo::Min,
             config::ServerInfo::Off => ServerInfo::Off,
         };
-        let domains = crate::tenant::Domains {
-            mode: cfg.virtdomains(),
-            default: cfg.defaultdomain()?,
-            addresses: cfg.virtdomain_addresses()?,
-        };
+        let domains = crate::tenant::Domains::from_config(cfg)?;
         // `admins` as the users they name (`admin@<defaultdomain>` is
         // `admin`); a name that cannot be a user is no one.
         let admins = cfg
@@ -565,6 +561,13 @@ impl Server {
     }
 
     /// A number unique within this process.
+    /// This process's metrics, the tenants' included.
+    pub fn metrics(&self) -> crate::ops::metrics::Snapshot {
+        let mut s = crate::ops::metrics::metrics().snapshot(self.engine.live_instances());
+        s.tenants = self.tenants.snapshot();
+        s
+    }
+
     pub fn next_serial(&self) -> u64 {
         self.session_counter.fetch_add(1, Ordering::Relaxed) + 1
     }

@@ -206,9 +206,7 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
         crate::syslog!(Notice, "metrics at http://{}/metrics", l.local_addr()?);
         let server = server.clone();
         tokio::spawn(crate::ops::metrics::serve(l, move || {
-            crate::ops::metrics::metrics()
-                .snapshot(server.engine.live_instances())
-                .encode()
+            server.metrics().encode()
         }));
     }
     let mut tasks = Vec::new();

@@ -22,7 +22,7 @@ fn b64(s: &str) -> String {
 }
 
 /// Where the server says its metrics are.
-fn metrics_addr(s: &TestServer) -> SocketAddr {
+pub(crate) fn metrics_addr(s: &TestServer) -> SocketAddr {
     let log = s.log();
     let rest = log
         .split("metrics at http://")
@@ -44,7 +44,7 @@ fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
 }
 
 /// The value of the sample `series` (name and labels, as printed).
-fn value(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {
         let v = l.strip_prefix(series)?.strip_prefix(' ')?;
         v.parse().ok()
@@ -64,7 +64,7 @@ fn scrape(addr: SocketAddr) -> String {
 
 /// Scrape until every `(series, value)` holds (gauges settle a moment
 /// after a client sees its connection end), then return the scrape.
-fn scrape_until(addr: SocketAddr, want: &[(&str, f64)]) -> String {
+pub(crate) fn scrape_until(addr: SocketAddr, want: &[(&str, f64)]) -> String {
     let t0 = Instant::now();
     loop {
         let text = scrape(addr);

@@ -5,6 +5,7 @@
 //! password. With `virtdomains: off` (every other test) nothing changes.
 
 use crate::harness::{Client, TestServer, hostile_guest, server, start_prepared};
+use crate::ops::{metrics_addr, scrape_until, value};
 use crate::sandbox::probe;
 use crate::store_util::Session;
 
@@ -199,7 +200,14 @@ fn base64(data: &[u8]) -> String {
 
 #[test]
 fn a_tenant_over_its_session_limit_is_refused_unavailable() {
-    let s = tenant_server(&["tenant_maxsessions: 0 a.test=2"], false);
+    let s = tenant_server(
+        &[
+            "tenant_maxsessions: 0 a.test=2",
+            "prometheus_enabled: yes",
+            "prometheus_listen: 127.0.0.1:0",
+        ],
+        false,
+    );
     let one = login(&s, "alice@a.test");
     let _two = login(&s, "bob@a.test");
     let mut c = Client::connect(s.plain);
@@ -208,6 +216,24 @@ fn a_tenant_over_its_session_limit_is_refused_unavailable() {
     assert!(t.starts_with("a NO [UNAVAILABLE]"), "{t}");
     // Another tenant is not affected.
     let _b = login(&s, "alice@b.test");
+    // The metrics say so, per tenant.
+    let text = scrape_until(
+        metrics_addr(&s),
+        &[
+            ("imapd_tenant_sessions{tenant=\"a.test\"}", 2.0),
+            ("imapd_tenant_sessions{tenant=\"b.test\"}", 1.0),
+            (
+                "imapd_tenant_logins_refused_total{tenant=\"a.test\",reason=\"sessions\"}",
+                1.0,
+            ),
+            (
+                "imapd_tenant_logins_refused_total{tenant=\"b.test\",reason=\"sessions\"}",
+                0.0,
+            ),
+        ],
+    );
+    let cpu = value(&text, "imapd_tenant_cpu_seconds_total{tenant=\"a.test\"}");
+    assert!(cpu.is_some_and(|v| v > 0.0), "{text}");
     // A place comes back when a session ends.
     drop(one);
     let mut ok = false;

@@ -419,6 +419,7 @@ impl Metrics {
             modules_installed: self.modules_installed.load(Relaxed),
             sessions_moved: self.sessions_moved.load(Relaxed),
             sessions_stayed: self.sessions_stayed.load(Relaxed),
+            tenants: BTreeMap::new(),
         }
     }
 }
@@ -463,6 +464,40 @@ pub struct Snapshot {
     pub modules_installed: u64,
     pub sessions_moved: u64,
     pub sessions_stayed: u64,
+    /// With `virtdomains`: by tenant (domain; `-` the default one).
+    pub tenants: BTreeMap<String, TenantSnapshot>,
+}
+
+/// One tenant's numbers in a [`Snapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantSnapshot {
+    /// Gauges: logged-in sessions, those with a guest instance, their
+    /// guest memory in bytes.
+    pub sessions: i64,
+    pub awake: i64,
+    pub memory: i64,
+    /// Counters: guest CPU time charged to its share, time its sessions
+    /// waited for the share (microseconds), logins refused by reason.
+    pub cpu_micros: u64,
+    pub cpu_wait_micros: u64,
+    pub refused: BTreeMap<String, u64>,
+}
+
+impl TenantSnapshot {
+    fn add(&mut self, other: &TenantSnapshot, gauges: bool) {
+        self.cpu_micros = self.cpu_micros.saturating_add(other.cpu_micros);
+        self.cpu_wait_micros = self.cpu_wait_micros.saturating_add(other.cpu_wait_micros);
+        for (k, n) in &other.refused {
+            let mine = self.refused.entry(k.clone()).or_default();
+            *mine = mine.saturating_add(*n);
+        }
+        if gauges {
+            self.sessions = self.sessions.saturating_add(other.sessions);
+            self.awake = self.awake.saturating_add(other.awake);
+            self.memory = self.memory.saturating_add(other.memory);
+        }
+    }
 }
 
 impl Snapshot {
@@ -502,6 +537,9 @@ impl Snapshot {
             .saturating_add(other.modules_installed);
         self.sessions_moved = self.sessions_moved.saturating_add(other.sessions_moved);
         self.sessions_stayed = self.sessions_stayed.saturating_add(other.sessions_stayed);
+        for (k, t) in &other.tenants {
+            self.tenants.entry(k.clone()).or_default().add(t, gauges);
+        }
         if gauges {
             self.processes = self.processes.saturating_add(other.processes);
             self.connections_open = self.connections_open.saturating_add(other.connections_open);
@@ -742,6 +780,77 @@ impl prometheus_client::collector::Collector for Snapshot {
             None,
             self.sessions_stayed,
         )?;
+        if !self.tenants.is_empty() {
+            self.encode_tenants(&mut e)?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// The `imapd_tenant_*` families, labelled by tenant.
+    fn encode_tenants(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        type Field = fn(&TenantSnapshot) -> i64;
+        let gauges: [(&str, &str, Option<&Unit>, Field); 3] = [
+            (
+                "imapd_tenant_sessions",
+                "Logged-in sessions of the tenant (domain; - the default one)",
+                None,
+                |t| t.sessions,
+            ),
+            (
+                "imapd_tenant_awake",
+                "Sessions of the tenant holding a guest instance (not hibernated)",
+                None,
+                |t| t.awake,
+            ),
+            (
+                "imapd_tenant_guest_memory",
+                "Linear memory of the tenant's guest instances",
+                Some(&Unit::Bytes),
+                |t| t.memory,
+            ),
+        ];
+        for (name, help, unit, field) in gauges {
+            let mut f = e.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+            for (tenant, t) in &self.tenants {
+                ConstGauge::new(field(t))
+                    .encode(f.encode_family(&[("tenant", tenant.as_str())])?)?;
+            }
+        }
+        type Time = fn(&TenantSnapshot) -> u64;
+        let times: [(&str, &str, Time); 2] = [
+            (
+                "imapd_tenant_cpu",
+                "Guest CPU time charged to the tenant's tenant_cpu_share",
+                |t| t.cpu_micros,
+            ),
+            (
+                "imapd_tenant_cpu_wait",
+                "Time the tenant's sessions waited because it was past its tenant_cpu_share",
+                |t| t.cpu_wait_micros,
+            ),
+        ];
+        for (name, help, field) in times {
+            let mut f =
+                e.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Counter)?;
+            for (tenant, t) in &self.tenants {
+                let labels = [("tenant", tenant.as_str())];
+                ConstCounter::new(field(t) as f64 / 1e6).encode(f.encode_family(&labels)?)?;
+            }
+        }
+        let mut f = e.encode_descriptor(
+            "imapd_tenant_logins_refused",
+            "Logins of the tenant refused at a tenant_* limit, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (tenant, t) in &self.tenants {
+            for (reason, n) in &t.refused {
+                let labels = [("tenant", tenant.as_str()), ("reason", reason.as_str())];
+                ConstCounter::new(*n).encode(f.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -923,6 +1032,9 @@ fn write_snapshot(path: &Path, s: &Snapshot) -> Result<()> {
 pub struct StatsFile {
     dir: PathBuf,
     path: PathBuf,
+    /// The tenants' numbers last written, whose counters are folded into
+    /// `retired` at the end.
+    tenants: std::sync::Mutex<BTreeMap<String, TenantSnapshot>>,
 }
 
 impl StatsFile {
@@ -942,15 +1054,19 @@ impl StatsFile {
             );
         }
         let path = dir.join(std::process::id().to_string());
-        StatsFile { dir, path }
+        StatsFile {
+            dir,
+            path,
+            tenants: Default::default(),
+        }
     }
 
-    /// Write the current numbers.
-    pub fn write(&self, live_instances: u64) {
-        let s = metrics().snapshot(live_instances);
+    /// Write the current numbers (`Server::metrics`).
+    pub fn write(&self, s: &Snapshot) {
+        *self.tenants.lock().unwrap_or_else(|e| e.into_inner()) = s.tenants.clone();
         let r = std::fs::create_dir_all(&self.dir)
             .map_err(anyhow::Error::from)
-            .and_then(|()| write_snapshot(&self.path, &s));
+            .and_then(|()| write_snapshot(&self.path, s));
         if let Err(e) = r {
             crate::syslog!(Err, "metrics: {e:#}");
         }
@@ -959,7 +1075,8 @@ impl StatsFile {
 
 impl Drop for StatsFile {
     fn drop(&mut self) {
-        let mine = metrics().snapshot(0);
+        let mut mine = metrics().snapshot(0);
+        mine.tenants = std::mem::take(self.tenants.get_mut().unwrap_or_else(|e| e.into_inner()));
         let r = locked(&self.dir, || {
             let retired_path = self.dir.join(RETIRED);
             let mut retired = read_snapshot(&retired_path).unwrap_or_default();
@@ -1075,6 +1192,41 @@ mod tests {
             },
         );
         s
+    }
+
+    #[test]
+    fn tenants_are_labelled_and_summed() {
+        let tenant = |sessions, cpu_micros, refused: u64| TenantSnapshot {
+            sessions,
+            awake: sessions,
+            memory: 1 << 20,
+            cpu_micros,
+            cpu_wait_micros: 250_000,
+            refused: [("sessions".to_string(), refused)].into(),
+        };
+        let mut one = sample();
+        one.tenants.insert("a.test".into(), tenant(2, 1_500_000, 1));
+        let mut sum = Snapshot::default();
+        sum.add(&one, true);
+        sum.add(&one, false);
+        let t = &sum.tenants["a.test"];
+        // Gauges from live processes only; counters from every one.
+        assert_eq!(
+            (t.sessions, t.cpu_micros, t.refused["sessions"]),
+            (2, 3_000_000, 2)
+        );
+        let text = sum.encode();
+        for line in [
+            "imapd_tenant_sessions{tenant=\"a.test\"} 2",
+            "imapd_tenant_guest_memory_bytes{tenant=\"a.test\"} 1048576",
+            "imapd_tenant_cpu_seconds_total{tenant=\"a.test\"} 3.0",
+            "imapd_tenant_cpu_wait_seconds_total{tenant=\"a.test\"} 0.5",
+            "imapd_tenant_logins_refused_total{tenant=\"a.test\",reason=\"sessions\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // Without tenants, no family of them.
+        assert!(!sample().encode().contains("imapd_tenant_"));
     }
 
     #[test]

@@ -55,6 +55,8 @@ impl Limits {
                 memory_limit,
                 memory: AtomicU64::new(0),
                 cpu,
+                cpu_used: AtomicU64::new(0),
+                cpu_waited: AtomicU64::new(0),
             })
         });
         let rate = self.login_rate.get(domain);
@@ -65,6 +67,7 @@ impl Limits {
             awake: AtomicU64::new(0),
             budget,
             logins: (rate > 0).then(|| Mutex::new(Bucket::new(rate as f64, 2.0 * rate as f64))),
+            refused: Default::default(),
             pressure: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -106,6 +109,8 @@ pub struct Usage {
     /// Memory and CPU, charged by the engine; `None` when neither is limited.
     pub budget: Option<Arc<Budget>>,
     logins: Option<Mutex<Bucket>>,
+    /// Logins refused, by [`Refusal::label`] in [`Refusal::LABELS`] order.
+    refused: [AtomicU64; 4],
     /// Told when a login waits for an awake instance: the tenant's
     /// sessions in IDLE hibernate.
     pub pressure: Arc<tokio::sync::Notify>,
@@ -118,6 +123,20 @@ pub enum Refusal {
     Sessions(u64),
     Awake(u64),
     Memory(u64),
+}
+
+impl Refusal {
+    /// How the metrics name each kind.
+    pub const LABELS: [&str; 4] = ["login_rate", "sessions", "awake", "memory"];
+
+    fn index(&self) -> usize {
+        match self {
+            Refusal::LoginRate => 0,
+            Refusal::Sessions(_) => 1,
+            Refusal::Awake(_) => 2,
+            Refusal::Memory(_) => 3,
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -140,10 +159,34 @@ impl Usage {
         let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
         b.leak(Instant::now());
         if b.level + 1.0 > b.capacity {
-            return Err(Refusal::LoginRate);
+            return Err(self.refuse(Refusal::LoginRate));
         }
         b.level += 1.0;
         Ok(())
+    }
+
+    /// Count a refusal, and return it.
+    fn refuse(&self, why: Refusal) -> Refusal {
+        self.refused[why.index()].fetch_add(1, Ordering::Relaxed);
+        why
+    }
+
+    /// Its numbers for the metrics.
+    pub fn snapshot(&self) -> crate::ops::metrics::TenantSnapshot {
+        let micros = |n: Option<&AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
+        let cpu = self.budget.as_ref().filter(|b| b.meters_cpu());
+        crate::ops::metrics::TenantSnapshot {
+            sessions: self.sessions() as i64,
+            awake: self.awake() as i64,
+            memory: self.memory() as i64,
+            cpu_micros: micros(cpu.map(|b| &b.cpu_used)),
+            cpu_wait_micros: micros(cpu.map(|b| &b.cpu_waited)),
+            refused: Refusal::LABELS
+                .iter()
+                .zip(&self.refused)
+                .map(|(l, n)| (l.to_string(), n.load(Ordering::Relaxed)))
+                .collect(),
+        }
     }
 
     pub fn sessions(&self) -> u64 {
@@ -176,14 +219,14 @@ impl Seat {
             && b.memory_limit > 0
             && b.memory.load(Ordering::Relaxed) >= b.memory_limit
         {
-            return Err(Refusal::Memory(b.memory_limit));
+            return Err(u.refuse(Refusal::Memory(b.memory_limit)));
         }
         if !take_one(&u.sessions, u.max_sessions) {
-            return Err(Refusal::Sessions(u.max_sessions));
+            return Err(u.refuse(Refusal::Sessions(u.max_sessions)));
         }
         if !take_one(&u.awake, u.max_awake) {
             u.sessions.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refusal::Awake(u.max_awake));
+            return Err(u.refuse(Refusal::Awake(u.max_awake)));
         }
         Ok(Seat {
             tenant: tenant.clone(),
@@ -239,6 +282,10 @@ pub struct Budget {
     memory_limit: u64,
     memory: AtomicU64,
     cpu: Option<Mutex<Bucket>>,
+    /// Guest CPU time charged, and time sessions waited for the share
+    /// (microseconds, for the metrics).
+    cpu_used: AtomicU64,
+    cpu_waited: AtomicU64,
 }
 
 impl Budget {
@@ -291,11 +338,19 @@ impl Budget {
         Ok(Duration::from_secs_f64(slice))
     }
 
+    /// A session of the tenant waited `time` for its share.
+    pub fn waited(&self, time: Duration) {
+        self.cpu_waited
+            .fetch_add(time.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// A guest of the tenant ran for `ran` of CPU time on a reservation of
     /// `reserved`. The tenant's debt is kept below a second of its share,
     /// so that no session waits longer than that.
     pub fn charge_cpu(&self, ran: Duration, reserved: Duration) {
         if let Some(b) = &self.cpu {
+            self.cpu_used
+                .fetch_add(ran.as_micros() as u64, Ordering::Relaxed);
             let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
             b.leak(Instant::now());
             let level = b.level + ran.as_secs_f64() - reserved.as_secs_f64();
@@ -312,6 +367,8 @@ mod tests {
         Budget {
             memory_limit,
             memory: AtomicU64::new(0),
+            cpu_used: AtomicU64::new(0),
+            cpu_waited: AtomicU64::new(0),
             cpu: (rate > 0.0).then(|| Mutex::new(Bucket::new(rate, 0.1))),
         }
     }

@@ -102,6 +102,15 @@ impl Domains {
         }
     }
 
+    /// `virtdomains`, `defaultdomain` and `virtdomain_addresses`.
+    pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Domains> {
+        Ok(Domains {
+            mode: cfg.virtdomains(),
+            default: cfg.defaultdomain()?,
+            addresses: cfg.virtdomain_addresses()?,
+        })
+    }
+
     pub fn enabled(&self) -> bool {
         self.mode != Mode::Off
     }
@@ -256,6 +265,20 @@ impl Tenants {
         });
         others.insert(domain.to_string(), t.clone());
         Ok(t)
+    }
+
+    /// Each tenant's numbers for the metrics, by name (none without
+    /// `virtdomains`: there is one tenant).
+    pub fn snapshot(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::ops::metrics::TenantSnapshot> {
+        if !self.domains.enabled() {
+            return Default::default();
+        }
+        self.all()
+            .iter()
+            .map(|t| (t.name().to_string(), t.usage.snapshot()))
+            .collect()
     }
 
     /// The tenants made so far (the default one first).
