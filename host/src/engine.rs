@@ -409,8 +409,9 @@ impl<H: SessionHost> WasiView for Ctx<H> {
 
 /// A stretch of guest code on one thread, charged to the tenant's CPU
 /// share when it ends (a yield, a wait in a host call, the call's end) by
-/// the thread's CPU clock: a session's wall time between epoch ticks would
-/// count the other sessions that ran on the thread meanwhile.
+/// the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID): a session's wall time
+/// between epoch ticks would count the other sessions that ran on the
+/// thread meanwhile.
 #[derive(Debug, Clone, Copy)]
 struct Run {
     thread: std::thread::ThreadId,
@@ -422,10 +423,9 @@ struct Run {
 
 impl Run {
     fn begin(reserved: Duration) -> Run {
-        let (user, system) = crate::net::thread_cpu();
         Run {
             thread: std::thread::current().id(),
-            cpu: user + system,
+            cpu: crate::net::thread_cpu_now(),
             reserved,
         }
     }
@@ -436,8 +436,7 @@ impl Run {
         if std::thread::current().id() != self.thread {
             return Duration::ZERO;
         }
-        let (user, system) = crate::net::thread_cpu();
-        (user + system).saturating_sub(self.cpu)
+        crate::net::thread_cpu_now().saturating_sub(self.cpu)
     }
 }
 
@@ -1460,6 +1459,11 @@ impl<H: SessionHost> GuestEngine<H> {
     }
 
     /// Guest instances alive in this process (pool slots in use).
+    /// `max_sessions`: the pool's slots.
+    pub fn max_sessions(&self) -> u32 {
+        self.options.max_sessions
+    }
+
     pub fn live_instances(&self) -> u64 {
         self.engine
             .pooling_allocator_metrics()
@@ -1579,12 +1583,23 @@ impl<H: SessionHost> Drop for StayMark<H> {
 /// keeps); counted in that module's `sessions` while it lives. Counting
 /// these, not the module's `Arc`s, keeps `imapd status` exact: anything
 /// may hold an `Arc` for a moment (a comparison with the current module).
-pub struct OnModule<H: SessionHost>(Arc<Module<H>>);
+pub struct OnModule<H: SessionHost>(Arc<Module<H>>, bool);
 
 impl<H: SessionHost> OnModule<H> {
     fn new(module: Arc<Module<H>>) -> Self {
         module.sessions.fetch_add(1, Ordering::Relaxed);
-        OnModule(module)
+        OnModule(module, true)
+    }
+
+    /// Count it among the module's sessions, or not (a spare session).
+    fn set_counted(&mut self, counted: bool) {
+        if counted != self.1 {
+            self.1 = counted;
+            match counted {
+                true => self.0.sessions.fetch_add(1, Ordering::Relaxed),
+                false => self.0.sessions.fetch_sub(1, Ordering::Relaxed),
+            };
+        }
     }
 
     fn arc(&self) -> Arc<Module<H>> {
@@ -1601,7 +1616,7 @@ impl<H: SessionHost> std::ops::Deref for OnModule<H> {
 
 impl<H: SessionHost> Drop for OnModule<H> {
     fn drop(&mut self) {
-        self.0.sessions.fetch_sub(1, Ordering::Relaxed);
+        self.set_counted(false);
     }
 }
 
@@ -1760,6 +1775,22 @@ impl<H: SessionHost> GuestSession<H> {
     pub fn host(&mut self) -> &mut H {
         self.charge_cpu();
         &mut self.store.data_mut().host
+    }
+
+    /// A spare session, made ahead of its connection: not one of its
+    /// module's sessions (a swap does not wait for it) until it is adopted.
+    pub fn set_spare(&mut self) {
+        self.module.set_counted(false);
+    }
+
+    /// Give the session another host (a spare session made ahead of its
+    /// connection gets the connection's); returns the one it had.
+    pub fn adopt(&mut self, host: H) -> H {
+        self.module.set_counted(true);
+        let old = std::mem::replace(self.host(), host);
+        let module = self.module.arc();
+        self.store.data_mut().host.on_module(module.short());
+        old
     }
 
     /// Reduce the session to its snapshot: take it, then drop the store,

@@ -156,6 +156,18 @@ fn reverse_name(ip: std::net::IpAddr) -> Option<String> {
 }
 
 /// CPU time of the calling thread so far: (user, system).
+/// The calling thread's CPU time, to the nanosecond (the scheduler's own
+/// count, brought up to date: getrusage's moves at scheduler ticks).
+pub fn thread_cpu_now() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 pub fn thread_cpu() -> (std::time::Duration, std::time::Duration) {
     // SAFETY: getrusage writes one struct rusage we own.
     let ru = unsafe {

@@ -204,6 +204,8 @@ pub struct Server {
     pub registry: crate::registry::Registry,
     /// The connections not yet logged in, by address.
     pub preauth: crate::connection::preauth::PreauthSlots,
+    /// A pre-auth session made ahead of the next plain connection.
+    pub spares: crate::connection::spare::Spares,
     /// imapd.conf, re-read when the guest module is reloaded.
     config_path: PathBuf,
     /// Where the guest module comes from (re-read with imapd.conf).
@@ -300,6 +302,7 @@ impl Server {
             engine,
             sessions: Default::default(),
             preauth: Default::default(),
+            spares: Default::default(),
             registry: Default::default(),
             session_counter: AtomicU64::new(0),
             start_time: std::time::SystemTime::now()
@@ -548,6 +551,7 @@ impl Server {
             ),
         }
         self.engine.install(module.clone());
+        self.spares.clear();
         crate::syslog!(
             Notice,
             "guest module {} replaces {} ({why}; {from})",
@@ -560,14 +564,15 @@ impl Server {
         })
     }
 
-    /// A number unique within this process.
     /// This process's metrics, the tenants' included.
     pub fn metrics(&self) -> crate::ops::metrics::Snapshot {
         let mut s = crate::ops::metrics::metrics().snapshot(self.engine.live_instances());
         s.tenants = self.tenants.snapshot();
+        s.spares_ready = self.spares.ready() as i64;
         s
     }
 
+    /// A number unique within this process.
     pub fn next_serial(&self) -> u64 {
         self.session_counter.fetch_add(1, Ordering::Relaxed) + 1
     }

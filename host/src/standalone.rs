@@ -218,6 +218,10 @@ async fn serve_listeners(server: Arc<Server>, opts: &CliOptions) -> Result<()> {
             "listening on {addr} ({})",
             if tls { "tls" } else { "plain" }
         );
+        if !tls {
+            // The first plain connection's greeting is ready too.
+            crate::connection::spare::Spares::replenish(&server);
+        }
         let server = server.clone();
         tasks.push(tokio::spawn(accept_loop(server, l, tls)));
     }

@@ -6,6 +6,7 @@
 
 pub mod compress;
 pub mod preauth;
+pub mod spare;
 
 use std::io::Write as _;
 use std::pin::Pin;
@@ -1198,12 +1199,37 @@ async fn serve_inner(
     if implicit_tls {
         conn = conn.start_tls(server).await?;
     }
-    let session_id = server.new_session_id();
+    // A plain connection takes a spare session when there is one (its
+    // greeting is ready), and has the spares topped up meanwhile (on
+    // another thread: started after the greeting's write, the next
+    // connection of a client that reconnects at once finds none).
+    let spare = match conn.tls {
+        None => {
+            let spare = server.spares.take(server);
+            spare::Spares::replenish(server);
+            spare
+        }
+        Some(_) => None,
+    };
+    let session_id = match &spare {
+        Some(s) => s.session_id.clone(),
+        None => server.new_session_id(),
+    };
     let mut host =
         ConnHost::for_client(server.clone(), peer, conn.tls.clone(), &session_id, preauth);
     host.listener_domain = server.options.domains.for_listener(local);
-    let settings = server.settings(&session_id, conn.tls.as_deref());
-    let (mut session, greeting) = match server.engine.start(host, &settings).await {
+    let started = match spare {
+        Some(spare) => {
+            let mut session = spare.session;
+            drop(session.adopt(host));
+            Ok((session, spare.greeting))
+        }
+        None => {
+            let settings = server.settings(&session_id, conn.tls.as_deref());
+            server.engine.start(host, &settings).await
+        }
+    };
+    let (mut session, greeting) = match started {
         Ok(s) => s,
         Err(e) => {
             let _ = conn

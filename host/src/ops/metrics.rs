@@ -239,6 +239,7 @@ pub struct Metrics {
     modules_installed: AtomicU64,
     sessions_moved: AtomicU64,
     sessions_stayed: AtomicU64,
+    spares: AtomicU64,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -260,6 +261,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     modules_installed: AtomicU64::new(0),
     sessions_moved: AtomicU64::new(0),
     sessions_stayed: AtomicU64::new(0),
+    spares: AtomicU64::new(0),
 });
 
 /// This process's metrics.
@@ -365,6 +367,11 @@ impl Metrics {
         self.sessions_moved.fetch_add(1, Relaxed);
     }
 
+    /// A spare pre-auth session was made.
+    pub fn spare_made(&self) {
+        self.spares.fetch_add(1, Relaxed);
+    }
+
     pub fn session_stayed(&self) {
         self.sessions_stayed.fetch_add(1, Relaxed);
     }
@@ -419,6 +426,8 @@ impl Metrics {
             modules_installed: self.modules_installed.load(Relaxed),
             sessions_moved: self.sessions_moved.load(Relaxed),
             sessions_stayed: self.sessions_stayed.load(Relaxed),
+            spares: self.spares.load(Relaxed),
+            spares_ready: 0,
             tenants: BTreeMap::new(),
         }
     }
@@ -464,6 +473,9 @@ pub struct Snapshot {
     pub modules_installed: u64,
     pub sessions_moved: u64,
     pub sessions_stayed: u64,
+    /// Spare pre-auth sessions made (counter) and ready now (gauge).
+    pub spares: u64,
+    pub spares_ready: i64,
     /// With `virtdomains`: by tenant (domain; `-` the default one).
     pub tenants: BTreeMap<String, TenantSnapshot>,
 }
@@ -537,6 +549,7 @@ impl Snapshot {
             .saturating_add(other.modules_installed);
         self.sessions_moved = self.sessions_moved.saturating_add(other.sessions_moved);
         self.sessions_stayed = self.sessions_stayed.saturating_add(other.sessions_stayed);
+        self.spares = self.spares.saturating_add(other.spares);
         for (k, t) in &other.tenants {
             self.tenants.entry(k.clone()).or_default().add(t, gauges);
         }
@@ -549,6 +562,7 @@ impl Snapshot {
             }
             self.live_instances = self.live_instances.saturating_add(other.live_instances);
             self.guest_memory = self.guest_memory.saturating_add(other.guest_memory);
+            self.spares_ready = self.spares_ready.saturating_add(other.spares_ready);
         }
     }
 
@@ -779,6 +793,21 @@ impl prometheus_client::collector::Collector for Snapshot {
             "Sessions that stayed on their module because the new one refused their snapshot",
             None,
             self.sessions_stayed,
+        )?;
+        counter(
+            &mut e,
+            "imapd_guest_spares",
+            "Spare pre-auth sessions made ahead of plain connections (each also counts \
+             as an instantiation)",
+            None,
+            self.spares,
+        )?;
+        gauge(
+            &mut e,
+            "imapd_guest_spares_ready",
+            "Spare pre-auth sessions ready now (each holds a guest instance)",
+            None,
+            self.spares_ready,
         )?;
         if !self.tenants.is_empty() {
             self.encode_tenants(&mut e)?;
