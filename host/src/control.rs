@@ -89,6 +89,10 @@ pub struct Report {
     /// The limits in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// With `virtdomains`: each tenant's sessions and use, by domain
+    /// (`-` the default one).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tenants: std::collections::BTreeMap<String, crate::ops::metrics::TenantSnapshot>,
 }
 
 /// The socket file; removed when dropped.
@@ -291,6 +295,7 @@ fn report(server: &Server, moved: u64, since: std::time::Instant) -> Report {
         service: server.service.clone(),
         sessions: server.sessions.list(),
         limits: Some(Limits::of(&server.options)),
+        tenants: server.tenants.snapshot(),
     }
 }
 

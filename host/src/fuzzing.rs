@@ -1156,6 +1156,7 @@ mod tests {
                 state_since: 1_799_999_900,
             }],
             limits: Some(Default::default()),
+            tenants: Default::default(),
         };
         let report = serde_json::to_vec(&report).unwrap();
         let seeds: [(&str, u8, &[u8]); 16] = [

@@ -258,7 +258,7 @@ fn metrics_count_sessions_logins_commands_and_traps() {
     );
 }
 
-fn status(s: &TestServer, json: bool) -> (i32, String, String) {
+pub(crate) fn status(s: &TestServer, json: bool) -> (i32, String, String) {
     let conf = s.data.conf();
     let mut args = vec!["status", "-C", conf.to_str().unwrap()];
     if json {

@@ -5,7 +5,7 @@
 //! password. With `virtdomains: off` (every other test) nothing changes.
 
 use crate::harness::{Client, TestServer, hostile_guest, server, start_prepared};
-use crate::ops::{metrics_addr, scrape_until, value};
+use crate::ops::{metrics_addr, scrape_until, status, value};
 use crate::sandbox::probe;
 use crate::store_util::Session;
 
@@ -234,6 +234,17 @@ fn a_tenant_over_its_session_limit_is_refused_unavailable() {
     );
     let cpu = value(&text, "imapd_tenant_cpu_seconds_total{tenant=\"a.test\"}");
     assert!(cpu.is_some_and(|v| v > 0.0), "{text}");
+    // So does `imapd status`.
+    let (code, out, err) = status(&s, false);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("tenants: "));
+    let line = line.unwrap_or_else(|| panic!("no tenants line in\n{out}"));
+    assert!(
+        line.contains("a.test 2 (awake 2, ") && line.contains("b.test 1 ("),
+        "{line}"
+    );
     // A place comes back when a session ends.
     drop(one);
     let mut ok = false;

@@ -221,6 +221,21 @@ pub fn text(r: &Report, now: u64) -> String {
             users.join(", ")
         }
     );
+    if !r.tenants.is_empty() {
+        let tenants: Vec<String> = r
+            .tenants
+            .iter()
+            .map(|(d, t)| {
+                format!(
+                    "{d} {} (awake {}, {} MiB)",
+                    t.sessions,
+                    t.awake,
+                    t.memory >> 20
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "  tenants: {}", tenants.join(", "));
+    }
     let _ = writeln!(out, "  guest instances alive: {}", r.live_instances);
     let _ = writeln!(out, "  modules:");
     for m in &r.modules {
